@@ -1,0 +1,90 @@
+"""create_app(): FastAPI and the Socket.IO gateway as one ASGI app."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import socketio
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from tandem.api import api_router
+from tandem.config import Settings, get_settings
+from tandem.kit.errors import error_body, install_error_handlers
+from tandem.realtime.envelope import trace_id_var
+from tandem.runtime import Runtime
+from tandem.web import mount_web
+
+
+class TandemASGI(socketio.ASGIApp):
+    """The ASGI app: Socket.IO at /socket.io, everything else to FastAPI. `.runtime` is the instance."""
+
+    runtime: Runtime
+    fastapi: FastAPI
+
+
+def create_app(settings: Settings | None = None) -> TandemASGI:
+    settings = settings or get_settings()
+    runtime = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    api = FastAPI(
+        title="Tandem",
+        version="1.0",
+        summary="A self-hosted real-time team workspace",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+    api.state.runtime = runtime
+    install_error_handlers(api)
+
+    @api.middleware("http")
+    async def trace_and_limit(request: Request, call_next):  # noqa: ANN001, ANN202
+        trace_id_var.set(request.headers.get("x-trace-id", "")[:64] or uuid.uuid4().hex)
+        length = request.headers.get("content-length")
+        limit = settings.max_attachment_bytes + 65536 if "/attachments" in request.url.path else settings.max_body_bytes
+        if length is not None and length.isdigit() and int(length) > limit:
+            return ORJSONResponse(error_body("too_large", f"the body is larger than {limit} bytes"), status_code=413)
+        response = await call_next(request)
+        response.headers["X-Trace-Id"] = trace_id_var.get() or ""
+        return response
+
+    @api.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict:
+        return {"ok": True}
+
+    @api.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        try:
+            async with runtime.db.read() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001
+            return ORJSONResponse({"ok": False, "database": str(exc)}, status_code=503)
+        return ORJSONResponse({"ok": True, "dispatcherLeader": runtime.dispatcher.is_leader})
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    api.include_router(api_router)
+    if settings.serve_web:
+        mount_web(api)
+
+    app = TandemASGI(runtime.sio, other_asgi_app=api, socketio_path="socket.io")
+    app.runtime = runtime
+    app.fastapi = api
+    return app

@@ -1,0 +1,134 @@
+"""Accounts and logins: signup, login, token refresh and rotation, logout, profile."""
+
+from __future__ import annotations
+
+import asyncio
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem.auth.models import LoginSession, User
+from tandem.auth.tokens import ACCESS, REFRESH, SOCKET, Tokens, TokenError
+from tandem.kit.clock import utcnow
+from tandem.kit.errors import Conflict, Unauthenticated
+from tandem.kit.ids import new_id, new_token
+from tandem.orgs import service as orgs
+from tandem.orgs.models import Membership, Organization
+from tandem.realtime import outbox
+
+hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown email as slow as one with a wrong password.
+_DUMMY_HASH = hasher.hash("not-a-real-password")
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(hasher.hash, password)
+
+
+async def _verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return await asyncio.to_thread(hasher.verify, password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+async def create_user(session: AsyncSession, *, email: str, password: str, name: str, avatar_url: str | None = None,
+                      password_hash: str | None = None) -> User:
+    email = normalize_email(email)
+    if await session.scalar(select(func.count()).select_from(User).where(User.email == email)):
+        raise Conflict("an account with this email already exists")
+    user = User(id=new_id("u"), email=email, name=name.strip(), avatar_url=avatar_url,
+                password_hash=password_hash or await hash_password(password))
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def start_login(session: AsyncSession, tokens: Tokens, user: User) -> tuple[str, str]:
+    login = LoginSession(id=new_token(18), user_id=user.id, refresh_generation=0,
+                         expires_at=utcnow() + tokens.lifetimes[REFRESH])
+    session.add(login)
+    await session.flush()
+    access, _ = tokens.issue(ACCESS, user.id, login.id)
+    refresh, _ = tokens.issue(REFRESH, user.id, login.id, generation=0)
+    return access, refresh
+
+
+async def login(session: AsyncSession, tokens: Tokens, email: str, password: str) -> tuple[User, str, str]:
+    user = await find_user_by_email(session, email)
+    ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not ok:
+        raise Unauthenticated("wrong email or password")
+    access, refresh = await start_login(session, tokens, user)
+    return user, access, refresh
+
+
+async def _login_of(session: AsyncSession, tokens: Tokens, refresh_token: str) -> tuple[LoginSession, int]:
+    try:
+        claims = tokens.verify(refresh_token, REFRESH)
+    except TokenError as exc:
+        raise Unauthenticated(str(exc)) from None
+    login = await session.get(LoginSession, claims.session_id, with_for_update=True)
+    if login is None or login.revoked_at is not None or login.user_id != claims.user_id:
+        raise Unauthenticated("this login has ended; sign in again")
+    return login, claims.generation
+
+
+async def refresh(session: AsyncSession, tokens: Tokens, refresh_token: str) -> tuple[str, str]:
+    """Rotate the refresh token. The one just replaced still works once more, so two tabs that
+    refresh at the same moment both succeed; anything older is refused."""
+    login, generation = await _login_of(session, tokens, refresh_token)
+    if generation < login.refresh_generation - 1 or generation > login.refresh_generation:
+        raise Unauthenticated("this refresh token was replaced; sign in again")
+    login.refresh_generation += 1
+    access, _ = tokens.issue(ACCESS, login.user_id, login.id)
+    new_refresh, _ = tokens.issue(REFRESH, login.user_id, login.id, generation=login.refresh_generation)
+    return access, new_refresh
+
+
+def socket_token(tokens: Tokens, user_id: str, session_id: str) -> tuple[str, str]:
+    token, expires = tokens.issue(SOCKET, user_id, session_id)
+    return token, expires.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def logout(session: AsyncSession, tokens: Tokens, refresh_token: str) -> None:
+    login, _ = await _login_of(session, tokens, refresh_token)
+    login.revoked_at = utcnow()
+    outbox.record_control(session, {"type": "disconnect_session", "sessionId": login.id})
+
+
+async def memberships(session: AsyncSession, user_id: str) -> list[tuple[str, str, str]]:
+    rows = await session.execute(
+        select(Organization.id, Organization.name, Membership.role)
+        .join(Membership, Membership.org_id == Organization.id)
+        .where(Membership.user_id == user_id, Membership.status == "active")
+        .order_by(Organization.name)
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def update_profile(session: AsyncSession, user: User, changes: dict) -> User:
+    """Change name and/or avatar; every org the person belongs to hears org.member.updated."""
+    changed = False
+    for field in ("name", "avatar_url"):
+        if field in changes and getattr(user, field) != changes[field]:
+            if field == "name" and changes[field] is None:
+                continue
+            setattr(user, field, changes[field])
+            changed = True
+    if not changed:
+        return user
+    await session.flush()
+    for org_id, _, _ in await memberships(session, user.id):
+        await orgs.announce_member_updated(session, org_id, user.id, actor_id=user.id)
+    return user

@@ -1,0 +1,159 @@
+"""tandem serve | migrate | demo | flags | contracts"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from tandem.config import get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _alembic_config():  # noqa: ANN202
+    from alembic.config import Config
+
+    ini = ROOT / "alembic.ini"
+    if ini.exists():
+        cfg = Config(str(ini))
+    else:  # installed as a package: migrations ship beside the code
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return cfg
+
+
+def migrate(url: str | None = None) -> None:
+    from alembic import command
+
+    settings = get_settings()
+    if settings.is_sqlite and not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    cfg = _alembic_config()
+    cfg.attributes["url"] = url or settings.effective_database_url
+    command.upgrade(cfg, "head")
+
+
+async def _demo(only_if_empty: bool) -> int:
+    from tandem.db import Database
+    from tandem.demo import DEMO_PASSWORD, load_demo
+
+    settings = get_settings()
+    db = Database(settings.effective_database_url)
+    try:
+        async with db.unit_of_work() as session:
+            printed = await load_demo(session)
+    finally:
+        await db.dispose()
+    if not printed:
+        if not only_if_empty:
+            print("The demo organization is already loaded.")
+        return 0
+    print("Demo data loaded. Everyone's password is", repr(DEMO_PASSWORD))
+    for org, name, email, role in printed:
+        print(f"  {org:20} {role:7} {name:20} {email}")
+    return 0
+
+
+async def _flags(args: argparse.Namespace) -> int:
+    from tandem.db import Database
+    from tandem.flags import service as flags
+
+    settings = get_settings()
+    db = Database(settings.effective_database_url)
+    try:
+        async with db.unit_of_work() as session:
+            if args.flags_command == "set":
+                enabled = {"on": True, "off": False}.get(args.state) if args.state else None
+                allow = [o for o in args.allow.split(",") if o] if args.allow is not None else None
+                await flags.set_rule(session, args.phase, enabled=enabled, allow_orgs=allow,
+                                     rollout_percent=args.rollout)
+            elif args.flags_command == "org":
+                state = {"on": True, "off": False, "default": None}[args.state]
+                await flags.set_org_override(session, args.phase, args.org, state)
+            rules = await flags.rules(session)
+            overrides = sorted(flags.cache.overrides.items())
+    finally:
+        await db.dispose()
+    print(f"{'phase':10} {'state':5} {'rollout':>7}  allow-list")
+    for rule in rules:
+        print(f"{rule.phase:10} {'on' if rule.enabled else 'off':5} {rule.rollout_percent:>6}%  "
+              f"{', '.join(rule.allow_orgs) or '-'}")
+    for (phase, org), enabled in overrides:
+        print(f"override: {phase} {'on' if enabled else 'off'} for {org}")
+    if args.flags_command != "show":
+        print("(running instances pick the change up within 2 seconds)")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tandem import logs
+
+    settings = get_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    logs.configure(settings.log_level, settings.json_logs)
+    if workers > 1 and settings.is_sqlite:
+        print("Several workers need PostgreSQL and Redis (TANDEM_DATABASE_URL, TANDEM_REDIS_URL).", file=sys.stderr)
+        return 2
+    print(f"Tandem is serving on http://{host}:{port}", flush=True)
+    uvicorn.run(
+        "tandem.app:create_app", factory=True, host=host, port=port, workers=workers,
+        loop="uvloop", http="httptools", ws="websockets", ws_per_message_deflate=False,
+        log_level="warning", access_log=False, lifespan="on",
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tandem", description="Tandem: a self-hosted real-time team workspace")
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the app (REST, Socket.IO and the web client)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int)
+    sub.add_parser("migrate", help="apply database migrations")
+    d = sub.add_parser("demo", help="load the demo organization")
+    d.add_argument("--if-empty", action="store_true", help="say nothing when it is already loaded")
+    f = sub.add_parser("flags", help="show or change the per-phase feature flags")
+    fsub = f.add_subparsers(dest="flags_command")
+    fsub.add_parser("show")
+    fs = fsub.add_parser("set", help="change a phase's global rule")
+    fs.add_argument("phase")
+    fs.add_argument("state", nargs="?", choices=["on", "off"])
+    fs.add_argument("--allow", help="comma-separated org ids always on (empty string clears)")
+    fs.add_argument("--rollout", type=int, help="percentage of orgs on (0-100)")
+    fo = fsub.add_parser("org", help="override a phase for one organization")
+    fo.add_argument("phase")
+    fo.add_argument("org")
+    fo.add_argument("state", choices=["on", "off", "default"])
+    c = sub.add_parser("contracts", help="generate the event contract artifacts")
+    c.add_argument("--ts", help="write the TypeScript event types here")
+    c.add_argument("--asyncapi", help="write the AsyncAPI document here")
+    c.add_argument("--check", action="store_true", help="fail if the files differ instead of writing")
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "migrate":
+        migrate()
+        print("Database is up to date.")
+        return 0
+    if args.command == "demo":
+        return asyncio.run(_demo(args.if_empty))
+    if args.command == "flags":
+        args.flags_command = args.flags_command or "show"
+        return asyncio.run(_flags(args))
+    if args.command == "contracts":
+        from tandem.realtime.contracts import write_artifacts
+
+        return write_artifacts(ts=args.ts, asyncapi=args.asyncapi, check=args.check)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Settings from TANDEM_* environment variables, with safe one-machine defaults."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.cwd() / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TANDEM_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str = ""
+    redis_url: str = ""
+    # Generated per data directory on first start when unset (see secret_key_value).
+    secret_key: str = ""
+    allowed_origins: list[str] = Field(default_factory=list)
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    socket_token_seconds: int = 300
+    event_retention_days: int = 7
+    event_retention_min_per_room: int = 10_000
+    max_socket_payload: int = 64 * 1024
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    max_body_bytes: int = 1024 * 1024
+    presence_grace_seconds: float = 1.0
+    dispatcher_poll_seconds: float = 0.5
+    longpoll_max_wait: float = 25.0
+    instance_id: str = Field(default_factory=lambda: secrets.token_hex(4))
+    log_level: str = "info"
+    json_logs: bool = True
+    serve_web: bool = True
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str) and not value.startswith("["):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'tandem.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def effective_origins(self) -> list[str]:
+        """Origins allowed to open a socket: configured ones, else this server's own address."""
+        if self.allowed_origins:
+            return self.allowed_origins
+        hosts = {self.host, "127.0.0.1", "localhost"} if self.host in ("127.0.0.1", "localhost", "0.0.0.0") else {self.host}
+        return sorted(f"http://{h}:{self.port}" for h in hosts if h != "0.0.0.0")
+
+    def secret_key_value(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

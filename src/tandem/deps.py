@@ -1,0 +1,71 @@
+"""Request-scoped dependencies: the runtime, the unit of work, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem.auth.models import LoginSession, User
+from tandem.auth.tokens import ACCESS, TokenError
+from tandem.kit.errors import Unauthenticated
+from tandem.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed when the handler returns, rolled back if it raises."""
+    async with runtime.db.unit_of_work() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+@dataclass(frozen=True)
+class Caller:
+    user: User
+    session_id: str
+
+    @property
+    def id(self) -> str:
+        return self.user.id
+
+
+async def get_caller(
+    session: Session,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("sign in first: send Authorization: Bearer <accessToken>")
+    try:
+        claims = runtime.tokens.verify(credentials.credentials, ACCESS)
+    except TokenError as exc:
+        raise Unauthenticated(str(exc)) from None
+    row = (
+        await session.execute(
+            select(User, LoginSession.revoked_at)
+            .join(LoginSession, LoginSession.user_id == User.id)
+            .where(User.id == claims.user_id, LoginSession.id == claims.session_id)
+        )
+    ).first()
+    if row is None or row[1] is not None:
+        raise Unauthenticated("this login has ended; sign in again")
+    return Caller(row[0], claims.session_id)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]

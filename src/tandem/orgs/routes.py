@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, Response
+
+from tandem.deps import CallerDep, RuntimeDep, Session
+from tandem.kit.clock import iso
+from tandem.orgs import service
+from tandem.orgs.schemas import (
+    InviteEnvelope, InviteIn, InviteInfo, InviteInfoEnvelope, InviteOut, InvitesOut, MemberEnvelope, MembershipEnvelope,
+    MembershipOut, MembersOut, OrganizationEnvelope, OrganizationOut, OrgIn, RoleIn,
+)
+
+router = APIRouter(tags=["organizations"])
+
+OrgId = Path(max_length=32)
+UserId = Path(max_length=32)
+
+
+def _invite_out(invite) -> InviteOut:  # noqa: ANN001
+    return InviteOut(token=invite.token, email=invite.email, role=invite.role, created_at=iso(invite.created_at))
+
+
+@router.post("/orgs", status_code=201, response_model=OrganizationEnvelope)
+async def create_org(body: OrgIn, caller: CallerDep, session: Session) -> OrganizationEnvelope:
+    """Create an organization; you become its Owner."""
+    org = await service.create_org(session, caller.user, body.name)
+    return OrganizationEnvelope(organization=OrganizationOut(id=org.id, name=org.name))
+
+
+@router.get("/orgs/{org_id}/members", response_model=MembersOut)
+async def members(caller: CallerDep, session: Session, runtime: RuntimeDep, org_id: str = OrgId) -> MembersOut:
+    """The members table's snapshot, with presence and the event cursor."""
+    rows, cursor = await service.list_members(session, runtime.presence, org_id, caller.id)
+    return MembersOut.model_validate({"members": rows, "cursor": cursor})
+
+
+@router.post("/orgs/{org_id}/invites", status_code=201, response_model=InviteEnvelope)
+async def invite(body: InviteIn, caller: CallerDep, session: Session, org_id: str = OrgId) -> InviteEnvelope:
+    """Invite someone by email (Owners and Admins)."""
+    created = await service.create_invite(session, org_id, caller.user, body.email, body.role)
+    return InviteEnvelope(invite=_invite_out(created))
+
+
+@router.get("/orgs/{org_id}/invites", response_model=InvitesOut)
+async def invites(caller: CallerDep, session: Session, org_id: str = OrgId) -> InvitesOut:
+    """Pending invites (Owners and Admins)."""
+    return InvitesOut(invites=[_invite_out(i) for i in await service.list_invites(session, org_id, caller.id)])
+
+
+@router.get("/invites/{token}", response_model=InviteInfoEnvelope)
+async def invite_info(session: Session, token: str = Path(max_length=64)) -> InviteInfoEnvelope:
+    """What an invite link offers: the organization and the role."""
+    found, org = await service.open_invite(session, token)
+    return InviteInfoEnvelope(invite=InviteInfo(org_id=org.id, org_name=org.name, email=found.email, role=found.role))
+
+
+@router.post("/invites/{token}/accept", response_model=MembershipEnvelope)
+async def accept(caller: CallerDep, session: Session, token: str = Path(max_length=64)) -> MembershipEnvelope:
+    """Join the organization of an invite sent to your email."""
+    membership, org = await service.accept_invite(session, token, caller.user)
+    return MembershipEnvelope(membership=MembershipOut(org_id=org.id, org_name=org.name, role=membership.role))
+
+
+@router.patch("/orgs/{org_id}/members/{user_id}", response_model=MemberEnvelope)
+async def change_role(body: RoleIn, caller: CallerDep, session: Session,
+                      org_id: str = OrgId, user_id: str = UserId) -> MemberEnvelope:
+    """Change a member's role."""
+    member = await service.change_role(session, org_id, caller.user, user_id, body.role)
+    return MemberEnvelope(member=member)
+
+
+@router.delete("/orgs/{org_id}/members/{user_id}", status_code=204)
+async def remove(caller: CallerDep, session: Session, org_id: str = OrgId, user_id: str = UserId) -> Response:
+    """Remove a member from the organization."""
+    await service.remove_member(session, org_id, caller.user, user_id)
+    return Response(status_code=204)
+
+
+@router.post("/orgs/{org_id}/leave", status_code=204)
+async def leave(caller: CallerDep, session: Session, org_id: str = OrgId) -> Response:
+    """Leave the organization."""
+    await service.leave(session, org_id, caller.user)
+    return Response(status_code=204)

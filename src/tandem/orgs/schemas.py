@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import EmailStr, StringConstraints
+
+from tandem.orgs.events import OrgMember, Role
+from tandem.realtime.envelope import Model
+
+OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class OrgIn(Model):
+    name: OrgName
+
+
+class OrganizationOut(Model):
+    id: str
+    name: str
+
+
+class OrganizationEnvelope(Model):
+    organization: OrganizationOut
+
+
+class MemberOut(OrgMember):
+    online: bool
+    last_active_at: str | None
+
+
+class MembersOut(Model):
+    members: list[MemberOut]
+    cursor: int
+
+
+class MemberEnvelope(Model):
+    member: OrgMember
+
+
+class InviteIn(Model):
+    email: Annotated[EmailStr, StringConstraints(max_length=254)]
+    role: Role = "Member"
+
+
+class InviteOut(Model):
+    token: str
+    email: str
+    role: Role
+    created_at: str | None = None
+
+
+class InviteEnvelope(Model):
+    invite: InviteOut
+
+
+class InvitesOut(Model):
+    invites: list[InviteOut]
+
+
+class InviteInfo(Model):
+    org_id: str
+    org_name: str
+    email: str
+    role: Role
+
+
+class InviteInfoEnvelope(Model):
+    invite: InviteInfo
+
+
+class RoleIn(Model):
+    role: Role
+
+
+class MembershipOut(Model):
+    org_id: str
+    org_name: str
+    role: Role
+    status: Literal["active", "invited"] = "active"
+
+
+class MembershipEnvelope(Model):
+    membership: MembershipOut

@@ -1,0 +1,210 @@
+"""Organizations and their members, with SPEC §2's role rules.
+
+Owners and Admins manage members; only an Owner makes or touches an Owner; an
+organization always keeps an Owner; nobody outside an org learns it exists
+(every question about an org you are not in answers "not found").
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem.auth.models import User
+from tandem.kit.clock import iso, utcnow
+from tandem.kit.errors import Conflict, Forbidden, NotFound
+from tandem.kit.ids import new_id, new_token
+from tandem.orgs.events import OrgMember, OrgMemberJoined, OrgMemberLeft, OrgMemberRemoved, OrgMemberUpdated
+from tandem.orgs.models import Invite, Membership, Organization
+from tandem.realtime import log as event_log
+from tandem.realtime import outbox
+from tandem.realtime.presence import LocalPresence
+from tandem.realtime.rooms import org_room, user_room
+
+MANAGERS = ("Owner", "Admin")
+
+
+def _reauthorize(user_id: str, org_id: str) -> dict:
+    return {"type": "reauthorize", "userId": user_id, "orgId": org_id}
+
+
+async def create_org(session: AsyncSession, owner: User, name: str) -> Organization:
+    org = Organization(id=new_id("org"), name=name.strip())
+    session.add(org)
+    session.add(Membership(org_id=org.id, user_id=owner.id, role="Owner", status="active"))
+    await session.flush()
+    return org
+
+
+async def membership_of(session: AsyncSession, org_id: str, user_id: str) -> Membership | None:
+    return await session.scalar(
+        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id, Membership.status == "active")
+    )
+
+
+async def require_member(session: AsyncSession, org_id: str, user_id: str) -> Membership:
+    """The caller's membership, or 'not found' exactly as for an org that does not exist."""
+    membership = await membership_of(session, org_id, user_id)
+    if membership is None:
+        raise NotFound("organization not found")
+    return membership
+
+
+async def require_manager(session: AsyncSession, org_id: str, user_id: str) -> Membership:
+    membership = await require_member(session, org_id, user_id)
+    if membership.role not in MANAGERS:
+        raise Forbidden("only Owners and Admins manage members")
+    return membership
+
+
+async def _owner_count(session: AsyncSession, org_id: str) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(Membership).where(
+            Membership.org_id == org_id, Membership.role == "Owner", Membership.status == "active")
+    ) or 0)
+
+
+def _member_model(user: User, membership: Membership) -> OrgMember:
+    return OrgMember(user_id=user.id, name=user.name, email=user.email, role=membership.role,  # type: ignore[arg-type]
+                     status=membership.status, avatar_url=user.avatar_url)  # type: ignore[arg-type]
+
+
+async def member_view(session: AsyncSession, org_id: str, user_id: str) -> OrgMember:
+    row = (await session.execute(
+        select(User, Membership).join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == org_id, Membership.user_id == user_id)
+    )).first()
+    if row is None:
+        raise NotFound("member not found")
+    return _member_model(row[0], row[1])
+
+
+async def announce_member_updated(session: AsyncSession, org_id: str, user_id: str, *, actor_id: str) -> None:
+    member = await member_view(session, org_id, user_id)
+    await outbox.record(session, OrgMemberUpdated(organization_id=org_id, member=member), [org_room(org_id)],
+                        org_id=org_id, actor_id=actor_id, control=_reauthorize(user_id, org_id))
+
+
+async def list_members(session: AsyncSession, presence: LocalPresence, org_id: str, caller_id: str) -> tuple[list[dict], int]:
+    await require_member(session, org_id, caller_id)
+    cursor = await event_log.latest_seq(session)  # read before the state: see SPEC §5.4
+    rows = (await session.execute(
+        select(User, Membership).join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == org_id, Membership.status == "active")
+        .order_by(func.lower(User.name), User.id)
+    )).all()
+    online = await presence.online(u.id for u, _ in rows)
+    members = []
+    for user, membership in rows:
+        view = _member_model(user, membership).wire()
+        view["online"] = user.id in online
+        view["lastActiveAt"] = iso(user.last_active_at)
+        members.append(view)
+    return members, cursor
+
+
+async def org_name(session: AsyncSession, org_id: str) -> str:
+    org = await session.get(Organization, org_id)
+    if org is None:
+        raise NotFound("organization not found")
+    return org.name
+
+
+async def create_invite(session: AsyncSession, org_id: str, actor: User, email: str, role: str) -> Invite:
+    mine = await require_manager(session, org_id, actor.id)
+    if role == "Owner" and mine.role != "Owner":
+        raise Forbidden("only an Owner can invite an Owner")
+    email = email.strip().lower()
+    existing_user = await session.scalar(select(User).where(User.email == email))
+    if existing_user is not None and await membership_of(session, org_id, existing_user.id):
+        raise Conflict("this person is already a member")
+    pending = await session.scalar(
+        select(Invite).where(Invite.org_id == org_id, Invite.email == email, Invite.accepted_at.is_(None))
+    )
+    if pending is not None:  # one live invite per address: the newest wins
+        await session.delete(pending)
+        await session.flush()
+    invite = Invite(token=new_token(24), org_id=org_id, email=email, role=role, invited_by=actor.id)
+    session.add(invite)
+    await session.flush()
+    return invite
+
+
+async def list_invites(session: AsyncSession, org_id: str, actor_id: str) -> list[Invite]:
+    await require_manager(session, org_id, actor_id)
+    return list(await session.scalars(
+        select(Invite).where(Invite.org_id == org_id, Invite.accepted_at.is_(None)).order_by(Invite.created_at)
+    ))
+
+
+async def open_invite(session: AsyncSession, token: str) -> tuple[Invite, Organization]:
+    invite = await session.get(Invite, token) if token and len(token) <= 64 else None
+    if invite is None or invite.accepted_at is not None:
+        raise NotFound("this invite does not exist or was already used")
+    org = await session.get(Organization, invite.org_id)
+    if org is None:
+        raise NotFound("this invite does not exist or was already used")
+    return invite, org
+
+
+async def accept_invite(session: AsyncSession, token: str, user: User) -> tuple[Membership, Organization]:
+    invite, org = await open_invite(session, token)
+    if invite.email != user.email.lower():
+        raise Forbidden("this invite was sent to another email address")
+    if await membership_of(session, org.id, user.id):
+        raise Conflict("you are already a member of this organization")
+    invite.accepted_at = utcnow()
+    membership = Membership(org_id=org.id, user_id=user.id, role=invite.role, status="active")
+    session.add(membership)
+    await session.flush()
+    await outbox.record(session, OrgMemberJoined(organization_id=org.id, member=_member_model(user, membership)),
+                        [org_room(org.id)], org_id=org.id, actor_id=user.id)
+    return membership, org
+
+
+async def _target(session: AsyncSession, org_id: str, user_id: str) -> Membership:
+    target = await membership_of(session, org_id, user_id)
+    if target is None:
+        raise NotFound("member not found")
+    return target
+
+
+async def change_role(session: AsyncSession, org_id: str, actor: User, user_id: str, role: str) -> OrgMember:
+    mine = await require_manager(session, org_id, actor.id)
+    target = await _target(session, org_id, user_id)
+    if mine.role != "Owner" and (role == "Owner" or target.role == "Owner"):
+        raise Forbidden("only an Owner can make or change an Owner")
+    if target.role == role:
+        return await member_view(session, org_id, user_id)
+    if target.role == "Owner" and await _owner_count(session, org_id) <= 1:
+        raise Conflict("an organization must keep an Owner: make someone else Owner first")
+    target.role = role
+    await session.flush()
+    await announce_member_updated(session, org_id, user_id, actor_id=actor.id)
+    return await member_view(session, org_id, user_id)
+
+
+async def remove_member(session: AsyncSession, org_id: str, actor: User, user_id: str) -> None:
+    mine = await require_manager(session, org_id, actor.id)
+    target = await _target(session, org_id, user_id)
+    if target.role == "Owner" and mine.role != "Owner":
+        raise Forbidden("only an Owner can remove an Owner")
+    if target.role == "Owner" and await _owner_count(session, org_id) <= 1:
+        raise Conflict("an organization must keep an Owner")
+    await session.delete(target)
+    await session.flush()
+    await outbox.record(
+        session, OrgMemberRemoved(organization_id=org_id, user_id=user_id, removed_by=actor.id),
+        [org_room(org_id), user_room(user_id)], org_id=org_id, actor_id=actor.id,
+        control=_reauthorize(user_id, org_id),
+    )
+
+
+async def leave(session: AsyncSession, org_id: str, user: User) -> None:
+    mine = await require_member(session, org_id, user.id)
+    if mine.role == "Owner" and await _owner_count(session, org_id) <= 1:
+        raise Conflict("you are the last Owner: make someone else Owner before leaving")
+    await session.delete(mine)
+    await session.flush()
+    await outbox.record(session, OrgMemberLeft(organization_id=org_id, user_id=user.id), [org_room(org_id)],
+                        org_id=org_id, actor_id=user.id, control=_reauthorize(user.id, org_id))

@@ -1,0 +1,221 @@
+"""The Socket.IO gateway: handshake auth, the user room, subscribe with replay, eviction.
+
+Inbound payloads are validated; failures answer `{ok: false, error: {code, message}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import socketio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+
+from tandem.auth.models import LoginSession
+from tandem.auth.tokens import ACCESS, SOCKET, TokenError
+from tandem.realtime import log as event_log
+from tandem.realtime import rooms
+from tandem.realtime.envelope import ResyncRequired, envelope
+from tandem.realtime.manager import LocalDelivery, make_manager
+
+if TYPE_CHECKING:
+    from tandem.runtime import Runtime
+
+logger = logging.getLogger("tandem.gateway")
+
+
+class OrjsonAdapter:
+    """python-socketio's `json=` hook: orjson, returning str as the library expects."""
+
+    @staticmethod
+    def dumps(obj: Any, *args: Any, **kwargs: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(s: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        return orjson.loads(s)
+
+
+class SubscribeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    room: str = Field(min_length=3, max_length=rooms.MAX_ROOM_LENGTH)
+    after: int | None = Field(default=None, ge=0)
+
+
+class UnsubscribeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    room: str = Field(min_length=3, max_length=rooms.MAX_ROOM_LENGTH)
+
+
+def failure(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": message, **extra}}
+
+
+def invalid(exc: ValidationError) -> dict[str, Any]:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
+    return failure("invalid", f"{where}: {first.get('msg', 'invalid')}")
+
+
+@dataclass
+class SocketInfo:
+    user_id: str
+    session_id: str
+    rooms: dict[str, str | None] = field(default_factory=dict)  # room -> org it belongs to
+
+
+class Gateway:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        settings = runtime.settings
+        self.manager: LocalDelivery = make_manager(settings.redis_url)  # type: ignore[assignment]
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            client_manager=self.manager,
+            cors_allowed_origins=settings.effective_origins,
+            max_http_buffer_size=settings.max_socket_payload,
+            json=OrjsonAdapter,
+            logger=False,
+            engineio_logger=False,
+            ping_interval=10,
+            ping_timeout=10,
+        )
+        self.sockets: dict[str, SocketInfo] = {}
+        self.sio.on("connect", self.on_connect)
+        self.sio.on("disconnect", self.on_disconnect)
+        self.sio.on("subscribe", self.on_subscribe)
+        self.sio.on("unsubscribe", self.on_unsubscribe)
+
+    # -- connection ---------------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            claims = self.runtime.tokens.verify(token, SOCKET, ACCESS)
+        except TokenError:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized") from None
+        async with self.runtime.db.read() as session:
+            login = await session.scalar(select(LoginSession).where(LoginSession.id == claims.session_id))
+        if login is None or login.revoked_at is not None or login.user_id != claims.user_id:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        self.sockets[sid] = SocketInfo(claims.user_id, claims.session_id)
+        own_room = rooms.user_room(claims.user_id)
+        await self.sio.enter_room(sid, own_room)
+        self.sockets[sid].rooms[own_room] = None
+        self.runtime.metrics.connections.inc()
+        logger.info("socket connected", extra={"sid": sid, "user_id": claims.user_id})
+        await self.runtime.presence.connected(claims.user_id, sid)
+
+    async def on_disconnect(self, sid: str, *args: Any) -> None:
+        info = self.sockets.pop(sid, None)
+        self.manager.release_all(sid)
+        if info is None:
+            return
+        self.runtime.metrics.connections.dec()
+        logger.info("socket disconnected", extra={"sid": sid, "user_id": info.user_id})
+        await self.runtime.presence.disconnected(info.user_id, sid)
+
+    # -- rooms ----------------------------------------------------------------
+
+    async def on_subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        info = self.sockets.get(sid)
+        if info is None:
+            return failure("forbidden", "not connected")
+        try:
+            request = SubscribeRequest.model_validate(data)
+        except ValidationError as exc:
+            return invalid(exc)
+        room = request.room
+        async with self.runtime.db.read() as session:
+            grant = await rooms.authorize(session, info.user_id, room)
+            if grant is None:
+                return failure("forbidden", "you cannot subscribe to this room")
+            self.manager.hold(sid, room)
+            try:
+                await self.sio.enter_room(sid, room)
+                info.rooms[room] = grant.org_id
+                replayed = 0
+                if request.after is not None:
+                    replay = await event_log.read_after(session, room, request.after)
+                    if replay.resync:
+                        self.runtime.metrics.resyncs.inc()
+                        resync = ResyncRequired(room=room, reason="the event log no longer reaches your position")
+                        env = envelope(resync, room=room)
+                        await self.sio.emit(env["event"], env, to=sid, ignore_queue=True)
+                    for env in replay.events:
+                        await self.sio.emit(env["event"], env, to=sid, ignore_queue=True)
+                    replayed = len(replay.events)
+                    if replayed:
+                        self.runtime.metrics.replays.inc(replayed)
+                    last = replay.events[-1]["seq"] if replay.events else request.after
+                else:
+                    last = None
+                latest = await event_log.room_latest_seq(session, room)
+                await self._flush_held(sid, room, last)
+            finally:
+                self.manager.release(sid, room)
+        logger.info("socket subscribed", extra={"sid": sid, "room": room, "replayed": replayed})
+        return {"ok": True, "room": room, "seq": latest, "replayed": replayed}
+
+    async def _flush_held(self, sid: str, room: str, last: int | None) -> None:
+        """Send what arrived live during the replay, in order, skipping what the replay already sent."""
+        while True:
+            held = self.manager.take_held(sid, room)
+            if not held:
+                return
+            for event, env in held:
+                seq = env.get("seq") if isinstance(env, dict) else None
+                if last is not None and seq is not None and seq <= last:
+                    continue
+                await self.sio.emit(event, env, to=sid, ignore_queue=True)
+                if seq is not None:
+                    last = seq
+
+    async def on_unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        info = self.sockets.get(sid)
+        if info is None:
+            return failure("forbidden", "not connected")
+        try:
+            request = UnsubscribeRequest.model_validate(data)
+        except ValidationError as exc:
+            return invalid(exc)
+        if request.room == rooms.user_room(info.user_id):
+            return failure("invalid", "the user room cannot be left")
+        info.rooms.pop(request.room, None)
+        await self.sio.leave_room(sid, request.room)
+        return {"ok": True}
+
+    # -- control (from the bus, on every instance) ----------------------------
+
+    async def on_control(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "reauthorize":
+            await self.reauthorize(message["userId"], message.get("orgId"))
+        elif kind == "disconnect_session":
+            for sid, info in list(self.sockets.items()):
+                if info.session_id == message["sessionId"]:
+                    await self.sio.disconnect(sid, ignore_queue=True)
+
+    async def reauthorize(self, user_id: str, org_id: str | None) -> None:
+        """Re-check the rooms of this user's local sockets; leave those no longer allowed."""
+        local = [(sid, info) for sid, info in self.sockets.items() if info.user_id == user_id]
+        if not local:
+            return
+        async with self.runtime.db.read() as session:
+            for sid, info in local:
+                for room, room_org in list(info.rooms.items()):
+                    if room_org is None or (org_id is not None and room_org != org_id):
+                        continue
+                    if await rooms.authorize(session, user_id, room) is None:
+                        info.rooms.pop(room, None)
+                        await self.sio.leave_room(sid, room)
+                        logger.info("socket evicted", extra={"sid": sid, "room": room, "user_id": user_id})
+
+    # -- publishing -----------------------------------------------------------
+
+    async def publish(self, event: str, env: dict[str, Any], room: str) -> None:
+        await self.sio.emit(event, env, room=room)
+        self.runtime.metrics.events_emitted.labels(event).inc()

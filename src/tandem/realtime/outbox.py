@@ -1,0 +1,262 @@
+"""Commit, then emit (SPEC §5.1–5.2).
+
+Services call `record()` inside their transaction; the row commits or rolls
+back with the change. One dispatcher at a time (a PostgreSQL advisory lock;
+on SQLite the single process) moves committed rows into the durable log in
+the order it sees them, giving each the next global `seq`, then publishes
+them. A crash after the log commit is repaired on the next start: everything
+past the `published` watermark is published again (clients drop duplicates
+by seq).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from tandem.flags import service as flags
+from tandem.kit.clock import iso, utcnow
+from tandem.realtime import log as event_log
+from tandem.realtime.envelope import EventData, current_trace_id, envelope
+from tandem.realtime.models import EventRecord, LogState, OutboxEntry
+
+if TYPE_CHECKING:
+    from tandem.db import Database
+
+logger = logging.getLogger("tandem.outbox")
+
+ADVISORY_LOCK_KEY = 0x7A4D0E  # "tandem dispatcher"
+BATCH = 500
+
+Publisher = Callable[[str, dict[str, Any], str], Awaitable[None]]
+ControlHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def record(
+    session: AsyncSession,
+    data: EventData,
+    rooms: Sequence[str],
+    *,
+    org_id: str | None,
+    actor_id: str | None = None,
+    control: dict[str, Any] | None = None,
+) -> bool:
+    """Record a durable event in the caller's transaction. Returns False when its phase is off for the org."""
+    if not data.event_durable:
+        raise ValueError(f"{data.event_name} is ephemeral; it has no place in the outbox")
+    if data.event_phase and not await flags.is_enabled(session, data.event_phase, org_id):
+        if control:  # access changes still apply when the phase's events are off
+            session.add(_entry(data, [], org_id, actor_id, control))
+            session.info["tandem_outbox"] = True
+        return False
+    session.add(_entry(data, list(rooms), org_id, actor_id, control))
+    session.info["tandem_outbox"] = True
+    return True
+
+
+def _entry(data: EventData, rooms: list[str], org_id: str | None, actor_id: str | None, control: dict | None) -> OutboxEntry:
+    return OutboxEntry(
+        event=data.event_name,
+        version=data.event_version,
+        rooms=rooms,
+        data=data.wire(),
+        org_id=org_id,
+        actor_id=actor_id,
+        trace_id=current_trace_id(),
+        control=control,
+    )
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        publish: Publisher,
+        control: ControlHandler,
+        *,
+        poll_seconds: float = 0.5,
+        on_published: Callable[[int], Awaitable[None]] | None = None,
+        observe_lag: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.publish = publish
+        self.control = control
+        self.poll_seconds = poll_seconds
+        self.on_published = on_published
+        self.observe_lag = observe_lag
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._lock_conn: AsyncConnection | None = None
+        self.is_leader = False
+        self.published_seq = 0
+        self._idle = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="tandem-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._release()
+
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        """For tests and shutdown: wait until the outbox was seen empty after the latest wake."""
+        self._idle.clear()
+        self.wake()
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if not self.is_leader:
+                    self.is_leader = await self._acquire()
+                    if self.is_leader:
+                        logger.info("dispatcher is leader")
+                        await self._republish_unpublished()
+                if self.is_leader:
+                    while await self.drain_once():
+                        pass
+                    self._idle.set()
+                    await self._check_leadership()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("dispatcher error; retrying")
+                await self._release()
+                await asyncio.sleep(0.5)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds if self.is_leader else 2.0)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def _acquire(self) -> bool:
+        if self.db.is_sqlite:
+            return True
+        conn = await self.db.engine.connect()
+        got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+        await conn.commit()
+        if got:
+            self._lock_conn = conn
+            return True
+        await conn.close()
+        return False
+
+    async def _check_leadership(self) -> None:
+        if self._lock_conn is None:
+            return
+        try:
+            await self._lock_conn.execute(text("SELECT 1"))
+            await self._lock_conn.commit()
+        except Exception:
+            logger.warning("lost the dispatcher lock connection")
+            await self._release()
+
+    async def _release(self) -> None:
+        self.is_leader = False
+        conn, self._lock_conn = self._lock_conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:
+                pass
+
+    async def drain_once(self) -> int:
+        """Move one batch from the outbox to the log, then publish it. Returns how many events moved."""
+        async with self.db.unit_of_work() as session:
+            rows = list(
+                await session.scalars(select(OutboxEntry).order_by(OutboxEntry.id).limit(BATCH).with_for_update())
+            )
+            if not rows:
+                return 0
+            state = await session.get(LogState, event_log.SEQ, with_for_update=True)
+            if state is None:
+                state = LogState(name=event_log.SEQ, value=0)
+                session.add(state)
+            seq = state.value
+            emitted_at = iso(utcnow())
+            batch: list[tuple[OutboxEntry, int, list[dict[str, Any]]]] = []
+            for row in rows:
+                envelopes = []
+                if row.rooms:
+                    seq += 1
+                    for room in row.rooms:
+                        env = envelope(
+                            row.data, event=row.event, version=row.version, room=room, seq=seq,
+                            actor_id=row.actor_id, trace_id=row.trace_id, emitted_at=emitted_at,
+                        )
+                        session.add(EventRecord(room=room, seq=seq, event=row.event, envelope=env))
+                        envelopes.append(env)
+                batch.append((row, seq, envelopes))
+            state.value = seq
+            await session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_([r.id for r in rows])))
+        await self._publish_batch(batch)
+        return len(rows)
+
+    async def _publish_batch(self, batch: list[tuple[OutboxEntry, int, list[dict[str, Any]]]]) -> None:
+        now = time.time()
+        last = self.published_seq
+        for row, seq, envelopes in batch:
+            if row.control:
+                await self.control(row.control)
+            for env in envelopes:
+                await self.publish(env["event"], env, env["room"])
+            if self.observe_lag is not None and row.created_at is not None:
+                self.observe_lag(row.event, max(0.0, now - row.created_at.timestamp()))
+            last = max(last, seq)
+        if last > self.published_seq:
+            self.published_seq = last
+            async with self.db.unit_of_work() as session:
+                await _set_state(session, event_log.PUBLISHED, last)
+            if self.on_published is not None:
+                await self.on_published(last)
+
+    async def _republish_unpublished(self) -> None:
+        async with self.db.read() as session:
+            published = await session.scalar(select(LogState.value).where(LogState.name == event_log.PUBLISHED))
+            published = int(published or 0)
+            latest = await event_log.latest_seq(session)
+            if latest <= published:
+                self.published_seq = latest
+                return
+            rows = (
+                await session.scalars(
+                    select(EventRecord.envelope).where(EventRecord.seq > published).order_by(EventRecord.seq)
+                )
+            ).all()
+        logger.info("republishing %d events committed but not published", len(rows))
+        for env in rows:
+            await self.publish(env["event"], env, env["room"])
+        self.published_seq = latest
+        async with self.db.unit_of_work() as session:
+            await _set_state(session, event_log.PUBLISHED, latest)
+        if self.on_published is not None:
+            await self.on_published(latest)
+
+
+async def _set_state(session: AsyncSession, name: str, value: int) -> None:
+    state = await session.get(LogState, name)
+    if state is None:
+        session.add(LogState(name=name, value=value))
+    else:
+        state.value = max(state.value, value)
+
+
+def record_control(session: AsyncSession, control: dict[str, Any]) -> None:
+    """Record a side effect for every instance (e.g. close a login's sockets) to run after commit."""
+    session.add(OutboxEntry(event="control", version=1, rooms=[], data={}, org_id=None, actor_id=None,
+                            trace_id=current_trace_id(), control=control))
+    session.info["tandem_outbox"] = True

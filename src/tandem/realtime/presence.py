@@ -1,0 +1,173 @@
+"""Who is online, across every socket of every instance.
+
+A person is online while any of their sockets is connected. Going offline
+waits a short grace period so a page reload does not flap. Transitions are
+decided atomically (one Python process, or one Redis script), so exactly one
+instance announces each change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+Announce = Callable[[str, bool], Awaitable[None]]  # (user_id, online)
+
+_CONNECT = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[3])
+if redis.call('SET', KEYS[2], '1', 'NX') then return 1 end
+return 0
+"""
+
+_DISCONNECT = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+"""
+
+_SETTLE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[3], ARGV[2])
+  return redis.call('DEL', KEYS[2])
+end
+return 0
+"""
+
+
+class LocalPresence:
+    def __init__(self, announce: Announce, grace_seconds: float) -> None:
+        self.announce = announce
+        self.grace = grace_seconds
+        self._sockets: dict[str, set[str]] = {}
+        self._online: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def connected(self, user_id: str, sid: str) -> None:
+        self._sockets.setdefault(user_id, set()).add(sid)
+        if user_id not in self._online:
+            self._online.add(user_id)
+            await self.announce(user_id, True)
+
+    async def disconnected(self, user_id: str, sid: str) -> None:
+        sids = self._sockets.get(user_id)
+        if sids is not None:
+            sids.discard(sid)
+        self._later(self._settle(user_id))
+
+    def _later(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _settle(self, user_id: str) -> None:
+        await asyncio.sleep(self.grace)
+        if not self._sockets.get(user_id) and user_id in self._online:
+            self._sockets.pop(user_id, None)
+            self._online.discard(user_id)
+            await self.announce(user_id, False)
+
+    async def online(self, user_ids: Iterable[str]) -> set[str]:
+        return {u for u in user_ids if u in self._online}
+
+
+class RedisPresence(LocalPresence):
+    """Presence shared by every instance. Each socket entry expires unless its instance refreshes it."""
+
+    TTL = 30.0
+    REFRESH = 10.0
+
+    def __init__(self, announce: Announce, grace_seconds: float, url: str, instance_id: str) -> None:
+        super().__init__(announce, grace_seconds)
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url)
+        self.instance_id = instance_id
+        self._connect = self._redis.register_script(_CONNECT)
+        self._disconnect = self._redis.register_script(_DISCONNECT)
+        self._settle_script = self._redis.register_script(_SETTLE)
+        self._sweeper: asyncio.Task | None = None
+
+    @staticmethod
+    def _keys(user_id: str) -> list[str]:
+        return [f"tandem:presence:{user_id}", f"tandem:online:{user_id}", "tandem:online-users"]
+
+    def _member(self, sid: str) -> str:
+        return f"{self.instance_id}:{sid}"
+
+    async def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep(), name="tandem-presence")
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._sweeper:
+            self._sweeper.cancel()
+        # This instance's sockets are gone: drop them so their people go offline now, not at expiry.
+        for user_id, sids in list(self._sockets.items()):
+            for sid in sids:
+                try:
+                    await self._disconnect(keys=self._keys(user_id), args=[self._member(sid)])
+                    await self._settle_now(user_id)
+                except Exception:
+                    pass
+        await self._redis.aclose()
+
+    async def connected(self, user_id: str, sid: str) -> None:
+        self._sockets.setdefault(user_id, set()).add(sid)
+        became = await self._connect(
+            keys=self._keys(user_id), args=[self._member(sid), time.time() + self.TTL, user_id]
+        )
+        if became:
+            await self.announce(user_id, True)
+
+    async def disconnected(self, user_id: str, sid: str) -> None:
+        sids = self._sockets.get(user_id)
+        if sids is not None:
+            sids.discard(sid)
+            if not sids:
+                self._sockets.pop(user_id, None)
+        await self._disconnect(keys=self._keys(user_id), args=[self._member(sid)])
+        self._later(self._settle_after_grace(user_id))
+
+    async def _settle_after_grace(self, user_id: str) -> None:
+        await asyncio.sleep(self.grace)
+        await self._settle_now(user_id)
+
+    async def _settle_now(self, user_id: str) -> None:
+        if await self._settle_script(keys=self._keys(user_id), args=[time.time(), user_id]):
+            await self.announce(user_id, False)
+
+    async def online(self, user_ids: Iterable[str]) -> set[str]:
+        ids = list(user_ids)
+        if not ids:
+            return set()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in ids:
+                pipe.exists(f"tandem:online:{user_id}")
+            flags = await pipe.execute()
+        return {u for u, f in zip(ids, flags, strict=True) if f}
+
+    async def _sweep(self) -> None:
+        """Refresh this instance's entries; settle people whose every entry expired (a crashed instance)."""
+        while True:
+            await asyncio.sleep(self.REFRESH)
+            try:
+                expires = time.time() + self.TTL
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for user_id, sids in self._sockets.items():
+                        for sid in sids:
+                            pipe.zadd(f"tandem:presence:{user_id}", {self._member(sid): expires})
+                    await pipe.execute()
+                for raw in await self._redis.smembers("tandem:online-users"):
+                    await self._settle_now(raw.decode())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(1)

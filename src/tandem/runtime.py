@@ -1,0 +1,154 @@
+"""Everything one Tandem instance runs, wired once: database, tokens, bus, gateway, presence, dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import select, update
+
+from tandem.auth.models import User
+from tandem.auth.tokens import Tokens
+from tandem.config import Settings
+from tandem.db import Database
+from tandem.flags import service as flags
+from tandem.kit.clock import iso, utcnow
+from tandem.orgs.events import OrgMemberPresence
+from tandem.orgs.models import Membership
+from tandem.realtime import log as event_log
+from tandem.realtime.bus import LocalBus, RedisBus
+from tandem.realtime.envelope import envelope
+from tandem.realtime.gateway import Gateway
+from tandem.realtime.metrics import Metrics
+from tandem.realtime.outbox import Dispatcher
+from tandem.realtime.presence import LocalPresence, RedisPresence
+from tandem.realtime.rooms import org_room
+
+logger = logging.getLogger("tandem")
+
+PRUNE_EVERY_SECONDS = 3600
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.effective_database_url)
+        self.tokens = Tokens(
+            settings.secret_key_value(),
+            access_minutes=settings.access_token_minutes,
+            refresh_days=settings.refresh_token_days,
+            socket_seconds=settings.socket_token_seconds,
+        )
+        self.metrics = Metrics()
+        self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
+        self.gateway = Gateway(self)
+        self.sio = self.gateway.sio
+        if settings.redis_url:
+            self.presence: LocalPresence = RedisPresence(
+                self.announce_presence, settings.presence_grace_seconds, settings.redis_url, settings.instance_id
+            )
+        else:
+            self.presence = LocalPresence(self.announce_presence, settings.presence_grace_seconds)
+        self.dispatcher = Dispatcher(
+            self.db,
+            self.gateway.publish,
+            self.bus.publish,
+            poll_seconds=settings.dispatcher_poll_seconds,
+            on_published=self._on_published,
+            observe_lag=lambda event, lag: self.metrics.dispatch_lag.labels(event).observe(lag),
+        )
+        self.published = asyncio.Condition()
+        self.bus.subscribe(self._on_bus)
+        self.db.on_commit(self._after_commit)
+        self.metrics.watch_rooms(self._room_sizes, self._connections_by_org)
+        self._tasks: list[asyncio.Task] = []
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.bus.start()
+        await self.presence.start()
+        self.dispatcher.start()
+        self._tasks.append(asyncio.create_task(self._prune_forever(), name="tandem-prune"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.dispatcher.stop()
+        await self.presence.stop()
+        await self.bus.stop()
+        await self.db.dispose()
+
+    # -- wiring -----------------------------------------------------------------
+
+    def _after_commit(self, session: Any) -> None:
+        if session.info.pop("tandem_outbox", False):
+            self.dispatcher.wake()
+            if not self.dispatcher.is_leader and self.settings.redis_url:
+                asyncio.ensure_future(self.bus.publish({"type": "wake"}))
+        if session.info.pop("tandem_flags_changed", False):
+            asyncio.ensure_future(self.bus.publish({"type": "flags_changed"}))
+
+    async def _on_bus(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "wake":
+            self.dispatcher.wake()
+        elif kind == "published":
+            async with self.published:
+                self.published.notify_all()
+        elif kind == "flags_changed":
+            flags.cache.clear()
+        else:
+            await self.gateway.on_control(message)
+
+    async def _on_published(self, seq: int) -> None:
+        if self.settings.redis_url:
+            await self.bus.publish({"type": "published", "seq": seq})
+        else:
+            async with self.published:
+                self.published.notify_all()
+
+    async def announce_presence(self, user_id: str, online: bool) -> None:
+        now = utcnow()
+        async with self.db.unit_of_work() as session:
+            await session.execute(update(User).where(User.id == user_id).values(last_active_at=now))
+            org_ids = (
+                await session.scalars(
+                    select(Membership.org_id).where(Membership.user_id == user_id, Membership.status == "active")
+                )
+            ).all()
+            enabled = [o for o in org_ids if await flags.is_enabled(session, "members", o)]
+        for org_id in enabled:
+            data = OrgMemberPresence(organization_id=org_id, user_id=user_id, online=online, last_active_at=iso(now))
+            env = envelope(data, room=org_room(org_id), actor_id=user_id)
+            await self.sio.emit(env["event"], env, room=env["room"])
+            self.metrics.events_emitted.labels(env["event"]).inc()
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)
+            if not self.dispatcher.is_leader:
+                continue
+            try:
+                await self.prune_log()
+            except Exception:
+                logger.exception("pruning the event log failed")
+
+    async def prune_log(self) -> int:
+        async with self.db.unit_of_work() as session:
+            return await event_log.prune(
+                session,
+                retention_days=self.settings.event_retention_days,
+                keep_per_room=self.settings.event_retention_min_per_room,
+            )
+
+    def _room_sizes(self) -> dict[str, int]:
+        return {room: len(sids) for room, sids in self.gateway.manager.rooms.get("/", {}).items() if room and ":" in room}
+
+    def _connections_by_org(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for info in self.gateway.sockets.values():
+            for org in {o for o in info.rooms.values() if o}:
+                counts[org] = counts.get(org, 0) + 1
+        return counts
