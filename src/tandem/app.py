@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import socketio
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -46,7 +46,6 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     api.state.runtime = runtime
@@ -58,7 +57,7 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
         length = request.headers.get("content-length")
         limit = settings.max_attachment_bytes + 65536 if "/attachments" in request.url.path else settings.max_body_bytes
         if length is not None and length.isdigit() and int(length) > limit:
-            return ORJSONResponse(error_body("too_large", f"the body is larger than {limit} bytes"), status_code=413)
+            return JSONResponse(error_body("too_large", f"the body is larger than {limit} bytes"), status_code=413)
         response = await call_next(request)
         response.headers["X-Trace-Id"] = trace_id_var.get() or ""
         return response
@@ -73,8 +72,8 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
             async with runtime.db.read() as session:
                 await session.execute(text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001
-            return ORJSONResponse({"ok": False, "database": str(exc)}, status_code=503)
-        return ORJSONResponse({"ok": True, "dispatcherLeader": runtime.dispatcher.is_leader})
+            return JSONResponse({"ok": False, "database": str(exc)}, status_code=503)
+        return JSONResponse({"ok": True, "dispatcherLeader": runtime.dispatcher.is_leader})
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

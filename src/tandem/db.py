@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -61,7 +61,13 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         return engine
-    return create_async_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # `?search_path=name` selects a PostgreSQL schema (one database can host several Tandems, or tests).
+    parsed = make_url(url)
+    connect_args: dict[str, Any] = {}
+    if "search_path" in parsed.query:
+        connect_args["server_settings"] = {"search_path": parsed.query["search_path"]}
+        parsed = parsed.difference_update_query(["search_path"])
+    return create_async_engine(parsed, pool_size=20, max_overflow=20, pool_pre_ping=True, connect_args=connect_args)
 
 
 class Database:

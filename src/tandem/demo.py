@@ -37,6 +37,7 @@ async def load_demo(session: AsyncSession) -> list[tuple[str, str, str, str]]:
     for org_name, people in ((DEMO_ORG, PEOPLE), OTHER_ORG):
         org = Organization(id=f"org_{org_name.split()[0].lower()}", name=org_name)
         session.add(org)
+        await session.flush()
         for name, email, role in people:
             user = await auth.create_user(session, email=email, password="", name=name, password_hash=password_hash)
             session.add(Membership(org_id=org.id, user_id=user.id, role=role, status="active"))

@@ -31,6 +31,7 @@ def _reauthorize(user_id: str, org_id: str) -> dict:
 async def create_org(session: AsyncSession, owner: User, name: str) -> Organization:
     org = Organization(id=new_id("org"), name=name.strip())
     session.add(org)
+    await session.flush()
     session.add(Membership(org_id=org.id, user_id=owner.id, role="Owner", status="active"))
     await session.flush()
     return org

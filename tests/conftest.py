@@ -1,0 +1,66 @@
+"""Test harness: a real Tandem server on a free port, on SQLite and (when available) PostgreSQL.
+
+Every test gets a fresh database: a temp SQLite file, or a fresh PostgreSQL
+schema. PostgreSQL and Redis come from TANDEM_TEST_POSTGRES_URL /
+TANDEM_TEST_REDIS_URL (defaults: the machine's local servers). With
+TANDEM_REQUIRE_SERVICES=1 (CI) a missing service fails the test instead of
+skipping it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Server, fresh_database_url, postgres_available, redis_available, start_server
+
+PG_URL = os.environ.get("TANDEM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TANDEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE = os.environ.get("TANDEM_REQUIRE_SERVICES") == "1"
+
+
+def need(service: str, available: bool) -> None:
+    if available:
+        return
+    if REQUIRE:
+        pytest.fail(f"{service} is required (TANDEM_REQUIRE_SERVICES=1) but not reachable")
+    pytest.skip(f"{service} not reachable")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        need("PostgreSQL", postgres_available(PG_URL))
+    return request.param
+
+
+@pytest.fixture
+def redis_url() -> str:
+    need("Redis", redis_available(REDIS_URL))
+    return REDIS_URL
+
+
+@pytest.fixture
+async def database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    async with fresh_database_url(backend, tmp_path, PG_URL) as url:
+        yield url
+
+
+@pytest.fixture
+async def server(database_url: str, tmp_path: Path) -> AsyncIterator[Server]:
+    """One Tandem instance, in-process memory fan-out (no Redis)."""
+    async with start_server(database_url, tmp_path) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def sqlite_server(tmp_path: Path) -> AsyncIterator[Server]:
+    """One instance on SQLite only, for tests whose subject is not the database."""
+    async with fresh_database_url("sqlite", tmp_path, PG_URL) as url, start_server(url, tmp_path) as srv:
+        yield srv

@@ -1,0 +1,300 @@
+"""Start real Tandem servers and talk to them as clients would (REST over HTTP, Socket.IO)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import socketio
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tandem.app import TandemASGI, create_app
+from tandem.config import Settings
+from tandem.db import make_engine
+from tandem.flags import service as flags
+from tandem.models import metadata
+
+PASSWORD = "correct horse battery"
+
+
+def postgres_available(url: str) -> bool:
+    async def probe() -> bool:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+        finally:
+            await engine.dispose()
+
+    return _run_sync(probe())
+
+
+def redis_available(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.from_url(url, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def _run_sync(coro: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@asynccontextmanager
+async def fresh_database_url(backend: str, tmp_path: Path, pg_url: str) -> AsyncIterator[str]:
+    """A database with the whole schema, migrated by Alembic, thrown away afterwards."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / f'tandem-{uuid.uuid4().hex[:6]}.db'}"
+        await _migrate(url)
+        yield url
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(pg_url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in pg_url else "?"
+    url = f"{pg_url}{sep}search_path={schema}"
+    try:
+        await _migrate(url)
+        yield url
+    finally:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+async def _migrate(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from tandem.cli import ROOT
+
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            def upgrade(sync_conn: Any) -> None:
+                cfg = Config(str(ROOT / "alembic.ini"))
+                cfg.attributes["connection"] = sync_conn
+                command.upgrade(cfg, "head")
+
+            await conn.run_sync(upgrade)
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    app: TandemASGI
+    port: int
+    settings: Settings
+    _server: uvicorn.Server | None = None
+    _task: asyncio.Task | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def runtime(self):  # noqa: ANN201
+        return self.app.runtime
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
+
+    async def settle(self) -> None:
+        """Wait until every committed event was published (the dispatcher saw an empty outbox)."""
+        await self.runtime.dispatcher.wait_idle()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._task is not None:
+                await asyncio.wait_for(self._task, 15)
+            self._server = None
+
+
+async def launch(database_url: str, data_dir: Path, **overrides: Any) -> Server:
+    port = overrides.pop("port", None) or free_port()
+    settings = Settings(
+        database_url=database_url, data_dir=data_dir, port=port, secret_key="test-secret-key-" + "x" * 32,
+        serve_web=overrides.pop("serve_web", False), json_logs=False, presence_grace_seconds=0.3, **overrides,
+    )
+    flags.cache.clear()
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                            ws="websockets", ws_per_message_deflate=False, loop="asyncio")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    else:
+        raise RuntimeError("server did not start")
+    return Server(app, port, settings, server, task)
+
+
+@asynccontextmanager
+async def start_server(database_url: str, data_dir: Path, **overrides: Any) -> AsyncIterator[Server]:
+    srv = await launch(database_url, data_dir, **overrides)
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+# -- people ------------------------------------------------------------------
+
+
+@dataclass
+class Person:
+    server: Server
+    id: str
+    email: str
+    name: str
+    access: str
+    refresh: str
+    orgs: dict[str, str] = field(default_factory=dict)
+
+    def http(self) -> httpx.AsyncClient:
+        return self.server.client(self.access)
+
+    async def socket_token(self) -> str:
+        async with self.http() as http:
+            r = await http.post("/api/auth/socket-token")
+            r.raise_for_status()
+            return r.json()["token"]
+
+
+async def signup(server: Server, name: str | None = None, email: str | None = None) -> Person:
+    name = name or f"Person {uuid.uuid4().hex[:5]}"
+    email = email or f"{uuid.uuid4().hex[:10]}@example.com"
+    async with server.client() as http:
+        r = await http.post("/api/auth/signup", json={"email": email, "password": PASSWORD, "name": name})
+        assert r.status_code == 201, r.text
+        body = r.json()
+    return Person(server, body["user"]["id"], email, name, body["accessToken"], body["refreshToken"])
+
+
+async def make_org(owner: Person, name: str = "Acme") -> str:
+    async with owner.http() as http:
+        r = await http.post("/api/orgs", json={"name": name})
+        assert r.status_code == 201, r.text
+        return r.json()["organization"]["id"]
+
+
+async def join(org_id: str, inviter: Person, person: Person, role: str = "Member") -> None:
+    """Invite and accept: the real path (emits org.member.joined)."""
+    async with inviter.http() as http:
+        r = await http.post(f"/api/orgs/{org_id}/invites", json={"email": person.email, "role": role})
+        assert r.status_code == 201, r.text
+        token = r.json()["invite"]["token"]
+    async with person.http() as http:
+        r = await http.post(f"/api/invites/{token}/accept")
+        assert r.status_code == 200, r.text
+
+
+async def team(server: Server, roles: list[str]) -> tuple[str, list[Person]]:
+    """An org whose first person is its Owner and the rest hold the given roles."""
+    people = [await signup(server, name=f"{role} {i}") for i, role in enumerate(roles)]
+    org_id = await make_org(people[0])
+    for person, role in zip(people[1:], roles[1:], strict=True):
+        await join(org_id, people[0], person, role)
+    return org_id, people
+
+
+# -- sockets -----------------------------------------------------------------
+
+
+class Listener:
+    """A real Socket.IO client that records every event it receives, in order."""
+
+    def __init__(self, server: Server, token: str, **client_kwargs: Any) -> None:
+        self.server = server
+        self.token = token
+        self.events: list[dict[str, Any]] = []
+        self.sio = socketio.AsyncClient(reconnection=False, **client_kwargs)
+        self._arrived = asyncio.Condition()
+
+        @self.sio.on("*")
+        async def _any(event: str, data: Any = None) -> None:
+            self.events.append(data if isinstance(data, dict) else {"event": event, "data": data})
+            async with self._arrived:
+                self._arrived.notify_all()
+
+    async def connect(self, url: str | None = None) -> Listener:
+        await self.sio.connect(url or self.server.url, auth={"token": self.token}, transports=["websocket"],
+                               wait_timeout=10)
+        return self
+
+    async def subscribe(self, room: str, after: int | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"room": room}
+        if after is not None:
+            payload["after"] = after
+        return await self.sio.call("subscribe", payload, timeout=10)
+
+    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
+        async def find() -> dict[str, Any]:
+            async with self._arrived:
+                while True:
+                    for event in self.events:
+                        if predicate(event):
+                            return event
+                    await self._arrived.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
+    async def wait_event(self, name: str, timeout: float = 5.0, **data: Any) -> dict[str, Any]:
+        return await self.wait_for(
+            lambda e: e.get("event") == name and all(e.get("data", {}).get(k) == v for k, v in data.items()), timeout
+        )
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("event") == name]
+
+    async def close(self) -> None:
+        await self.sio.disconnect()
+
+
+@asynccontextmanager
+async def listening(person: Person, *rooms: str, url: str | None = None) -> AsyncIterator[Listener]:
+    listener = Listener(person.server, await person.socket_token())
+    await listener.connect(url)
+    try:
+        for room in rooms:
+            ack = await listener.subscribe(room)
+            assert ack["ok"], ack
+        yield listener
+    finally:
+        await listener.close()
