@@ -1,0 +1,66 @@
+# Tandem: `make run` serves the app; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+# uv from PATH, else the one pip installs (see `uv` below).
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
+STATIC_INDEX := src/tandem/static/index.html
+export TANDEM_HOST ?= 127.0.0.1
+export TANDEM_PORT ?= 8000
+
+.PHONY: run test uv deps web migrate demo serve test-python test-web test-contracts chromium bench contracts clean
+
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+		(echo "Installing uv with pip…" && python3 -m pip install --quiet uv)
+
+deps: uv
+	@$(UV) sync --frozen --quiet
+	@if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then \
+		echo "Installing the web client's packages…"; npm ci --prefix web --no-audit --no-fund --loglevel=error; fi
+
+$(STATIC_INDEX): $(WEB_SOURCES) web/package-lock.json
+	@echo "Building the web client…"
+	@npm run --prefix web --silent build
+	@touch $(STATIC_INDEX)
+
+web: deps $(STATIC_INDEX)
+
+migrate: deps
+	@$(UV) run --frozen tandem migrate
+
+demo: migrate
+	@$(UV) run --frozen tandem demo --if-empty
+
+run: web demo
+	@echo
+	@echo "  Tandem: open http://$(TANDEM_HOST):$(TANDEM_PORT)/login and sign in as ada@example.com"
+	@echo "  with the password tandem-demo (everyone in the demo org shares it: grace@, alan@, katherine@ …)."
+	@echo
+	@$(UV) run --frozen tandem serve --host $(TANDEM_HOST) --port $(TANDEM_PORT)
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (echo "Installing Chromium from Debian's packages…" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+contracts: deps
+	@$(UV) run --frozen tandem contracts --ts web/src/sdk/events.gen.ts --asyncapi docs/asyncapi.json
+
+test-contracts: deps
+	@$(UV) run --frozen tandem contracts --check --ts web/src/sdk/events.gen.ts --asyncapi docs/asyncapi.json
+
+test-web: deps
+	@npm run --prefix web --silent typecheck
+	@npm test --prefix web --silent
+
+test-python: web chromium
+	@$(UV) run --frozen pytest -q $(PYTEST_ARGS)
+
+test: test-contracts test-web test-python
+
+bench: deps
+	@$(UV) run --frozen python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf var src/tandem/static web/node_modules .venv
