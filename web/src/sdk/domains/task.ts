@@ -1,0 +1,15 @@
+import type { Subscription } from '../subscriptions';
+import { subscribeTyped, type EventsOf, type RoomClient, type TypedSubscribeOptions } from './typed';
+
+export type TaskEvent = EventsOf<'task.'>;
+
+export const taskRoom = (taskId: string) => `task:${taskId}`;
+
+export function subscribeTask(
+  client: RoomClient,
+  taskId: string,
+  options: TypedSubscribeOptions<TaskEvent>,
+  orgId?: string,
+): Subscription {
+  return subscribeTyped(client, taskRoom(taskId), options, orgId ? { orgId, phase: 'task' } : undefined);
+}

@@ -1,0 +1,65 @@
+import type { AnyEnvelope } from '../envelope';
+import type { SdkError } from '../errors';
+import type { Envelope, EventMap, EventName } from '../events.gen';
+import type { FlagWatcher, Phase } from '../flags';
+import type { RoomHandlers, SubscribeOptions, Subscription } from '../subscriptions';
+
+/** The event names of one domain, taken from the generated map (never listed by hand). */
+export type EventsOf<Prefix extends string> = Extract<EventName, `${Prefix}${string}`>;
+
+export type EventHandlers<N extends EventName> = {
+  [K in N]?: (data: EventMap[K], envelope: Envelope<K>) => void;
+};
+
+export interface RoomClient {
+  subscribe(room: string, handlers: RoomHandlers, options?: SubscribeOptions): Subscription;
+  readonly flags: FlagWatcher;
+}
+
+export interface TypedSubscribeOptions<N extends EventName> {
+  /** Fetch the snapshot into the store; return its cursor. */
+  load(signal: AbortSignal): Promise<number>;
+  /** Per-event handlers, typed by the generated contract. */
+  on?: EventHandlers<N>;
+  /** Or one handler for the whole burst (e.g. a shared reducer). */
+  apply?: (events: Array<Envelope<N>>) => void;
+  onError?: (error: SdkError) => void;
+}
+
+/**
+ * Subscribes to a room whose events all belong to the domain `N`, behind the phase
+ * flag of `orgId` (when known): with the phase off, the room is polled.
+ */
+export function subscribeTyped<N extends EventName>(
+  client: RoomClient,
+  room: string,
+  options: TypedSubscribeOptions<N>,
+  flag?: { orgId: string; phase: Phase },
+): Subscription {
+  const watched = flag ? client.flags.phaseOff(flag.orgId, flag.phase) : null;
+  const subscription = client.subscribe(
+    room,
+    {
+      load: options.load,
+      onError: options.onError,
+      apply(events: AnyEnvelope[]) {
+        const mine = events as unknown as Array<Envelope<N>>;
+        if (options.apply) options.apply(mine);
+        if (!options.on) return;
+        for (const envelope of mine) {
+          const handler = options.on[envelope.event] as ((data: unknown, env: unknown) => void) | undefined;
+          handler?.(envelope.data, envelope);
+        }
+      },
+    },
+    { pollOnly: watched?.off },
+  );
+  if (!watched) return subscription;
+  const close = subscription.close.bind(subscription);
+  return Object.assign(subscription, {
+    close() {
+      close();
+      watched.release();
+    },
+  });
+}
