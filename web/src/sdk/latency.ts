@@ -38,7 +38,7 @@ export class LatencyReporter {
     if (Number.isNaN(emitted)) return;
     // Clocks differ a little between client and server; a negative reading means "instant".
     const ms = Math.max(0, this.now() - emitted);
-    if (ms > 3_600_000) return;
+    if (ms > 600_000) return; // the server refuses samples over 10 minutes
     if (this.samples.length >= this.maxBuffered) this.samples.shift();
     this.samples.push({ event, ms });
   }

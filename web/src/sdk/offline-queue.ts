@@ -38,7 +38,7 @@ export class OfflineQueue {
   private readonly key: string;
   private loaded: Promise<void> | null = null;
   private flushing: Promise<void> | null = null;
-  private flushAgain = false;
+  private next: Promise<void> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly delays = backoff(1_000, 30_000);
   /** Whether a flush may be tried now (e.g. the server is reachable). */
@@ -78,16 +78,16 @@ export class OfflineQueue {
 
   /** Sends queued commands in order; resolves when the queue is empty or a send must wait. */
   flush(): Promise<void> {
+    // One drain at a time; a flush asked for during a drain runs once right after it.
     if (this.flushing) {
-      this.flushAgain = true;
-      return this.flushing;
+      this.next ??= this.flushing.then(() => {
+        this.next = null;
+        return this.flush();
+      });
+      return this.next;
     }
     this.flushing = this.drain().finally(() => {
       this.flushing = null;
-      if (this.flushAgain) {
-        this.flushAgain = false;
-        void this.flush();
-      }
     });
     return this.flushing;
   }

@@ -261,7 +261,7 @@ class RoomChannel {
       this.poller.start();
       this.snapshotTimer = setInterval(() => {
         for (const consumer of this.consumers) if (consumer.status.peek() === 'ready') void consumer.reload();
-      }, this.deps.pollSnapshotMs ?? 30_000);
+      }, this.deps.pollSnapshotMs ?? 15_000);
     } else if (!wanted && this.poller) {
       this.poller.stop();
       this.poller = null;
