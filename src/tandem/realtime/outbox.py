@@ -95,6 +95,7 @@ class Dispatcher:
         self._lock_conn: AsyncConnection | None = None
         self.is_leader = False
         self.published_seq = 0
+        self._saved_published = 0
         self._idle = asyncio.Event()
 
     def wake(self) -> None:
@@ -180,6 +181,10 @@ class Dispatcher:
             rows = list(
                 await session.scalars(select(OutboxEntry).order_by(OutboxEntry.id).limit(BATCH).with_for_update())
             )
+            if self.published_seq > self._saved_published:
+                # The watermark rides along with the next batch's transaction rather than costing one of its own.
+                await _set_state(session, event_log.PUBLISHED, self.published_seq)
+                self._saved_published = self.published_seq
             if not rows:
                 return 0
             state = await session.get(LogState, event_log.SEQ, with_for_update=True)
@@ -219,8 +224,6 @@ class Dispatcher:
             last = max(last, seq)
         if last > self.published_seq:
             self.published_seq = last
-            async with self.db.unit_of_work() as session:
-                await _set_state(session, event_log.PUBLISHED, last)
             if self.on_published is not None:
                 await self.on_published(last)
 
@@ -229,6 +232,7 @@ class Dispatcher:
             published = await session.scalar(select(LogState.value).where(LogState.name == event_log.PUBLISHED))
             published = int(published or 0)
             latest = await event_log.latest_seq(session)
+            self._saved_published = published
             if latest <= published:
                 self.published_seq = latest
                 return
@@ -241,8 +245,6 @@ class Dispatcher:
         for env in rows:
             await self.publish(env["event"], env, env["room"])
         self.published_seq = latest
-        async with self.db.unit_of_work() as session:
-            await _set_state(session, event_log.PUBLISHED, latest)
         if self.on_published is not None:
             await self.on_published(latest)
 
