@@ -148,7 +148,11 @@ class Dispatcher:
         if self.db.is_sqlite:
             return True
         conn = await self.db.engine.connect()
-        got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+        # Advisory locks are database-wide: key them by schema too, so several Tandems (or test runs)
+        # sharing one database in different schemas each get their own dispatcher.
+        got = await conn.scalar(
+            text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"), {"k": ADVISORY_LOCK_KEY}
+        )
         await conn.commit()
         if got:
             self._lock_conn = conn
