@@ -79,16 +79,33 @@ describe('subscriptions', () => {
     client.start('u_me');
     const { store, subscription } = watchMembers(client, ORG);
     await subscription.ready;
-    await vi.waitFor(() => expect(server.subscribes.length).toBe(1));
-    expect(server.snapshotLoads).toBe(1);
+    await vi.waitFor(() => expect(server.snapshotLoads).toBe(2)); // the post-join presence refresh
     // Changes the client will only learn through the reload.
     server.members.get(ORG)!.get('u_cat')!.name = 'Catherine';
     server.seq += 5;
     server.sendResync(ROOM);
     await vi.waitFor(() => expect(store.peek('u_cat')?.name).toBe('Catherine'));
-    await vi.waitFor(() => expect(server.subscribes.at(-1)).toEqual({ room: ROOM, after: server.seq }));
-    await new Promise((r) => setTimeout(r, 30));
-    expect(server.snapshotLoads).toBe(2);
+    expect(subscription.lastSeq()).toBe(5);
+    // Still joined: live events keep coming without a second subscribe.
+    server.updateMember(ORG, 'u_bob', { name: 'After' });
+    await vi.waitFor(() => expect(store.peek('u_bob')?.name).toBe('After'));
+    expect(server.subscribes).toHaveLength(1);
+    expect(server.snapshotLoads).toBe(3);
+  });
+
+  it('reloads a snapshot with presence after every (re)join: presence is never replayed', async () => {
+    const { server, client } = setup();
+    client.start('u_me');
+    const { store, subscription } = watchMembers(client, ORG);
+    await subscription.ready;
+    await vi.waitFor(() => expect(server.snapshotLoads).toBe(2));
+    server.stop();
+    await vi.waitFor(() => expect(client.connection.state.value).not.toBe('live'));
+    // Cat came online while we were away; nobody will tell us by event.
+    server.members.get(ORG)!.get('u_cat')!.online = true;
+    server.start();
+    await vi.waitFor(() => expect(store.peek('u_cat')?.online).toBe(true));
+    expect(server.snapshotLoads).toBe(3);
   });
 
   it('coalesces resyncs that arrive while a reload is running into that one reload', async () => {
@@ -120,7 +137,10 @@ describe('subscriptions', () => {
     let loads = 0;
     const reader = recorder(client, ROOM, () => (loads++ === 0 ? 2 : 12));
     await vi.waitFor(() => expect(reader.loads).toEqual([2, 12]));
-    await vi.waitFor(() => expect(server.subscribes).toEqual([{ room: ROOM, after: 2 }, { room: ROOM, after: 12 }]));
+    expect(server.subscribes).toEqual([{ room: ROOM, after: 2 }]);
+    server.seq = 12;
+    server.updateMember(ORG, 'u_bob', { name: 'Live' });
+    await vi.waitFor(() => expect(reader.seqs()).toEqual([13]));
   });
 
   it('re-subscribes with the last seq after a reconnect and gets what it missed', async () => {
@@ -152,17 +172,17 @@ describe('subscriptions', () => {
     client.start('u_me');
     const { store, subscription } = watchMembers(client, ORG);
     await subscription.ready;
-    await vi.waitFor(() => expect(server.subscribes.length).toBe(1));
+    await vi.waitFor(() => expect(server.snapshotLoads).toBe(2));
     // A v2 event whose payload this client cannot read; the REST snapshot has the truth.
     server.members.get(ORG)!.get('u_bob')!.role = 'Admin';
     server.emit(ROOM, 'org.member.updated', { organizationId: ORG, member: { userId: 'u_bob', fullName: 'Robert' } }, 2);
-    await vi.waitFor(() => expect(server.snapshotLoads).toBe(2));
+    await vi.waitFor(() => expect(server.snapshotLoads).toBe(3));
     expect(store.peek('u_bob')).toMatchObject({ role: 'Admin', name: 'Bob' });
     expect(client.subscriptions.stats.gated).toBe(1);
     // A minor bump is compatible and applied.
     server.updateMember(ORG, 'u_bob', { name: 'Robert' }, 1.2);
     await vi.waitFor(() => expect(store.peek('u_bob')?.name).toBe('Robert'));
-    expect(server.snapshotLoads).toBe(2);
+    expect(server.snapshotLoads).toBe(3);
   });
 
   it('falls back to long-polling when the socket cannot connect, and back when it can', async () => {

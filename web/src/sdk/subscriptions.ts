@@ -18,6 +18,12 @@ export interface RoomHandlers {
 export interface SubscribeOptions {
   /** True while the room's phase flag is off: the server emits nothing, so poll instead. */
   pollOnly?: ReadonlySignal<boolean>;
+  /**
+   * The snapshot carries ephemeral state (presence) that is never replayed: reload it
+   * after every socket (re)join, since changes between the snapshot and the join (or
+   * during an outage) were sent to no one.
+   */
+  ephemeral?: boolean;
 }
 
 export type SubscriptionStatus = 'loading' | 'ready' | 'error' | 'closed';
@@ -141,6 +147,8 @@ class RoomChannel {
   private readonly disposeEffect: () => void;
   /** True between `subscribe` and its ack: what arrives then is replay, not live. */
   replaying = false;
+  /** Counts acknowledged joins, so a reader knows whether its snapshot predates the latest one. */
+  joinEpoch = 0;
 
   constructor(
     readonly room: string,
@@ -211,6 +219,8 @@ class RoomChannel {
       }
       this.joinState = 'joined';
       this.joinDelays.reset();
+      this.joinEpoch += 1;
+      for (const consumer of this.consumers) consumer.joined(this.joinEpoch);
     } catch (err) {
       this.joinState = 'none';
       if (this.deps.connection.live) {
@@ -224,6 +234,11 @@ class RoomChannel {
         void this.join();
       }
     }
+  }
+
+  /** Joins unless already joined: a joined room keeps delivering while a reader reloads. */
+  ensureJoined(): void {
+    if (this.joinState === 'none') void this.join();
   }
 
   deliver(envelope: AnyEnvelope, gated: boolean): void {
@@ -282,6 +297,9 @@ class Consumer implements Subscription, BatchTarget {
   private buffer: Array<[AnyEnvelope, boolean]> = [];
   private loading: Promise<void> | null = null;
   private refreshQueued = false;
+  /** The channel's join epoch when the current snapshot was requested. */
+  private loadEpoch = -1;
+  private readonly ephemeral: boolean;
   private lastEphemeralRefresh = 0;
   private readonly controller = new AbortController();
   readonly pollOnly?: ReadonlySignal<boolean>;
@@ -295,6 +313,7 @@ class Consumer implements Subscription, BatchTarget {
     private readonly stats: SubscriptionStats,
   ) {
     this.pollOnly = options.pollOnly;
+    this.ephemeral = options.ephemeral ?? false;
     this.ready = new Promise((resolve) => (this.resolveReady = resolve));
   }
 
@@ -339,6 +358,15 @@ class Consumer implements Subscription, BatchTarget {
     this.deps.batcher.push(this, envelope);
   }
 
+  /** The room was (re)joined: ephemeral state in a snapshot older than that join may be stale. */
+  joined(epoch: number): void {
+    if (!this.ephemeral || this.loadEpoch >= epoch) return;
+    const status = this._status.peek();
+    if (status === 'closed' || status === 'error') return;
+    if (this.loading) this.refreshQueued = true;
+    else void this.reload();
+  }
+
   /** A poll answered "nothing newer than `cursor`": resume from there. */
   advanceTo(cursor: number): void {
     if (!this.buffering && this._status.peek() === 'ready' && cursor > this.seq) this.seq = cursor;
@@ -379,6 +407,7 @@ class Consumer implements Subscription, BatchTarget {
     this.deps.batcher.flush();
     this.buffering = true;
     this.stats.reloads += 1;
+    this.loadEpoch = this.channel.joinEpoch;
     const delays = backoff(500, 10_000);
     const signal = this.controller.signal;
     for (;;) {
@@ -404,6 +433,6 @@ class Consumer implements Subscription, BatchTarget {
     for (const [envelope, gated] of buffered) this.receive(envelope, gated);
     this._status.value = 'ready';
     this.resolveReady();
-    void this.channel.join();
+    this.channel.ensureJoined();
   }
 }

@@ -39,6 +39,7 @@ export function watchMembers(
     },
     apply: (events) => applyMemberEvents(store, events),
     onError,
+    ephemeral: true,
   });
   return { store, subscription };
 }

@@ -24,6 +24,8 @@ export interface TypedSubscribeOptions<N extends EventName> {
   /** Or one handler for the whole burst (e.g. a shared reducer). */
   apply?: (events: Array<Envelope<N>>) => void;
   onError?: (error: SdkError) => void;
+  /** The snapshot holds ephemeral state (presence): reload it after every (re)join. */
+  ephemeral?: boolean;
 }
 
 /**
@@ -52,7 +54,7 @@ export function subscribeTyped<N extends EventName>(
         }
       },
     },
-    { pollOnly: watched?.off },
+    { pollOnly: watched?.off, ephemeral: options.ephemeral },
   );
   if (!watched) return subscription;
   const close = subscription.close.bind(subscription);

@@ -1,0 +1,172 @@
+import { computed, signal } from '@preact/signals';
+import { TandemClient } from '../sdk/client';
+import { ApiError } from '../sdk/errors';
+import type { OrgRole } from '../sdk/reducers/members';
+import { location, navigate } from './router';
+import { toast } from './toasts';
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  avatarUrl: string | null;
+}
+
+export interface Membership {
+  orgId: string;
+  orgName: string;
+  role: OrgRole;
+}
+
+export interface Me {
+  user: User;
+  memberships: Membership[];
+}
+
+interface AuthResponse {
+  user: User;
+  accessToken: string;
+  refreshToken: string;
+}
+
+/** The one SDK client of the page. */
+export const client = new TandemClient({ onUnauthenticated: () => signedOut() });
+
+export const me = signal<Me | null>(null);
+/** True until we know whether the stored tokens still sign someone in. */
+export const booting = signal(true);
+
+const ORG_KEY = 'tandem.orgId';
+export const currentOrgId = signal<string | null>(localStorage.getItem(ORG_KEY));
+export const currentMembership = computed(
+  () => me.value?.memberships.find((m) => m.orgId === currentOrgId.value) ?? null,
+);
+
+export function selectOrg(orgId: string | null): void {
+  currentOrgId.value = orgId;
+  if (orgId) localStorage.setItem(ORG_KEY, orgId);
+  else localStorage.removeItem(ORG_KEY);
+}
+
+export async function refreshMe(): Promise<Me> {
+  const res = await client.http.get<Me>('/api/me');
+  me.value = res;
+  const ids = res.memberships.map((m) => m.orgId);
+  const current = currentOrgId.peek();
+  if (!current || !ids.includes(current)) selectOrg(ids[0] ?? null);
+  client.start(res.user.id);
+  return res;
+}
+
+export async function boot(): Promise<void> {
+  client.errors.on((error) => toast(error.message));
+  client.onEvent(onOwnEvent);
+  // Another tab signed in or out: follow it.
+  window.addEventListener('storage', (e) => {
+    if (e.key !== 'tandem.accessToken') return;
+    client.tokens.reload();
+    if (!client.tokens.access && me.peek()) signedOut();
+  });
+  if (client.tokens.access) {
+    try {
+      await refreshMe();
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 401)) toast('Tandem cannot reach the server. Retrying…', 'info');
+      if (client.tokens.access) setTimeout(() => void boot_retry(), 3_000);
+    }
+  }
+  booting.value = false;
+}
+
+async function boot_retry(): Promise<void> {
+  try {
+    await refreshMe();
+  } catch {
+    if (client.tokens.access) setTimeout(() => void boot_retry(), 5_000);
+  }
+}
+
+export async function login(email: string, password: string): Promise<void> {
+  const res = await client.http.post<AuthResponse>('/api/auth/login', { email, password }, { auth: false });
+  client.tokens.set(res);
+  await refreshMe();
+}
+
+export async function signup(name: string, email: string, password: string): Promise<void> {
+  const res = await client.http.post<AuthResponse>('/api/auth/signup', { name, email, password }, { auth: false });
+  client.tokens.set(res);
+  await refreshMe();
+}
+
+export async function logout(): Promise<void> {
+  const refreshToken = client.tokens.refresh;
+  client.stop();
+  if (refreshToken) await client.http.post('/api/auth/logout', { refreshToken }, { auth: false }).catch(() => undefined);
+  signedOut();
+}
+
+function signedOut(): void {
+  client.stop();
+  client.tokens.clear();
+  me.value = null;
+  const here = location.peek();
+  if (!['/login', '/signup'].includes(here.path) && !here.path.startsWith('/invite/')) {
+    navigate(`/login?next=${encodeURIComponent(here.path + here.search)}`, { replace: true });
+  }
+}
+
+export async function createOrg(name: string): Promise<void> {
+  const res = await client.http.post<{ organization: { id: string; name: string } }>('/api/orgs', { name });
+  await refreshMe();
+  selectOrg(res.organization.id);
+}
+
+/**
+ * This person lost an organization (removed by an admin, left from another tab, or the
+ * room refused them): say so once, and move them to an organization they still have.
+ */
+export async function lostOrg(orgId: string, reason: 'removed' | 'left'): Promise<void> {
+  const current = me.peek();
+  const membership = current?.memberships.find((m) => m.orgId === orgId);
+  if (!current || !membership) return;
+  me.value = { ...current, memberships: current.memberships.filter((m) => m.orgId !== orgId) };
+  toast(reason === 'removed' ? `You were removed from ${membership.orgName}.` : `You left ${membership.orgName}.`, 'info', 10_000);
+  if (currentOrgId.peek() === orgId) {
+    selectOrg(me.peek()!.memberships[0]?.orgId ?? null);
+    navigate('/dashboard', { replace: true });
+  }
+  await refreshMe().catch(() => undefined);
+}
+
+/** A room of this org refused us: check whether we are still a member. */
+export async function checkAccess(orgId: string): Promise<void> {
+  const fresh = await refreshMe().catch(() => null);
+  if (fresh && !fresh.memberships.some((m) => m.orgId === orgId)) {
+    // refreshMe already dropped it; tell the person and move them.
+    toast('You no longer have access to that organization.', 'info', 10_000);
+    if (currentOrgId.peek() === orgId || !currentOrgId.peek()) navigate('/dashboard', { replace: true });
+  }
+}
+
+function onOwnEvent(envelope: Parameters<Parameters<TandemClient['onEvent']>[0]>[0]): void {
+  const current = me.peek();
+  if (!current) return;
+  const mine = current.user.id;
+  switch (envelope.event) {
+    case 'org.member.removed':
+      if (envelope.data.userId === mine) void lostOrg(envelope.data.organizationId, 'removed');
+      return;
+    case 'org.member.left':
+      if (envelope.data.userId === mine) void lostOrg(envelope.data.organizationId, 'left');
+      return;
+    case 'org.member.updated': {
+      const { member, organizationId } = envelope.data;
+      if (member.userId !== mine) return;
+      me.value = {
+        user: { ...current.user, name: member.name, avatarUrl: member.avatarUrl },
+        memberships: current.memberships.map((m) => (m.orgId === organizationId ? { ...m, role: member.role } : m)),
+      };
+      return;
+    }
+  }
+}

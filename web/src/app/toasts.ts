@@ -1,0 +1,29 @@
+import { signal } from '@preact/signals';
+
+export type ToastKind = 'error' | 'info' | 'success';
+
+export interface Toast {
+  id: number;
+  kind: ToastKind;
+  message: string;
+}
+
+export const toasts = signal<readonly Toast[]>([]);
+let nextId = 1;
+
+export function toast(message: string, kind: ToastKind = 'error', ms = 6_000): void {
+  // The same message twice in a row (e.g. a retried action) shows once.
+  if (toasts.peek().some((t) => t.message === message && t.kind === kind)) return;
+  const id = nextId++;
+  toasts.value = [...toasts.peek(), { id, kind, message }].slice(-4);
+  setTimeout(() => dismiss(id), ms);
+}
+
+export function dismiss(id: number): void {
+  toasts.value = toasts.peek().filter((t) => t.id !== id);
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error && err.message) return err.message;
+  return 'Something went wrong.';
+}

@@ -1,0 +1,7 @@
+import { render } from 'preact';
+import { App } from './app/App';
+import { boot } from './app/session';
+import './ui/styles.css';
+
+render(<App />, document.getElementById('app')!);
+void boot();
