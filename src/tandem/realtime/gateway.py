@@ -40,13 +40,14 @@ class OrjsonAdapter:
 
 
 class SubscribeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: the wire contract says `after` is an integer seq; "3" or true is a client bug, not a seq.
+    model_config = ConfigDict(extra="forbid", strict=True)
     room: str = Field(min_length=3, max_length=rooms.MAX_ROOM_LENGTH)
     after: int | None = Field(default=None, ge=0)
 
 
 class UnsubscribeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     room: str = Field(min_length=3, max_length=rooms.MAX_ROOM_LENGTH)
 
 
@@ -120,10 +121,12 @@ class Gateway:
 
     # -- rooms ----------------------------------------------------------------
 
-    async def on_subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+    async def on_subscribe(self, sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
         info = self.sockets.get(sid)
         if info is None:
             return failure("forbidden", "not connected")
+        if extra:  # without this the handler raises and the client waits for an ack forever
+            return failure("invalid", "send one payload object")
         try:
             request = SubscribeRequest.model_validate(data)
         except ValidationError as exc:
@@ -174,10 +177,12 @@ class Gateway:
                 if seq is not None:
                     last = seq
 
-    async def on_unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+    async def on_unsubscribe(self, sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
         info = self.sockets.get(sid)
         if info is None:
             return failure("forbidden", "not connected")
+        if extra:  # without this the handler raises and the client waits for an ack forever
+            return failure("invalid", "send one payload object")
         try:
             request = UnsubscribeRequest.model_validate(data)
         except ValidationError as exc:
