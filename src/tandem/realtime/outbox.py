@@ -97,6 +97,8 @@ class Dispatcher:
         self.published_seq = 0
         self._saved_published = 0
         self._idle = asyncio.Event()
+        self._passes = 0  # drain passes begun
+        self._idle_pass = 0  # the latest pass that ended with an empty outbox
 
     def wake(self) -> None:
         self._wake.set()
@@ -114,10 +116,20 @@ class Dispatcher:
         await self._release()
 
     async def wait_idle(self, timeout: float = 5.0) -> None:
-        """For tests and shutdown: wait until the outbox was seen empty after the latest wake."""
-        self._idle.clear()
+        """For tests and shutdown: wait until a drain pass that began after this call found the outbox empty.
+
+        A pass already running may have read the outbox before the caller's commit, so its
+        "empty" says nothing about that commit.
+        """
+        target = self._passes + 1
         self.wake()
-        await asyncio.wait_for(self._idle.wait(), timeout)
+
+        async def reached() -> None:
+            while self._idle_pass < target:
+                self._idle.clear()
+                await self._idle.wait()
+
+        await asyncio.wait_for(reached(), timeout)
 
     async def _run(self) -> None:
         while True:
@@ -128,8 +140,11 @@ class Dispatcher:
                         logger.info("dispatcher is leader")
                         await self._republish_unpublished()
                 if self.is_leader:
+                    self._passes += 1
+                    this_pass = self._passes
                     while await self.drain_once():
                         pass
+                    self._idle_pass = this_pass
                     self._idle.set()
                     await self._check_leadership()
             except asyncio.CancelledError:
