@@ -1,0 +1,464 @@
+// Load generator for Tandem's benchmark: many official socket.io-client connections in one
+// Node process, driven by bench/run.py.
+//
+//   node loadgen/run.js <config.json>
+//
+// The config names the workload and its parameters (see bench/run.py). The process talks to
+// the runner in JSON lines: at each measuring point it prints {"mark": name, ...} and waits
+// for one line on stdin, so the runner can read the server's CPU time and memory right
+// there; the last line it prints is {"result": {...}}.
+//
+// Per delivered message the handlers do only what they must: count it, check its seq is
+// above the last one, and (when measuring latency) subtract two clock readings. The
+// process reports its own CPU use over each measured window so the runner can tell when
+// the load generator, not the server, was the limit.
+"use strict";
+
+const fs = require("node:fs");
+const http = require("node:http");
+const readline = require("node:readline");
+const { io } = require("socket.io-client");
+
+const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const EVENT = cfg.event || "kanban.task.moved";
+
+const lines = readline.createInterface({ input: process.stdin });
+const waiting = [];
+const unread = [];
+lines.on("line", (line) => {
+  const resolve = waiting.shift();
+  if (resolve) resolve(line);
+  else unread.push(line);
+});
+
+function send(obj) {
+  process.stdout.write(JSON.stringify(obj) + "\n");
+}
+
+// Print a mark and wait until the runner has taken its reading.
+function mark(name, extra) {
+  send({ mark: name, ...extra });
+  if (unread.length > 0) return Promise.resolve(unread.shift());
+  return new Promise((resolve) => waiting.push(resolve));
+}
+
+function monoMs() {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// CPU use of this process between start() and stop(), as a share of one core.
+function cpuMeter() {
+  let c0, t0;
+  return {
+    start() {
+      c0 = process.cpuUsage();
+      t0 = monoMs();
+    },
+    stop() {
+      const c = process.cpuUsage(c0);
+      const wall = monoMs() - t0;
+      return { cpuPct: wall > 0 ? (100 * (c.user + c.system)) / 1000 / wall : 0, wallMs: wall };
+    },
+  };
+}
+
+function tokenFor(i) {
+  return cfg.tokens[i % cfg.tokens.length];
+}
+
+function connectOne(i) {
+  return new Promise((resolve, reject) => {
+    const socket = io(cfg.url, {
+      transports: ["websocket"],
+      auth: { token: tokenFor(i) },
+      forceNew: true,
+      reconnection: false,
+      timeout: 60000,
+    });
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", (err) => {
+      socket.close();
+      reject(new Error(`connect ${i}: ${err.message}`));
+    });
+  });
+}
+
+// Open n connections, at most `concurrency` handshakes in flight; returns sockets and rate.
+async function connectMany(n, concurrency) {
+  const sockets = new Array(n);
+  let next = 0;
+  const t0 = monoMs();
+  async function worker() {
+    while (next < n) {
+      const i = next++;
+      sockets[i] = await connectOne(i);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  const seconds = (monoMs() - t0) / 1000;
+  return { sockets, seconds, rate: n / seconds };
+}
+
+function ack(socket, event, payload, timeoutMs = 600000) {
+  return socket.timeout(timeoutMs).emitWithAck(event, payload);
+}
+
+async function subscribeAll(sockets, room) {
+  const acks = await Promise.all(sockets.map((s) => ack(s, "subscribe", { room })));
+  const bad = acks.find((a) => !a || a.ok !== true);
+  if (bad) throw new Error(`subscribe refused: ${JSON.stringify(bad)}`);
+}
+
+function closeAll(sockets) {
+  for (const s of sockets) if (s) s.close();
+}
+
+function percentiles(values) {
+  if (values.length === 0) return { n: 0 };
+  const sorted = Float64Array.from(values).sort();
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return {
+    n: sorted.length,
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    p999: at(0.999),
+    max: sorted[sorted.length - 1],
+  };
+}
+
+// Count deliveries on every socket; `onEach` (optional) sees each envelope.
+function listen(sockets, onEach) {
+  const state = { delivered: 0, outOfOrder: 0, last: new Float64Array(sockets.length) };
+  sockets.forEach((socket, i) => {
+    socket.on(EVENT, (env) => {
+      state.delivered++;
+      if (env.seq <= state.last[i]) state.outOfOrder++;
+      state.last[i] = env.seq;
+      if (onEach) onEach(env, i);
+    });
+  });
+  return state;
+}
+
+function waitFor(predicate, timeoutMs) {
+  return new Promise((resolve) => {
+    const t0 = monoMs();
+    const tick = () => {
+      if (predicate() || monoMs() - t0 > timeoutMs) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+}
+
+// ---------------------------------------------------------------- workloads
+
+// Hold N idle connections: the runner reads the server's RSS before and after.
+async function idle() {
+  await mark("before");
+  const meter = cpuMeter();
+  meter.start();
+  const { sockets, seconds, rate } = await connectMany(cfg.connections, cfg.concurrency || 100);
+  const load = meter.stop();
+  await sleep(cfg.settleMs ?? 1000);
+  await mark("after", { connectSeconds: seconds });
+  closeAll(sockets);
+  return { connections: sockets.length, connectSeconds: seconds, connectRate: rate, loadgen: load };
+}
+
+// One trigger makes the server broadcast `count` envelopes to a room of `clients`.
+async function fanout() {
+  const { sockets } = await connectMany(cfg.clients, cfg.concurrency || 100);
+  await subscribeAll(sockets, cfg.room);
+  const state = listen(sockets);
+  const driver = sockets[0];
+
+  // Warm up both servers' code paths before measuring.
+  const warm = cfg.warmup ?? 20;
+  if (warm > 0) {
+    await ack(driver, "bench.fanout", { room: cfg.room, count: warm, size: cfg.size });
+    await waitFor(() => state.delivered >= warm * sockets.length, 30000);
+  }
+  state.delivered = 0;
+  state.outOfOrder = 0;
+
+  const expected = cfg.count * sockets.length;
+  await mark("before");
+  const meter = cpuMeter();
+  meter.start();
+  const t0 = monoMs();
+  let tLast = t0;
+  const done = new Promise((resolve) => {
+    const check = () => {
+      if (state.delivered >= expected) resolve();
+      else if (monoMs() - t0 > cfg.timeoutMs) resolve();
+      else setTimeout(check, 1);
+    };
+    check();
+  });
+  const sent = ack(driver, "bench.fanout", { room: cfg.room, count: cfg.count, size: cfg.size });
+  await done;
+  tLast = monoMs();
+  const load = meter.stop();
+  const ackReply = await sent;
+  await mark("after");
+  closeAll(sockets);
+  const seconds = (tLast - t0) / 1000;
+  return {
+    clients: sockets.length,
+    broadcasts: cfg.count,
+    delivered: state.delivered,
+    expected,
+    outOfOrder: state.outOfOrder,
+    seconds,
+    deliveriesPerSec: state.delivered / seconds,
+    ack: ackReply,
+    loadgen: load,
+  };
+}
+
+// Open loop: `rate` bench.emit triggers per second for `seconds`, each one broadcast to the
+// room; latency is the server's stamp (monotonic ms) to this process's handler.
+async function latency() {
+  const { sockets } = await connectMany(cfg.clients, cfg.concurrency || 100);
+  await subscribeAll(sockets, cfg.room);
+  const samples = [];
+  let recording = false;
+  const state = listen(sockets, (env) => {
+    if (recording) samples.push(monoMs() - env.data.t);
+  });
+  const driver = sockets[0];
+  const payload = { room: cfg.room, size: cfg.size };
+
+  // Warm up at the same rate, unrecorded.
+  await openLoop(driver, payload, cfg.rate, cfg.warmupSeconds ?? 1);
+  await sleep(200);
+  state.delivered = 0;
+  state.outOfOrder = 0;
+  recording = true;
+
+  await mark("before");
+  const meter = cpuMeter();
+  meter.start();
+  const sentCount = await openLoop(driver, payload, cfg.rate, cfg.seconds);
+  const expected = sentCount * sockets.length;
+  await waitFor(() => state.delivered >= expected, 5000);
+  const load = meter.stop();
+  recording = false;
+  await mark("after");
+  closeAll(sockets);
+  return {
+    clients: sockets.length,
+    rate: cfg.rate,
+    sent: sentCount,
+    delivered: state.delivered,
+    expected,
+    outOfOrder: state.outOfOrder,
+    latencyMs: percentiles(samples),
+    loadgen: load,
+  };
+}
+
+// Emit on a fixed schedule, whatever the replies: due = elapsed * rate.
+async function openLoop(socket, payload, rate, seconds) {
+  const t0 = monoMs();
+  const total = Math.round(rate * seconds);
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((monoMs() - t0) / 1000) * rate) + 1);
+    while (sent < due) {
+      socket.emit("bench.emit", payload);
+      sent++;
+    }
+    await sleep(1);
+  }
+  return sent;
+}
+
+// ---------------------------------------------------------------- product path
+
+// Tandem only: real PATCH /api/orgs/{org}/members/{user} role changes, through the outbox
+// and dispatcher, to `clients` subscribers of the org room. Each target member's role
+// alternates, so every PATCH is a change and produces one org.member.updated; a target's
+// events reach each subscriber in order, so a subscriber's k-th event for a target matches
+// that target's k-th PATCH.
+async function product() {
+  const api = new URL(cfg.api.base);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: cfg.concurrency || 32 });
+  const roles = cfg.api.roles || ["Admin", "Member"];
+  const targets = cfg.api.targets;
+  const sendTimes = new Map(targets.map((t) => [t, []]));
+  const inFlight = new Set();
+  let errors = 0;
+
+  function patch(target) {
+    const times = sendTimes.get(target);
+    const body = JSON.stringify({ role: roles[times.length % roles.length] });
+    times.push(monoMs());
+    inFlight.add(target);
+    return new Promise((resolve) => {
+      const req = http.request(
+        {
+          host: api.hostname,
+          port: api.port,
+          method: "PATCH",
+          path: `/api/orgs/${cfg.api.orgId}/members/${target}`,
+          agent,
+          headers: {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(body),
+            authorization: `Bearer ${cfg.api.token}`,
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => {
+            inFlight.delete(target);
+            if (res.statusCode !== 200) {
+              errors++;
+              times.pop(); // no change, no event
+              if (errors <= 3) console.error(`PATCH ${target}: ${res.statusCode}`);
+            }
+            resolve();
+          });
+        },
+      );
+      req.on("error", (err) => {
+        inFlight.delete(target);
+        times.pop();
+        errors++;
+        if (errors <= 3) console.error(`PATCH ${target}: ${err.message}`);
+        resolve();
+      });
+      req.end(body);
+    });
+  }
+
+  const { sockets } = await connectMany(cfg.clients, 100);
+  await subscribeAll(sockets, cfg.room);
+  const seen = sockets.map(() => new Map()); // per subscriber: target -> events received
+  const samples = [];
+  let received = 0;
+  let recording = false;
+  sockets.forEach((socket, i) => {
+    socket.on(cfg.event || "org.member.updated", (env) => {
+      const target = env.data && env.data.member && env.data.member.userId;
+      const times = sendTimes.get(target);
+      if (!times) return;
+      const k = seen[i].get(target) || 0;
+      seen[i].set(target, k + 1);
+      received++;
+      if (recording && k < times.length) samples.push(monoMs() - times[k]);
+    });
+  });
+
+  let next = 0;
+  function freeTarget() {
+    for (let tries = 0; tries < targets.length; tries++) {
+      const t = targets[next++ % targets.length];
+      if (!inFlight.has(t)) return t;
+    }
+    return null;
+  }
+
+  async function closedLoop(seconds, workers) {
+    const tEnd = monoMs() + seconds * 1000;
+    let count = 0;
+    async function worker() {
+      while (monoMs() < tEnd) {
+        const t = freeTarget();
+        if (t === null) {
+          await sleep(1);
+          continue;
+        }
+        await patch(t);
+        count++;
+      }
+    }
+    await Promise.all(Array.from({ length: workers }, worker));
+    return count;
+  }
+
+  async function fixedRate(rate, seconds) {
+    const t0 = monoMs();
+    const total = Math.round(rate * seconds);
+    const pending = [];
+    let sent = 0;
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((monoMs() - t0) / 1000) * rate) + 1);
+      while (sent < due) {
+        const t = freeTarget();
+        if (t === null) break;
+        pending.push(patch(t));
+        sent++;
+      }
+      await sleep(1);
+    }
+    await Promise.all(pending);
+    return sent;
+  }
+
+  const sentTotal = () => [...sendTimes.values()].reduce((a, t) => a + t.length, 0);
+  const allDelivered = () => received >= sentTotal() * sockets.length;
+
+  await closedLoop(cfg.warmupSeconds ?? 1, cfg.concurrency || 32); // warm-up
+  await waitFor(allDelivered, 10000);
+
+  // Throughput: closed loop, as many changes as the server takes.
+  recording = true;
+  await mark("before");
+  const meter = cpuMeter();
+  meter.start();
+  const r0 = received;
+  const t0 = monoMs();
+  const changes = await closedLoop(cfg.seconds, cfg.concurrency || 32);
+  await waitFor(allDelivered, 20000);
+  const seconds = (monoMs() - t0) / 1000;
+  const load = meter.stop();
+  const throughput = {
+    changes,
+    seconds,
+    changesPerSec: changes / seconds,
+    deliveries: received - r0,
+    deliveriesPerSec: (received - r0) / seconds,
+    latencyMs: percentiles(samples),
+    loadgen: load,
+  };
+  await mark("after");
+
+  // Latency at a fixed rate (half the goal).
+  samples.length = 0;
+  const meter2 = cpuMeter();
+  meter2.start();
+  const r1 = received;
+  const sent = await fixedRate(cfg.rate, cfg.seconds);
+  await waitFor(allDelivered, 20000);
+  const atRate = {
+    rate: cfg.rate,
+    sent,
+    deliveries: received - r1,
+    expected: sent * sockets.length,
+    latencyMs: percentiles(samples),
+    loadgen: meter2.stop(),
+  };
+  closeAll(sockets);
+  agent.destroy();
+  return { clients: sockets.length, errors, throughput, atRate };
+}
+
+const workloads = { idle, fanout, latency, product };
+
+workloads[cfg.workload]()
+  .then((result) => {
+    send({ result });
+    process.exit(0);
+  })
+  .catch((err) => {
+    send({ error: String(err && err.stack ? err.stack : err) });
+    process.exit(1);
+  });

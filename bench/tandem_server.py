@@ -1,0 +1,219 @@
+"""The real Tandem app, served for the benchmark.
+
+    python bench/tandem_server.py --port 3100 --users 1200 --info /tmp/info.json
+
+Creates a temporary SQLite database, migrates it, seeds one organization of `--users`
+people directly with the ORM (one precomputed password hash: argon2 for a thousand
+signups would dominate the start-up), mints a socket token per person and an access token
+for the owner, writes them to `--info` for the load generator, and serves
+`tandem.app.create_app()` under uvicorn exactly as `tandem serve` does (uvloop, httptools,
+websockets, per-message deflate off). Prints "READY <port>" when it accepts connections.
+
+Two bench-only Socket.IO events are registered on the app's real AsyncServer here, not in
+product code; both publish through `Gateway.publish`, the call the outbox dispatcher
+makes for every durable event:
+
+- `bench.fanout {room, count, size}`: publish `count` envelopes to the room, then ack;
+- `bench.emit {room, size}`: publish one envelope stamped with CLOCK_MONOTONIC (`data.t`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+EVENT = "kanban.task.moved"
+TRACE_ID = "1b4e28ba2fa1466ea1b2c3d4e5f60718"  # the reference server uses the same one
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3100)
+    p.add_argument("--users", type=int, default=1200, help="people in the benchmark organization")
+    p.add_argument("--info", required=True, help="write tokens and ids here (JSON)")
+    p.add_argument("--workers", type=int, default=1, help="only 1 is supported on SQLite")
+    p.add_argument("--ws", default="websockets", help="uvicorn websocket implementation")
+    p.add_argument("--keep-db", action="store_true", help="do not delete the database on exit")
+    return p.parse_args()
+
+
+def configure_environment(data_dir: Path, args: argparse.Namespace) -> None:
+    """Settings the benchmark needs; everything else keeps `tandem serve`'s defaults."""
+    os.environ["TANDEM_DATA_DIR"] = str(data_dir)
+    os.environ["TANDEM_DATABASE_URL"] = f"sqlite+aiosqlite:///{data_dir / 'tandem.db'}"
+    os.environ.setdefault("TANDEM_SECRET_KEY", secrets.token_urlsafe(32))
+    os.environ["TANDEM_HOST"] = args.host
+    os.environ["TANDEM_PORT"] = str(args.port)
+    # A full run restarts the server per workload, but one workload can outlast 5 minutes.
+    os.environ["TANDEM_SOCKET_TOKEN_SECONDS"] = "7200"
+    os.environ["TANDEM_ACCESS_TOKEN_MINUTES"] = "120"
+    os.environ["TANDEM_SERVE_WEB"] = "false"
+
+
+async def seed(app: Any, users: int) -> dict[str, Any]:
+    """One org: an owner and `users - 1` members, each with a login session and tokens."""
+    from argon2 import PasswordHasher
+
+    from tandem.auth.models import LoginSession, User
+    from tandem.auth.tokens import ACCESS, REFRESH, SOCKET
+    from tandem.kit.clock import utcnow
+    from tandem.kit.ids import new_id, new_token
+    from tandem.orgs.models import Membership, Organization
+
+    runtime = app.runtime
+    tokens = runtime.tokens
+    password_hash = PasswordHasher().hash("bench-password")
+    org = Organization(id=new_id("org"), name="Bench")
+    people, logins = [], []
+    async with runtime.db.unit_of_work() as session:
+        session.add(org)
+        await session.flush()
+        for i in range(users):
+            user = User(id=new_id("u"), email=f"bench{i}@example.com", name=f"Bench {i}",
+                        password_hash=password_hash)
+            people.append(user)
+            logins.append(LoginSession(id=new_token(18), user_id=user.id, refresh_generation=0,
+                                       expires_at=utcnow() + tokens.lifetimes[REFRESH]))
+        session.add_all(people)
+        await session.flush()
+        session.add_all(logins)
+        session.add_all(
+            Membership(org_id=org.id, user_id=u.id, role="Owner" if i == 0 else "Member", status="active")
+            for i, u in enumerate(people)
+        )
+    socket_tokens = [tokens.issue(SOCKET, u.id, login.id)[0] for u, login in zip(people, logins)]
+    owner_access, _ = tokens.issue(ACCESS, people[0].id, logins[0].id)
+    return {
+        "orgId": org.id,
+        "userIds": [u.id for u in people],
+        "socketTokens": socket_tokens,
+        "ownerAccessToken": owner_access,
+    }
+
+
+def register_bench_events(app: Any) -> None:
+    """bench.fanout and bench.emit on the real AsyncServer, publishing like the dispatcher."""
+    import orjson
+
+    from tandem.realtime.envelope import envelope
+
+    gateway = app.runtime.gateway
+    sio = app.runtime.sio
+    seqs: dict[str, int] = {}
+
+    def bench_envelope(room: str, seq: int, size: int, t: float = 0) -> dict[str, Any]:
+        data = {"projectId": "p_bench", "taskId": f"t_{seq}", "fromColumn": "In Progress",
+                "toColumn": "Review", "position": 3, "movedBy": "u_bench", "t": t, "pad": ""}
+        env = envelope(data, event=EVENT, version=1, room=room, seq=seq, actor_id="u_bench",
+                       trace_id=TRACE_ID)
+        missing = size - len(orjson.dumps(env))
+        if missing > 0:
+            data["pad"] = "x" * missing
+        return env
+
+    async def fanout(sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        room, count, size = payload["room"], int(payload["count"]), int(payload.get("size") or 350)
+        seq = seqs.get(room, 0)
+        for _ in range(count):
+            seq += 1
+            seqs[room] = seq
+            await gateway.publish(EVENT, bench_envelope(room, seq, size), room)
+        return {"ok": True, "sent": count}
+
+    async def emit(sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        room, size = payload["room"], int(payload.get("size") or 350)
+        seq = seqs.get(room, 0) + 1
+        seqs[room] = seq
+        await gateway.publish(EVENT, bench_envelope(room, seq, size, time_ms()), room)
+        return {"ok": True}
+
+    sio.on("bench.fanout", fanout)
+    sio.on("bench.emit", emit)
+
+
+def time_ms() -> float:
+    import time
+
+    return time.monotonic_ns() / 1e6  # CLOCK_MONOTONIC, as the Node load generator reads it
+
+
+async def serve(args: argparse.Namespace, data_dir: Path) -> None:
+    import uvicorn
+
+    from tandem import logs
+    from tandem.app import create_app
+    from tandem.config import get_settings
+
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.json_logs)
+    app = create_app(settings)
+    seeded = await seed(app, args.users)
+    register_bench_events(app)
+
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, loop="none", http="httptools", ws=args.ws,
+        ws_per_message_deflate=False, log_level="warning", access_log=False, lifespan="on",
+        backlog=4096,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise SystemExit("uvicorn stopped before it started")
+        await asyncio.sleep(0.02)
+
+    base = f"http://{args.host}:{args.port}"
+    members = seeded["userIds"][1:]
+    info = {
+        "url": base,
+        "tokens": seeded["socketTokens"],
+        "room": f"org:{seeded['orgId']}",
+        "api": {
+            "base": base,
+            "orgId": seeded["orgId"],
+            "token": seeded["ownerAccessToken"],
+            # Role changes go to the last members; the first ones are the subscribers.
+            "targets": members[-min(200, len(members) // 2):],
+        },
+        "pid": os.getpid(),
+    }
+    Path(args.info).write_text(json.dumps(info))
+    print(f"READY {args.port}", flush=True)
+    await task
+
+
+def main() -> int:
+    args = parse_args()
+    if args.workers != 1:
+        print("tandem_server.py: several workers need PostgreSQL; only --workers 1 is supported",
+              file=sys.stderr)
+        return 2
+    data_dir = Path(tempfile.mkdtemp(prefix="tandem-bench-db-"))
+    configure_environment(data_dir, args)
+    try:
+        from tandem.cli import migrate
+
+        migrate()
+        import uvloop
+
+        uvloop.run(serve(args, data_dir))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if not args.keep_db:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
