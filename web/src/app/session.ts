@@ -140,11 +140,12 @@ export async function lostOrg(orgId: string, reason: 'removed' | 'left'): Promis
 
 /** A room of this org refused us: check whether we are still a member. */
 export async function checkAccess(orgId: string): Promise<void> {
+  const before = me.peek()?.memberships.find((m) => m.orgId === orgId);
   const fresh = await refreshMe().catch(() => null);
-  if (fresh && !fresh.memberships.some((m) => m.orgId === orgId)) {
-    // refreshMe already dropped it; tell the person and move them.
-    toast('You no longer have access to that organization.', 'info', 10_000);
-    if (currentOrgId.peek() === orgId || !currentOrgId.peek()) navigate('/dashboard', { replace: true });
+  if (before && fresh && !fresh.memberships.some((m) => m.orgId === orgId)) {
+    // Not told by an event (we were offline, or it was missed): say it now.
+    toast(`You were removed from ${before.orgName}.`, 'info', 10_000);
+    navigate('/dashboard', { replace: true });
   }
 }
 

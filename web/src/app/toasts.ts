@@ -11,7 +11,8 @@ export interface Toast {
 export const toasts = signal<readonly Toast[]>([]);
 let nextId = 1;
 
-export function toast(message: string, kind: ToastKind = 'error', ms = 6_000): void {
+export function toast(text: string, kind: ToastKind = 'error', ms = 6_000): void {
+  const message = text.charAt(0).toUpperCase() + text.slice(1);
   // The same message twice in a row (e.g. a retried action) shows once.
   if (toasts.peek().some((t) => t.message === message && t.kind === kind)) return;
   const id = nextId++;
@@ -24,6 +25,6 @@ export function dismiss(id: number): void {
 }
 
 export function errorMessage(err: unknown): string {
-  if (err instanceof Error && err.message) return err.message;
-  return 'Something went wrong.';
+  const message = err instanceof Error && err.message ? err.message : 'Something went wrong.';
+  return message.charAt(0).toUpperCase() + message.slice(1);
 }

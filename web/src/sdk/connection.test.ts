@@ -46,6 +46,17 @@ describe('connection', () => {
     expect(states).toEqual(['idle', 'connecting', 'live', 'reconnecting', 'live']);
   });
 
+  it('falls back to polling when connecting hangs without ever failing, and goes live once it works', async () => {
+    const server = new FakeServer();
+    server.hangConnects = true;
+    client = clientFor(server, { fallbackAfterMs: 80 });
+    client.start('u_me');
+    expect(client.connection.state.value).toBe('connecting');
+    await vi.waitFor(() => expect(client!.connection.state.value).toBe('offline-polling'));
+    server.hangConnects = false;
+    await vi.waitFor(() => expect(client!.connection.state.value).toBe('live'));
+  });
+
   it('fetches a fresh token after an unauthorized refusal and reconnects by itself', async () => {
     const server = new FakeServer();
     server.rejectSocketTokens = true;

@@ -70,6 +70,9 @@ export class Connection {
     });
     this.socket = socket;
     globalThis.addEventListener?.('online', this.onOnline);
+    // Some failures never surface as connect_error (a proxy that swallows the upgrade,
+    // a WebSocket that cannot even be constructed): fall back on a timer as well.
+    this.armFallback();
     socket.connect();
   }
 

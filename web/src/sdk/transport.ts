@@ -33,8 +33,10 @@ export const socketIoFactory: SocketFactory = ({ url, path, auth }) => {
     auth: (cb) => auth(cb),
     autoConnect: false,
     reconnectionDelay: 500,
-    reconnectionDelayMax: 10_000,
+    reconnectionDelayMax: 5_000,
     randomizationFactor: 0.5,
+    // A handshake that hangs is abandoned and retried rather than waited on for 20 s.
+    timeout: 10_000,
   });
   return {
     get connected() {

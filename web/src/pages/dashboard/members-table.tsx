@@ -4,7 +4,6 @@ import { errorMessage, toast } from '../../app/toasts';
 import type { Http } from '../../sdk/http';
 import { ROLES, type MemberRow, type MembersStore, type OrgRole } from '../../sdk/reducers/members';
 import { Avatar } from '../../ui/avatar';
-import { memo } from '../../ui/memo';
 import { RelativeTime } from '../../ui/time';
 import type { MembersViewState, SortKey } from './members-view';
 
@@ -142,7 +141,9 @@ export function MemberRowView({ id, ctx }: { id: string; ctx: MembersContext }) 
   );
 }
 
-const MemberRow = memo(MemberRowView);
+// No memo needed: @preact/signals skips re-rendering a signal-reading component whose
+// props are unchanged, so a re-ordered body re-renders no row (members-table.test.tsx).
+const MemberRow = MemberRowView;
 
 /**
  * The role, editable inline by Owners and Admins. The select shows the chosen role

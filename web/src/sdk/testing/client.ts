@@ -16,7 +16,7 @@ export function clientFor(server: FakeServer, options: ClientOptions = {}): Tand
     socketUrl: 'http://fake.test',
     storage,
     scheduler: (flush) => void setTimeout(flush, 0),
-    fallbackAfterMs: 50,
+    fallbackAfterMs: 400,
     pollWaitSeconds: 1,
     pollMinIntervalMs: 20,
     latencyIntervalMs: 60_000,

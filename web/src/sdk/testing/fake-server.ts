@@ -24,6 +24,8 @@ export class FakeServer {
   up = true;
   /** The page cannot open a WebSocket (REST still works). */
   blockWebsocket = false;
+  /** Connection attempts hang: no connect, no connect_error (a proxy swallowing the upgrade). */
+  hangConnects = false;
   /** Socket tokens are refused with connect_error 'unauthorized'. */
   rejectSocketTokens = false;
   /** Replays from before this seq are impossible: the client gets resync.required. */
@@ -275,6 +277,7 @@ export class FakeSocket implements SocketLike {
     this.auth(({ token }) => {
       setTimeout(() => {
         if (!this.active || this.connected) return;
+        if (this.server.hangConnects) return this.retry();
         if (!this.server.up || this.server.blockWebsocket) {
           this.fire('connect_error', new Error('websocket error'));
           return this.retry();
