@@ -134,9 +134,13 @@ class Gateway:
         room = request.room
         async with self.runtime.db.read() as session:
             grant = await rooms.authorize(session, info.user_id, room)
-            if grant is None:
-                return failure("forbidden", "you cannot subscribe to this room")
-            self.manager.hold(sid, room)
+        if grant is None:
+            return failure("forbidden", "you cannot subscribe to this room")
+        self.manager.hold(sid, room)
+        last: int | None = None
+        # The replay reads in a session begun after the hold: on SQLite a session's snapshot dates from its
+        # first read, and an event committed after that snapshot but published before the hold would be lost.
+        async with self.runtime.db.read() as session:
             try:
                 await self.sio.enter_room(sid, room)
                 info.rooms[room] = grant.org_id
@@ -154,21 +158,23 @@ class Gateway:
                     if replayed:
                         self.runtime.metrics.replays.inc(replayed)
                     last = replay.events[-1]["seq"] if replay.events else request.after
-                else:
-                    last = None
                 latest = await event_log.room_latest_seq(session, room)
-                await self._flush_held(sid, room, last)
+                if last is not None:  # an `after` past the log's end must not hold back live events
+                    last = min(last, latest)
+                last = await self._flush_held(sid, room, last)
             finally:
-                self.manager.release(sid, room)
+                self.manager.release(sid, room, floor=last)
         logger.info("socket subscribed", extra={"sid": sid, "room": room, "replayed": replayed})
         return {"ok": True, "room": room, "seq": latest, "replayed": replayed}
 
-    async def _flush_held(self, sid: str, room: str, last: int | None) -> None:
-        """Send what arrived live during the replay, in order, skipping what the replay already sent."""
+    async def _flush_held(self, sid: str, room: str, last: int | None) -> int | None:
+        """Send what arrived live during the replay, in order, skipping what the replay already sent.
+
+        Returns the last seq sent to the socket (None when nothing was replayed or flushed)."""
         while True:
             held = self.manager.take_held(sid, room)
             if not held:
-                return
+                return last
             for event, env in held:
                 seq = env.get("seq") if isinstance(env, dict) else None
                 if last is not None and seq is not None and seq <= last:
