@@ -32,6 +32,14 @@ export interface ClientOptions {
   onUnauthenticated?: () => void;
 }
 
+/** The queue's built-in command: an idempotent REST write. */
+export const HTTP_COMMAND = 'http';
+export interface HttpCommand {
+  method: 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  path: string;
+  body?: unknown;
+}
+
 /** The SDK in one object: REST, the socket, rooms, the offline queue and telemetry. */
 export class TandemClient {
   readonly tokens: TokenStore;
@@ -87,6 +95,11 @@ export class TandemClient {
     if (this.queue) return;
     const queue = new OfflineQueue(userId, this.errors, this.options.queueStore);
     queue.canSend = () => this.connection.state.peek() === 'live' || this.connection.state.peek() === 'offline-polling';
+    // A REST write replayed with its client id as Idempotency-Key: the server makes one record.
+    queue.register(HTTP_COMMAND, (command) => {
+      const { method, path, body } = command.payload as HttpCommand;
+      return this.http.request(method, path, { body, idempotencyKey: command.clientId, retry: false });
+    });
     this.queue = queue;
     void queue.load();
     this.cleanups.push(
@@ -113,6 +126,12 @@ export class TandemClient {
 
   subscribe(room: string, handlers: RoomHandlers, options?: SubscribeOptions): Subscription {
     return this.subscriptions.subscribe(room, handlers, options);
+  }
+
+  /** Sends an idempotent REST write now, or after reconnecting (kept in IndexedDB meanwhile). */
+  enqueueHttp(command: HttpCommand, clientId?: string) {
+    if (!this.queue) throw new Error('TandemClient.start() first');
+    return this.queue.enqueue(HTTP_COMMAND, command, clientId);
   }
 
   onEvent(listener: (envelope: AnyEnvelope) => void): () => void {

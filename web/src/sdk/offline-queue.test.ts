@@ -1,5 +1,8 @@
 import { createStore } from 'idb-keyval';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { TandemClient } from './client';
+import { clientFor } from './testing/client';
+import { FakeServer } from './testing/fake-server';
 import { ApiError, ErrorBus, type SdkError } from './errors';
 import { OfflineQueue, type QueuedCommand } from './offline-queue';
 
@@ -77,5 +80,35 @@ describe('OfflineQueue', () => {
     await queue.enqueue('x', {}, 'same');
     await queue.enqueue('x', {}, 'same');
     expect(queue.pending.value).toHaveLength(1);
+  });
+});
+
+describe('the client\'s queued REST writes', () => {
+  let client: TandemClient | null = null;
+  afterEach(() => {
+    client?.stop();
+    client = null;
+  });
+
+  it('holds writes while the server is down, then sends them in order with their client ids, once each', async () => {
+    const server = new FakeServer();
+    const store = freshStore();
+    server.stop(); // the server is down from the start
+    client = clientFor(server, { queueStore: store });
+    client.start('u_me');
+    const path = '/api/conversations/conv_1/messages';
+    await client.enqueueHttp({ method: 'POST', path, body: { clientId: 'cl_a', text: 'first' } }, 'cl_a');
+    await client.enqueueHttp({ method: 'POST', path, body: { clientId: 'cl_b', text: 'second' } }, 'cl_b');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(client.queue!.pending.value).toHaveLength(2);
+
+    // The tab reloads while still offline; the server comes back afterwards.
+    client.stop();
+    client = clientFor(server, { queueStore: store });
+    client.start('u_me');
+    server.start();
+    await vi.waitFor(() => expect(server.messages.map((m) => m.text)).toEqual(['first', 'second']), { timeout: 5_000 });
+    expect(server.messages.map((m) => m.key)).toEqual(['cl_a', 'cl_b']);
+    await vi.waitFor(() => expect(client!.queue!.pending.value).toEqual([]));
   });
 });

@@ -41,6 +41,8 @@ export class FakeServer {
   readonly forbidden = new Set<string>();
   readonly flags = new Map<string, Record<string, boolean>>();
   readonly members = new Map<string, Map<string, MemberRow>>();
+  /** Messages sent by REST, deduplicated by Idempotency-Key. */
+  readonly messages: Array<{ key: string; text: string }> = [];
   tokensIssued = 0;
   connects = 0;
   snapshotLoads = 0;
@@ -136,6 +138,11 @@ export class FakeServer {
     if (method === 'GET' && (match = path.match(/^\/api\/orgs\/([^/]+)\/flags$/))) {
       const flags = { members: true, dashboard: true, kanban: true, task: true, project: true, chat: true };
       return json(200, { flags: { ...flags, ...this.flags.get(match[1]) } });
+    }
+    if (method === 'POST' && (match = path.match(/^\/api\/conversations\/([^/]+)\/messages$/))) {
+      const key = headers.get('Idempotency-Key') ?? body.clientId;
+      if (!this.messages.some((m) => m.key === key)) this.messages.push({ key, text: body.text });
+      return json(201, { message: { clientId: key, text: body.text } });
     }
     if (method === 'GET' && path === '/api/events') return this.events(url.searchParams, init?.signal ?? undefined);
     return json(404, { error: { code: 'not_found', message: `${method} ${path}` } });
