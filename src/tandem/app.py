@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import socketio
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
     )
     api.state.runtime = runtime
     install_error_handlers(api)
+    api.add_middleware(GZipMiddleware, minimum_size=1024)
 
     @api.middleware("http")
     async def trace_and_limit(request: Request, call_next):  # noqa: ANN001, ANN202

@@ -32,6 +32,15 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
+
+async def get_read_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """A read-only session for handlers that change nothing (on SQLite it never holds the write lock)."""
+    async with runtime.db.read() as session:
+        yield session
+
+
+ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -49,6 +58,20 @@ async def get_caller(
     session: Session,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    return await _authenticate(session, runtime, credentials)
+
+
+async def get_reading_caller(
+    session: ReadSession,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    return await _authenticate(session, runtime, credentials)
+
+
+async def _authenticate(
+    session: AsyncSession, runtime: Runtime, credentials: HTTPAuthorizationCredentials | None
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("sign in first: send Authorization: Bearer <accessToken>")
@@ -69,3 +92,5 @@ async def get_caller(
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+# For handlers that only read (and must not hold a write transaction, like a waiting long-poll).
+ReadingCallerDep = Annotated[Caller, Depends(get_reading_caller)]

@@ -7,7 +7,7 @@ from tandem.auth.schemas import (
     AuthOut, LoginIn, MeOut, MembershipOut, MePatch, RefreshIn, SignupIn, SocketTokenOut, TokenPair, UserEnvelope,
     UserOut,
 )
-from tandem.deps import CallerDep, RuntimeDep, Session
+from tandem.deps import CallerDep, ReadingCallerDep, ReadSession, RuntimeDep, Session
 
 router = APIRouter(tags=["auth"])
 
@@ -35,7 +35,7 @@ async def refresh(body: RefreshIn, session: Session, runtime: RuntimeDep) -> Tok
 
 
 @router.post("/auth/socket-token", response_model=SocketTokenOut)
-async def socket_token(caller: CallerDep, runtime: RuntimeDep) -> SocketTokenOut:
+async def socket_token(caller: ReadingCallerDep, runtime: RuntimeDep) -> SocketTokenOut:
     """A short-lived token for the Socket.IO handshake."""
     token, expires_at = service.socket_token(runtime.tokens, caller.id, caller.session_id)
     return SocketTokenOut(token=token, expires_at=expires_at)
@@ -49,7 +49,7 @@ async def logout(body: RefreshIn, session: Session, runtime: RuntimeDep) -> Resp
 
 
 @router.get("/me", response_model=MeOut)
-async def me(caller: CallerDep, session: Session) -> MeOut:
+async def me(caller: ReadingCallerDep, session: ReadSession) -> MeOut:
     """The signed-in person and their organizations."""
     rows = await service.memberships(session, caller.id)
     return MeOut(user=UserOut.of(caller.user),

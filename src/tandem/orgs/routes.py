@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, Response
 
-from tandem.deps import CallerDep, RuntimeDep, Session
+from tandem.deps import CallerDep, ReadingCallerDep, ReadSession, RuntimeDep, Session
 from tandem.kit.clock import iso
 from tandem.orgs import service
 from tandem.orgs.schemas import (
@@ -28,7 +28,7 @@ async def create_org(body: OrgIn, caller: CallerDep, session: Session) -> Organi
 
 
 @router.get("/orgs/{org_id}/members", response_model=MembersOut)
-async def members(caller: CallerDep, session: Session, runtime: RuntimeDep, org_id: str = OrgId) -> MembersOut:
+async def members(caller: ReadingCallerDep, session: ReadSession, runtime: RuntimeDep, org_id: str = OrgId) -> MembersOut:
     """The members table's snapshot, with presence and the event cursor."""
     rows, cursor = await service.list_members(session, runtime.presence, org_id, caller.id)
     return MembersOut.model_validate({"members": rows, "cursor": cursor})
@@ -42,13 +42,13 @@ async def invite(body: InviteIn, caller: CallerDep, session: Session, org_id: st
 
 
 @router.get("/orgs/{org_id}/invites", response_model=InvitesOut)
-async def invites(caller: CallerDep, session: Session, org_id: str = OrgId) -> InvitesOut:
+async def invites(caller: ReadingCallerDep, session: ReadSession, org_id: str = OrgId) -> InvitesOut:
     """Pending invites (Owners and Admins)."""
     return InvitesOut(invites=[_invite_out(i) for i in await service.list_invites(session, org_id, caller.id)])
 
 
 @router.get("/invites/{token}", response_model=InviteInfoEnvelope)
-async def invite_info(session: Session, token: str = Path(max_length=64)) -> InviteInfoEnvelope:
+async def invite_info(session: ReadSession, token: str = Path(max_length=64)) -> InviteInfoEnvelope:
     """What an invite link offers: the organization and the role."""
     found, org = await service.open_invite(session, token)
     return InviteInfoEnvelope(invite=InviteInfo(org_id=org.id, org_name=org.name, email=found.email, role=found.role))

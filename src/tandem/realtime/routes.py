@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from tandem.deps import CallerDep, RuntimeDep
+from tandem.deps import ReadingCallerDep, RuntimeDep
 from tandem.kit.errors import NotFound
 from tandem.realtime import log as event_log
 from tandem.realtime import rooms
@@ -27,7 +27,7 @@ class EventsOut(Model):
 
 @router.get("/events", response_model=EventsOut)
 async def events(
-    caller: CallerDep,
+    caller: ReadingCallerDep,
     runtime: RuntimeDep,
     room: str = Query(max_length=rooms.MAX_ROOM_LENGTH),
     after: int | None = Query(default=None, ge=0),

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 from pydantic import Field, StringConstraints
 
-from tandem.deps import CallerDep, RuntimeDep
+from tandem.deps import ReadingCallerDep, RuntimeDep
 from tandem.realtime.envelope import REGISTRY, Model
 
 router = APIRouter(tags=["telemetry"])
@@ -23,7 +23,7 @@ class LatencyIn(Model):
 
 
 @router.post("/telemetry/latency", status_code=204)
-async def latency(body: LatencyIn, caller: CallerDep, runtime: RuntimeDep) -> Response:
+async def latency(body: LatencyIn, caller: ReadingCallerDep, runtime: RuntimeDep) -> Response:
     """Record latency samples the client measured."""
     for sample in body.samples:
         event = sample.event if sample.event in REGISTRY else "other"  # bounded label set
