@@ -43,7 +43,7 @@ class SubscribeRequest(BaseModel):
     # Strict: the wire contract says `after` is an integer seq; "3" or true is a client bug, not a seq.
     model_config = ConfigDict(extra="forbid", strict=True)
     room: str = Field(min_length=3, max_length=rooms.MAX_ROOM_LENGTH)
-    after: int | None = Field(default=None, ge=0)
+    after: int | None = Field(default=None, ge=0, le=event_log.MAX_SEQ)
 
 
 class UnsubscribeRequest(BaseModel):

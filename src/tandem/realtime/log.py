@@ -15,6 +15,7 @@ from tandem.realtime.models import EventRecord, LogState, RoomFloor
 SEQ = "seq"  # LogState row: the last seq assigned
 PUBLISHED = "published"  # LogState row: every seq up to here was handed to the socket layer
 REPLAY_LIMIT = 10_000
+MAX_SEQ = 2**63 - 1  # seq is a BIGINT: a larger `after` is not a position, and the database would reject it
 
 
 @dataclass

@@ -30,7 +30,7 @@ async def events(
     caller: ReadingCallerDep,
     runtime: RuntimeDep,
     room: str = Query(max_length=rooms.MAX_ROOM_LENGTH),
-    after: int | None = Query(default=None, ge=0),
+    after: int | None = Query(default=None, ge=0, le=event_log.MAX_SEQ),
     wait: float = Query(default=0, ge=0, le=60),
 ) -> EventsOut:
     """Events of a room after `after`, waiting up to `wait` seconds for the first one."""
