@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import socketio
 import uvicorn
+from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -24,6 +27,7 @@ from tandem.flags import service as flags
 from tandem.models import metadata
 
 PASSWORD = "correct horse battery"
+_TLS_CONTEXT = ssl.create_default_context()
 
 
 def postgres_available(url: str) -> bool:
@@ -128,7 +132,8 @@ class Server:
 
     def client(self, token: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
+        # One shared TLS context: building one per client costs ~50 ms, and tests make thousands.
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, verify=_TLS_CONTEXT)
 
     async def settle(self) -> None:
         """Wait until every committed event was published (the dispatcher saw an empty outbox)."""
@@ -298,3 +303,86 @@ async def listening(person: Person, *rooms: str, url: str | None = None) -> Asyn
         yield listener
     finally:
         await listener.close()
+
+# -- REST errors, second logins, handshakes, the CLI ---------------------------
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The SPEC's error shape {"error": {"code", "message"}} with this status; returns the error."""
+    assert response.status_code == status, (response.status_code, response.text)
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert isinstance(error.get("code"), str) and error["code"], body
+    assert isinstance(error.get("message"), str) and error["message"], body
+    if code is not None:
+        assert error["code"] == code, body
+    return error
+
+
+async def login(server: Server, email: str, password: str = PASSWORD) -> Person:
+    """A further login of an existing account (its own login session and tokens)."""
+    async with server.client() as http:
+        r = await http.post("/api/auth/login", json={"email": email, "password": password})
+        assert r.status_code == 200, r.text
+        body = r.json()
+    user = body["user"]
+    return Person(server, user["id"], user["email"], user["name"], body["accessToken"], body["refreshToken"])
+
+
+async def handshake(server: Server, token: Any) -> str | None:
+    """Open a socket with `auth: {token}` and close it: None when accepted, else the connect_error message."""
+    sio = socketio.AsyncClient(reconnection=False)
+    refused: list[Any] = []
+
+    @sio.on("connect_error")
+    async def _refused(data: Any = None) -> None:
+        refused.append(data)
+
+    try:
+        await sio.connect(server.url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
+    except socketio.exceptions.ConnectionError:
+        assert refused, "the connection failed without a connect_error"
+        data = refused[0]
+        return data.get("message") if isinstance(data, dict) else str(data)
+    await sio.disconnect()
+    return None
+
+
+async def disconnected_within(listener: Listener, seconds: float) -> bool:
+    """True as soon as the server has closed this listener's socket; False if still open after `seconds`."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while listener.sio.connected:
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def run_tandem(*args: str, database_url: str, data_dir: Path) -> tuple[int, str]:
+    """`uv run tandem <args>` in a subprocess against this database; returns (exit code, stdout + stderr)."""
+    import os
+
+    from tandem.cli import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+    env.update(TANDEM_DATABASE_URL=database_url, TANDEM_DATA_DIR=str(data_dir), TANDEM_JSON_LOGS="false")
+    proc = await asyncio.create_subprocess_exec(
+        "uv", "run", "--frozen", "--project", str(ROOT), "tandem", *args,
+        cwd=str(data_dir), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode()
+
+
+# argon2 at its production cost takes ~0.5 s a hash on two cores, so signups and logins would
+# dominate a test's time. This fixture keeps the real argon2id, at its smallest work factor; a
+# directory opts in with `from tests.harness import fast_password_hashing  # noqa: F401` in its conftest.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tandem.auth import service as auth_service
+
+    monkeypatch.setattr(auth_service, "hasher", FAST_HASHER)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import socketio
@@ -12,6 +12,8 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tandem.api import api_router
 from tandem.config import Settings, get_settings
@@ -26,6 +28,32 @@ class TandemASGI(socketio.ASGIApp):
 
     runtime: Runtime
     fastapi: FastAPI
+
+
+class StreamedBodyLimit:
+    """Counts the body as it arrives, so a chunked upload without Content-Length cannot exceed the limit."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:  # rendered by the error handlers as 413 too_large
+                    raise StarletteHTTPException(413, f"the body is larger than {limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
 
 
 def create_app(settings: Settings | None = None) -> TandemASGI:
@@ -53,11 +81,16 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
     install_error_handlers(api)
     api.add_middleware(GZipMiddleware, minimum_size=1024)
 
+    def body_limit(path: str) -> int:
+        return settings.max_attachment_bytes + 65536 if "/attachments" in path else settings.max_body_bytes
+
+    api.add_middleware(StreamedBodyLimit, limit_for=body_limit)
+
     @api.middleware("http")
     async def trace_and_limit(request: Request, call_next):  # noqa: ANN001, ANN202
         trace_id_var.set(request.headers.get("x-trace-id", "")[:64] or uuid.uuid4().hex)
         length = request.headers.get("content-length")
-        limit = settings.max_attachment_bytes + 65536 if "/attachments" in request.url.path else settings.max_body_bytes
+        limit = body_limit(request.url.path)
         if length is not None and length.isdigit() and int(length) > limit:
             return JSONResponse(error_body("too_large", f"the body is larger than {limit} bytes"), status_code=413)
         response = await call_next(request)

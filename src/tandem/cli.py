@@ -146,8 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return asyncio.run(_demo(args.if_empty))
     if args.command == "flags":
+        from tandem.kit.errors import AppError
+
         args.flags_command = args.flags_command or "show"
-        return asyncio.run(_flags(args))
+        try:
+            return asyncio.run(_flags(args))
+        except AppError as exc:  # a bad phase or percentage: say so, without a traceback
+            print(f"tandem flags: {exc.message}", file=sys.stderr)
+            return 2
     if args.command == "contracts":
         from tandem.realtime.contracts import write_artifacts
 

@@ -7,6 +7,7 @@ import asyncio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth.models import LoginSession, User
@@ -49,8 +50,12 @@ async def create_user(session: AsyncSession, *, email: str, password: str, name:
         raise Conflict("an account with this email already exists")
     user = User(id=new_id("u"), email=email, name=name.strip(), avatar_url=avatar_url,
                 password_hash=password_hash or await hash_password(password))
-    session.add(user)
-    await session.flush()
+    try:
+        # A savepoint: two signups racing with one address (PostgreSQL) end in 409, not 500.
+        async with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise Conflict("an account with this email already exists") from None
     return user
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Path
+from pydantic import StrictBool
 
 from tandem.deps import CallerDep, Session
 from tandem.flags import service
@@ -16,7 +17,7 @@ class FlagsOut(Model):
 
 
 class FlagOverrideIn(Model):
-    enabled: bool | None  # null removes the override
+    enabled: StrictBool | None  # null removes the override; "off" or 0 is a client bug, not false
 
 
 @router.get("/orgs/{org_id}/flags", response_model=FlagsOut)

@@ -138,8 +138,8 @@ async def list_invites(session: AsyncSession, org_id: str, actor_id: str) -> lis
     ))
 
 
-async def open_invite(session: AsyncSession, token: str) -> tuple[Invite, Organization]:
-    invite = await session.get(Invite, token) if token and len(token) <= 64 else None
+async def open_invite(session: AsyncSession, token: str, *, lock: bool = False) -> tuple[Invite, Organization]:
+    invite = await session.get(Invite, token, with_for_update=lock) if token and len(token) <= 64 else None
     if invite is None or invite.accepted_at is not None:
         raise NotFound("this invite does not exist or was already used")
     org = await session.get(Organization, invite.org_id)
@@ -149,7 +149,8 @@ async def open_invite(session: AsyncSession, token: str) -> tuple[Invite, Organi
 
 
 async def accept_invite(session: AsyncSession, token: str, user: User) -> tuple[Membership, Organization]:
-    invite, org = await open_invite(session, token)
+    # Locked: two tabs accepting at once must not both insert the membership (PostgreSQL).
+    invite, org = await open_invite(session, token, lock=True)
     if invite.email != user.email.lower():
         raise Forbidden("this invite was sent to another email address")
     if await membership_of(session, org.id, user.id):
