@@ -112,13 +112,16 @@ async def logout(session: AsyncSession, tokens: Tokens, refresh_token: str) -> N
     outbox.record_control(session, {"type": "disconnect_session", "sessionId": login.id})
 
 
-async def memberships(session: AsyncSession, user_id: str) -> list[tuple[str, str, str]]:
-    rows = await session.execute(
+async def memberships(session: AsyncSession, user_id: str, *, lock: bool = False) -> list[tuple[str, str, str]]:
+    query = (
         select(Organization.id, Organization.name, Membership.role)
         .join(Membership, Membership.org_id == Organization.id)
         .where(Membership.user_id == user_id, Membership.status == "active")
         .order_by(Organization.name)
     )
+    if lock:
+        query = query.with_for_update(read=True, of=Membership)
+    rows = await session.execute(query)
     return [(r[0], r[1], r[2]) for r in rows]
 
 
@@ -134,6 +137,9 @@ async def update_profile(session: AsyncSession, user: User, changes: dict) -> Us
     if not changed:
         return user
     await session.flush()
-    for org_id, _, _ in await memberships(session, user.id):
+    # Share-locked (PostgreSQL): a concurrent removal, leave or role change of one of these memberships
+    # either commits before we read it or waits for us, so no org hears of this change out of order
+    # (an update after the removal would put the person back in every client's table).
+    for org_id, _, _ in await memberships(session, user.id, lock=True):
         await orgs.announce_member_updated(session, org_id, user.id, actor_id=user.id)
     return user

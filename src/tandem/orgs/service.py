@@ -37,15 +37,19 @@ async def create_org(session: AsyncSession, owner: User, name: str) -> Organizat
     return org
 
 
-async def membership_of(session: AsyncSession, org_id: str, user_id: str) -> Membership | None:
-    return await session.scalar(
-        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id, Membership.status == "active")
-    )
+async def membership_of(session: AsyncSession, org_id: str, user_id: str, *, lock: bool = False) -> Membership | None:
+    query = select(Membership).where(
+        Membership.org_id == org_id, Membership.user_id == user_id, Membership.status == "active")
+    if lock:
+        # Changes to one membership queue up (PostgreSQL), so their events leave in the order they happened
+        # and a change never applies to a row another transaction just deleted.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
 
 
-async def require_member(session: AsyncSession, org_id: str, user_id: str) -> Membership:
+async def require_member(session: AsyncSession, org_id: str, user_id: str, *, lock: bool = False) -> Membership:
     """The caller's membership, or 'not found' exactly as for an org that does not exist."""
-    membership = await membership_of(session, org_id, user_id)
+    membership = await membership_of(session, org_id, user_id, lock=lock)
     if membership is None:
         raise NotFound("organization not found")
     return membership
@@ -151,6 +155,9 @@ async def open_invite(session: AsyncSession, token: str, *, lock: bool = False) 
 async def accept_invite(session: AsyncSession, token: str, user: User) -> tuple[Membership, Organization]:
     # Locked: two tabs accepting at once must not both insert the membership (PostgreSQL).
     invite, org = await open_invite(session, token, lock=True)
+    # The joined event carries the profile: read it under a share lock, so a concurrent PATCH /me either
+    # commits first (and we carry its name) or waits for us (and then sees this membership).
+    await session.refresh(user, with_for_update={"read": True})
     if invite.email != user.email.lower():
         raise Forbidden("this invite was sent to another email address")
     if await membership_of(session, org.id, user.id):
@@ -165,7 +172,7 @@ async def accept_invite(session: AsyncSession, token: str, user: User) -> tuple[
 
 
 async def _target(session: AsyncSession, org_id: str, user_id: str) -> Membership:
-    target = await membership_of(session, org_id, user_id)
+    target = await membership_of(session, org_id, user_id, lock=True)
     if target is None:
         raise NotFound("member not found")
     return target
@@ -203,7 +210,7 @@ async def remove_member(session: AsyncSession, org_id: str, actor: User, user_id
 
 
 async def leave(session: AsyncSession, org_id: str, user: User) -> None:
-    mine = await require_member(session, org_id, user.id)
+    mine = await require_member(session, org_id, user.id, lock=True)
     if mine.role == "Owner" and await _owner_count(session, org_id) <= 1:
         raise Conflict("you are the last Owner: make someone else Owner before leaving")
     await session.delete(mine)
