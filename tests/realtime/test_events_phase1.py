@@ -1,0 +1,264 @@
+"""Phase 1 (Organization Members) events as a subscriber receives them: the exact envelope of each (SPEC §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.harness import (
+    Listener, assert_envelope, listening, member_data, quick_signup, quick_team, quiesce,
+)
+
+
+async def accept_invite(org_id: str, inviter, person, role: str):  # noqa: ANN001, ANN201
+    async with inviter.http() as http:
+        r = await http.post(f"/api/orgs/{org_id}/invites", json={"email": person.email, "role": role})
+        assert r.status_code == 201, r.text
+        token = r.json()["invite"]["token"]
+    async with person.http() as http:
+        r = await http.post(f"/api/invites/{token}/accept")
+        assert r.status_code == 200, r.text
+        return r
+
+
+async def snapshot(person, org_id: str) -> dict:  # noqa: ANN001
+    async with person.http() as http:
+        r = await http.get(f"/api/orgs/{org_id}/members")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+async def set_role(owner, org_id: str, user_id: str, role: str):  # noqa: ANN001, ANN201
+    async with owner.http() as http:
+        r = await http.patch(f"/api/orgs/{org_id}/members/{user_id}", json={"role": role})
+        assert r.status_code == 200, r.text
+        return r
+
+
+def presence_of(listener: Listener, user_id: str) -> list[dict]:
+    return [e for e in listener.named("org.member.presence") if e["data"]["userId"] == user_id]
+
+
+# -- durable events ----------------------------------------------------------------------
+
+
+async def test_member_joined(server):
+    org_id, (owner,) = await quick_team(server, ["Owner"])
+    newcomer = await quick_signup(server)
+    cursor = (await snapshot(owner, org_id))["cursor"]
+    async with listening(owner, f"org:{org_id}") as listener:
+        r = await accept_invite(org_id, owner, newcomer, "Admin")
+        event = await listener.wait_event("org.member.joined")
+    assert_envelope(event, "org.member.joined", f"org:{org_id}",
+                    {"organizationId": org_id, "member": member_data(newcomer, "Admin")},
+                    actor_id=newcomer.id, trace_id=r.headers["x-trace-id"])
+    assert event["seq"] > cursor
+
+
+async def test_member_updated_on_a_role_change(server):
+    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
+    async with listening(owner, f"org:{org_id}") as actor, listening(member, f"org:{org_id}") as subject:
+        r = await set_role(owner, org_id, member.id, "Admin")
+        seen_by_actor = await actor.wait_event("org.member.updated")
+        seen_by_subject = await subject.wait_event("org.member.updated")
+    assert_envelope(seen_by_actor, "org.member.updated", f"org:{org_id}",
+                    {"organizationId": org_id, "member": member_data(member, "Admin")},
+                    actor_id=owner.id, trace_id=r.headers["x-trace-id"])
+    assert seen_by_subject == seen_by_actor
+
+
+async def test_member_updated_on_a_profile_change_reaches_every_org_of_that_person(server):
+    org_a, (owner_a, person) = await quick_team(server, ["Owner", "Member"], org_name="Acme")
+    org_b, (owner_b,) = await quick_team(server, ["Owner"], org_name="Globex")
+    await accept_invite(org_b, owner_b, person, "Admin")
+    async with listening(owner_a, f"org:{org_a}") as in_a, listening(owner_b, f"org:{org_b}") as in_b, \
+            listening(person, f"org:{org_a}", f"org:{org_b}") as own:
+        async with person.http() as http:
+            r = await http.patch("/api/me", json={"name": "Ada Lovelace", "avatarUrl": "https://img.example/ada.png"})
+            assert r.status_code == 200, r.text
+        event_a = await in_a.wait_event("org.member.updated")
+        event_b = await in_b.wait_event("org.member.updated")
+        await quiesce(server, own)
+    changed = {"name": "Ada Lovelace", "avatarUrl": "https://img.example/ada.png"}
+    assert_envelope(event_a, "org.member.updated", f"org:{org_a}",
+                    {"organizationId": org_a, "member": member_data(person, "Member", **changed)},
+                    actor_id=person.id, trace_id=r.headers["x-trace-id"])
+    assert_envelope(event_b, "org.member.updated", f"org:{org_b}",
+                    {"organizationId": org_b, "member": member_data(person, "Admin", **changed)},
+                    actor_id=person.id, trace_id=r.headers["x-trace-id"])
+    # The actor hears its own change too, once per org.
+    assert sorted(own.named("org.member.updated"), key=lambda e: e["room"]) == sorted(
+        [event_a, event_b], key=lambda e: e["room"])
+
+
+async def test_member_left(server):
+    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
+    async with listening(owner, f"org:{org_id}") as listener:
+        async with member.http() as http:
+            r = await http.post(f"/api/orgs/{org_id}/leave")
+            assert r.status_code == 204, r.text
+        event = await listener.wait_event("org.member.left")
+    assert_envelope(event, "org.member.left", f"org:{org_id}", {"organizationId": org_id, "userId": member.id},
+                    actor_id=member.id, trace_id=r.headers["x-trace-id"])
+
+
+async def test_member_removed_reaches_the_org_and_the_person_who_is_evicted_at_once(server):
+    org_id, (owner, member, other) = await quick_team(server, ["Owner", "Member", "Member"])
+    room = f"org:{org_id}"
+    async with listening(owner, room) as org_side, listening(member, room) as removed:
+        sid = removed.sio.get_sid()
+        started = time.monotonic()
+        async with owner.http() as http:
+            r = await http.delete(f"/api/orgs/{org_id}/members/{member.id}")
+            assert r.status_code == 204, r.text
+        while sid in server.runtime.gateway.manager.rooms["/"].get(room, {}):
+            assert time.monotonic() - started < 1.0, "the removed person's socket is still in the org room"
+            await asyncio.sleep(0.01)
+        to_org = await org_side.wait_event("org.member.removed")
+        to_person = await removed.wait_for(lambda e: e["event"] == "org.member.removed" and e["room"] == f"user:{member.id}")
+        data = {"organizationId": org_id, "userId": member.id, "removedBy": owner.id}
+        assert_envelope(to_org, "org.member.removed", room, data, actor_id=owner.id, trace_id=r.headers["x-trace-id"])
+        assert_envelope(to_person, "org.member.removed", f"user:{member.id}", data, actor_id=owner.id,
+                        trace_id=r.headers["x-trace-id"])
+        # Later org events reach the org, not the removed person; nor can they come back in.
+        await set_role(owner, org_id, other.id, "Admin")
+        await org_side.wait_event("org.member.updated")
+        await quiesce(server, removed)
+        assert removed.named("org.member.updated") == []
+        assert [e["room"] for e in removed.events] == [f"user:{member.id}"]
+        refused = await removed.subscribe(room)
+        assert refused["ok"] is False and refused["error"]["code"] == "forbidden"
+
+
+async def test_seq_strictly_increases_within_a_room_and_matches_the_log(server):
+    org_id, (owner, a, b) = await quick_team(server, ["Owner", "Member", "Member"])
+    other_org, (other_owner, c) = await quick_team(server, ["Owner", "Member"], org_name="Globex")
+    room = f"org:{org_id}"
+    await server.settle()  # the joins are in the log, so the cursor is past them
+    cursor = (await snapshot(owner, org_id))["cursor"]
+    async with listening(owner, room) as listener:
+        for role in ("Admin", "Guest", "Member"):
+            await set_role(owner, org_id, a.id, role)
+            await set_role(other_owner, other_org, c.id, role)  # interleaved seqs of another room
+        async with b.http() as http:
+            assert (await http.patch("/api/me", json={"name": "Bea"})).status_code == 200
+            assert (await http.post(f"/api/orgs/{org_id}/leave")).status_code == 204
+        await quiesce(server, listener)
+    seqs = [e["seq"] for e in listener.events]
+    assert len(seqs) == 5 and seqs[0] > cursor
+    assert all(x < y for x, y in zip(seqs, seqs[1:], strict=False))
+    async with owner.http() as http:
+        log = (await http.get("/api/events", params={"room": room, "after": cursor})).json()["events"]
+    assert listener.events == log
+
+
+# -- presence ----------------------------------------------------------------------------
+
+
+async def test_presence_online_with_the_first_socket_and_offline_after_the_last(server):
+    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
+    async with listening(owner, f"org:{org_id}") as observer:
+        started = time.monotonic()
+        socket = await Listener(server, await member.socket_token()).connect()
+        online = await observer.wait_for(lambda e: e["event"] == "org.member.presence"
+                                         and e["data"]["userId"] == member.id, timeout=2)
+        assert time.monotonic() - started < 2
+        assert_envelope(online, "org.member.presence", f"org:{org_id}",
+                        {"organizationId": org_id, "userId": member.id, "online": True,
+                         "lastActiveAt": online["data"]["lastActiveAt"]},
+                        actor_id=member.id, durable=False)
+        row = {m["userId"]: m for m in (await snapshot(owner, org_id))["members"]}[member.id]
+        assert row["online"] is True and row["lastActiveAt"] == online["data"]["lastActiveAt"]
+
+        started = time.monotonic()
+        await socket.close()
+        offline = await observer.wait_for(lambda e: e["event"] == "org.member.presence"
+                                          and e["data"]["userId"] == member.id and not e["data"]["online"], timeout=2)
+        assert time.monotonic() - started < 2
+        assert_envelope(offline, "org.member.presence", f"org:{org_id}",
+                        {"organizationId": org_id, "userId": member.id, "online": False,
+                         "lastActiveAt": offline["data"]["lastActiveAt"]},
+                        actor_id=member.id, durable=False)
+        assert offline["data"]["lastActiveAt"] >= online["data"]["lastActiveAt"]
+        row = {m["userId"]: m for m in (await snapshot(owner, org_id))["members"]}[member.id]
+        assert row["online"] is False and row["lastActiveAt"] == offline["data"]["lastActiveAt"]
+        assert [e["data"]["online"] for e in presence_of(observer, member.id)] == [True, False]
+
+
+async def test_closing_one_of_two_sockets_keeps_the_person_online(sqlite_server):
+    org_id, (owner, member) = await quick_team(sqlite_server, ["Owner", "Member"])
+    grace = sqlite_server.settings.presence_grace_seconds
+    async with listening(owner, f"org:{org_id}") as observer:
+        first = await Listener(sqlite_server, await member.socket_token()).connect()
+        second = await Listener(sqlite_server, await member.socket_token()).connect()
+        await observer.wait_event("org.member.presence", userId=member.id, online=True, timeout=2)
+        await first.close()
+        await asyncio.sleep(grace + 0.5)  # past the grace period: an offline would have been sent by now
+        await quiesce(sqlite_server, observer)
+        assert [e["data"]["online"] for e in presence_of(observer, member.id)] == [True]
+        row = {m["userId"]: m for m in (await snapshot(owner, org_id))["members"]}[member.id]
+        assert row["online"] is True
+        await second.close()
+        await observer.wait_event("org.member.presence", userId=member.id, online=False, timeout=2)
+        assert [e["data"]["online"] for e in presence_of(observer, member.id)] == [True, False]
+
+
+async def test_a_reconnect_within_the_grace_period_does_not_flap(sqlite_server):
+    org_id, (owner, member) = await quick_team(sqlite_server, ["Owner", "Member"])
+    grace = sqlite_server.settings.presence_grace_seconds
+    async with listening(owner, f"org:{org_id}") as observer:
+        socket = await Listener(sqlite_server, await member.socket_token()).connect()
+        await observer.wait_event("org.member.presence", userId=member.id, online=True, timeout=2)
+        token = await member.socket_token()
+        await socket.close()  # a page reload: the old socket goes, a new one comes
+        socket = await Listener(sqlite_server, token).connect()
+        await asyncio.sleep(grace + 0.5)
+        await quiesce(sqlite_server, observer)
+        assert [e["data"]["online"] for e in presence_of(observer, member.id)] == [True]
+        await socket.close()
+        await observer.wait_event("org.member.presence", userId=member.id, online=False, timeout=2)
+
+
+async def test_presence_goes_to_every_org_of_the_person(sqlite_server):
+    org_a, (owner_a, person) = await quick_team(sqlite_server, ["Owner", "Member"], org_name="Acme")
+    org_b, (owner_b,) = await quick_team(sqlite_server, ["Owner"], org_name="Globex")
+    await accept_invite(org_b, owner_b, person, "Guest")
+    async with listening(owner_a, f"org:{org_a}") as in_a, listening(owner_b, f"org:{org_b}") as in_b:
+        socket = await Listener(sqlite_server, await person.socket_token()).connect()
+        for org_id, observer in ((org_a, in_a), (org_b, in_b)):
+            event = await observer.wait_event("org.member.presence", userId=person.id, online=True, timeout=2)
+            assert event["room"] == f"org:{org_id}" and event["data"]["organizationId"] == org_id
+        await socket.close()
+        for org_id, observer in ((org_a, in_a), (org_b, in_b)):
+            event = await observer.wait_event("org.member.presence", userId=person.id, online=False, timeout=2)
+            assert event["room"] == f"org:{org_id}" and event["data"]["organizationId"] == org_id
+
+
+# -- isolation ----------------------------------------------------------------------------
+
+
+async def test_no_event_type_crosses_into_another_org(sqlite_server):
+    org_id, (owner, changer, leaver, removed) = await quick_team(sqlite_server, ["Owner", "Member", "Member", "Member"])
+    other_org, (stranger, colleague) = await quick_team(sqlite_server, ["Owner", "Member"], org_name="Globex")
+    newcomer = await quick_signup(sqlite_server)
+    async with listening(owner, f"org:{org_id}") as insider, listening(stranger, f"org:{other_org}") as outsider:
+        await accept_invite(org_id, owner, newcomer, "Member")
+        await set_role(owner, org_id, changer.id, "Admin")
+        async with changer.http() as http:
+            assert (await http.patch("/api/me", json={"name": "Changed"})).status_code == 200
+        async with leaver.http() as http:
+            assert (await http.post(f"/api/orgs/{org_id}/leave")).status_code == 204
+        async with owner.http() as http:
+            assert (await http.delete(f"/api/orgs/{org_id}/members/{removed.id}")).status_code == 204
+        socket = await Listener(sqlite_server, await changer.socket_token()).connect()
+        await insider.wait_event("org.member.presence", userId=changer.id, online=True, timeout=2)
+        await socket.close()
+        await insider.wait_event("org.member.presence", userId=changer.id, online=False, timeout=2)
+        # Last, a change in the stranger's own org: it arrives after anything sent before it.
+        await set_role(stranger, other_org, colleague.id, "Admin")
+        await outsider.wait_event("org.member.updated")
+        await quiesce(sqlite_server, insider, outsider)
+    assert {e["event"] for e in insider.events} == {
+        "org.member.joined", "org.member.updated", "org.member.left", "org.member.removed", "org.member.presence"}
+    assert [e["event"] for e in outsider.events] == ["org.member.updated"]
+    assert outsider.events[0]["data"]["organizationId"] == other_org
