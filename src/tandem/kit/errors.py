@@ -92,3 +92,11 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        import logging
+
+        logging.getLogger("tandem.http").exception("unhandled error", extra={"path": request.url.path})
+        return JSONResponse(error_body("internal", "something went wrong on our side; it was logged"),
+                            status_code=500)
