@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
 import socket
 import ssl
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -304,6 +307,7 @@ async def listening(person: Person, *rooms: str, url: str | None = None) -> Asyn
     finally:
         await listener.close()
 
+
 # -- REST errors, second logins, handshakes, the CLI ---------------------------
 
 
@@ -373,6 +377,160 @@ async def run_tandem(*args: str, database_url: str, data_dir: Path) -> tuple[int
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode()
+
+
+# -- quick people, refusals and barriers (socket tests) ------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _password_hash() -> str:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher().hash(PASSWORD)
+
+
+async def quick_signup(server: Server, name: str | None = None, email: str | None = None) -> Person:
+    """A real account and login made by the auth service, reusing one argon2 hash of PASSWORD.
+
+    Hashing costs about half a second per signup; tests whose subject is not signup use this
+    so the suite stays fast. The person logs in with PASSWORD like any other.
+    """
+    from tandem.auth import service as auth_service
+
+    name = name or f"Person {uuid.uuid4().hex[:5]}"
+    email = email or f"{uuid.uuid4().hex[:10]}@example.com"
+    async with server.runtime.db.unit_of_work() as session:
+        user = await auth_service.create_user(session, email=email, password=PASSWORD, name=name,
+                                              password_hash=_password_hash())
+        access, refresh = await auth_service.start_login(session, server.runtime.tokens, user)
+    return Person(server, user.id, user.email, user.name, access, refresh)
+
+
+async def quick_team(server: Server, roles: list[str], org_name: str = "Acme") -> tuple[str, list[Person]]:
+    """Like `team`, with `quick_signup` people; members still join through invite and accept."""
+    people = [await quick_signup(server, name=f"{role} {i} {uuid.uuid4().hex[:4]}") for i, role in enumerate(roles)]
+    org_id = await make_org(people[0], org_name)
+    for person, role in zip(people[1:], roles[1:], strict=True):
+        await join(org_id, people[0], person, role)
+    return org_id, people
+
+
+async def connect_outcome(server: Server, auth: Any = None, headers: dict[str, str] | None = None,
+                          transports: list[str] | None = None) -> str | dict[str, Any]:
+    """Try to open a socket: "connected", or what the client's `connect_error` handler received."""
+    sio = socketio.AsyncClient(reconnection=False)
+    errors: list[Any] = []
+
+    @sio.event
+    async def connect_error(data: Any = None) -> None:
+        errors.append(data)
+
+    try:
+        await sio.connect(server.url, auth=auth, headers=headers or {}, transports=transports or ["websocket"],
+                          wait_timeout=10)
+    except socketio.exceptions.ConnectionError as exc:
+        return errors[0] if errors else {"message": str(exc)}
+    await sio.disconnect()
+    return "connected"
+
+
+async def quiesce(server: Server, *listeners: Listener) -> None:
+    """Every committed event was published, and every listener received what was sent to it.
+
+    A socket's packets leave in order, so an ack answered after the publish arrives after
+    everything the publish sent to that socket.
+    """
+    await server.settle()
+    for listener in listeners:
+        if listener.sio.connected:
+            await listener.sio.call("unsubscribe", {"room": "org:quiesce"}, timeout=10)
+
+
+# -- the outbox and the event log as the database holds them (delivery tests) --
+
+
+def durable(events: list[dict[str, Any]], room: str | None = None) -> list[dict[str, Any]]:
+    """The durable events (those with a seq) among what a client received, optionally of one room."""
+    return [e for e in events if "seq" in e and (room is None or e.get("room") == room)]
+
+
+async def logged(server: Server, room: str, after: int = 0) -> list[dict[str, Any]]:
+    """The envelopes the durable log holds for a room after `after`, in seq order."""
+    from sqlalchemy import select
+
+    from tandem.realtime.models import EventRecord
+
+    async with server.runtime.db.read() as session:
+        rows = await session.scalars(
+            select(EventRecord.envelope).where(EventRecord.room == room, EventRecord.seq > after)
+            .order_by(EventRecord.seq)
+        )
+        return list(rows)
+
+
+async def outbox_size(server: Server) -> int:
+    """How many recorded events wait in the outbox for a dispatcher."""
+    from sqlalchemy import func, select
+
+    from tandem.realtime.models import OutboxEntry
+
+    async with server.runtime.db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(OutboxEntry)) or 0)
+
+
+async def log_state(server: Server) -> dict[str, int]:
+    """The log's counters: `seq` (last assigned) and `published` (the watermark)."""
+    from sqlalchemy import select
+
+    from tandem.realtime.models import LogState
+
+    async with server.runtime.db.read() as session:
+        return {row.name: row.value for row in await session.scalars(select(LogState))}
+
+
+async def eventually(predicate: Any, timeout: float = 5.0, interval: float = 0.01) -> float:
+    """Wait until predicate() (sync or async) is true; returns the seconds it took, fails after timeout."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return loop.time() - start
+        if loop.time() - start > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+def assert_envelope(env: dict[str, Any], event: str, room: str, data: dict[str, Any], *, actor_id: str | None,
+                    trace_id: str | None = None, durable: bool = True) -> None:
+    """SPEC §4's envelope, exactly: its keys, its meta, and the given data (durable events carry a seq)."""
+    keys = {"event", "version", "seq", "room", "data", "meta"} if durable else {"event", "version", "room", "data", "meta"}
+    assert set(env) == keys, env
+    assert (env["event"], env["version"], env["room"]) == (event, 1, room), env
+    if durable:
+        assert type(env["seq"]) is int and env["seq"] > 0, env
+    assert env["data"] == data, env
+    meta = env["meta"]
+    assert set(meta) == {"emittedAt", "producer", "traceId", "actorId"}, meta
+    assert ISO_MS.match(meta["emittedAt"]), meta
+    emitted = datetime.fromisoformat(meta["emittedAt"].replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - emitted).total_seconds()) < 60, meta
+    assert meta["producer"] == "server", meta
+    assert isinstance(meta["traceId"], str) and meta["traceId"], meta
+    if trace_id is not None:
+        assert meta["traceId"] == trace_id, meta
+    assert meta["actorId"] == actor_id, meta
+
+
+def member_data(person: Person, role: str, **changes: Any) -> dict[str, Any]:
+    """A member as phase-1 events carry it."""
+    return {"userId": person.id, "name": person.name, "email": person.email, "role": role, "status": "active",
+            "avatarUrl": None, **changes}
 
 
 # argon2 at its production cost takes ~0.5 s a hash on two cores, so signups and logins would
