@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-
 from tests.harness import Person, listening, quick_signup, quick_team, quiesce
 
 PRESENCE_FIELDS = {"online", "lastActiveAt"}  # live state, not part of the durable events' contract
@@ -235,3 +234,24 @@ async def test_profile_edits_racing_removals_and_role_changes(server):
         await asyncio.gather(*actions)
 
     await verify_action(owner, org_id, race)
+
+
+async def test_role_changes_racing_removals_of_the_same_person(server):
+    """A role change that loses the race to a removal is a 404, never a 500, and emits nothing after the removal."""
+    org_id, people = await quick_team(server, ["Owner", "Admin"] + ["Member"] * 4)
+    owner, admin, members = people[0], people[1], people[2:]
+    statuses: list[int] = []
+
+    async def change_role(member: Person) -> None:
+        async with admin.http() as http:
+            r = await http.patch(f"/api/orgs/{org_id}/members/{member.id}", json={"role": "Guest"})
+            statuses.append(r.status_code)
+            assert r.status_code in (200, 404), r.text
+
+    async def race() -> None:
+        await asyncio.gather(*(step for m in members for step in (change_role(m), remove(org_id, owner, m.id)())))
+
+    events = await verify_action(owner, org_id, race)
+    assert len(statuses) == len(members)
+    assert events_named(events).count("org.member.removed") == len(members)
+    assert events_named(events).count("org.member.updated") == statuses.count(200)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 from tests.harness import (
-    Listener, assert_envelope, listening, member_data, quick_signup, quick_team, quiesce,
+    Listener,
+    assert_envelope,
+    listening,
+    member_data,
+    quick_signup,
+    quick_team,
+    quiesce,
 )
 
 
-async def accept_invite(org_id: str, inviter, person, role: str):  # noqa: ANN001, ANN201
+async def accept_invite(org_id: str, inviter, person, role: str):
     async with inviter.http() as http:
         r = await http.post(f"/api/orgs/{org_id}/invites", json={"email": person.email, "role": role})
         assert r.status_code == 201, r.text
@@ -21,14 +28,14 @@ async def accept_invite(org_id: str, inviter, person, role: str):  # noqa: ANN00
         return r
 
 
-async def snapshot(person, org_id: str) -> dict:  # noqa: ANN001
+async def snapshot(person, org_id: str) -> dict:
     async with person.http() as http:
         r = await http.get(f"/api/orgs/{org_id}/members")
         assert r.status_code == 200, r.text
         return r.json()
 
 
-async def set_role(owner, org_id: str, user_id: str, role: str):  # noqa: ANN001, ANN201
+async def set_role(owner, org_id: str, user_id: str, role: str):
     async with owner.http() as http:
         r = await http.patch(f"/api/orgs/{org_id}/members/{user_id}", json={"role": role})
         assert r.status_code == 200, r.text
@@ -107,10 +114,10 @@ async def test_member_removed_reaches_the_org_and_the_person_who_is_evicted_at_o
     room = f"org:{org_id}"
     async with listening(owner, room) as org_side, listening(member, room) as removed:
         sid = removed.sio.get_sid()
-        started = time.monotonic()
         async with owner.http() as http:
             r = await http.delete(f"/api/orgs/{org_id}/members/{member.id}")
             assert r.status_code == 204, r.text
+        started = time.monotonic()  # the removal has committed
         while sid in server.runtime.gateway.manager.rooms["/"].get(room, {}):
             assert time.monotonic() - started < 1.0, "the removed person's socket is still in the org room"
             await asyncio.sleep(0.01)
@@ -146,7 +153,7 @@ async def test_seq_strictly_increases_within_a_room_and_matches_the_log(server):
         await quiesce(server, listener)
     seqs = [e["seq"] for e in listener.events]
     assert len(seqs) == 5 and seqs[0] > cursor
-    assert all(x < y for x, y in zip(seqs, seqs[1:], strict=False))
+    assert all(x < y for x, y in itertools.pairwise(seqs))
     async with owner.http() as http:
         log = (await http.get("/api/events", params={"room": room, "after": cursor})).json()["events"]
     assert listener.events == log

@@ -8,9 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
-
 from tests.harness import (
-    PASSWORD, Listener, Person, connect_outcome, listening, make_org, quick_signup, quick_team, quiesce,
+    PASSWORD,
+    Listener,
+    Person,
+    connect_outcome,
+    listening,
+    make_org,
+    quick_signup,
+    quick_team,
+    quiesce,
 )
 
 UNAUTHORIZED = {"message": "unauthorized"}
@@ -20,12 +27,12 @@ def claims_of(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-def forge(server, **claims) -> str:  # noqa: ANN001
+def forge(server, **claims) -> str:
     """A token signed with the server's own secret, so only its claims can be wrong."""
     return jwt.encode(claims, server.settings.secret_key, algorithm="HS256")
 
 
-async def role_change(owner, org_id: str, user_id: str, role: str) -> None:  # noqa: ANN001
+async def role_change(owner, org_id: str, user_id: str, role: str) -> None:
     async with owner.http() as http:
         r = await http.patch(f"/api/orgs/{org_id}/members/{user_id}", json={"role": role})
         assert r.status_code == 200, r.text
@@ -218,7 +225,7 @@ INVALID_SUBSCRIBES = {
 }
 
 
-def _fill(payload, room: str):  # noqa: ANN001, ANN202
+def _fill(payload, room: str):
     if isinstance(payload, dict):
         return {k: (room if v == "{room}" else v) for k, v in payload.items()}
     return payload

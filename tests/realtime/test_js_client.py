@@ -16,7 +16,6 @@ from typing import Any
 
 import jwt
 import pytest
-
 from tests.harness import Server, assert_envelope, quick_signup, quick_team
 
 JS_DIR = Path(__file__).parent / "js"
