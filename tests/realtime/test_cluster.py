@@ -83,6 +83,14 @@ async def barrier(listener: Listener) -> None:
     await listener.sio.call("unsubscribe", {"room": "org:barrier"}, timeout=10)
 
 
+async def settle(*instances: Server) -> None:
+    """Wait until the leading dispatcher (whichever instance holds the lock) drained the outbox."""
+    await eventually(lambda: any(i.runtime.dispatcher.is_leader for i in instances))
+    for instance in instances:
+        if instance.runtime.dispatcher.is_leader:
+            await instance.settle()
+
+
 def roles_of(events: list[dict[str, Any]]) -> list[str]:
     return [e["data"]["member"]["role"] for e in events if e["event"] == "org.member.updated"]
 
@@ -106,6 +114,46 @@ async def test_a_change_through_either_instance_reaches_clients_of_both_exactly_
             seqs = [e["seq"] for e in got]
             assert seqs == sorted(set(seqs))
         assert durable(client_a.events, room) == durable(client_b.events, room)  # the same envelopes
+
+
+async def test_subscribing_with_after_on_one_instance_while_the_other_writes_repeats_and_loses_nothing(pair):
+    """The replay/live hand-off when live events arrive through Redis from the other instance."""
+    a, b = pair
+    org_id, people = await quick_team(a, ["Owner", "Member", "Member", "Member"])
+    owner, writers = people[0], people[1:]
+    room = f"org:{org_id}"
+    await settle(a, b)
+    async with owner.http() as http:
+        cursor = (await http.get(f"/api/orgs/{org_id}/members")).json()["cursor"]
+    sockets = [await Listener(b, await on(people[i % len(people)], b).socket_token()).connect() for i in range(8)]
+    rounds = 5
+
+    async def writer(person: Person) -> None:
+        for i in range(rounds):
+            await rename(person, f"{person.id} v{i}")  # through a
+
+    async def subscriber(listener: Listener, delay: float) -> None:
+        await asyncio.sleep(delay)
+        assert (await listener.subscribe(room, after=cursor))["ok"]
+
+    try:
+        await asyncio.gather(*(writer(p) for p in writers),
+                             *(subscriber(s, i * 0.03) for i, s in enumerate(sockets)))
+        total = rounds * len(writers)
+        await eventually(lambda: all(len(durable(s.events, room)) >= total for s in sockets), timeout=10)
+        await rename(owner, "Owner, last")  # a marker: everything before it has reached b
+        await eventually(lambda: all(len(durable(s.events, room)) >= total + 1 for s in sockets), timeout=5)
+        for s in sockets:
+            await barrier(s)
+        async with owner.http() as http:
+            r = await http.get("/api/events", params={"room": room, "after": cursor})
+            expected = r.json()["events"]
+        assert len(expected) == total + 1
+        for i, listener in enumerate(sockets):
+            assert durable(listener.events, room) == expected, f"socket {i}"
+    finally:
+        for listener in sockets:
+            await listener.close()
 
 
 async def test_patch_to_event_latency_across_instances_is_measured(pair, capsys):
