@@ -309,7 +309,7 @@ async def tandem_process(settings_of: Server, data_dir: Path, instance_id: str) 
         TANDEM_JSON_LOGS="false", TANDEM_LOG_LEVEL="warning", TANDEM_PRESENCE_GRACE_SECONDS="0.3",
     )
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(data_dir / "serve.log", "wb")  # noqa: SIM115
+    log = open(data_dir / "serve.log", "wb")  # noqa: ASYNC230, SIM115 (a subprocess writes it)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tandem.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
         env=env, stdout=log, stderr=log,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from typing import Any
 
-import pytest
 from tests.harness import (
     Listener,
     Person,
@@ -46,7 +46,7 @@ async def connected(person: Person) -> Listener:
 
 def assert_strictly_increasing(events: list[dict[str, Any]]) -> None:
     seqs = [e["seq"] for e in events]
-    assert all(a < b for a, b in zip(seqs, seqs[1:])), seqs
+    assert all(a < b for a, b in itertools.pairwise(seqs)), seqs
 
 
 async def test_reconnect_with_after_replays_exactly_the_missed_events_in_order_before_the_ack_then_live(server):
@@ -177,7 +177,8 @@ async def test_replay_during_a_burst_of_concurrent_changes_loses_duplicates_and_
         expected = await logged(server, room, after=cursor)
         assert len(expected) == total
         for i, listener in enumerate(sockets):
-            assert durable(listener.events, room) == expected, f"socket {i}: {[e['seq'] for e in durable(listener.events, room)]}"
+            seqs = [e["seq"] for e in durable(listener.events, room)]
+            assert durable(listener.events, room) == expected, f"socket {i} received seqs {seqs}"
     finally:
         for listener in sockets:
             await listener.close()
@@ -222,8 +223,8 @@ async def test_seq_strictly_increases_in_every_room_and_one_event_keeps_one_seq_
         assert renames[0]["seq"] != renames[1]["seq"]
 
 
-@pytest.mark.parametrize("keep", [2])
-async def test_a_position_older_than_the_log_keeps_gets_resync_required_then_the_ack(database_url, tmp_path, keep):
+async def test_a_position_older_than_the_log_keeps_gets_resync_required_then_the_ack(database_url, tmp_path):
+    keep = 2  # events kept per room past the retention: a small log to fall out of
     async with start_server(database_url, tmp_path, event_retention_days=0, event_retention_min_per_room=keep) as srv:
         org_id, (owner, member) = await quick_team(srv, ["Owner", "Member"])
         room = f"org:{org_id}"
