@@ -152,6 +152,13 @@ def reading(pid: int) -> dict:
 # ---------------------------------------------------------------- servers
 
 
+NICE = 0  # set from --nice
+
+
+def nice_prefix(level: int) -> list[str]:
+    return ["nice", "-n", str(level)] if level else []
+
+
 class ServerFailed(RuntimeError):
     pass
 
@@ -207,6 +214,7 @@ class Server:
     users: int = 0
     workers: int = 1
     extra_args: list[str] = field(default_factory=list)
+    nice: int = 0
 
     def command(self, info_file: Path) -> list[str]:
         raise NotImplementedError
@@ -221,7 +229,7 @@ class Server:
     def start(self, tag: str) -> Running:
         info_file = self.workdir / f"{self.label}-{tag}.json"
         log = self.workdir / f"{self.label}-{tag}.log"
-        cmd = ["taskset", "-c", self.cpus, *self.command(info_file)]
+        cmd = [*nice_prefix(self.nice), "taskset", "-c", self.cpus, *self.command(info_file)]
         with open(log, "w") as err:
             proc = subprocess.Popen(
                 cmd,
@@ -291,14 +299,69 @@ class TandemServer(Server):
 # ---------------------------------------------------------------- load generator
 
 
+class Profiler:
+    """py-spy on the server over the measured window (--profile): collapsed stacks to a file."""
+
+    def __init__(self, out: Path | None) -> None:
+        self.out = out
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, pid: int) -> None:
+        if self.out is None:
+            return
+        self.proc = subprocess.Popen(
+            ["uvx", "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
+             "--nonblocking", "--output", str(self.out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)  # py-spy attaches
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.proc = None
+
+
+def summarize_profile(path: Path, top: int = 25) -> str:
+    """Self and inclusive sample shares of the busiest functions in a collapsed-stack file."""
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                  if " (" in f else f for f in stack.split(";")]
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + n
+    if not total:
+        return "(no samples)"
+    lines = [f"{total} samples; self% / inclusive%:"]
+    for f, n in sorted(own.items(), key=lambda x: -x[1])[:top]:
+        lines.append(f"  {100 * n / total:5.1f}  {100 * incl[f] / total:5.1f}  {f}")
+    return "\n".join(lines)
+
+
 def run_loadgen(
-    config: dict, server: Running, cpus: str, workdir: Path, settle: float = 0.0
+    config: dict, server: Running, cpus: str, workdir: Path, settle: float = 0.0,
+    profiler: Profiler | None = None,
 ) -> dict:
     """Run one workload; take a server reading at each mark the load generator prints."""
     cfg_file = workdir / f"loadgen-{config['workload']}.json"
     cfg_file.write_text(json.dumps(config))
     proc = subprocess.Popen(
-        ["taskset", "-c", cpus, "node", str(BENCH / "loadgen" / "run.js"), str(cfg_file)],
+        [*nice_prefix(NICE), "taskset", "-c", cpus, "node", str(BENCH / "loadgen" / "run.js"),
+         str(cfg_file)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=None,
@@ -313,7 +376,11 @@ def run_loadgen(
         if "mark" in msg:
             if msg["mark"] == "after" and settle:
                 time.sleep(settle)
+            if msg["mark"] == "after" and profiler:
+                profiler.stop()
             marks[msg["mark"]] = {**reading(server.pid), **msg}
+            if msg["mark"] == "before" and profiler:
+                profiler.start(server.pid)
             proc.stdin.write("go\n")
             proc.stdin.flush()
         elif "result" in msg:
@@ -329,7 +396,9 @@ def run_loadgen(
     return {"result": result, "marks": marks}
 
 
-def measure(w: Workload, server: Running, loadgen_cpus: str, workdir: Path) -> dict:
+def measure(
+    w: Workload, server: Running, loadgen_cpus: str, workdir: Path, profile: Path | None = None
+) -> dict:
     info = server.info
     base = {
         "workload": w.kind,
@@ -360,7 +429,11 @@ def measure(w: Workload, server: Running, loadgen_cpus: str, workdir: Path) -> d
         }
     else:
         raise ValueError(w.kind)
-    raw = run_loadgen(cfg, server, loadgen_cpus, workdir)
+    profiler = Profiler(profile)
+    try:
+        raw = run_loadgen(cfg, server, loadgen_cpus, workdir, profiler=profiler)
+    finally:
+        profiler.stop()
     return {**raw, "figures": figures(w, raw)}
 
 
@@ -557,7 +630,8 @@ def server_groups(chosen: list[Workload], quick: bool) -> list[list[Workload]]:
 
 
 def run_group(
-    s: Server, group: list[Workload], rnd: int, rounds: int, loadgen_cpus: str, workdir: Path
+    s: Server, group: list[Workload], rnd: int, rounds: int, loadgen_cpus: str, workdir: Path,
+    profile_dir: Path | None = None,
 ) -> list[dict]:
     runs = []
     running = None
@@ -570,10 +644,15 @@ def run_group(
         for w in group:
             print(f"bench: round {rnd + 1}/{rounds} {w.name:<13} {s.label:<9}", end=" ", flush=True)
             try:
-                out = measure(w, running, loadgen_cpus, workdir)
+                prof = None
+                if profile_dir is not None and s.label == "tandem":
+                    prof = profile_dir / f"{s.label}-{w.name}-r{rnd}.txt"
+                out = measure(w, running, loadgen_cpus, workdir, prof)
                 runs.append({"server": s.label, "workload": w.name, "round": rnd, **out})
                 shown = {k: round(v, 2) for k, v in out["figures"].items() if isinstance(v, float)}
                 print(json.dumps(shown), flush=True)
+                if prof is not None and prof.exists():
+                    print(summarize_profile(prof), flush=True)
             except (RuntimeError, OSError) as err:
                 runs.append({"server": s.label, "workload": w.name, "round": rnd, "error": str(err)})
                 print(f"FAILED: {err}", flush=True)
@@ -657,12 +736,18 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="server processes (Redis when > 1)")
     p.add_argument("--tandem-arg", action="append", default=[], help="extra tandem_server.py arg")
     p.add_argument("--port", type=int, default=3100)
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy the Tandem server over each measured window (bench/results/profile-*)")
+    p.add_argument("--nice", type=int, default=0,
+                   help="run server and load generator at this nice level (e.g. -10 on a busy machine)")
     p.add_argument("--out", default=None, help="JSON file for the raw results")
     return p.parse_args()
 
 
 def main() -> int:
     args = parse_args()
+    global NICE
+    NICE = args.nice
     rounds = args.rounds or (1 if args.quick else 3)
     chosen = workloads(args.quick)
     if args.workloads:
@@ -696,6 +781,7 @@ def main() -> int:
                 users=users,
                 workers=args.workers,
                 extra_args=args.tandem_arg if label == "tandem" else [],
+                nice=args.nice,
             )
         )
     skipped = {s.label: s.available() for s in servers if s.available()}
@@ -703,6 +789,10 @@ def main() -> int:
         print(f"bench: skipping {label}: {why}", flush=True)
     servers = [s for s in servers if s.label not in skipped]
 
+    profile_dir = None
+    if args.profile:
+        profile_dir = RESULTS / time.strftime("profile-%Y%m%d-%H%M%S")
+        profile_dir.mkdir(parents=True)
     started = time.time()
     runs: list[dict] = []
     for rnd in range(rounds):
@@ -710,7 +800,9 @@ def main() -> int:
             for s in servers:
                 todo = [w for w in group if not (w.tandem_only and s.label != "tandem")]
                 if todo:
-                    runs.extend(run_group(s, todo, rnd, rounds, args.loadgen_cpus, workdir))
+                    runs.extend(
+                        run_group(s, todo, rnd, rounds, args.loadgen_cpus, workdir, profile_dir)
+                    )
 
     medians: dict = {}
     for s in servers:

@@ -86,6 +86,7 @@ async function main() {
 
     // Emit `count` envelopes to the room as fast as the server can, then ack.
     socket.on("bench.fanout", async ({ room, count, size }, ack) => {
+      const t0 = monoMs();
       let seq = seqs.get(room) || 0;
       for (let i = 0; i < count; i++) {
         io.to(room).emit(EVENT, envelope(room, ++seq, size || 350));
@@ -93,7 +94,7 @@ async function main() {
         // Let inbound traffic and socket writes through now and then, like an await would.
         if ((i & 15) === 15) await new Promise(setImmediate);
       }
-      if (ack) ack({ ok: true, sent: count });
+      if (ack) ack({ ok: true, sent: count, emitMs: monoMs() - t0 });
     });
 
     // One envelope stamped now, for open-loop latency.

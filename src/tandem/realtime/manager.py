@@ -1,6 +1,7 @@
 """Tandem's Socket.IO client managers.
 
-`LocalDelivery` sits directly above python-socketio's AsyncManager, so it is
+`LocalDelivery` sits directly above `FrameFanout` (python-socketio's AsyncManager
+with a broadcast written as one shared frame per socket: realtime/fanout.py), so it is
 the local delivery step both in-process and behind Redis (the pub/sub manager
 calls it for every emit that reaches this instance). It adds one thing:
 *holds*. While a socket's replay runs, live events for that room are buffered
@@ -18,8 +19,10 @@ from typing import Any
 import socketio
 from socketio.async_manager import AsyncManager
 
+from tandem.realtime.fanout import FrameFanout
 
-class LocalDelivery(AsyncManager):
+
+class LocalDelivery(FrameFanout):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._holds: dict[str, dict[str, list[tuple[str, Any]]]] = {}  # room -> sid -> buffered

@@ -1,0 +1,194 @@
+"""Broadcast fan-out: encode once, write the same WebSocket frame to every local recipient.
+
+python-socketio's AsyncManager encodes a broadcast once, but then hands it to each
+recipient through an asyncio task, the engine.io socket's queue, its writer task, an
+ASGI `websocket.send` message and the server's own framing: five hops and two task
+switches per recipient. Node's socket.io builds the frame once and writes it to every
+socket. `FrameFanout` does the same for sockets where that is safe, and keeps the library's
+path for the rest, so the Socket.IO protocol and every ordering guarantee are unchanged.
+
+A recipient takes the direct path only when all of these hold:
+
+- it is on the websocket transport of a uvicorn websocket implementation this module knows
+  (`websockets`, `websockets-sansio`, `wsproto`), the connection is open and negotiated no
+  extension (no per-message deflate), so the frame is a plain unmasked text frame;
+- its engine.io queue is empty and its writer task is idle waiting on that queue: nothing
+  queued earlier can be overtaken (a frame written here lands after everything the writer
+  already wrote, and the writer holds nothing);
+- its transport's write buffer is below `WRITE_BUFFER_LIMIT`: a client that does not read
+  falls back to the queue, where the library's flow control applies.
+
+Frames written here in one event-loop iteration are joined per socket and written once at
+the end of the iteration ("corking"), so a burst of broadcasts costs one syscall per socket.
+A later queued packet cannot overtake them: the flush is scheduled before any queue put
+that follows, and the event loop runs callbacks in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+from socketio.async_manager import AsyncManager
+
+WRITE_BUFFER_LIMIT = 256 * 1024
+CORK_LIMIT = 4096  # frames held for the end of the loop iteration before the emitter yields
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked, uncompressed WebSocket text frame (RFC 6455 §5.2), as a server sends."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+def _is_open(protocol: Any) -> Callable[[], bool] | None:
+    """For a uvicorn websocket connection this module knows, a check that it is open and
+    writable with no extension negotiated; None for any other server (Granian, hypercorn...),
+    which keeps the library's path."""
+    kind = type(protocol).__module__
+    if kind == "uvicorn.protocols.websockets.websockets_impl":
+        from websockets.legacy.protocol import State
+
+        if protocol.extensions:
+            return None
+        return lambda: protocol.state is State.OPEN
+    if kind == "uvicorn.protocols.websockets.websockets_sansio_impl":
+        from websockets.protocol import State
+
+        if protocol.conn.extensions:
+            return None
+        conn, writable = protocol.conn, protocol.writable
+        return lambda: conn.state is State.OPEN and writable.is_set() and not protocol.close_sent
+    if kind == "uvicorn.protocols.websockets.wsproto_impl":
+        from wsproto.connection import ConnectionState
+
+        if protocol.conn.extensions:
+            return None
+        conn, writable = protocol.conn, protocol.writable
+        return lambda: conn.state is ConnectionState.OPEN and writable.is_set()
+    return None
+
+
+class _Direct:
+    """What the fast path needs of one engine.io socket, looked up once per connection."""
+
+    __slots__ = ("is_open", "transport")
+
+    def __init__(self, transport: asyncio.Transport, is_open: Callable[[], bool]) -> None:
+        self.transport = transport
+        self.is_open = is_open
+
+
+_NO_DIRECT = _Direct(None, lambda: False)  # type: ignore[arg-type]
+
+
+class FrameFanout(AsyncManager):
+    """AsyncManager whose emits without an ack callback write one shared frame per socket.
+
+    `fast_fanout = False` restores the library's delivery (for comparisons and diagnosis).
+    """
+
+    fast_fanout = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._corked: dict[asyncio.Transport, list[bytes]] = {}
+        self._flush_scheduled = False
+        self._corked_frames = 0
+
+    async def emit(self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
+                   callback: Any = None, to: Any = None, **kwargs: Any) -> None:
+        room = to or room
+        ns = self.rooms.get(namespace)
+        if not self.fast_fanout or callback is not None or ns is None or not (room is None or isinstance(room, str)):
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)
+            return
+        members = ns.get(room)
+        if not members:
+            return
+        if isinstance(data, tuple):
+            data = list(data)
+        elif data is not None:
+            data = [data]
+        else:
+            data = []
+        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *data]).encode()
+        if not isinstance(encoded, str):  # binary attachments: several engine.io packets
+            await super().emit(event, data[0] if len(data) == 1 else tuple(data), namespace, room=room,
+                               skip_sid=skip_sid, **kwargs)
+            return
+        text = "4" + encoded  # engine.io MESSAGE
+        frame = text_frame(text.encode())
+        skip = skip_sid if isinstance(skip_sid, list) else ((skip_sid,) if skip_sid else ())
+
+        sockets = self.server.eio.sockets
+        corked = self._corked
+        queued = None
+        for sid, eio_sid in tuple(members._fwdm.items()):
+            if skip and sid in skip:
+                continue
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                continue
+            transport = self._direct(socket, eio_sid)
+            if transport is None:
+                # The library's queue, but put now, not from a task per recipient: the packet
+                # keeps its place relative to this socket's other sends.
+                if queued is None:
+                    queued = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+                socket.queue.put_nowait(queued)
+                continue
+            pending = corked.get(transport)
+            if pending is None:
+                corked[transport] = [frame]
+            else:
+                pending.append(frame)
+            self._corked_frames += 1
+        if corked and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        if self._corked_frames >= CORK_LIMIT:
+            # A caller emitting in a loop that never suspends would hold every frame until it
+            # ends: let the flush run now and then.
+            await asyncio.sleep(0)
+
+    def _direct(self, socket: Any, eio_sid: str) -> asyncio.Transport | None:
+        """The transport to write this socket's frames to now, or None for the queue."""
+        if socket.closing or not socket.upgraded or socket.upgrading:
+            return None
+        queue = socket.queue
+        if queue.qsize() or not queue._getters:  # something queued, or the writer is busy
+            return None
+        direct = socket.__dict__.get("_tandem_direct")
+        if direct is None:
+            direct = socket._tandem_direct = self._lookup(eio_sid)
+        transport = direct.transport
+        if transport is None or transport.is_closing() or not direct.is_open():
+            return None
+        if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+            return None
+        return transport
+
+    def _lookup(self, eio_sid: str) -> _Direct:
+        environ = self.server.environ.get(eio_sid)
+        protocol = getattr(environ.get("asgi.send"), "__self__", None) if environ else None
+        transport = getattr(protocol, "transport", None)
+        is_open = _is_open(protocol) if transport is not None else None
+        return _Direct(transport, is_open) if is_open is not None else _NO_DIRECT
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        self._corked_frames = 0
+        corked, self._corked = self._corked, {}
+        for transport, frames in corked.items():
+            if transport.is_closing():
+                continue
+            transport.write(frames[0] if len(frames) == 1 else b"".join(frames))

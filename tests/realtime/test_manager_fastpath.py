@@ -1,0 +1,202 @@
+"""The fan-out fast path (realtime/fanout.py) as the official socket.io-client sees it.
+
+Broadcasts are written as one shared WebSocket frame per socket, corked per event-loop
+iteration; packets that must go through engine.io's queue (an emit with an ack callback,
+a socket on the polling transport, a socket whose writer is busy) keep their order with
+the frames around them. Each test drives real servers and real clients and checks that
+every client received every event, once, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Self
+
+import pytest
+from tests.harness import Server, quick_team
+
+from tandem.realtime.fanout import FrameFanout, text_frame
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+EVENT = "kanban.task.moved"
+
+CLIENTS_JS = r"""
+const { io } = require(process.argv[1]);
+const cfg = JSON.parse(process.argv[2]);
+const got = cfg.tokens.map(() => []);
+let done = 0;
+const sockets = cfg.tokens.map((token, i) => {
+  const s = io(cfg.url, { transports: cfg.transports, auth: { token }, forceNew: true, reconnection: false });
+  s.on(cfg.event, (env) => {
+    got[i].push(env.seq);
+    if (got[i].length === (Array.isArray(cfg.expect) ? cfg.expect[i] : cfg.expect)) done++;
+    if (done === sockets.length) finish();
+  });
+  return s;
+});
+function finish() {
+  console.log(JSON.stringify({ got, ids: sockets.map((s) => s.id) }));
+  for (const s of sockets) s.close();
+  process.exit(0);
+}
+Promise.all(sockets.map((s) => new Promise((ok, fail) => {
+  s.once("connect", ok);
+  s.once("connect_error", fail);
+})))
+  .then(() => Promise.all(sockets.map((s) => s.timeout(10000).emitWithAck("subscribe", { room: cfg.room }))))
+  .then((acks) => {
+    if (!acks.every((a) => a && a.ok)) throw new Error("subscribe: " + JSON.stringify(acks));
+    console.log(JSON.stringify({ ready: sockets.map((s) => s.id) }));
+  })
+  .catch((err) => { console.error(String(err)); process.exit(1); });
+setTimeout(finish, cfg.timeoutMs);
+"""
+
+
+def client_module() -> str:
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    module = BENCH / "node_modules" / "socket.io-client"
+    if not module.exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(BENCH)], check=True,
+                       capture_output=True)
+    return str(module)
+
+
+class OfficialClients:
+    """N official socket.io-client connections in one Node process, subscribed to a room."""
+
+    def __init__(self, server: Server, tokens: list[str], room: str, expect: int | list[int],
+                 transports: tuple[str, ...] = ("websocket",)) -> None:
+        self.cfg = {"url": server.url, "tokens": tokens, "room": room, "expect": expect, "event": EVENT,
+                    "transports": list(transports), "timeoutMs": 20000}
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> Self:
+        self.proc = await asyncio.create_subprocess_exec(
+            "node", "-e", CLIENTS_JS, "--", client_module(), json.dumps(self.cfg),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, limit=2**24,
+        )
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
+        if not line:
+            raise AssertionError((await self.proc.stderr.read()).decode())
+        self.ids = json.loads(line)["ready"]
+        return self
+
+    async def received(self) -> list[list[int]]:
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
+        await self.proc.wait()
+        return json.loads(line)["got"]
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+def env(room: str, seq: int) -> dict[str, Any]:
+    return {"event": EVENT, "version": 1, "seq": seq, "room": room,
+            "data": {"projectId": "p_1", "taskId": f"t_{seq}", "toColumn": "Review", "text": "é ☃ " * (seq % 50)},
+            "meta": {"emittedAt": "2026-11-26T12:00:00.000Z", "producer": "server", "traceId": "t", "actorId": None}}
+
+
+async def team_tokens(server: Server, n: int) -> tuple[str, list[str]]:
+    org_id, people = await quick_team(server, ["Owner"] + ["Member"] * (n - 1))
+    return f"org:{org_id}", [await p.socket_token() for p in people]
+
+
+def count_flushes(manager: FrameFanout) -> list[int]:
+    flushes = [0]
+    flush = manager._flush
+
+    def counted() -> None:
+        flushes[0] += 1
+        flush()
+
+    manager._flush = counted  # type: ignore[method-assign]
+    return flushes
+
+
+async def test_the_manager_uses_the_fast_path():
+    from tandem.realtime.manager import TandemManager, TandemRedisManager
+
+    assert issubclass(TandemManager, FrameFanout)
+    assert issubclass(TandemRedisManager, FrameFanout)
+
+
+async def test_a_burst_reaches_every_official_client_once_and_in_order(sqlite_server):
+    room, tokens = await team_tokens(sqlite_server, 6)
+    manager = sqlite_server.runtime.gateway.manager
+    flushes = count_flushes(manager)
+    n = 3000  # past CORK_LIMIT frames, so the emitter yields mid-burst
+    async with OfficialClients(sqlite_server, tokens, room, expect=n) as clients:
+        for seq in range(1, n + 1):
+            await sqlite_server.runtime.gateway.publish(EVENT, env(room, seq), room)
+        got = await clients.received()
+    assert got == [list(range(1, n + 1))] * len(tokens)
+    assert 0 < flushes[0] < n  # frames were written directly, and corked
+
+
+async def test_queued_packets_and_direct_frames_keep_their_order(sqlite_server):
+    """An emit with an ack callback goes through engine.io's queue; broadcasts right after it
+    must not overtake it on that socket, nor anything still in its queue."""
+    room, tokens = await team_tokens(sqlite_server, 3)
+    sio = sqlite_server.runtime.sio
+    everyone = [s for s in range(1, 301) if s % 10 and s % 25]
+    async with OfficialClients(sqlite_server, tokens, room, expect=[len(everyone), 300, len(everyone)]) as clients:
+        target = clients.ids[1]
+        for seq in range(1, 301):
+            if seq % 25 == 0:  # to one socket, through the queue (a callback forces the library's path)
+                await sio.emit(EVENT, env(room, seq), to=target, callback=lambda *a: None)
+            elif seq % 10 == 0:  # to one socket, no callback: the fast path with a single recipient
+                await sio.emit(EVENT, env(room, seq), to=target)
+            else:
+                await sio.emit(EVENT, env(room, seq), room=room)
+            if seq % 7 == 0:
+                await asyncio.sleep(0)
+        got = await clients.received()
+    assert got[0] == everyone
+    assert got[1] == list(range(1, 301))
+    assert got[2] == everyone
+
+
+async def test_polling_clients_get_the_same_events_through_the_queue(sqlite_server):
+    room, tokens = await team_tokens(sqlite_server, 4)
+    async with OfficialClients(sqlite_server, tokens[:2], room, expect=200, transports=("polling",)) as polling, \
+            OfficialClients(sqlite_server, tokens[2:], room, expect=200) as ws:
+        for seq in range(1, 201):
+            await sqlite_server.runtime.gateway.publish(EVENT, env(room, seq), room)
+        assert await polling.received() == [list(range(1, 201))] * 2
+        assert await ws.received() == [list(range(1, 201))] * 2
+
+
+async def test_skip_sid_and_closed_sockets_are_left_out(sqlite_server):
+    room, tokens = await team_tokens(sqlite_server, 3)
+    sio = sqlite_server.runtime.sio
+    async with OfficialClients(sqlite_server, tokens, room, expect=50) as clients:
+        skipped = clients.ids[0]
+        for seq in range(1, 51):
+            await sio.emit(EVENT, env(room, seq), room=room, skip_sid=skipped)
+        for seq in range(1, 51):
+            await sio.emit(EVENT, env(room, seq), to=skipped)
+        got = await clients.received()
+    assert got == [list(range(1, 51))] * 3
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_text_frame_lengths(size):
+    payload = b"x" * size
+    frame = text_frame(payload)
+    assert frame[0] == 0x81  # FIN, text
+    assert not frame[1] & 0x80  # a server never masks
+    if size < 126:
+        assert frame[1] == size and frame[2:] == payload
+    elif size < 65536:
+        assert frame[1] == 126 and int.from_bytes(frame[2:4], "big") == size and frame[4:] == payload
+    else:
+        assert frame[1] == 127 and int.from_bytes(frame[2:10], "big") == size and frame[10:] == payload
