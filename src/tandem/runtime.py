@@ -14,7 +14,7 @@ from tandem.config import Settings
 from tandem.db import Database
 from tandem.flags import service as flags
 from tandem.kit.clock import iso, utcnow
-from tandem.orgs.events import OrgMemberPresence
+from tandem.orgs.events import OrgMemberJoined, OrgMemberPresence
 from tandem.orgs.models import Membership
 from tandem.realtime import log as event_log
 from tandem.realtime.bus import LocalBus, RedisBus
@@ -52,7 +52,7 @@ class Runtime:
             self.presence = LocalPresence(self.announce_presence, settings.presence_grace_seconds)
         self.dispatcher = Dispatcher(
             self.db,
-            self.gateway.publish,
+            self._publish,
             self.bus.publish,
             poll_seconds=settings.dispatcher_poll_seconds,
             on_published=self._on_published,
@@ -108,6 +108,23 @@ class Runtime:
         else:
             async with self.published:
                 self.published.notify_all()
+
+    async def _publish(self, event: str, env: dict[str, Any], room: str) -> None:
+        await self.gateway.publish(event, env, room)
+        if event == OrgMemberJoined.event_name:
+            # Presence is announced on connect, to the orgs one belonged to then: someone online when
+            # they join would look offline to the new org's clients until they reconnected.
+            await self._announce_online_to(env["data"]["organizationId"], env["data"]["member"]["userId"])
+
+    async def _announce_online_to(self, org_id: str, user_id: str) -> None:
+        if user_id not in await self.presence.online([user_id]):
+            return
+        async with self.db.read() as session:
+            last_active = await session.scalar(select(User.last_active_at).where(User.id == user_id))
+        data = OrgMemberPresence(organization_id=org_id, user_id=user_id, online=True, last_active_at=iso(last_active))
+        env = envelope(data, room=org_room(org_id), actor_id=user_id)
+        await self.sio.emit(env["event"], env, room=env["room"])
+        self.metrics.events_emitted.labels(env["event"]).inc()
 
     async def announce_presence(self, user_id: str, online: bool) -> None:
         now = utcnow()

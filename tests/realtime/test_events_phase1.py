@@ -241,6 +241,25 @@ async def test_presence_goes_to_every_org_of_the_person(sqlite_server):
             assert event["room"] == f"org:{org_id}" and event["data"]["organizationId"] == org_id
 
 
+async def test_someone_online_when_they_join_is_announced_online_to_the_org(sqlite_server):
+    org_id, (owner,) = await quick_team(sqlite_server, ["Owner"])
+    person = await quick_signup(sqlite_server)
+    socket = await Listener(sqlite_server, await person.socket_token()).connect()  # online before joining
+    try:
+        async with listening(owner, f"org:{org_id}") as observer:
+            await accept_invite(org_id, owner, person, "Member")
+            presence = await observer.wait_event("org.member.presence", userId=person.id, timeout=2)
+            row = {m["userId"]: m for m in (await snapshot(owner, org_id))["members"]}[person.id]
+        # After the joined event, or a client applying joined (online: false by default) would show them offline.
+        assert [e["event"] for e in observer.events] == ["org.member.joined", "org.member.presence"]
+        assert_envelope(presence, "org.member.presence", f"org:{org_id}",
+                        {"organizationId": org_id, "userId": person.id, "online": True,
+                         "lastActiveAt": row["lastActiveAt"]}, actor_id=person.id, durable=False)
+        assert row["online"] is True
+    finally:
+        await socket.close()
+
+
 # -- isolation ----------------------------------------------------------------------------
 
 
