@@ -99,27 +99,36 @@ async def test_member_updated_on_a_profile_change_reaches_every_org_of_that_pers
 
 
 async def test_member_left(server):
-    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
-    async with listening(owner, f"org:{org_id}") as listener:
+    org_id, (owner, member, other) = await quick_team(server, ["Owner", "Member", "Member"])
+    room = f"org:{org_id}"
+    async with listening(owner, room) as listener, listening(member, room) as leaver:
         async with member.http() as http:
             r = await http.post(f"/api/orgs/{org_id}/leave")
             assert r.status_code == 204, r.text
         event = await listener.wait_event("org.member.left")
-    assert_envelope(event, "org.member.left", f"org:{org_id}", {"organizationId": org_id, "userId": member.id},
+        # The one who left hears no more of the org, and cannot come back in.
+        await set_role(owner, org_id, other.id, "Admin")
+        await listener.wait_event("org.member.updated")
+        await quiesce(server, leaver)
+        assert [e for e in leaver.events if e["event"] == "org.member.updated"] == []
+        refused = await leaver.subscribe(room)
+        assert refused["ok"] is False and refused["error"]["code"] == "forbidden"
+    assert_envelope(event, "org.member.left", room, {"organizationId": org_id, "userId": member.id},
                     actor_id=member.id, trace_id=r.headers["x-trace-id"])
 
 
 async def test_member_removed_reaches_the_org_and_the_person_who_is_evicted_at_once(server):
     org_id, (owner, member, other) = await quick_team(server, ["Owner", "Member", "Member"])
     room = f"org:{org_id}"
-    async with listening(owner, room) as org_side, listening(member, room) as removed:
-        sid = removed.sio.get_sid()
+    async with listening(owner, room) as org_side, listening(member, room) as removed, \
+            listening(member, room) as second_tab:
+        sids = {removed.sio.get_sid(), second_tab.sio.get_sid()}
         async with owner.http() as http:
             r = await http.delete(f"/api/orgs/{org_id}/members/{member.id}")
             assert r.status_code == 204, r.text
         started = time.monotonic()  # the removal has committed
-        while sid in server.runtime.gateway.manager.rooms["/"].get(room, {}):
-            assert time.monotonic() - started < 1.0, "the removed person's socket is still in the org room"
+        while sids & set(server.runtime.gateway.manager.rooms["/"].get(room, {})):
+            assert time.monotonic() - started < 1.0, "a socket of the removed person is still in the org room"
             await asyncio.sleep(0.01)
         to_org = await org_side.wait_event("org.member.removed")
         to_person = await removed.wait_for(lambda e: e["event"] == "org.member.removed" and e["room"] == f"user:{member.id}")
@@ -130,9 +139,10 @@ async def test_member_removed_reaches_the_org_and_the_person_who_is_evicted_at_o
         # Later org events reach the org, not the removed person; nor can they come back in.
         await set_role(owner, org_id, other.id, "Admin")
         await org_side.wait_event("org.member.updated")
-        await quiesce(server, removed)
-        assert removed.named("org.member.updated") == []
-        assert [e["room"] for e in removed.events] == [f"user:{member.id}"]
+        await quiesce(server, removed, second_tab)
+        for tab in (removed, second_tab):
+            assert tab.named("org.member.updated") == []
+            assert [e["room"] for e in tab.events] == [f"user:{member.id}"]
         refused = await removed.subscribe(room)
         assert refused["ok"] is False and refused["error"]["code"] == "forbidden"
 
