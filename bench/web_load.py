@@ -45,7 +45,7 @@ FIRST_ROW = "[data-testid^='member-row-']"
 WATCH_FIRST_ROW = """
 (() => {
   const seen = () => {
-    if (window.__firstRowAt === undefined && document.querySelector("%s")) {
+    if (window.__firstRowAt === undefined && document.querySelector("[data-testid^='member-row-']")) {
       window.__firstRowAt = performance.now();
       return true;
     }
@@ -54,7 +54,7 @@ WATCH_FIRST_ROW = """
   new MutationObserver((_, observer) => { if (seen()) observer.disconnect(); })
     .observe(document, { childList: true, subtree: true });
 })();
-""" % FIRST_ROW
+"""
 
 
 def free_port() -> int:
@@ -108,7 +108,7 @@ def session_storage(url: str, email: str, password: str) -> dict:
     return {"cookies": [], "origins": [{"origin": url, "localStorage": [{"name": k, "value": v} for k, v in items.items()]}]}
 
 
-def load_once(browser, url: str, state: dict) -> dict:  # noqa: ANN001
+def load_once(browser, url: str, state: dict) -> dict:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, storage_state=state)
     context.add_init_script(WATCH_FIRST_ROW)
     page = context.new_page()

@@ -12,8 +12,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,8 @@ STATIC_INDEX = ROOT / "src" / "tandem" / "static" / "index.html"
 CHROMIUM = os.environ.get("TANDEM_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 DEMO_PASSWORD = "tandem-demo"
+ACME = "org_acme"  # the demo organizations' ids (src/tandem/demo.py)
+GLOBEX = "org_globex"
 
 
 class TandemProcess:
@@ -55,7 +58,7 @@ class TandemProcess:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "tandem.cli", "serve"], env=self.env,
                                          stdout=log, stderr=log)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
@@ -77,11 +80,18 @@ class TandemProcess:
                 self.proc.wait()
         self.proc = None
 
-    def api(self, email: str) -> httpx.Client:
+    def api(self, email: str, password: str = DEMO_PASSWORD) -> httpx.Client:
         """An HTTP client signed in as a demo person, for arranging and checking state."""
-        r = httpx.post(self.url + "/api/auth/login", json={"email": email, "password": DEMO_PASSWORD})
+        r = httpx.post(self.url + "/api/auth/login", json={"email": email, "password": password})
         r.raise_for_status()
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {r.json()['accessToken']}"})
+
+    def member_ids(self, org_id: str = ACME, as_email: str = "ada@example.com") -> dict[str, str]:
+        """email -> userId of the organization's members."""
+        with self.api(as_email) as client:
+            r = client.get(f"/api/orgs/{org_id}/members")
+            r.raise_for_status()
+            return {m["email"]: m["userId"] for m in r.json()["members"]}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -90,11 +100,38 @@ def _web_client_built() -> None:
         pytest.fail("the web client is not built: run `make web` (make test does it)")
 
 
-@pytest.fixture
-def tandem(tmp_path: Path) -> Iterator[TandemProcess]:
-    proc = TandemProcess(tmp_path)
-    proc.prepare()
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir migrated and loaded with the demo data once; servers start from copies of it."""
+    template = tmp_path_factory.mktemp("demo-template")
+    TandemProcess(template).prepare()
+    return template
+
+
+def _serve_copy(template: Path, data_dir: Path) -> TandemProcess:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for item in template.iterdir():
+        if item.is_file() and item.name != "server.log":
+            shutil.copy2(item, data_dir / item.name)
+    proc = TandemProcess(data_dir)
     proc.start()
+    return proc
+
+
+@pytest.fixture
+def tandem(tmp_path: Path, demo_template: Path) -> Iterator[TandemProcess]:
+    """A server of its own, fresh demo data (for tests that restart it or need the pristine demo)."""
+    proc = _serve_copy(demo_template, tmp_path / "data")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory, demo_template: Path) -> Iterator[TandemProcess]:
+    """One server shared by the tests that leave the demo as they found it (or touch only people of their own)."""
+    proc = _serve_copy(demo_template, tmp_path_factory.mktemp("shared"))
     try:
         yield proc
     finally:
@@ -119,18 +156,30 @@ def browser() -> Iterator[object]:
             browser.close()
 
 
-def login(browser: object, tandem: TandemProcess, email: str, path: str = "/dashboard"):  # noqa: ANN201
-    """A fresh browser context signed in through the real login page; returns its page."""
+def login(browser: object, tandem: TandemProcess, email: str, path: str = "/dashboard", *,
+          password: str = DEMO_PASSWORD, init_script: str | None = None,
+          setup: Callable[[Any], None] | None = None):
+    """A fresh browser context signed in through the real login page; returns its page.
+
+    `init_script` runs in every document of the context before the page's own scripts;
+    `setup(page)` runs before the first navigation (e.g. to listen to the page's WebSocket).
+    """
     context = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    if init_script:
+        context.add_init_script(init_script)
     page = context.new_page()
+    if setup:
+        setup(page)
     page.goto(tandem.url + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_test_id("login-email").fill(email)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
     page.wait_for_url(f"**{path}" if path else "**/dashboard")
     return page
 
 
 def screenshot(page: object, name: str) -> None:
+    """docs/screenshots/NAME.png, with the pointer out of the way and transitions finished."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))  # type: ignore[attr-defined]
+    page.mouse.move(4, 796)  # type: ignore[attr-defined]  # the last click's hover would show
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled")  # type: ignore[attr-defined]
