@@ -115,6 +115,9 @@ async def test_member_left(server):
         assert refused["ok"] is False and refused["error"]["code"] == "forbidden"
     assert_envelope(event, "org.member.left", room, {"organizationId": org_id, "userId": member.id},
                     actor_id=member.id, trace_id=r.headers["x-trace-id"])
+    # The leaver's own tabs hear it on their user room, with the same seq, so they can move on.
+    own = [e for e in leaver.named("org.member.left") if e["room"] == f"user:{member.id}"]
+    assert len(own) == 1 and own[0]["seq"] == event["seq"] and own[0]["data"] == event["data"]
 
 
 async def test_member_removed_reaches_the_org_and_the_person_who_is_evicted_at_once(server):

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from tests.harness import (
     Listener,
+    disconnected_within,
     Server,
     durable,
     eventually,
@@ -285,3 +286,34 @@ async def test_tandems_in_different_schemas_of_one_database_each_run_a_dispatche
             async with listening(owner, f"org:{org_id}") as watcher:
                 await set_role(srv, owner, org_id, member.id, "Admin")
                 await watcher.wait_event("org.member.updated")
+
+
+async def test_a_new_leader_redoes_side_effects_a_dead_leader_committed_but_never_ran(server):
+    """A removal and a logout whose outbox rows a dying dispatcher took (committed) without acting on them:
+    the next leader has every instance re-check its sockets, so the removed member is evicted and the
+    logged-out login's socket is closed."""
+    org_id, (owner, removed, leaver) = await quick_team(server, ["Owner", "Member", "Member"])
+    room = f"org:{org_id}"
+    async with listening(removed, room) as evictee, listening(leaver) as logged_out:
+        await quiesce(server, evictee, logged_out)
+        seen_before = len(durable(evictee.events, room))
+        await server.runtime.dispatcher.stop()
+        async with owner.http() as http:
+            r = await http.delete(f"/api/orgs/{org_id}/members/{removed.id}")
+            assert r.status_code == 204, r.text
+        async with server.client() as http:
+            r = await http.post("/api/auth/logout", json={"refreshToken": leaver.refresh})
+            assert r.status_code == 204, r.text
+        # The dead leader's batch: rows gone from the outbox, side effects never run.
+        async with server.runtime.db.unit_of_work() as session:
+            await session.execute(OutboxEntry.__table__.delete())
+        assert evictee.sio.connected and logged_out.sio.connected
+
+        server.runtime.dispatcher.start()
+        assert await disconnected_within(logged_out, 2.0)
+        async with owner.http() as http:  # a later org event must not reach the removed member
+            r = await http.patch("/api/me", json={"name": "After the takeover"})
+            assert r.status_code == 200, r.text
+        await server.settle()
+        await quiesce(server, evictee)
+    assert len(durable(evictee.events, room)) == seen_before

@@ -63,10 +63,13 @@ async def require_manager(session: AsyncSession, org_id: str, user_id: str) -> M
 
 
 async def _owner_count(session: AsyncSession, org_id: str) -> int:
-    return int(await session.scalar(
-        select(func.count()).select_from(Membership).where(
+    """Owners of the org, with their rows locked: two Owners demoting each other at once cannot leave none."""
+    owners = await session.scalars(
+        select(Membership.user_id).where(
             Membership.org_id == org_id, Membership.role == "Owner", Membership.status == "active")
-    ) or 0)
+        .order_by(Membership.user_id).with_for_update()
+    )
+    return len(owners.all())
 
 
 def _member_model(user: User, membership: Membership) -> OrgMember:
@@ -215,5 +218,7 @@ async def leave(session: AsyncSession, org_id: str, user: User) -> None:
         raise Conflict("you are the last Owner: make someone else Owner before leaving")
     await session.delete(mine)
     await session.flush()
-    await outbox.record(session, OrgMemberLeft(organization_id=org_id, user_id=user.id), [org_room(org_id)],
+    # Also to their own room, so the leaver's other tabs learn it too.
+    await outbox.record(session, OrgMemberLeft(organization_id=org_id, user_id=user.id),
+                        [org_room(org_id), user_room(user.id)],
                         org_id=org_id, actor_id=user.id, control=_reauthorize(user.id, org_id))

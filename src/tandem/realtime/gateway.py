@@ -205,10 +205,31 @@ class Gateway:
         kind = message.get("type")
         if kind == "reauthorize":
             await self.reauthorize(message["userId"], message.get("orgId"))
+        elif kind == "reauthorize_all":
+            await self.reauthorize_all()
         elif kind == "disconnect_session":
             for sid, info in list(self.sockets.items()):
                 if info.session_id == message["sessionId"]:
                     await self.sio.disconnect(sid, ignore_queue=True)
+
+    async def reauthorize_all(self) -> None:
+        """Re-check every local socket: close those whose login ended, leave rooms no longer allowed."""
+        if not self.sockets:
+            return
+        async with self.runtime.db.read() as session:
+            revoked = set(
+                (await session.scalars(
+                    select(LoginSession.id).where(
+                        LoginSession.id.in_({i.session_id for i in self.sockets.values()}),
+                        LoginSession.revoked_at.is_not(None),
+                    )
+                )).all()
+            )
+        for sid, info in list(self.sockets.items()):
+            if info.session_id in revoked:
+                await self.sio.disconnect(sid, ignore_queue=True)
+        for user_id in {info.user_id for info in self.sockets.values()}:
+            await self.reauthorize(user_id, None)
 
     async def reauthorize(self, user_id: str, org_id: str | None) -> None:
         """Re-check the rooms of this user's local sockets; leave those no longer allowed."""

@@ -139,6 +139,9 @@ class Dispatcher:
                     if self.is_leader:
                         logger.info("dispatcher is leader")
                         await self._republish_unpublished()
+                        # A leader that died may have committed a batch without running its side effects
+                        # (evictions, closing a logged-out login's sockets): every instance re-checks its sockets.
+                        await self.control({"type": "reauthorize_all"})
                 if self.is_leader:
                     self._passes += 1
                     this_pass = self._passes
