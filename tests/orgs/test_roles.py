@@ -127,3 +127,27 @@ async def test_leave_rules(sqlite_server):
     assert (await leave(owner, org_id)).status_code == 204
     assert await roles(member, org_id) == {member.id: "Owner"}
     assert_error(await leave(member, org_id), 409, "conflict")
+
+
+async def test_two_owners_demoting_each_other_at_once_leave_one_owner(server):
+    import asyncio
+
+    org_id, (first, second) = await team(server, ["Owner", "Owner"])
+    for _ in range(3):
+        async def demote(actor, target):  # noqa: ANN001, ANN202
+            async with actor.http() as http:
+                return await http.patch(f"/api/orgs/{org_id}/members/{target.id}", json={"role": "Admin"})
+
+        results = await asyncio.gather(demote(first, second), demote(second, first))
+        statuses = sorted(r.status_code for r in results)
+        async with first.http() as http:
+            members = (await http.get(f"/api/orgs/{org_id}/members")).json()["members"]
+        owners = [m for m in members if m["role"] == "Owner"]
+        assert len(owners) == 1, (statuses, members)
+        assert statuses in ([200, 409], [200, 404], [200, 403]), statuses
+        # Put both back as Owners for the next round.
+        owner = first if owners[0]["userId"] == first.id else second
+        other = second if owner is first else first
+        async with owner.http() as http:
+            r = await http.patch(f"/api/orgs/{org_id}/members/{other.id}", json={"role": "Owner"})
+            assert r.status_code == 200, r.text
