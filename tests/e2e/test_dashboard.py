@@ -252,6 +252,7 @@ def test_server_restart_reconnects_without_reload_or_lost_changes(browser, tande
     others[1].context.close()          # Alan leaves while the server is down
     tandem.start()
     set_role(tandem, ids[TIM], "Admin")
+    expect(indicator).not_to_have_attribute("data-state", "live", timeout=1)  # still cut off when it happened
 
     # Let the page reach the server again: it converges on the true state by itself.
     ada.evaluate("window.__blockWebSocket = false")
