@@ -64,3 +64,9 @@ async def sqlite_server(tmp_path: Path) -> AsyncIterator[Server]:
     """One instance on SQLite only, for tests whose subject is not the database."""
     async with fresh_database_url("sqlite", tmp_path, PG_URL) as url, start_server(url, tmp_path) as srv:
         yield srv
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the main thread
+    for as long as its session-wide browser lives, and no asyncio test can start after that."""
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path).replace("\\", "/"))

@@ -62,14 +62,18 @@ async def require_manager(session: AsyncSession, org_id: str, user_id: str) -> M
     return membership
 
 
+async def _serialize_membership_changes(session: AsyncSession, org_id: str) -> None:
+    """Lock the organization's row: changes to one org's memberships (role, removal, leaving, joining)
+    run one at a time (PostgreSQL), so rules that count rows — an org always keeps an Owner — hold
+    under concurrency and no two changes can deadlock on each other's member rows."""
+    await session.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+
+
 async def _owner_count(session: AsyncSession, org_id: str) -> int:
-    """Owners of the org, with their rows locked: two Owners demoting each other at once cannot leave none."""
-    owners = await session.scalars(
-        select(Membership.user_id).where(
+    return int(await session.scalar(
+        select(func.count()).select_from(Membership).where(
             Membership.org_id == org_id, Membership.role == "Owner", Membership.status == "active")
-        .order_by(Membership.user_id).with_for_update()
-    )
-    return len(owners.all())
+    ) or 0)
 
 
 def _member_model(user: User, membership: Membership) -> OrgMember:
@@ -182,6 +186,7 @@ async def _target(session: AsyncSession, org_id: str, user_id: str) -> Membershi
 
 
 async def change_role(session: AsyncSession, org_id: str, actor: User, user_id: str, role: str) -> OrgMember:
+    await _serialize_membership_changes(session, org_id)
     mine = await require_manager(session, org_id, actor.id)
     target = await _target(session, org_id, user_id)
     if mine.role != "Owner" and (role == "Owner" or target.role == "Owner"):
@@ -197,6 +202,7 @@ async def change_role(session: AsyncSession, org_id: str, actor: User, user_id: 
 
 
 async def remove_member(session: AsyncSession, org_id: str, actor: User, user_id: str) -> None:
+    await _serialize_membership_changes(session, org_id)
     mine = await require_manager(session, org_id, actor.id)
     target = await _target(session, org_id, user_id)
     if target.role == "Owner" and mine.role != "Owner":
@@ -213,6 +219,7 @@ async def remove_member(session: AsyncSession, org_id: str, actor: User, user_id
 
 
 async def leave(session: AsyncSession, org_id: str, user: User) -> None:
+    await _serialize_membership_changes(session, org_id)
     mine = await require_member(session, org_id, user.id, lock=True)
     if mine.role == "Owner" and await _owner_count(session, org_id) <= 1:
         raise Conflict("you are the last Owner: make someone else Owner before leaving")

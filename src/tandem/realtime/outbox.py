@@ -191,11 +191,18 @@ class Dispatcher:
     async def _release(self) -> None:
         self.is_leader = False
         conn, self._lock_conn = self._lock_conn, None
-        if conn is not None:
-            try:
-                await conn.close()
-            except Exception:
-                pass
+        if conn is None:
+            return
+        try:
+            # A session-level advisory lock outlives a connection returned to the pool: drop the connection
+            # itself, so another dispatcher (here or elsewhere) can take over at once.
+            await conn.invalidate()
+        except Exception:  # noqa: BLE001 - the connection may already be gone, which releases the lock too
+            logger.debug("closing the dispatcher lock connection failed", exc_info=True)
+        try:
+            await conn.close()
+        except Exception:  # noqa: BLE001
+            logger.debug("closing the dispatcher lock connection failed", exc_info=True)
 
     async def drain_once(self) -> int:
         """Move one batch from the outbox to the log, then publish it. Returns how many events moved."""
