@@ -436,3 +436,16 @@ def test_removed_member_is_told_and_sent_away(browser, shared: TandemProcess) ->
     assert "Acme Robotics" not in removed.get_by_test_id("org-switcher").locator("option").all_inner_texts()
     assert_not_reloaded(removed)
     close(ada, removed)
+
+
+def test_the_last_owner_is_not_offered_leave_until_there_is_another_owner(browser, shared: TandemProcess) -> None:
+    ids = shared.member_ids()
+    owner = login(browser, shared, ADA)
+    wait_table(owner)
+    wait_live(owner)
+    expect(owner.get_by_test_id("leave-org")).to_have_count(0)  # the server would refuse: 409
+    set_role(shared, ids[GRACE], "Owner")
+    expect(owner.get_by_test_id("leave-org")).to_be_visible(timeout=ROLE_BOUND_MS)
+    set_role(shared, ids[GRACE], "Admin")
+    expect(owner.get_by_test_id("leave-org")).to_have_count(0, timeout=ROLE_BOUND_MS)
+    close(owner)

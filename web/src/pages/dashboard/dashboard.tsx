@@ -54,6 +54,16 @@ function MembersSection({ orgId, meId }: { orgId: string; meId: string }) {
     [view],
   );
   const ids = useMemo(() => visibleIds(live.store, view), [live, view]);
+  // The last Owner cannot leave (the server answers 409): the Leave button only shows when it can work.
+  const mayLeave = useMemo(
+    () =>
+      computed<boolean>(() => {
+        const ids = live.store.ids.value;
+        if (live.store.get(meId)?.value.role !== 'Owner') return true;
+        return ids.filter((id) => live.store.get(id)?.value.role === 'Owner').length > 1;
+      }),
+    [live, meId],
+  );
   const myRole = useMemo(
     () =>
       computed<OrgRole | null>(() => {
@@ -71,11 +81,12 @@ function MembersSection({ orgId, meId }: { orgId: string; meId: string }) {
       meId,
       store: live.store,
       myRole,
+      mayLeave,
       http: client.http,
       onRemove: (userId) => (removing.value = userId),
       onLeave: () => (leaving.value = true),
     }),
-    [live, myRole],
+    [live, myRole, mayLeave],
   );
 
   const orgName = currentMembership.value?.orgName ?? 'this organization';

@@ -45,6 +45,7 @@ function mount(role: 'Owner' | 'Member' = 'Owner') {
     meId: 'u_00',
     store,
     myRole: computed(() => store.get('u_00')!.value.role),
+    mayLeave: computed(() => true),
     http: {} as Http,
     onRemove: () => undefined,
     onLeave: () => undefined,

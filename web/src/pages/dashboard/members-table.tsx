@@ -14,6 +14,8 @@ export interface MembersContext {
   store: MembersStore;
   /** The viewer's live role in this org (from the table itself, so a change applies at once). */
   myRole: ReadonlySignal<OrgRole | null>;
+  /** False for the organization's last Owner, who cannot leave. */
+  mayLeave: ReadonlySignal<boolean>;
   http: Http;
   onRemove(userId: string): void;
   onLeave(): void;
@@ -131,7 +133,7 @@ export function MemberRowView({ id, ctx }: { id: string; ctx: MembersContext }) 
             Remove
           </button>
         )}
-        {isMe && (
+        {isMe && ctx.mayLeave.value && (
           <button type="button" class="button button-ghost button-small" data-testid="leave-org" onClick={ctx.onLeave}>
             Leave
           </button>
