@@ -346,7 +346,18 @@ def summarize_profile(path: Path, top: int = 25) -> str:
             incl[f] = incl.get(f, 0) + n
     if not total:
         return "(no samples)"
-    lines = [f"{total} samples; self% / inclusive%:"]
+    packages: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            leaf = stack.split(";")[-1]
+            where = leaf.split(" (", 1)[1] if " (" in leaf else "?"
+            package = where.split("/", 1)[0] if "/" in where else where.split(".py")[0]
+            packages[package] = packages.get(package, 0) + int(count)
+    by_package = ", ".join(
+        f"{p} {100 * n / total:.0f}%" for p, n in sorted(packages.items(), key=lambda x: -x[1])[:10]
+    )
+    lines = [f"{total} samples; self time by package: {by_package}", "self% / inclusive%:"]
     for f, n in sorted(own.items(), key=lambda x: -x[1])[:top]:
         lines.append(f"  {100 * n / total:5.1f}  {100 * incl[f] / total:5.1f}  {f}")
     return "\n".join(lines)

@@ -44,6 +44,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--ws", default="websockets", help="uvicorn websocket implementation")
     p.add_argument("--fanout", choices=["default", "stock", "fast"], default="default",
                    help="stock: python-socketio's delivery; fast: tandem.realtime.fanout.FrameFanout")
+    p.add_argument("--sqlite-writers", type=int, default=0,
+                   help="experiment: cap the SQLite writer pool at N connections (0: Tandem's default)")
     p.add_argument("--keep-db", action="store_true", help="do not delete the database on exit")
     return p.parse_args()
 
@@ -161,6 +163,26 @@ def choose_fanout(kind: str) -> None:
     gateway.make_manager = lambda redis_url: FastManager()
 
 
+def cap_sqlite_writers(n: int) -> None:
+    """Experiment: writers wait for one of `n` pooled connections (an asyncio wait) instead of
+    sleeping in SQLite's busy handler inside a driver thread while another holds the lock."""
+    from tandem import db
+
+    original = db.make_engine
+
+    def make_engine(url: str, *, writer: bool = True):
+        if not (url.startswith("sqlite") and writer):
+            return original(url, writer=writer)
+        create = db.create_async_engine
+        db.create_async_engine = lambda u, **kw: create(u, pool_size=n, max_overflow=0, **kw)
+        try:
+            return original(url, writer=writer)
+        finally:
+            db.create_async_engine = create
+
+    db.make_engine = make_engine
+
+
 def time_ms() -> float:
     import time
 
@@ -177,6 +199,8 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
     settings = get_settings()
     logs.configure(settings.log_level, settings.json_logs)
     choose_fanout(args.fanout)
+    if args.sqlite_writers:
+        cap_sqlite_writers(args.sqlite_writers)
     app = create_app(settings)
     if args.fanout == "stock" and hasattr(app.runtime.gateway.manager, "fast_fanout"):
         app.runtime.gateway.manager.fast_fanout = False

@@ -455,10 +455,11 @@ const workloads = { idle, fanout, latency, product };
 
 workloads[cfg.workload]()
   .then((result) => {
-    send({ result });
-    process.exit(0);
+    // Exit once stdout took the line: pipe writes past 64 KiB complete asynchronously.
+    process.stdout.write(JSON.stringify({ result }) + "\n", () => process.exit(0));
   })
   .catch((err) => {
-    send({ error: String(err && err.stack ? err.stack : err) });
-    process.exit(1);
+    process.stdout.write(JSON.stringify({ error: String(err && err.stack ? err.stack : err) }) + "\n", () =>
+      process.exit(1),
+    );
   });

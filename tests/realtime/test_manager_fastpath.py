@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any, Self
 
 import pytest
-from tests.harness import Server, quick_team
+import uvicorn
+from tests.harness import Server, free_port, fresh_database_url, quick_team
 
+from tandem.app import create_app
+from tandem.config import Settings
 from tandem.realtime.fanout import FrameFanout, text_frame
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,9 +43,9 @@ const sockets = cfg.tokens.map((token, i) => {
   return s;
 });
 function finish() {
-  console.log(JSON.stringify({ got, ids: sockets.map((s) => s.id) }));
   for (const s of sockets) s.close();
-  process.exit(0);
+  // exit only once the pipe took the whole line: a pipe write past 64 KiB is asynchronous
+  process.stdout.write(JSON.stringify({ got, ids: sockets.map((s) => s.id) }) + "\n", () => process.exit(0));
 }
 Promise.all(sockets.map((s) => new Promise((ok, fail) => {
   s.once("connect", ok);
@@ -122,6 +125,28 @@ def count_flushes(manager: FrameFanout) -> list[int]:
     return flushes
 
 
+@pytest.fixture(params=["websockets", "websockets-sansio", "wsproto"])
+async def ws_server(request: pytest.FixtureRequest, tmp_path: Path):
+    """A server on each of uvicorn's websocket implementations (the harness uses `websockets`)."""
+    async with fresh_database_url("sqlite", tmp_path, "") as url:
+        port = free_port()
+        settings = Settings(database_url=url, data_dir=tmp_path, port=port, secret_key="test-secret-key-" + "x" * 32,
+                            serve_web=False, json_logs=False)
+        app = create_app(settings)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                               lifespan="on", ws=request.param, ws_per_message_deflate=False))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        try:
+            yield Server(app, port, settings, server, task)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 15)
+
+
 async def test_the_manager_uses_the_fast_path():
     from tandem.realtime.manager import TandemManager, TandemRedisManager
 
@@ -140,6 +165,19 @@ async def test_a_burst_reaches_every_official_client_once_and_in_order(sqlite_se
         got = await clients.received()
     assert got == [list(range(1, n + 1))] * len(tokens)
     assert 0 < flushes[0] < n  # frames were written directly, and corked
+
+
+async def test_every_uvicorn_websocket_implementation_takes_the_fast_path(ws_server):
+    room, tokens = await team_tokens(ws_server, 3)
+    flushes = count_flushes(ws_server.runtime.gateway.manager)
+    async with OfficialClients(ws_server, tokens, room, expect=500) as clients:
+        for seq in range(1, 501):
+            await ws_server.runtime.gateway.publish(EVENT, env(room, seq), room)
+            if seq % 50 == 0:
+                await asyncio.sleep(0.01)
+        got = await clients.received()
+    assert got == [list(range(1, 501))] * 3
+    assert flushes[0] > 0
 
 
 async def test_queued_packets_and_direct_frames_keep_their_order(sqlite_server):

@@ -5,7 +5,7 @@ recipient through an asyncio task, the engine.io socket's queue, its writer task
 ASGI `websocket.send` message and the server's own framing: five hops and two task
 switches per recipient. Node's socket.io builds the frame once and writes it to every
 socket. `FrameFanout` does the same for sockets where that is safe, and keeps the library's
-path for the rest, so the Socket.IO protocol and every ordering guarantee are unchanged.
+queue for the rest, so the Socket.IO protocol and every ordering guarantee are unchanged.
 
 A recipient takes the direct path only when all of these hold:
 
@@ -18,10 +18,14 @@ A recipient takes the direct path only when all of these hold:
 - its transport's write buffer is below `WRITE_BUFFER_LIMIT`: a client that does not read
   falls back to the queue, where the library's flow control applies.
 
+Any other recipient gets the engine.io packet put on its queue right away (not from a task
+per recipient, as the library does), so it keeps its place among that socket's packets.
+
 Frames written here in one event-loop iteration are joined per socket and written once at
 the end of the iteration ("corking"), so a burst of broadcasts costs one syscall per socket.
 A later queued packet cannot overtake them: the flush is scheduled before any queue put
-that follows, and the event loop runs callbacks in order.
+that follows, and the event loop runs callbacks in order. Emits with an ack callback, to a
+list of rooms, or with binary attachments take the library's path unchanged.
 """
 
 from __future__ import annotations
@@ -70,7 +74,9 @@ def _is_open(protocol: Any) -> Callable[[], bool] | None:
     if kind == "uvicorn.protocols.websockets.wsproto_impl":
         from wsproto.connection import ConnectionState
 
-        if protocol.conn.extensions:
+        # WSConnection keeps what was negotiated on its inner connection's frame protocol.
+        proto = getattr(getattr(protocol.conn, "connection", None), "_proto", None)
+        if proto is None or proto.extensions:
             return None
         conn, writable = protocol.conn, protocol.writable
         return lambda: conn.state is ConnectionState.OPEN and writable.is_set()
@@ -181,7 +187,12 @@ class FrameFanout(AsyncManager):
         environ = self.server.environ.get(eio_sid)
         protocol = getattr(environ.get("asgi.send"), "__self__", None) if environ else None
         transport = getattr(protocol, "transport", None)
-        is_open = _is_open(protocol) if transport is not None else None
+        if transport is None:
+            return _NO_DIRECT
+        try:
+            is_open = _is_open(protocol)
+        except (AttributeError, ImportError):  # a server version laid out differently: the library's path
+            return _NO_DIRECT
         return _Direct(transport, is_open) if is_open is not None else _NO_DIRECT
 
     def _flush(self) -> None:
