@@ -45,10 +45,12 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 contracts: deps
-	@$(UV) run --frozen tandem contracts --ts web/src/sdk/events.gen.ts --asyncapi docs/asyncapi.json
+	@$(UV) run --frozen tandem contracts --ts web/src/sdk/events.gen.ts --asyncapi docs/asyncapi.json --openapi docs/openapi.json
+	@npm run --prefix web --silent gen:api
 
 test-contracts: deps
-	@$(UV) run --frozen tandem contracts --check --ts web/src/sdk/events.gen.ts --asyncapi docs/asyncapi.json
+	@$(UV) run --frozen tandem contracts --check --ts web/src/sdk/events.gen.ts --asyncapi docs/asyncapi.json --openapi docs/openapi.json
+	@npm test --prefix web --silent -- src/sdk/api.gen.test.ts
 
 test-web: deps
 	@npm run --prefix web --silent typecheck

@@ -131,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     fo.add_argument("phase")
     fo.add_argument("org")
     fo.add_argument("state", choices=["on", "off", "default"])
-    c = sub.add_parser("contracts", help="generate the event contract artifacts")
+    c = sub.add_parser("contracts", help="generate the contract artifacts (event types, AsyncAPI, OpenAPI)")
     c.add_argument("--ts", help="write the TypeScript event types here")
     c.add_argument("--asyncapi", help="write the AsyncAPI document here")
+    c.add_argument("--openapi", help="write the OpenAPI document of the REST API here")
     c.add_argument("--check", action="store_true", help="fail if the files differ instead of writing")
     args = parser.parse_args(argv)
 
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "contracts":
         from tandem.realtime.contracts import write_artifacts
 
-        return write_artifacts(ts=args.ts, asyncapi=args.asyncapi, check=args.check)
+        return write_artifacts(ts=args.ts, asyncapi=args.asyncapi, openapi=args.openapi, check=args.check)
     return 2
 
 

@@ -449,3 +449,41 @@ def test_the_last_owner_is_not_offered_leave_until_there_is_another_owner(browse
     set_role(shared, ids[GRACE], "Admin")
     expect(owner.get_by_test_id("leave-org")).to_have_count(0, timeout=ROLE_BOUND_MS)
     close(owner)
+
+
+def test_a_cold_dashboard_asks_for_me_and_the_members_at_once(browser, shared: TandemProcess) -> None:
+    ada = login(browser, shared, ADA)
+    wait_table(ada)
+    members = f"/api/orgs/{ACME}/members"
+    seen: list[tuple[str, str]] = []
+    ada.on("request", lambda request: seen.append(("sent", request.url.split(shared.url, 1)[-1])))
+    ada.on("requestfinished", lambda request: seen.append(("done", request.url.split(shared.url, 1)[-1])))
+    ada.reload()                                  # the org id is stored: the members need not wait for /api/me
+    wait_table(ada)
+    wait_live(ada)
+    assert seen.index(("sent", members)) < seen.index(("done", "/api/me")), seen
+    assert sorted(visible_order(ada)) == sorted(shared.member_ids().values())
+    close(ada)
+
+
+def latency_samples(tandem: TandemProcess, event: str) -> float:
+    metrics = httpx.get(tandem.url + "/metrics").text
+    pattern = rf'^tandem_client_latency_seconds_count{{event="{re.escape(event)}"}} (\S+)$'
+    found = re.search(pattern, metrics, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_leaving_the_page_still_reports_its_latency_samples(browser, tandem: TandemProcess) -> None:
+    ids = tandem.member_ids()
+    ada = login(browser, tandem, ADA)
+    wait_table(ada)
+    wait_live(ada)
+    before = latency_samples(tandem, "org.member.updated")
+    set_role(tandem, ids[TIM], "Admin")
+    expect_role(ada, ids[TIM], "Admin")          # a live event: one sample, buffered for 10 s
+    ada.goto("about:blank")                       # pagehide: the sample leaves with a keepalive request
+    deadline = time.monotonic() + 5
+    while latency_samples(tandem, "org.member.updated") == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert latency_samples(tandem, "org.member.updated") == before + 1
+    close(ada)

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 
 from tandem.auth import service
 from tandem.auth.schemas import (
-    AuthOut, LoginIn, MeOut, MembershipOut, MePatch, RefreshIn, SignupIn, SocketTokenOut, TokenPair, UserEnvelope,
+    AuthOut, LoginIn, MeMembership, MeOut, MePatch, RefreshIn, SignupIn, SocketTokenOut, TokenPair, UserEnvelope,
     UserOut,
 )
 from tandem.deps import CallerDep, ReadingCallerDep, ReadSession, RuntimeDep, Session
@@ -53,7 +53,7 @@ async def me(caller: ReadingCallerDep, session: ReadSession) -> MeOut:
     """The signed-in person and their organizations."""
     rows = await service.memberships(session, caller.id)
     return MeOut(user=UserOut.of(caller.user),
-                 memberships=[MembershipOut(org_id=o, org_name=n, role=r) for o, n, r in rows])
+                 memberships=[MeMembership(org_id=o, org_name=n, role=r) for o, n, r in rows])
 
 
 @router.patch("/me", response_model=UserEnvelope)

@@ -5,6 +5,7 @@ from typing import Annotated
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
 from tandem.auth.models import User
+from tandem.orgs.events import Role
 from tandem.realtime.envelope import Model
 
 
@@ -64,15 +65,17 @@ class SocketTokenOut(Model):
     expires_at: str
 
 
-class MembershipOut(Model):
+class MeMembership(Model):
+    """One of the signed-in person's organizations (orgs' MembershipOut also has the status)."""
+
     org_id: str
     org_name: str
-    role: str
+    role: Role
 
 
 class MeOut(Model):
     user: UserOut
-    memberships: list[MembershipOut]
+    memberships: list[MeMembership]
 
 
 class MePatch(Model):

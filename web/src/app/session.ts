@@ -1,33 +1,15 @@
 import { computed, signal } from '@preact/signals';
+import type { components } from '../sdk/api.gen';
 import { TandemClient } from '../sdk/client';
+import { prefetchMembers, type MembersSnapshot } from '../sdk/domains/org';
 import { ApiError } from '../sdk/errors';
-import type { OrgRole } from '../sdk/reducers/members';
 import { location, navigate } from './router';
 import { toast } from './toasts';
 
-export interface User {
-  id: string;
-  email: string;
-  name: string;
-  avatarUrl: string | null;
-}
-
-export interface Membership {
-  orgId: string;
-  orgName: string;
-  role: OrgRole;
-}
-
-export interface Me {
-  user: User;
-  memberships: Membership[];
-}
-
-interface AuthResponse {
-  user: User;
-  accessToken: string;
-  refreshToken: string;
-}
+type Schemas = components['schemas'];
+export type User = Schemas['UserOut'];
+export type Membership = Schemas['MeMembership'];
+export type Me = Schemas['MeOut'];
 
 /** The one SDK client of the page. */
 export const client = new TandemClient({ onUnauthenticated: () => signedOut() });
@@ -58,6 +40,16 @@ export async function refreshMe(): Promise<Me> {
   return res;
 }
 
+/** The stored org's members snapshot, requested by `boot` beside /api/me (the dashboard needs both). */
+let prefetched: { orgId: string; snapshot: Promise<MembersSnapshot> } | null = null;
+
+/** The members snapshot `boot` prefetched for this org, once; later watchers load their own. */
+export function takePrefetchedMembers(orgId: string): Promise<MembersSnapshot> | undefined {
+  const taken = prefetched;
+  prefetched = null;
+  return taken?.orgId === orgId ? taken.snapshot : undefined;
+}
+
 export async function boot(): Promise<void> {
   client.errors.on((error) => toast(error.message));
   client.onEvent(onOwnEvent);
@@ -68,6 +60,10 @@ export async function boot(): Promise<void> {
     if (!client.tokens.access && me.peek()) signedOut();
   });
   if (client.tokens.access) {
+    // A cold dashboard (`/` leads there too) would otherwise wait for /api/me before asking for the members.
+    const orgId = currentOrgId.peek();
+    const toDashboard = ['/', '/dashboard'].includes(location.peek().path);
+    if (orgId && toDashboard) prefetched = { orgId, snapshot: prefetchMembers(client.http, orgId) };
     try {
       await refreshMe();
     } catch (err) {
@@ -87,13 +83,15 @@ async function boot_retry(): Promise<void> {
 }
 
 export async function login(email: string, password: string): Promise<void> {
-  const res = await client.http.post<AuthResponse>('/api/auth/login', { email, password }, { auth: false });
+  const body = { email, password } satisfies Schemas['LoginIn'];
+  const res = await client.http.post<Schemas['AuthOut']>('/api/auth/login', body, { auth: false });
   client.tokens.set(res);
   await refreshMe();
 }
 
 export async function signup(name: string, email: string, password: string): Promise<void> {
-  const res = await client.http.post<AuthResponse>('/api/auth/signup', { name, email, password }, { auth: false });
+  const body = { name, email, password } satisfies Schemas['SignupIn'];
+  const res = await client.http.post<Schemas['AuthOut']>('/api/auth/signup', body, { auth: false });
   client.tokens.set(res);
   await refreshMe();
 }
@@ -101,7 +99,10 @@ export async function signup(name: string, email: string, password: string): Pro
 export async function logout(): Promise<void> {
   const refreshToken = client.tokens.refresh;
   client.stop();
-  if (refreshToken) await client.http.post('/api/auth/logout', { refreshToken }, { auth: false }).catch(() => undefined);
+  if (refreshToken) {
+    const body = { refreshToken } satisfies Schemas['RefreshIn'];
+    await client.http.post('/api/auth/logout', body, { auth: false }).catch(() => undefined);
+  }
   signedOut();
 }
 
@@ -116,7 +117,7 @@ function signedOut(): void {
 }
 
 export async function createOrg(name: string): Promise<void> {
-  const res = await client.http.post<{ organization: { id: string; name: string } }>('/api/orgs', { name });
+  const res = await client.http.post<Schemas['OrganizationEnvelope']>('/api/orgs', { name } satisfies Schemas['OrgIn']);
   await refreshMe();
   selectOrg(res.organization.id);
 }

@@ -3,15 +3,11 @@ import { useEffect } from 'preact/hooks';
 import { Link, navigate } from '../app/router';
 import { client, logout, me, refreshMe, selectOrg } from '../app/session';
 import { errorMessage, toast } from '../app/toasts';
-import type { OrgRole } from '../sdk/reducers/members';
+import type { components } from '../sdk/api.gen';
 import { AuthLayout } from './auth-layout';
 
-interface InviteInfo {
-  orgId: string;
-  orgName: string;
-  email: string;
-  role: OrgRole;
-}
+type Schemas = components['schemas'];
+type InviteInfo = Schemas['InviteInfo'];
 
 export function InvitePage({ token }: { token: string }) {
   const invite = useSignal<InviteInfo | null>(null);
@@ -20,7 +16,7 @@ export function InvitePage({ token }: { token: string }) {
 
   useEffect(() => {
     client.http
-      .get<{ invite: InviteInfo }>(`/api/invites/${encodeURIComponent(token)}`, { auth: false })
+      .get<Schemas['InviteInfoEnvelope']>(`/api/invites/${encodeURIComponent(token)}`, { auth: false })
       .then((res) => (invite.value = res.invite))
       .catch((err) => (error.value = errorMessage(err)));
   }, [token]);
@@ -49,7 +45,7 @@ export function InvitePage({ token }: { token: string }) {
   const accept = async () => {
     busy.value = true;
     try {
-      const res = await client.http.post<{ membership: { orgId: string; orgName: string } }>(`/api/invites/${encodeURIComponent(token)}/accept`);
+      const res = await client.http.post<Schemas['MembershipEnvelope']>(`/api/invites/${encodeURIComponent(token)}/accept`);
       await refreshMe();
       selectOrg(res.membership.orgId);
       toast(`Welcome to ${res.membership.orgName}.`, 'success');

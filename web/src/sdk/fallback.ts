@@ -1,11 +1,8 @@
+import type { components } from './api.gen';
 import { ApiError, backoff, sleep } from './errors';
 import type { Http } from './http';
 
-export interface EventsResponse {
-  events: unknown[];
-  cursor: number;
-  resync?: boolean;
-}
+export type EventsResponse = components['schemas']['EventsOut'];
 
 export interface LongPollerOptions {
   http: Http;

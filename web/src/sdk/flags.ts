@@ -1,8 +1,10 @@
 import { computed, signal, type ReadonlySignal, type Signal } from '@preact/signals';
+import type { components } from './api.gen';
 import type { Http } from './http';
 
 export type Phase = 'members' | 'dashboard' | 'kanban' | 'task' | 'project' | 'chat';
-export type PhaseFlags = Record<Phase, boolean>;
+/** GET /api/orgs/{id}/flags: each phase's state for the org. */
+export type PhaseFlags = components['schemas']['FlagsOut']['flags'];
 
 interface Watched {
   flags: Signal<PhaseFlags | null>;
@@ -62,7 +64,7 @@ export class FlagWatcher {
 
   private async refreshOrg(orgId: string): Promise<void> {
     try {
-      const res = await this.http.get<{ flags: PhaseFlags }>(`/api/orgs/${encodeURIComponent(orgId)}/flags`, { retry: false });
+      const res = await this.http.get<components['schemas']['FlagsOut']>(`/api/orgs/${encodeURIComponent(orgId)}/flags`, { retry: false });
       const watched = this.orgs.get(orgId);
       if (watched && res?.flags) watched.flags.value = res.flags;
     } catch {

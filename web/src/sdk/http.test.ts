@@ -82,4 +82,15 @@ describe('Http', () => {
     });
     expect(await http.post('/api/x', {}, { idempotencyKey: 'cl_1' })).toBeUndefined();
   });
+
+  it('asks fetch to let the request outlive the page only when told to', async () => {
+    const inits: RequestInit[] = [];
+    const { http } = setup((_path, init) => {
+      inits.push(init);
+      return json(204);
+    });
+    await http.post('/api/telemetry/latency', { samples: [] }, { keepalive: true });
+    await http.post('/api/telemetry/latency', { samples: [] });
+    expect(inits.map((init) => init.keepalive)).toEqual([true, undefined]);
+  });
 });

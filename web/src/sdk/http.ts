@@ -1,5 +1,6 @@
+import type { components } from './api.gen';
 import { ApiError, withRetry } from './errors';
-import type { TokenStore } from './tokens';
+import type { TokenPair, TokenStore } from './tokens';
 
 export interface HttpOptions {
   tokens: TokenStore;
@@ -17,6 +18,8 @@ export interface RequestOptions {
   /** Quietly retry transient failures; default: GET requests and requests with an idempotency key. */
   retry?: boolean;
   idempotencyKey?: string;
+  /** Let the request outlive the page (fetch `keepalive`): for a last report as the page is hidden or closed. */
+  keepalive?: boolean;
 }
 
 /** JSON over fetch: bearer auth, one refresh-and-retry on 401, typed errors, quiet retries. */
@@ -84,6 +87,7 @@ export class Http {
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
         signal: options.signal,
+        ...(options.keepalive ? { keepalive: true } : {}),
       });
     } catch (err) {
       if (options.signal?.aborted) throw err;
@@ -124,9 +128,8 @@ export class Http {
     const refreshToken = this.tokens.refresh;
     if (!refreshToken) return false;
     try {
-      const pair = await withRetry(() =>
-        this.send<{ accessToken: string; refreshToken: string }>('POST', '/api/auth/refresh', { body: { refreshToken } }, null),
-      );
+      const body = { refreshToken } satisfies components['schemas']['RefreshIn'];
+      const pair = await withRetry(() => this.send<TokenPair>('POST', '/api/auth/refresh', { body }, null));
       this.tokens.set(pair);
       return true;
     } catch (err) {

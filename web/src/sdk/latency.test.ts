@@ -1,16 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import type { Http } from './http';
-import { LatencyReporter } from './latency';
+import { LatencyReporter, type PageHideWatcher } from './latency';
 
 function fakeHttp(fail = false) {
   const posts: unknown[] = [];
+  const options: unknown[] = [];
   const http = {
-    post: async (path: string, body: unknown) => {
+    post: async (path: string, body: unknown, opts: unknown) => {
       if (fail) throw new Error('down');
       posts.push({ path, body });
+      options.push(opts);
     },
   } as unknown as Http;
-  return { http, posts };
+  return { http, posts, options };
+}
+
+/** A page whose hiding the test controls. */
+function fakePage() {
+  const listeners = new Set<() => void>();
+  const watch: PageHideWatcher = (listener) => {
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  };
+  return { watch, hide: () => listeners.forEach((l) => l()), watchers: () => listeners.size };
 }
 
 describe('LatencyReporter', () => {
@@ -30,6 +42,23 @@ describe('LatencyReporter', () => {
     ]);
     await reporter.flush();
     expect(posts).toHaveLength(1);
+  });
+
+  it('sends what is pending when the page is hidden, with a request that outlives the page', async () => {
+    const { http, posts, options } = fakeHttp();
+    const page = fakePage();
+    const reporter = new LatencyReporter(http, 60_000, 500, () => 1_000, page.watch);
+    reporter.start();
+    reporter.record('org.member.updated', new Date(900).toISOString());
+    page.hide();
+    await Promise.resolve();
+    expect(posts).toEqual([{ path: '/api/telemetry/latency', body: { samples: [{ event: 'org.member.updated', ms: 100 }] } }]);
+    expect(options).toEqual([{ retry: false, keepalive: true }]);
+    page.hide(); // visibilitychange and pagehide may both fire: nothing left to send
+    await Promise.resolve();
+    expect(posts).toHaveLength(1);
+    reporter.stop();
+    expect(page.watchers()).toBe(0);
   });
 
   it('bounds its buffer and drops a batch the server did not take', async () => {

@@ -1,32 +1,60 @@
+import type { components } from './api.gen';
 import type { Http } from './http';
 
-export interface LatencySample {
-  event: string;
-  ms: number;
-}
+export type LatencySample = components['schemas']['LatencySample'];
+
+/** Calls `listener` whenever the page is hidden: tab switched or closed, navigated away, app backgrounded. */
+export type PageHideWatcher = (listener: () => void) => () => void;
+
+/**
+ * `visibilitychange` to hidden is the last event a mobile browser reliably fires before it
+ * may discard the page; `pagehide` covers desktop unloads that skip it. Both may fire.
+ */
+export const watchPageHide: PageHideWatcher = (listener) => {
+  const page = globalThis.window;
+  if (!page?.document) return () => undefined;
+  const onVisibility = () => {
+    if (page.document.visibilityState === 'hidden') listener();
+  };
+  page.document.addEventListener('visibilitychange', onVisibility);
+  page.addEventListener('pagehide', listener);
+  return () => {
+    page.document.removeEventListener('visibilitychange', onVisibility);
+    page.removeEventListener('pagehide', listener);
+  };
+};
 
 /**
  * Client-observed latency (`meta.emittedAt` → received) for the server's metrics, sent
- * in batches. Telemetry is best effort: a failed batch is dropped, never retried.
+ * in batches, and once more when the page is hidden. Telemetry is best effort: a failed
+ * batch is dropped, never retried.
  */
 export class LatencyReporter {
   private samples: LatencySample[] = [];
   private timer: ReturnType<typeof setInterval> | null = null;
+  private unwatchPage: (() => void) | null = null;
 
   constructor(
     private readonly http: Http,
     private readonly intervalMs = 10_000,
     private readonly maxBuffered = 500,
     private readonly now: () => number = Date.now,
+    private readonly onPageHide: PageHideWatcher = watchPageHide,
   ) {}
 
   start(): void {
-    if (!this.timer) this.timer = setInterval(() => void this.flush(), this.intervalMs);
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.flush(), this.intervalMs);
+    // sendBeacon would outlive the page too, but it cannot send the Bearer token the endpoint needs.
+    // A full buffer of the default 500 samples stays well under keepalive's 64 KiB body limit.
+    this.unwatchPage = this.onPageHide(() => void this.flush({ keepalive: true }));
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.unwatchPage?.();
+    this.unwatchPage = null;
   }
 
   get buffered(): number {
@@ -43,12 +71,14 @@ export class LatencyReporter {
     this.samples.push({ event, ms });
   }
 
-  async flush(): Promise<void> {
+  /** Sends the buffered samples; `keepalive` lets the request finish after the page is gone. */
+  async flush({ keepalive = false }: { keepalive?: boolean } = {}): Promise<void> {
     if (this.samples.length === 0) return;
     const samples = this.samples;
     this.samples = [];
+    const body = { samples } satisfies components['schemas']['LatencyIn'];
     try {
-      await this.http.post('/api/telemetry/latency', { samples }, { retry: false });
+      await this.http.post('/api/telemetry/latency', body, { retry: false, keepalive });
     } catch {
       // Dropped on purpose (see class comment).
     }

@@ -1,10 +1,6 @@
+import type { components } from './api.gen';
 import { backoff, isTransient } from './errors';
 import type { Http } from './http';
-
-interface SocketTokenResponse {
-  token: string;
-  expiresAt: string | number;
-}
 
 function expiryMs(expiresAt: string | number): number {
   if (typeof expiresAt === 'number') return expiresAt < 1e12 ? expiresAt * 1000 : expiresAt;
@@ -55,7 +51,7 @@ export class SocketTokenSource {
   private fetch(): Promise<string> {
     if (!this.inflight) {
       this.inflight = this.http
-        .post<SocketTokenResponse>('/api/auth/socket-token', undefined, { retry: false })
+        .post<components['schemas']['SocketTokenOut']>('/api/auth/socket-token', undefined, { retry: false })
         .then((res) => {
           this.token = res.token;
           this.expiresAt = expiryMs(res.expiresAt);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ClientOptions, TandemClient } from './client';
-import { watchMembers } from './domains/org';
+import { prefetchMembers, watchMembers } from './domains/org';
 import type { AnyEnvelope } from './envelope';
 import { FakeServer, member } from './testing/fake-server';
 import { clientFor } from './testing/client';
@@ -72,6 +72,36 @@ describe('subscriptions', () => {
     await vi.waitFor(() => expect(store.peek('u_bob')?.role).toBe('Admin'));
     await vi.waitFor(() => expect(store.peek('u_cat')?.online).toBe(true));
     await vi.waitFor(() => expect(store.has('u_me')).toBe(false));
+  });
+
+  it('takes a prefetched snapshot as its first, then loads its own after joining', async () => {
+    const { server, client } = setup();
+    const prefetched = prefetchMembers(client.http, ORG);
+    await prefetched;
+    expect(server.snapshotLoads).toBe(1);
+    server.updateMember(ORG, 'u_bob', { name: 'Robert' }); // after the prefetch: replayed from its cursor
+    client.start('u_me');
+    const { store, subscription } = watchMembers(client, ORG, undefined, undefined, prefetched);
+    await subscription.ready;
+    expect(server.snapshotLoads).toBe(1);
+    expect(server.subscribes).toEqual([]);
+    await vi.waitFor(() => expect(server.subscribes).toEqual([{ room: ROOM, after: 0 }]));
+    await vi.waitFor(() => expect(store.peek('u_bob')?.name).toBe('Robert'));
+    await vi.waitFor(() => expect(server.snapshotLoads).toBe(2)); // the post-join presence refresh, as always
+    expect(subscription.status.value).toBe('ready');
+  });
+
+  it('asks for its own snapshot when the prefetch failed', async () => {
+    const { server, client } = setup();
+    server.stop();
+    const prefetched = prefetchMembers(client.http, ORG);
+    await expect(prefetched).rejects.toMatchObject({ code: 'network' });
+    server.start();
+    client.start('u_me');
+    const { store, subscription } = watchMembers(client, ORG, undefined, undefined, prefetched);
+    await subscription.ready;
+    expect(store.ids.value).toEqual(['u_me', 'u_bob', 'u_cat']);
+    expect(subscription.status.value).toBe('ready');
   });
 
   it('answers resync.required with exactly one snapshot reload, then resumes from its cursor', async () => {

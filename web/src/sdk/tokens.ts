@@ -1,4 +1,5 @@
 import { signal } from '@preact/signals';
+import type { components } from './api.gen';
 
 export interface KeyValueStorage {
   getItem(key: string): string | null;
@@ -6,10 +7,7 @@ export interface KeyValueStorage {
   removeItem(key: string): void;
 }
 
-export interface TokenPair {
-  accessToken: string;
-  refreshToken: string;
-}
+export type TokenPair = components['schemas']['TokenPair'];
 
 const ACCESS = 'tandem.accessToken';
 const REFRESH = 'tandem.refreshToken';

@@ -1,7 +1,7 @@
 import { computed, effect, useSignal } from '@preact/signals';
 import { useEffect, useMemo } from 'preact/hooks';
 import { queryParam, setQuery } from '../../app/router';
-import { checkAccess, client, createOrg, currentMembership, currentOrgId, lostOrg, me } from '../../app/session';
+import { checkAccess, client, createOrg, currentMembership, currentOrgId, lostOrg, me, takePrefetchedMembers } from '../../app/session';
 import { errorMessage, toast } from '../../app/toasts';
 import { watchMembers } from '../../sdk/domains/org';
 import { ROLES, type OrgRole } from '../../sdk/reducers/members';
@@ -28,10 +28,16 @@ export function DashboardPage() {
 function MembersSection({ orgId, meId }: { orgId: string; meId: string }) {
   const live = useMemo(
     () =>
-      watchMembers(client, orgId, (error) => {
-        if (error.code === 'forbidden' || error.code === 'not_found' || error.code === 'http_404') void checkAccess(orgId);
-        else toast(error.message);
-      }),
+      watchMembers(
+        client,
+        orgId,
+        (error) => {
+          if (error.code === 'forbidden' || error.code === 'not_found' || error.code === 'http_404') void checkAccess(orgId);
+          else toast(error.message);
+        },
+        undefined,
+        takePrefetchedMembers(orgId),
+      ),
     [orgId],
   );
   useEffect(() => () => live.subscription.close(), [live]);

@@ -2,14 +2,12 @@ import { useSignal } from '@preact/signals';
 import { useEffect, useRef } from 'preact/hooks';
 import { client } from '../../app/session';
 import { errorMessage, toast } from '../../app/toasts';
+import type { components } from '../../sdk/api.gen';
 import { ROLES, type OrgRole } from '../../sdk/reducers/members';
 import { Dialog } from '../../ui/dialog';
 
-interface Invite {
-  token: string;
-  email: string;
-  role: OrgRole;
-}
+type Schemas = components['schemas'];
+type Invite = Schemas['InviteOut'];
 
 export const inviteLink = (token: string) => `${window.location.origin}/invite/${token}`;
 
@@ -23,7 +21,7 @@ export function InviteDialog({ orgId, orgName, myRole, onClose }: { orgId: strin
 
   const loadPending = () =>
     client.http
-      .get<{ invites: Invite[] }>(base)
+      .get<Schemas['InvitesOut']>(base)
       .then((res) => (pending.value = res.invites))
       .catch(() => undefined);
   useEffect(() => void loadPending(), [orgId]);
@@ -54,7 +52,8 @@ export function InviteDialog({ orgId, orgName, myRole, onClose }: { orgId: strin
             e.preventDefault();
             busy.value = true;
             try {
-              const res = await client.http.post<{ invite: Invite }>(base, { email: email.value.trim(), role: role.value });
+              const body = { email: email.value.trim(), role: role.value } satisfies Schemas['InviteIn'];
+              const res = await client.http.post<Schemas['InviteEnvelope']>(base, body);
               created.value = res.invite;
               email.value = '';
               void loadPending();

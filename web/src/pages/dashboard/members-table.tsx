@@ -1,6 +1,7 @@
 import { useSignal, type ReadonlySignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { errorMessage, toast } from '../../app/toasts';
+import type { components } from '../../sdk/api.gen';
 import type { Http } from '../../sdk/http';
 import { ROLES, type MemberRow, type MembersStore, type OrgRole } from '../../sdk/reducers/members';
 import { Avatar } from '../../ui/avatar';
@@ -173,7 +174,8 @@ function RoleCell({ row, ctx }: { row: MemberRow; ctx: MembersContext }) {
         if (role === row.role) return;
         pending.value = role;
         try {
-          await ctx.http.patch(`/api/orgs/${encodeURIComponent(ctx.orgId)}/members/${encodeURIComponent(row.userId)}`, { role });
+          const body = { role } satisfies components['schemas']['RoleIn'];
+          await ctx.http.patch(`/api/orgs/${encodeURIComponent(ctx.orgId)}/members/${encodeURIComponent(row.userId)}`, body);
           // Normally the event has landed by now; never leave the select stuck.
           setTimeout(() => {
             if (pending.peek() === role) pending.value = null;

@@ -1,3 +1,4 @@
+import type { components } from '../api.gen';
 import type { Envelope, EventMap } from '../events.gen';
 import type { OrgEvent } from '../domains/org';
 import { KeyedStore } from '../store';
@@ -7,11 +8,8 @@ export type OrgMember = EventMap['org.member.updated']['member'];
 export type OrgRole = OrgMember['role'];
 export type MemberStatus = OrgMember['status'];
 
-/** A row of the members table: the contract's member plus live presence. */
-export type MemberRow = OrgMember & {
-  online: boolean;
-  lastActiveAt: string | null;
-};
+/** A row of the members table: the contract's member plus live presence (GET /api/orgs/{id}/members). */
+export type MemberRow = components['schemas']['MemberOut'];
 
 export const ROLES: readonly OrgRole[] = ['Owner', 'Admin', 'Member', 'Guest'] as OrgRole[];
 

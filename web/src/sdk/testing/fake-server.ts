@@ -2,6 +2,7 @@
 // event log with one global seq, and fake sockets that join rooms, replay and ack in
 // order, drop, and reconnect by themselves like socket.io-client.
 import { DURABLE_EVENTS, type EventName } from '../events.gen';
+import type { LatencySample } from '../latency';
 import type { MemberRow } from '../reducers/members';
 import type { SocketAuth, SocketFactory, SocketLike } from '../transport';
 
@@ -37,7 +38,7 @@ export class FakeServer {
   readonly sockets = new Set<FakeSocket>();
   readonly subscribes: Array<{ room: string; after?: number }> = [];
   readonly requests: string[] = [];
-  readonly latencySamples: Array<{ event: string; ms: number }> = [];
+  readonly latencySamples: LatencySample[] = [];
   readonly forbidden = new Set<string>();
   readonly flags = new Map<string, Record<string, boolean>>();
   readonly members = new Map<string, Map<string, MemberRow>>();
