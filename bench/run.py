@@ -271,6 +271,8 @@ class ReferenceServer(Server):
 
 class TandemServer(Server):
     def available(self) -> str | None:
+        if self.workers > 1:
+            return "several Tandem workers need PostgreSQL and Redis; tandem_server.py runs one"
         src = BENCH.parent / "src" / "tandem"
         for part in ("app.py", "realtime/gateway.py"):
             if not (src / part).exists():
@@ -310,8 +312,20 @@ class Profiler:
         if self.out is None:
             return
         self.proc = subprocess.Popen(
-            ["uvx", "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
-             "--nonblocking", "--output", str(self.out)],
+            [
+                "uvx",
+                "py-spy",
+                "record",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--nonblocking",
+                "--output",
+                str(self.out),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -339,8 +353,12 @@ def summarize_profile(path: Path, top: int = 25) -> str:
             continue
         n = int(count)
         total += n
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  if " (" in f else f for f in stack.split(";")]
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
+            if " (" in f
+            else f
+            for f in stack.split(";")
+        ]
         own[frames[-1]] = own.get(frames[-1], 0) + n
         for f in set(frames):
             incl[f] = incl.get(f, 0) + n
@@ -364,15 +382,26 @@ def summarize_profile(path: Path, top: int = 25) -> str:
 
 
 def run_loadgen(
-    config: dict, server: Running, cpus: str, workdir: Path, settle: float = 0.0,
+    config: dict,
+    server: Running,
+    cpus: str,
+    workdir: Path,
+    settle: float = 0.0,
     profiler: Profiler | None = None,
 ) -> dict:
     """Run one workload; take a server reading at each mark the load generator prints."""
     cfg_file = workdir / f"loadgen-{config['workload']}.json"
     cfg_file.write_text(json.dumps(config))
     proc = subprocess.Popen(
-        [*nice_prefix(NICE), "taskset", "-c", cpus, "node", str(BENCH / "loadgen" / "run.js"),
-         str(cfg_file)],
+        [
+            *nice_prefix(NICE),
+            "taskset",
+            "-c",
+            cpus,
+            "node",
+            str(BENCH / "loadgen" / "run.js"),
+            str(cfg_file),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=None,
@@ -509,7 +538,12 @@ ROWS: list[tuple[str, str, str, str | None]] = [
     ("fanout-100", "deliveries_per_cpu_s", "fan-out 100: deliveries/s per server core", "ratio>=1"),
     ("fanout-100", "cpu_s_per_m", "fan-out 100: server CPU-s per 1M deliveries", None),
     ("fanout-1000", "deliveries_per_s", "fan-out 1000: deliveries/s (wall)", None),
-    ("fanout-1000", "deliveries_per_cpu_s", "fan-out 1000: deliveries/s per server core", "ratio>=1"),
+    (
+        "fanout-1000",
+        "deliveries_per_cpu_s",
+        "fan-out 1000: deliveries/s per server core",
+        "ratio>=1",
+    ),
     ("fanout-1000", "cpu_s_per_m", "fan-out 1000: server CPU-s per 1M deliveries", None),
     ("latency", "p50_ms", "latency @rate: p50 (ms)", None),
     ("latency", "p99_ms", "latency @rate: p99 (ms)", "ratio<=1"),
@@ -578,7 +612,10 @@ def table(medians: dict, names: set[str], quick: bool) -> str:
     widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
     lines = []
     for i, row in enumerate([head, *rows]):
-        cells = [str(c).ljust(widths[0]) if j == 0 else str(c).rjust(widths[j]) for j, c in enumerate(row)]
+        cells = [
+            str(c).ljust(widths[0]) if j == 0 else str(c).rjust(widths[j])
+            for j, c in enumerate(row)
+        ]
         lines.append("  ".join(cells).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -609,8 +646,11 @@ def checks(medians: dict, runs: list[dict]) -> list[str]:
         notes.append(
             f"other processes on the machine during measured windows: median "
             f"{statistics.median(other):.0f}%, max {max(other):.0f}% of one core"
-            + (" (a busy machine: wall-clock figures are noisy; per-CPU-second ones less so)"
-               if max(other) > 20 else "")
+            + (
+                " (a busy machine: wall-clock figures are noisy; per-CPU-second ones less so)"
+                if max(other) > 20
+                else ""
+            )
             + "."
         )
     bad = [
@@ -641,7 +681,12 @@ def server_groups(chosen: list[Workload], quick: bool) -> list[list[Workload]]:
 
 
 def run_group(
-    s: Server, group: list[Workload], rnd: int, rounds: int, loadgen_cpus: str, workdir: Path,
+    s: Server,
+    group: list[Workload],
+    rnd: int,
+    rounds: int,
+    loadgen_cpus: str,
+    workdir: Path,
     profile_dir: Path | None = None,
 ) -> list[dict]:
     runs = []
@@ -651,7 +696,10 @@ def run_group(
             running = s.start(f"{group[0].name}-r{rnd}")
         except (RuntimeError, OSError) as err:
             print(f"bench: {s.label} did not start: {err}", flush=True)
-            return [{"server": s.label, "workload": w.name, "round": rnd, "error": str(err)} for w in group]
+            return [
+                {"server": s.label, "workload": w.name, "round": rnd, "error": str(err)}
+                for w in group
+            ]
         for w in group:
             print(f"bench: round {rnd + 1}/{rounds} {w.name:<13} {s.label:<9}", end=" ", flush=True)
             try:
@@ -665,7 +713,9 @@ def run_group(
                 if prof is not None and prof.exists():
                     print(summarize_profile(prof), flush=True)
             except (RuntimeError, OSError) as err:
-                runs.append({"server": s.label, "workload": w.name, "round": rnd, "error": str(err)})
+                runs.append(
+                    {"server": s.label, "workload": w.name, "round": rnd, "error": str(err)}
+                )
                 print(f"FAILED: {err}", flush=True)
                 if running.proc.poll() is not None:
                     break
@@ -737,7 +787,9 @@ def raise_fd_limit(needed: int) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="a few-second smoke run")
     p.add_argument("--rounds", type=int, default=None, help="rounds (default 3; 1 with --quick)")
     p.add_argument("--workloads", default=None, help="comma-separated names (default: all)")
@@ -747,10 +799,17 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="server processes (Redis when > 1)")
     p.add_argument("--tandem-arg", action="append", default=[], help="extra tandem_server.py arg")
     p.add_argument("--port", type=int, default=3100)
-    p.add_argument("--profile", action="store_true",
-                   help="py-spy the Tandem server over each measured window (bench/results/profile-*)")
-    p.add_argument("--nice", type=int, default=0,
-                   help="run server and load generator at this nice level (e.g. -10 on a busy machine)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the Tandem server over each measured window (bench/results/profile-*)",
+    )
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run server and load generator at this nice level (e.g. -10 on a busy machine)",
+    )
     p.add_argument("--out", default=None, help="JSON file for the raw results")
     return p.parse_args()
 
@@ -774,9 +833,9 @@ def main() -> int:
         + [w.params.get("clients", 0) for w in chosen]
     )
     raise_fd_limit(biggest + 2_000)
-    users = max(
-        [w.params.get("clients", 0) for w in chosen if w.kind == "product"] + [20]
-    ) + (200 if not args.quick else 20)
+    users = max([w.params.get("clients", 0) for w in chosen if w.kind == "product"] + [20]) + (
+        200 if not args.quick else 20
+    )
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="tandem-bench-"))
@@ -818,10 +877,16 @@ def main() -> int:
     medians: dict = {}
     for s in servers:
         for w in chosen:
-            rs = [r["figures"] for r in runs if r["server"] == s.label and r["workload"] == w.name and "figures" in r]
+            rs = [
+                r["figures"]
+                for r in runs
+                if r["server"] == s.label and r["workload"] == w.name and "figures" in r
+            ]
             if rs:
                 keys = rs[0].keys()
-                medians.setdefault(s.label, {})[w.name] = {k: median([r.get(k) for r in rs]) for k in keys}
+                medians.setdefault(s.label, {})[w.name] = {
+                    k: median([r.get(k) for r in rs]) for k in keys
+                }
 
     info = machine()
     report = {
@@ -831,7 +896,11 @@ def main() -> int:
         "rounds": rounds,
         "quick": args.quick,
         "machine": info,
-        "pinning": {"server": args.server_cpus, "loadgen": args.loadgen_cpus, "workers": args.workers},
+        "pinning": {
+            "server": args.server_cpus,
+            "loadgen": args.loadgen_cpus,
+            "workers": args.workers,
+        },
         "skipped": skipped,
         "medians": medians,
         "runs": runs,
@@ -851,7 +920,9 @@ def main() -> int:
         print("note: " + note)
     if args.quick:
         print("note: --quick is a smoke run; its figures are not measurements.")
-    print(f"raw results: {out.relative_to(BENCH.parent) if out.is_relative_to(BENCH.parent) else out}")
+    print(
+        f"raw results: {out.relative_to(BENCH.parent) if out.is_relative_to(BENCH.parent) else out}"
+    )
     failed = [r for r in runs if "error" in r]
     return 1 if failed else 0
 

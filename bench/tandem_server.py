@@ -35,17 +35,32 @@ TRACE_ID = "1b4e28ba2fa1466ea1b2c3d4e5f60718"  # the reference server uses the s
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3100)
     p.add_argument("--users", type=int, default=1200, help="people in the benchmark organization")
     p.add_argument("--info", required=True, help="write tokens and ids here (JSON)")
     p.add_argument("--workers", type=int, default=1, help="only 1 is supported on SQLite")
     p.add_argument("--ws", default="websockets", help="uvicorn websocket implementation")
-    p.add_argument("--fanout", choices=["default", "stock", "fast"], default="default",
-                   help="stock: python-socketio's delivery; fast: tandem.realtime.fanout.FrameFanout")
-    p.add_argument("--sqlite-writers", type=int, default=0,
-                   help="experiment: cap the SQLite writer pool at N connections (0: Tandem's default)")
+    p.add_argument(
+        "--fanout",
+        choices=["default", "stock", "fast"],
+        default="default",
+        help="stock: python-socketio's delivery; fast: tandem.realtime.fanout.FrameFanout",
+    )
+    p.add_argument(
+        "--sqlite-writers",
+        type=int,
+        default=0,
+        help="experiment: cap the SQLite writer pool at N connections (0: Tandem's default)",
+    )
+    p.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="SIGUSR1 takes a baseline, the next SIGUSR1 prints what grew since, by file",
+    )
     p.add_argument("--keep-db", action="store_true", help="do not delete the database on exit")
     return p.parse_args()
 
@@ -82,19 +97,33 @@ async def seed(app: Any, users: int) -> dict[str, Any]:
         session.add(org)
         await session.flush()
         for i in range(users):
-            user = User(id=new_id("u"), email=f"bench{i}@example.com", name=f"Bench {i}",
-                        password_hash=password_hash)
+            user = User(
+                id=new_id("u"),
+                email=f"bench{i}@example.com",
+                name=f"Bench {i}",
+                password_hash=password_hash,
+            )
             people.append(user)
-            logins.append(LoginSession(id=new_token(18), user_id=user.id, refresh_generation=0,
-                                       expires_at=utcnow() + tokens.lifetimes[REFRESH]))
+            logins.append(
+                LoginSession(
+                    id=new_token(18),
+                    user_id=user.id,
+                    refresh_generation=0,
+                    expires_at=utcnow() + tokens.lifetimes[REFRESH],
+                )
+            )
         session.add_all(people)
         await session.flush()
         session.add_all(logins)
         session.add_all(
-            Membership(org_id=org.id, user_id=u.id, role="Owner" if i == 0 else "Member", status="active")
+            Membership(
+                org_id=org.id, user_id=u.id, role="Owner" if i == 0 else "Member", status="active"
+            )
             for i, u in enumerate(people)
         )
-    socket_tokens = [tokens.issue(SOCKET, u.id, login.id)[0] for u, login in zip(people, logins)]
+    socket_tokens = [
+        tokens.issue(SOCKET, u.id, login.id)[0] for u, login in zip(people, logins, strict=True)
+    ]
     owner_access, _ = tokens.issue(ACCESS, people[0].id, logins[0].id)
     return {
         "orgId": org.id,
@@ -115,10 +144,19 @@ def register_bench_events(app: Any) -> None:
     seqs: dict[str, int] = {}
 
     def bench_envelope(room: str, seq: int, size: int, t: float = 0) -> dict[str, Any]:
-        data = {"projectId": "p_bench", "taskId": f"t_{seq}", "fromColumn": "In Progress",
-                "toColumn": "Review", "position": 3, "movedBy": "u_bench", "t": t, "pad": ""}
-        env = envelope(data, event=EVENT, version=1, room=room, seq=seq, actor_id="u_bench",
-                       trace_id=TRACE_ID)
+        data = {
+            "projectId": "p_bench",
+            "taskId": f"t_{seq}",
+            "fromColumn": "In Progress",
+            "toColumn": "Review",
+            "position": 3,
+            "movedBy": "u_bench",
+            "t": t,
+            "pad": "",
+        }
+        env = envelope(
+            data, event=EVENT, version=1, room=room, seq=seq, actor_id="u_bench", trace_id=TRACE_ID
+        )
         missing = size - len(orjson.dumps(env))
         if missing > 0:
             data["pad"] = "x" * missing
@@ -183,6 +221,34 @@ def cap_sqlite_writers(n: int) -> None:
     db.make_engine = make_engine
 
 
+def trace_memory_on_signal() -> None:
+    """Where per-connection memory goes: SIGUSR1 once before connecting clients, once after."""
+    import signal
+    import tracemalloc
+
+    tracemalloc.start(1)
+    baseline: list[tracemalloc.Snapshot] = []
+
+    def dump() -> None:
+        snapshot = tracemalloc.take_snapshot()
+        if not baseline:
+            baseline.append(snapshot)
+            print("tracemalloc: baseline taken", file=sys.stderr, flush=True)
+            return
+        stats = snapshot.compare_to(baseline.pop(), "filename")
+        total = sum(s.size_diff for s in stats)
+        print(f"tracemalloc: {total / 1024:.0f} KiB more than the baseline", file=sys.stderr)
+        for stat in stats[:25]:
+            name = stat.traceback[0].filename.split("site-packages/")[-1]
+            print(
+                f"  {stat.size_diff / 1024:9.0f} KiB {stat.count_diff:8d} blocks  {name}",
+                file=sys.stderr,
+            )
+        sys.stderr.flush()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
+
+
 def time_ms() -> float:
     import time
 
@@ -206,10 +272,20 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
         app.runtime.gateway.manager.fast_fanout = False
     seeded = await seed(app, args.users)
     register_bench_events(app)
+    if args.tracemalloc:
+        trace_memory_on_signal()
 
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, loop="none", http="httptools", ws=args.ws,
-        ws_per_message_deflate=False, log_level="warning", access_log=False, lifespan="on",
+        app,
+        host=args.host,
+        port=args.port,
+        loop="none",
+        http="httptools",
+        ws=args.ws,
+        ws_per_message_deflate=False,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
         backlog=4096,
     )
     server = uvicorn.Server(config)
@@ -231,7 +307,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
             "orgId": seeded["orgId"],
             "token": seeded["ownerAccessToken"],
             # Role changes go to the last members; the first ones are the subscribers.
-            "targets": members[-min(200, len(members) // 2):],
+            "targets": members[-min(200, len(members) // 2) :],
         },
         "pid": os.getpid(),
     }
@@ -243,8 +319,10 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
 def main() -> int:
     args = parse_args()
     if args.workers != 1:
-        print("tandem_server.py: several workers need PostgreSQL; only --workers 1 is supported",
-              file=sys.stderr)
+        print(
+            "tandem_server.py: several workers need PostgreSQL; only --workers 1 is supported",
+            file=sys.stderr,
+        )
         return 2
     data_dir = Path(tempfile.mkdtemp(prefix="tandem-bench-db-"))
     configure_environment(data_dir, args)
