@@ -138,26 +138,40 @@ class FrameFanout(AsyncManager):
         sockets = self.server.eio.sockets
         corked = self._corked
         queued = None
+        direct = 0
+        # The checks of `_direct`, inlined: this loop runs once per recipient.
         for sid, eio_sid in tuple(members._fwdm.items()):
             if skip and sid in skip:
                 continue
             socket = sockets.get(eio_sid)
             if socket is None or socket.closed:
                 continue
-            transport = self._direct(socket, eio_sid)
+            transport = None
+            queue = socket.queue
+            # Nothing queued and the writer idle on its queue (see the module docstring).
+            if not queue._queue and queue._getters and socket.upgraded and not socket.upgrading \
+                    and not socket.closing:
+                ws = getattr(socket, "_tandem_direct", None)
+                if ws is None:
+                    ws = socket._tandem_direct = self._lookup(eio_sid)
+                transport = ws.transport
+                if transport is not None and (transport.is_closing() or not ws.is_open()
+                                              or transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT):
+                    transport = None
             if transport is None:
                 # The library's queue, but put now, not from a task per recipient: the packet
                 # keeps its place relative to this socket's other sends.
                 if queued is None:
                     queued = eio_packet.Packet(eio_packet.MESSAGE, encoded)
-                socket.queue.put_nowait(queued)
+                queue.put_nowait(queued)
                 continue
             pending = corked.get(transport)
             if pending is None:
                 corked[transport] = [frame]
             else:
                 pending.append(frame)
-            self._corked_frames += 1
+            direct += 1
+        self._corked_frames += direct
         if corked and not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -165,23 +179,6 @@ class FrameFanout(AsyncManager):
             # A caller emitting in a loop that never suspends would hold every frame until it
             # ends: let the flush run now and then.
             await asyncio.sleep(0)
-
-    def _direct(self, socket: Any, eio_sid: str) -> asyncio.Transport | None:
-        """The transport to write this socket's frames to now, or None for the queue."""
-        if socket.closing or not socket.upgraded or socket.upgrading:
-            return None
-        queue = socket.queue
-        if queue.qsize() or not queue._getters:  # something queued, or the writer is busy
-            return None
-        direct = socket.__dict__.get("_tandem_direct")
-        if direct is None:
-            direct = socket._tandem_direct = self._lookup(eio_sid)
-        transport = direct.transport
-        if transport is None or transport.is_closing() or not direct.is_open():
-            return None
-        if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
-            return None
-        return transport
 
     def _lookup(self, eio_sid: str) -> _Direct:
         environ = self.server.environ.get(eio_sid)
