@@ -9,7 +9,7 @@ STATIC_INDEX := src/tandem/static/index.html
 export TANDEM_HOST ?= 127.0.0.1
 export TANDEM_PORT ?= 8000
 
-.PHONY: run test uv deps web migrate demo serve test-python test-web test-contracts chromium bench contracts clean
+.PHONY: run test uv deps web migrate demo serve test-python test-web test-contracts test-bench chromium bench contracts clean
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -59,7 +59,13 @@ test-web: deps
 test-python: web chromium
 	@$(UV) run --frozen pytest -q $(PYTEST_ARGS)
 
-test: test-contracts test-web test-python
+# A few seconds of every benchmark workload on both servers, no timing claims: the bench keeps working.
+test-bench: deps
+	@$(UV) run --frozen python bench/run.py --quick >/tmp/tandem-bench-smoke.log 2>&1 || \
+		(cat /tmp/tandem-bench-smoke.log; exit 1)
+	@echo "bench smoke run: ok ($$(grep -c ' ' /tmp/tandem-bench-smoke.log) lines, see /tmp/tandem-bench-smoke.log)"
+
+test: test-contracts test-web test-bench test-python
 
 bench: deps
 	@$(UV) run --frozen python bench/run.py $(BENCH_ARGS)

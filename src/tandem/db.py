@@ -43,7 +43,12 @@ class UTCDateTime(TypeDecorator):
 
 def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # SQLite has one writer at a time. Queueing writers on one pooled connection (an asyncio wait)
+        # beats several connections contending in SQLite's busy handler, which sleeps in steps of
+        # milliseconds. Readers (WAL) keep a pool of their own.
+        in_memory = ":memory:" in url  # one StaticPool connection already
+        pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if writer and not in_memory else {}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
