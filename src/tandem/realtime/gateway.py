@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import socketio
@@ -37,6 +37,9 @@ class OrjsonAdapter:
     @staticmethod
     def loads(s: str | bytes, *args: Any, **kwargs: Any) -> Any:
         return orjson.loads(s)
+
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class SubscribeRequest(BaseModel):
@@ -121,16 +124,23 @@ class Gateway:
 
     # -- rooms ----------------------------------------------------------------
 
-    async def on_subscribe(self, sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
+    def _inbound(self, sid: str, model: type[Model], data: Any, extra: tuple) -> tuple[SocketInfo, Model] | dict:
+        """The caller and its validated payload, or the failure ack to answer with."""
         info = self.sockets.get(sid)
         if info is None:
             return failure("forbidden", "not connected")
         if extra:  # without this the handler raises and the client waits for an ack forever
             return failure("invalid", "send one payload object")
         try:
-            request = SubscribeRequest.model_validate(data)
+            return info, model.model_validate(data)
         except ValidationError as exc:
             return invalid(exc)
+
+    async def on_subscribe(self, sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
+        parsed = self._inbound(sid, SubscribeRequest, data, extra)
+        if isinstance(parsed, dict):
+            return parsed
+        info, request = parsed
         room = request.room
         async with self.runtime.db.read() as session:
             grant = await rooms.authorize(session, info.user_id, room)
@@ -184,15 +194,10 @@ class Gateway:
                     last = seq
 
     async def on_unsubscribe(self, sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
-        info = self.sockets.get(sid)
-        if info is None:
-            return failure("forbidden", "not connected")
-        if extra:  # without this the handler raises and the client waits for an ack forever
-            return failure("invalid", "send one payload object")
-        try:
-            request = UnsubscribeRequest.model_validate(data)
-        except ValidationError as exc:
-            return invalid(exc)
+        parsed = self._inbound(sid, UnsubscribeRequest, data, extra)
+        if isinstance(parsed, dict):
+            return parsed
+        info, request = parsed
         if request.room == rooms.user_room(info.user_id):
             return failure("invalid", "the user room cannot be left")
         info.rooms.pop(request.room, None)
