@@ -238,7 +238,9 @@ class Gateway:
 
     async def reauthorize(self, user_id: str, org_id: str | None) -> None:
         """Re-check the rooms of this user's local sockets; leave those no longer allowed."""
-        local = [(sid, info) for sid, info in self.sockets.items() if info.user_id == user_id]
+        # The person's local sockets are the members of their user room: no scan over every socket.
+        members = self.manager.rooms.get("/", {}).get(rooms.user_room(user_id), {})
+        local = [(sid, self.sockets[sid]) for sid in list(members) if sid in self.sockets]
         if not local:
             return
         async with self.runtime.db.read() as session:
