@@ -27,7 +27,6 @@ from tandem.app import TandemASGI, create_app
 from tandem.config import Settings
 from tandem.db import make_engine
 from tandem.flags import service as flags
-from tandem.models import metadata
 
 PASSWORD = "correct horse battery"
 _TLS_CONTEXT = ssl.create_default_context()
@@ -544,3 +543,22 @@ def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     from tandem.auth import service as auth_service
 
     monkeypatch.setattr(auth_service, "hasher", FAST_HASHER)
+
+
+# -- common actions ---------------------------------------------------------------
+
+
+async def set_role(actor: Person, org_id: str, user_id: str, role: str) -> httpx.Response:
+    """Change a member's role through the REST API, as an Owner or Admin would; it must succeed."""
+    async with actor.http() as http:
+        r = await http.patch(f"/api/orgs/{org_id}/members/{user_id}", json={"role": role})
+        assert r.status_code == 200, r.text
+        return r
+
+
+async def rename(person: Person, name: str) -> httpx.Response:
+    """Change one's own name through PATCH /api/me; it must succeed."""
+    async with person.http() as http:
+        r = await http.patch("/api/me", json={"name": name})
+        assert r.status_code == 200, r.text
+        return r

@@ -35,6 +35,8 @@ from tests.harness import (
     listening,
     login,
     quick_team,
+    rename,
+    set_role,
 )
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -57,18 +59,6 @@ async def pair(database_url: str, tmp_path: Path, redis_url: str) -> AsyncIterat
 def on(person: Person, server: Any) -> Person:
     """The same login, talking to another instance."""
     return replace(person, server=server)
-
-
-async def set_role(actor: Person, org_id: str, user_id: str, role: str) -> None:
-    async with actor.http() as http:
-        r = await http.patch(f"/api/orgs/{org_id}/members/{user_id}", json={"role": role})
-        assert r.status_code == 200, r.text
-
-
-async def rename(person: Person, name: str) -> None:
-    async with person.http() as http:
-        r = await http.patch("/api/me", json={"name": name})
-        assert r.status_code == 200, r.text
 
 
 async def members_seen_from(person: Person, org_id: str) -> list[dict[str, Any]]:

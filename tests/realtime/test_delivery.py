@@ -17,20 +17,10 @@ from tests.harness import (
     logged,
     quick_team,
     quiesce,
+    rename,
+    set_role,
     start_server,
 )
-
-
-async def set_role(actor: Person, org_id: str, user_id: str, role: str) -> None:
-    async with actor.http() as http:
-        r = await http.patch(f"/api/orgs/{org_id}/members/{user_id}", json={"role": role})
-        assert r.status_code == 200, r.text
-
-
-async def rename(person: Person, name: str) -> None:
-    async with person.http() as http:
-        r = await http.patch("/api/me", json={"name": name})
-        assert r.status_code == 200, r.text
 
 
 async def snapshot_cursor(person: Person, org_id: str) -> int:

@@ -14,6 +14,7 @@ from tests.harness import (
     quick_signup,
     quick_team,
     quiesce,
+    set_role,
 )
 
 
@@ -33,13 +34,6 @@ async def snapshot(person, org_id: str) -> dict:
         r = await http.get(f"/api/orgs/{org_id}/members")
         assert r.status_code == 200, r.text
         return r.json()
-
-
-async def set_role(owner, org_id: str, user_id: str, role: str):
-    async with owner.http() as http:
-        r = await http.patch(f"/api/orgs/{org_id}/members/{user_id}", json={"role": role})
-        assert r.status_code == 200, r.text
-        return r
 
 
 def presence_of(listener: Listener, user_id: str) -> list[dict]:

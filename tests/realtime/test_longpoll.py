@@ -15,14 +15,9 @@ from tests.harness import (
     quick_signup,
     quick_team,
     quiesce,
+    set_role,
     start_server,
 )
-
-
-async def set_role(actor: Person, org_id: str, user_id: str, role: str) -> None:
-    async with actor.http() as http:
-        r = await http.patch(f"/api/orgs/{org_id}/members/{user_id}", json={"role": role})
-        assert r.status_code == 200, r.text
 
 
 async def poll(person: Person, **params) -> dict:

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from tests.harness import (
     Listener,
-    disconnected_within,
     Server,
+    disconnected_within,
     durable,
     eventually,
     launch,
@@ -22,6 +22,7 @@ from tests.harness import (
     outbox_size,
     quick_team,
     quiesce,
+    set_role,
     start_server,
 )
 
@@ -33,12 +34,6 @@ from tandem.realtime.outbox import Dispatcher
 
 class Crash(Exception):
     """The process dies here."""
-
-
-async def set_role(server: Server, actor, org_id: str, user_id: str, role: str) -> None:
-    async with actor.http() as http:
-        r = await http.patch(f"/api/orgs/{org_id}/members/{user_id}", json={"role": role})
-        assert r.status_code == 200, r.text
 
 
 def roles_of(events: list[dict[str, Any]]) -> list[str]:
@@ -72,7 +67,7 @@ async def test_a_rolled_back_transaction_emits_nothing(server):
         assert durable(watcher.events) == []
         assert durable(target.events) == []
         # The rolled-back removal's side effect (eviction) did not run either: the member still hears the org.
-        await set_role(server, owner, org_id, member.id, "Guest")
+        await set_role(owner, org_id, member.id, "Guest")
         for listener in (watcher, target):
             event = await listener.wait_event("org.member.updated")
             assert event["data"]["member"]["role"] == "Guest"
@@ -92,7 +87,7 @@ async def test_events_committed_while_no_dispatcher_runs_are_delivered_in_order_
 
         roles = ["Admin", "Guest", "Member", "Admin", "Guest"]
         for role in roles:
-            await set_role(server, owner, org_id, member.id, role)
+            await set_role(owner, org_id, member.id, role)
         async with owner.http() as http:
             r = await http.patch("/api/me", json={"name": "Renamed Owner"})
             assert r.status_code == 200, r.text
@@ -123,7 +118,7 @@ async def test_a_server_started_after_another_died_delivers_what_that_one_commit
             cursor = (await http.get(f"/api/orgs/{org_id}/members")).json()["cursor"]
         await first.runtime.dispatcher.stop()
         for role in ["Admin", "Guest", "Member"]:
-            await set_role(first, owner, org_id, member.id, role)
+            await set_role(replace(owner, server=first), org_id, member.id, role)
         assert await outbox_size(first) == 3
     finally:
         await first.stop()
@@ -153,7 +148,7 @@ async def test_events_logged_but_not_published_before_a_crash_are_published_when
         await quiesce(server, watcher)
         await runtime.dispatcher.stop()
         for role in ["Admin", "Guest", "Member"]:
-            await set_role(server, owner, org_id, member.id, role)
+            await set_role(owner, org_id, member.id, role)
 
         # A dispatcher moves the batch into the log, publishes the first event, and dies.
         sent: list[int] = []
@@ -189,7 +184,7 @@ async def test_events_logged_but_not_published_before_a_crash_are_published_when
 
         await eventually(lambda: _published_caught_up(server))
         # And live events carry on after them.
-        await set_role(server, owner, org_id, member.id, "Admin")
+        await set_role(owner, org_id, member.id, "Admin")
         live = await watcher.wait_for(lambda e: e.get("seq", 0) > in_log[-1]["seq"])
         assert live["data"]["member"]["role"] == "Admin"
 
@@ -253,12 +248,12 @@ async def test_one_dispatcher_leads_on_postgresql_and_another_takes_over_when_it
         org_id, (owner, member) = await quick_team(follower, ["Owner", "Member"])
         room = f"org:{org_id}"
         async with listening(owner, room) as watcher:
-            await set_role(follower, owner, org_id, member.id, "Admin")  # written here, dispatched by the leader
+            await set_role(replace(owner, server=follower), org_id, member.id, "Admin")  # written here, dispatched by the leader
             first = await watcher.wait_event("org.member.updated")
             assert first["data"]["member"]["role"] == "Admin"
 
             await leader.stop()
-            await set_role(follower, owner, org_id, member.id, "Guest")
+            await set_role(replace(owner, server=follower), org_id, member.id, "Guest")
             second = await watcher.wait_for(
                 lambda e: e.get("event") == "org.member.updated" and e["data"]["member"]["role"] == "Guest",
                 timeout=5,
@@ -284,7 +279,7 @@ async def test_tandems_in_different_schemas_of_one_database_each_run_a_dispatche
         for srv in (one, two):
             org_id, (owner, member) = await quick_team(srv, ["Owner", "Member"])
             async with listening(owner, f"org:{org_id}") as watcher:
-                await set_role(srv, owner, org_id, member.id, "Admin")
+                await set_role(replace(owner, server=srv), org_id, member.id, "Admin")
                 await watcher.wait_event("org.member.updated")
 
 
