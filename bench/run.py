@@ -271,8 +271,6 @@ class ReferenceServer(Server):
 
 class TandemServer(Server):
     def available(self) -> str | None:
-        if self.workers > 1:
-            return "several Tandem workers need PostgreSQL and Redis; tandem_server.py runs one"
         src = BENCH.parent / "src" / "tandem"
         for part in ("app.py", "realtime/gateway.py"):
             if not (src / part).exists():
@@ -304,8 +302,9 @@ class TandemServer(Server):
 class Profiler:
     """py-spy on the server over the measured window (--profile): collapsed stacks to a file."""
 
-    def __init__(self, out: Path | None) -> None:
+    def __init__(self, out: Path | None, subprocesses: bool = False) -> None:
         self.out = out
+        self.subprocesses = subprocesses  # several workers: sample the parent's children too
         self.proc: subprocess.Popen | None = None
 
     def start(self, pid: int) -> None:
@@ -323,6 +322,7 @@ class Profiler:
                 "--rate",
                 "250",
                 "--nonblocking",
+                *(["--subprocesses"] if self.subprocesses else []),
                 "--output",
                 str(self.out),
             ],
@@ -469,7 +469,7 @@ def measure(
         }
     else:
         raise ValueError(w.kind)
-    profiler = Profiler(profile)
+    profiler = Profiler(profile, subprocesses=info.get("workers", 1) > 1)
     try:
         raw = run_loadgen(cfg, server, loadgen_cpus, workdir, profiler=profiler)
     finally:
@@ -665,6 +665,34 @@ def checks(medians: dict, runs: list[dict]) -> list[str]:
     return notes
 
 
+def cpu_list(spec: str) -> set[int]:
+    """taskset's list syntax: "0", "0,1", "0-3"."""
+    cpus: set[int] = set()
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def pinning_notes(args: argparse.Namespace) -> list[str]:
+    notes = []
+    if args.workers > 1:
+        notes.append(
+            f"{args.workers} worker processes per server sharing the port: Tandem as uvicorn "
+            "workers on PostgreSQL with the Redis manager, the reference as a node:cluster with "
+            "@socket.io/redis-adapter; every broadcast goes through Redis to each worker."
+        )
+    shared = cpu_list(args.server_cpus) & cpu_list(args.loadgen_cpus)
+    if shared:
+        notes.append(
+            f"server and load generator SHARE core(s) {','.join(map(str, sorted(shared)))}: "
+            "they compete for CPU, so wall-clock rates and latencies include that contention; "
+            "the per-server-CPU-second figures (deliveries per server core, CPU-s per 1M) are "
+            "the comparable ones."
+        )
+    return notes
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -796,7 +824,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--servers", default="tandem,reference", help="tandem,reference")
     p.add_argument("--server-cpus", default="0", help="cores for the server (taskset -c)")
     p.add_argument("--loadgen-cpus", default="1", help="cores for the load generator")
-    p.add_argument("--workers", type=int, default=1, help="server processes (Redis when > 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port, Redis between them when > 1 (Tandem: uvicorn "
+        "workers on PostgreSQL; reference: node:cluster + @socket.io/redis-adapter)",
+    )
     p.add_argument("--tandem-arg", action="append", default=[], help="extra tandem_server.py arg")
     p.add_argument("--port", type=int, default=3100)
     p.add_argument(
@@ -912,10 +946,13 @@ def main() -> int:
     print()
     print(
         f"Tandem vs Node socket.io {info['npm_packages'].get('socket.io', '?')} — medians of "
-        f"{rounds} round(s); server on core {args.server_cpus}, load generator on core "
-        f"{args.loadgen_cpus}; {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB"
+        f"{rounds} round(s); {args.workers} server process(es) on core(s) {args.server_cpus}, "
+        f"load generator on core(s) {args.loadgen_cpus}; {info['cpu']}, {info['cores']} cores, "
+        f"{info['memory_gib']} GiB"
     )
     print(table(medians, {w.name for w in chosen}, args.quick))
+    for note in pinning_notes(args):
+        print("note: " + note)
     for note in checks(medians, runs):
         print("note: " + note)
     if args.quick:

@@ -15,6 +15,15 @@ makes for every durable event:
 
 - `bench.fanout {room, count, size}`: publish `count` envelopes to the room, then ack;
 - `bench.emit {room, size}`: publish one envelope stamped with CLOCK_MONOTONIC (`data.t`).
+- `bench.whoami`: the pid of the worker process that holds this socket.
+
+`--workers N` (N > 1) serves N uvicorn worker processes of `create_app()` sharing the port,
+as `tandem serve --workers N` does, on PostgreSQL (a fresh schema of `--database-url`,
+dropped at exit) and Redis (`--redis-url`; the Socket.IO and control-bus channels are
+renamed for the run, so parallel runs do not see each other's traffic). The parent
+migrates and seeds once, then starts the workers; each worker registers the bench events,
+so a broadcast published in one worker reaches the others' clients through the Redis
+manager, like every real event. "READY" comes when every worker has started.
 """
 
 from __future__ import annotations
@@ -42,7 +51,20 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--port", type=int, default=3100)
     p.add_argument("--users", type=int, default=1200, help="people in the benchmark organization")
     p.add_argument("--info", required=True, help="write tokens and ids here (JSON)")
-    p.add_argument("--workers", type=int, default=1, help="only 1 is supported on SQLite")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes; more than 1 runs on PostgreSQL and Redis",
+    )
+    p.add_argument(
+        "--database-url",
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+        help="with --workers > 1: the PostgreSQL database the run's schema is created in",
+    )
+    p.add_argument(
+        "--redis-url", default="redis://127.0.0.1:6379/0", help="with --workers > 1: Redis"
+    )
     p.add_argument("--ws", default="websockets", help="uvicorn websocket implementation")
     p.add_argument(
         "--fanout",
@@ -78,7 +100,7 @@ def configure_environment(data_dir: Path, args: argparse.Namespace) -> None:
     os.environ["TANDEM_SERVE_WEB"] = "false"
 
 
-async def seed(app: Any, users: int) -> dict[str, Any]:
+async def seed(db: Any, tokens: Any, users: int) -> dict[str, Any]:
     """One org: an owner and `users - 1` members, each with a login session and tokens."""
     from argon2 import PasswordHasher
 
@@ -88,12 +110,10 @@ async def seed(app: Any, users: int) -> dict[str, Any]:
     from tandem.kit.ids import new_id, new_token
     from tandem.orgs.models import Membership, Organization
 
-    runtime = app.runtime
-    tokens = runtime.tokens
     password_hash = PasswordHasher().hash("bench-password")
     org = Organization(id=new_id("org"), name="Bench")
     people, logins = [], []
-    async with runtime.db.unit_of_work() as session:
+    async with db.unit_of_work() as session:
         session.add(org)
         await session.flush()
         for i in range(users):
@@ -181,8 +201,12 @@ def register_bench_events(app: Any) -> None:
         await gateway.publish(EVENT, bench_envelope(room, seq, size, time_ms()), room)
         return {"ok": True}
 
+    async def whoami(sid: str, payload: Any = None) -> dict[str, Any]:
+        return {"ok": True, "pid": os.getpid()}
+
     sio.on("bench.fanout", fanout)
     sio.on("bench.emit", emit)
+    sio.on("bench.whoami", whoami)
 
 
 def choose_fanout(kind: str) -> None:
@@ -270,7 +294,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
     app = create_app(settings)
     if args.fanout == "stock" and hasattr(app.runtime.gateway.manager, "fast_fanout"):
         app.runtime.gateway.manager.fast_fanout = False
-    seeded = await seed(app, args.users)
+    seeded = await seed(app.runtime.db, app.runtime.tokens, args.users)
     register_bench_events(app)
     if args.tracemalloc:
         trace_memory_on_signal()
@@ -296,9 +320,16 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
             raise SystemExit("uvicorn stopped before it started")
         await asyncio.sleep(0.02)
 
+    Path(args.info).write_text(json.dumps(load_info(args, seeded)))
+    print(f"READY {args.port}", flush=True)
+    await task
+
+
+def load_info(args: argparse.Namespace, seeded: dict[str, Any]) -> dict[str, Any]:
+    """What the load generator needs: the URL, socket tokens, the room, the REST API."""
     base = f"http://{args.host}:{args.port}"
     members = seeded["userIds"][1:]
-    info = {
+    return {
         "url": base,
         "tokens": seeded["socketTokens"],
         "room": f"org:{seeded['orgId']}",
@@ -310,20 +341,193 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
             "targets": members[-min(200, len(members) // 2) :],
         },
         "pid": os.getpid(),
+        "workers": args.workers,
     }
-    Path(args.info).write_text(json.dumps(info))
-    print(f"READY {args.port}", flush=True)
-    await task
+
+
+# ---------------------------------------------------------------- several workers
+
+# What the parent tells its workers (they are spawned, so they read it from the environment).
+ENV_RUN = "TANDEM_BENCH_RUN"  # the run's id: its PostgreSQL schema and Redis channel prefix
+ENV_FANOUT = "TANDEM_BENCH_FANOUT"
+ENV_READY = "TANDEM_BENCH_READY_DIR"  # each worker writes a file named by its pid once started
+
+
+def namespace_redis(prefix: str) -> None:
+    """Give this run's Socket.IO and control-bus channels names of their own.
+
+    Tandem's channel names are constants ("tandem:socketio", "tandem:control") with no
+    setting, so two runs on one Redis would each carry the other's broadcasts. Presence
+    keys stay "tandem:*": they are per user id, which are fresh per run."""
+    from socketio.async_pubsub_manager import AsyncPubSubManager
+
+    from tandem.realtime import bus, gateway
+
+    bus.CHANNEL = f"{prefix}:control"
+    make_manager = gateway.make_manager
+
+    def make_prefixed(redis_url: str) -> Any:
+        mgr = make_manager(redis_url)
+        if isinstance(mgr, AsyncPubSubManager):
+            mgr.channel = f"{prefix}:socketio"
+        return mgr
+
+    gateway.make_manager = make_prefixed
+
+
+class ReadyOnStartup:
+    """The worker's ASGI app: Tandem's, plus a file in the ready directory once its lifespan
+    started (database pool, control bus and dispatcher up)."""
+
+    def __init__(self, app: Any, ready_dir: Path) -> None:
+        self.app = app
+        self.runtime = app.runtime
+        self.ready_dir = ready_dir
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_and_mark(message: Any) -> None:
+            await send(message)
+            if message["type"] == "lifespan.startup.complete":
+                # python-socketio subscribes its manager to Redis at the first connection;
+                # subscribe now, so a worker's first clients cannot miss a broadcast that
+                # the Redis subscription has not caught yet (the product's clients replay).
+                sio = self.runtime.sio
+                if not sio.manager_initialized:
+                    sio.manager_initialized = True
+                    sio.manager.initialize()
+                (self.ready_dir / str(os.getpid())).write_text("ready")
+
+        await self.app(scope, receive, send_and_mark)
+
+
+def worker_app() -> ReadyOnStartup:
+    """uvicorn's factory in each worker process: `create_app()` with the bench events."""
+    from tandem import logs
+    from tandem.app import create_app
+    from tandem.config import get_settings
+
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.json_logs)
+    fanout = os.environ.get(ENV_FANOUT, "default")
+    choose_fanout(fanout)
+    namespace_redis(os.environ[ENV_RUN])
+    app = create_app(settings)
+    if fanout == "stock" and hasattr(app.runtime.gateway.manager, "fast_fanout"):
+        app.runtime.gateway.manager.fast_fanout = False
+    register_bench_events(app)
+    return ReadyOnStartup(app, Path(os.environ[ENV_READY]))
+
+
+async def create_schema(database_url: str, schema: str, *, drop: bool = False) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            if drop:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            else:
+                await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    finally:
+        await engine.dispose()
+
+
+async def seed_database(users: int) -> dict[str, Any]:
+    from tandem.auth.tokens import Tokens
+    from tandem.config import get_settings
+    from tandem.db import Database
+
+    settings = get_settings()
+    db = Database(settings.effective_database_url)
+    tokens = Tokens(
+        settings.secret_key_value(),
+        access_minutes=settings.access_token_minutes,
+        refresh_days=settings.refresh_token_days,
+        socket_seconds=settings.socket_token_seconds,
+    )
+    try:
+        return await seed(db, tokens, users)
+    finally:
+        await db.dispose()
+
+
+def announce_when_ready(args: argparse.Namespace, ready_dir: Path, seeded: dict[str, Any]) -> None:
+    """In a thread of the parent: READY once every worker has written its file."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while len(list(ready_dir.iterdir())) < args.workers:
+            time.sleep(0.05)
+        info = {**load_info(args, seeded), "run": os.environ[ENV_RUN]}
+        Path(args.info).write_text(json.dumps(info))
+        print(f"READY {args.port}", flush=True)
+
+    threading.Thread(target=watch, name="bench-ready", daemon=True).start()
+
+
+def serve_workers(args: argparse.Namespace) -> int:
+    """`--workers N`: migrate and seed once, then N uvicorn workers, as `tandem serve` runs."""
+    import uvicorn
+
+    if args.sqlite_writers or args.tracemalloc:
+        print("tandem_server.py: --sqlite-writers/--tracemalloc need --workers 1", file=sys.stderr)
+        return 2
+    run_id = f"bench_{os.getpid()}_{secrets.token_hex(3)}"
+    data_dir = Path(tempfile.mkdtemp(prefix="tandem-bench-db-"))
+    ready_dir = data_dir / "ready"
+    ready_dir.mkdir()
+    configure_environment(data_dir, args)
+    sep = "&" if "?" in args.database_url else "?"
+    os.environ["TANDEM_DATABASE_URL"] = f"{args.database_url}{sep}search_path={run_id}"
+    os.environ["TANDEM_REDIS_URL"] = args.redis_url
+    os.environ[ENV_RUN] = run_id
+    os.environ[ENV_FANOUT] = args.fanout
+    os.environ[ENV_READY] = str(ready_dir)
+    created = False
+    try:
+        asyncio.run(create_schema(args.database_url, run_id))
+        created = True
+        from tandem.cli import migrate
+
+        migrate()
+        seeded = asyncio.run(seed_database(args.users))
+        announce_when_ready(args, ready_dir, seeded)
+        # The workers import this file by name: it is on sys.path as the script's directory.
+        uvicorn.run(
+            f"{Path(__file__).stem}:worker_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            ws=args.ws,
+            ws_per_message_deflate=False,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            backlog=4096,
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if created and not args.keep_db:
+            asyncio.run(create_schema(args.database_url, run_id, drop=True))
+        if not args.keep_db:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
 
 
 def main() -> int:
     args = parse_args()
-    if args.workers != 1:
-        print(
-            "tandem_server.py: several workers need PostgreSQL; only --workers 1 is supported",
-            file=sys.stderr,
-        )
-        return 2
+    if args.workers > 1:
+        return serve_workers(args)
     data_dir = Path(tempfile.mkdtemp(prefix="tandem-bench-db-"))
     configure_environment(data_dir, args)
     try:
