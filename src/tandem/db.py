@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from tandem.kit import sqlite_inline
 from tandem.kit.clock import aware
 
 NAMING = {
@@ -48,7 +49,11 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
         # milliseconds. Readers (WAL) keep a pool of their own.
         in_memory = ":memory:" in url  # one StaticPool connection already
         pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if writer and not in_memory else {}
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+        # Statements run inline on the event loop, except those that may wait (kit/sqlite_inline.py).
+        database = make_url(url).database or ":memory:"
+        engine = create_async_engine(
+            url, async_creator=lambda: sqlite_inline.connect(database, timeout=30), **pool
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
