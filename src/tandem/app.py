@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import socketio
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -30,8 +30,10 @@ class TandemASGI(socketio.ASGIApp):
     fastapi: FastAPI
 
 
-class StreamedBodyLimit:
-    """Counts the body as it arrives, so a chunked upload without Content-Length cannot exceed the limit."""
+class RequestGuard:
+    """Pure ASGI (no task per request, unlike BaseHTTPMiddleware): gives each request its traceId
+    (X-Trace-Id in and out), refuses a declared body over the limit at once, and counts the body as it
+    arrives, so a chunked upload without Content-Length cannot exceed the limit either."""
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
         self.app = app
@@ -41,7 +43,21 @@ class StreamedBodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared_trace, length = b"", None
+        for name, value in scope["headers"]:
+            if name == b"x-trace-id":
+                declared_trace = value
+            elif name == b"content-length":
+                length = value
+        trace = declared_trace[:64].decode("latin-1") or uuid.uuid4().hex
+        trace_id_var.set(trace)
+        trace_header = (b"x-trace-id", trace.encode("latin-1"))
         limit = self.limit_for(scope["path"])
+        if length is not None and length.isdigit() and int(length) > limit:
+            response = JSONResponse(error_body("too_large", f"the body is larger than {limit} bytes"), status_code=413)
+            response.raw_headers.append(trace_header)
+            await response(scope, receive, send)
+            return
         received = 0
 
         async def limited() -> Message:
@@ -53,7 +69,12 @@ class StreamedBodyLimit:
                     raise StarletteHTTPException(413, f"the body is larger than {limit} bytes")
             return message
 
-        await self.app(scope, limited, send)
+        async def traced(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), trace_header]
+            await send(message)
+
+        await self.app(scope, limited, traced)
 
 
 def create_app(settings: Settings | None = None) -> TandemASGI:
@@ -84,18 +105,7 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
     def body_limit(path: str) -> int:
         return settings.max_attachment_bytes + 65536 if "/attachments" in path else settings.max_body_bytes
 
-    api.add_middleware(StreamedBodyLimit, limit_for=body_limit)
-
-    @api.middleware("http")
-    async def trace_and_limit(request: Request, call_next):  # noqa: ANN001, ANN202
-        trace_id_var.set(request.headers.get("x-trace-id", "")[:64] or uuid.uuid4().hex)
-        length = request.headers.get("content-length")
-        limit = body_limit(request.url.path)
-        if length is not None and length.isdigit() and int(length) > limit:
-            return JSONResponse(error_body("too_large", f"the body is larger than {limit} bytes"), status_code=413)
-        response = await call_next(request)
-        response.headers["X-Trace-Id"] = trace_id_var.get() or ""
-        return response
+    api.add_middleware(RequestGuard, limit_for=body_limit)
 
     @api.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth.models import LoginSession, User
@@ -17,7 +17,8 @@ from tandem.kit.errors import Unauthenticated
 from tandem.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread (a hop per request).
     return request.app.state.runtime
 
 
@@ -70,6 +71,14 @@ async def get_reading_caller(
     return await _authenticate(session, runtime, credentials)
 
 
+# Built once: every authenticated request runs it (bind parameters keep SQLAlchemy's cache key memoized).
+_CALLER = (
+    select(User, LoginSession.revoked_at)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(User.id == bindparam("user_id"), LoginSession.id == bindparam("session_id"))
+)
+
+
 async def _authenticate(
     session: AsyncSession, runtime: Runtime, credentials: HTTPAuthorizationCredentials | None
 ) -> Caller:
@@ -79,13 +88,7 @@ async def _authenticate(
         claims = runtime.tokens.verify(credentials.credentials, ACCESS)
     except TokenError as exc:
         raise Unauthenticated(str(exc)) from None
-    row = (
-        await session.execute(
-            select(User, LoginSession.revoked_at)
-            .join(LoginSession, LoginSession.user_id == User.id)
-            .where(User.id == claims.user_id, LoginSession.id == claims.session_id)
-        )
-    ).first()
+    row = (await session.execute(_CALLER, {"user_id": claims.user_id, "session_id": claims.session_id})).first()
     if row is None or row[1] is not None:
         raise Unauthenticated("this login has ended; sign in again")
     return Caller(row[0], claims.session_id)
