@@ -7,7 +7,8 @@ organization always keeps an Owner; nobody outside an org learns it exists
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth.models import User
@@ -65,8 +66,43 @@ async def require_manager(session: AsyncSession, org_id: str, user_id: str) -> M
 async def _serialize_membership_changes(session: AsyncSession, org_id: str) -> None:
     """Lock the organization's row: changes to one org's memberships (role, removal, leaving, joining)
     run one at a time (PostgreSQL), so rules that count rows — an org always keeps an Owner — hold
-    under concurrency and no two changes can deadlock on each other's member rows."""
+    under concurrency and no two changes can deadlock on each other's member rows. (On SQLite every
+    writer already runs alone: BEGIN IMMEDIATE.)"""
+    if session.bind.dialect.name == "sqlite":
+        return
     await session.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+
+
+# The change_role hot path's statements are built once (bind parameters, not literals): building a
+# select and its cache key on every request cost more CPU than SQLite spends running it (issue 4).
+_MANAGER_AND_TARGET = (
+    select(Membership)
+    .where(Membership.org_id == bindparam("org_id"), Membership.user_id.in_(bindparam("user_ids", expanding=True)),
+           Membership.status == "active")
+    .with_for_update().execution_options(populate_existing=True)
+)
+_PROFILE = select(User).where(User.id == bindparam("user_id")).execution_options(populate_existing=True)
+_SET_ROLE = (
+    Membership.__table__.update()
+    .where(Membership.__table__.c.org_id == bindparam("m_org_id"), Membership.__table__.c.user_id == bindparam("m_user_id"))
+    .values(role=bindparam("m_role"))
+)
+
+
+async def _manager_and_target(session: AsyncSession, org_id: str, actor_id: str, user_id: str) -> tuple[Membership, Membership]:
+    """The acting manager's membership and the target's, in one locked read (their order of checks kept:
+    not a member → org not found; not a manager → forbidden; no such target → member not found)."""
+    found = await session.scalars(_MANAGER_AND_TARGET, {"org_id": org_id, "user_ids": [actor_id, user_id]})
+    rows = {m.user_id: m for m in found}
+    mine = rows.get(actor_id)
+    if mine is None:
+        raise NotFound("organization not found")
+    if mine.role not in MANAGERS:
+        raise Forbidden("only Owners and Admins manage members")
+    target = rows.get(user_id)
+    if target is None:
+        raise NotFound("member not found")
+    return mine, target
 
 
 async def _owner_count(session: AsyncSession, org_id: str) -> int:
@@ -91,10 +127,21 @@ async def member_view(session: AsyncSession, org_id: str, user_id: str) -> OrgMe
     return _member_model(row[0], row[1])
 
 
-async def announce_member_updated(session: AsyncSession, org_id: str, user_id: str, *, actor_id: str) -> None:
-    member = await member_view(session, org_id, user_id)
+async def _view_of(session: AsyncSession, membership: Membership) -> OrgMember:
+    """A membership already in hand, with its person's profile read now (after any lock was taken)."""
+    user = await session.scalar(_PROFILE, {"user_id": membership.user_id})
+    if user is None:
+        raise NotFound("member not found")
+    return _member_model(user, membership)
+
+
+async def _record_member_updated(session: AsyncSession, member: OrgMember, org_id: str, *, actor_id: str) -> None:
     await outbox.record(session, OrgMemberUpdated(organization_id=org_id, member=member), [org_room(org_id)],
-                        org_id=org_id, actor_id=actor_id, control=_reauthorize(user_id, org_id))
+                        org_id=org_id, actor_id=actor_id, control=_reauthorize(member.user_id, org_id))
+
+
+async def announce_member_updated(session: AsyncSession, org_id: str, user_id: str, *, actor_id: str) -> None:
+    await _record_member_updated(session, await member_view(session, org_id, user_id), org_id, actor_id=actor_id)
 
 
 async def list_members(session: AsyncSession, presence: LocalPresence, org_id: str, caller_id: str) -> tuple[list[dict], int]:
@@ -178,33 +225,25 @@ async def accept_invite(session: AsyncSession, token: str, user: User) -> tuple[
     return membership, org
 
 
-async def _target(session: AsyncSession, org_id: str, user_id: str) -> Membership:
-    target = await membership_of(session, org_id, user_id, lock=True)
-    if target is None:
-        raise NotFound("member not found")
-    return target
-
-
 async def change_role(session: AsyncSession, org_id: str, actor: User, user_id: str, role: str) -> OrgMember:
     await _serialize_membership_changes(session, org_id)
-    mine = await require_manager(session, org_id, actor.id)
-    target = await _target(session, org_id, user_id)
+    mine, target = await _manager_and_target(session, org_id, actor.id, user_id)
     if mine.role != "Owner" and (role == "Owner" or target.role == "Owner"):
         raise Forbidden("only an Owner can make or change an Owner")
     if target.role == role:
-        return await member_view(session, org_id, user_id)
+        return await _view_of(session, target)
     if target.role == "Owner" and await _owner_count(session, org_id) <= 1:
         raise Conflict("an organization must keep an Owner: make someone else Owner first")
-    target.role = role
-    await session.flush()
-    await announce_member_updated(session, org_id, user_id, actor_id=actor.id)
-    return await member_view(session, org_id, user_id)
+    await session.execute(_SET_ROLE, {"m_org_id": org_id, "m_user_id": user_id, "m_role": role})
+    set_committed_value(target, "role", role)  # the row is written; the object need not be flushed
+    member = await _view_of(session, target)
+    await _record_member_updated(session, member, org_id, actor_id=actor.id)
+    return member
 
 
 async def remove_member(session: AsyncSession, org_id: str, actor: User, user_id: str) -> None:
     await _serialize_membership_changes(session, org_id)
-    mine = await require_manager(session, org_id, actor.id)
-    target = await _target(session, org_id, user_id)
+    mine, target = await _manager_and_target(session, org_id, actor.id, user_id)
     if target.role == "Owner" and mine.role != "Owner":
         raise Forbidden("only an Owner can remove an Owner")
     if target.role == "Owner" and await _owner_count(session, org_id) <= 1:
