@@ -109,7 +109,7 @@ def socket_token(tokens: Tokens, user_id: str, session_id: str) -> tuple[str, st
 async def logout(session: AsyncSession, tokens: Tokens, refresh_token: str) -> None:
     login, _ = await _login_of(session, tokens, refresh_token)
     login.revoked_at = utcnow()
-    outbox.record_control(session, {"type": "disconnect_session", "sessionId": login.id})
+    await outbox.record_control(session, {"type": "disconnect_session", "sessionId": login.id})
 
 
 async def memberships(session: AsyncSession, user_id: str, *, lock: bool = False) -> list[tuple[str, str, str]]:

@@ -52,25 +52,24 @@ async def record(
         raise ValueError(f"{data.event_name} is ephemeral; it has no place in the outbox")
     if data.event_phase and not await flags.is_enabled(session, data.event_phase, org_id):
         if control:  # access changes still apply when the phase's events are off
-            session.add(_entry(data, [], org_id, actor_id, control))
-            session.info["tandem_outbox"] = True
+            await _insert(session, data, [], org_id, actor_id, control)
         return False
-    session.add(_entry(data, list(rooms), org_id, actor_id, control))
-    session.info["tandem_outbox"] = True
+    await _insert(session, data, list(rooms), org_id, actor_id, control)
     return True
 
 
-def _entry(data: EventData, rooms: list[str], org_id: str | None, actor_id: str | None, control: dict | None) -> OutboxEntry:
-    return OutboxEntry(
-        event=data.event_name,
-        version=data.event_version,
-        rooms=rooms,
-        data=data.wire(),
-        org_id=org_id,
-        actor_id=actor_id,
-        trace_id=current_trace_id(),
-        control=control,
-    )
+# A plain Core insert, written at once: cheaper than an ORM object flushed at commit, and the order of
+# a transaction's events is the order of its record() calls.
+_INSERT = OutboxEntry.__table__.insert()
+
+
+async def _insert(session: AsyncSession, data: EventData, rooms: list[str], org_id: str | None,
+                  actor_id: str | None, control: dict | None) -> None:
+    await session.execute(_INSERT, {
+        "event": data.event_name, "version": data.event_version, "rooms": rooms, "data": data.wire(),
+        "org_id": org_id, "actor_id": actor_id, "trace_id": current_trace_id(), "control": control,
+    })
+    session.info["tandem_outbox"] = True
 
 
 class Dispatcher:
@@ -113,6 +112,15 @@ class Dispatcher:
                 await self._task
             except (asyncio.CancelledError, Exception):
                 pass
+        if self.is_leader and self.published_seq > self._saved_published:
+            # The watermark otherwise rides with the next pass (at most poll_seconds later): save it now,
+            # so the next leader does not publish again what this one already did.
+            try:
+                async with self.db.unit_of_work() as session:
+                    await _set_state(session, event_log.PUBLISHED, self.published_seq)
+                self._saved_published = self.published_seq
+            except Exception:  # noqa: BLE001 - the next leader republishes; clients drop duplicates by seq
+                logger.warning("could not save the published watermark at stop", exc_info=True)
         await self._release()
 
     async def wait_idle(self, timeout: float = 5.0) -> None:
@@ -145,7 +153,9 @@ class Dispatcher:
                 if self.is_leader:
                     self._passes += 1
                     this_pass = self._passes
-                    while await self.drain_once():
+                    # A batch short of BATCH already took every row committed before it read the
+                    # outbox: that pass counts as "found it empty" without another transaction.
+                    while await self.drain_once() >= BATCH:
                         pass
                     self._idle_pass = this_pass
                     self._idle.set()
@@ -286,8 +296,8 @@ async def _set_state(session: AsyncSession, name: str, value: int) -> None:
         state.value = max(state.value, value)
 
 
-def record_control(session: AsyncSession, control: dict[str, Any]) -> None:
+async def record_control(session: AsyncSession, control: dict[str, Any]) -> None:
     """Record a side effect for every instance (e.g. close a login's sockets) to run after commit."""
-    session.add(OutboxEntry(event="control", version=1, rooms=[], data={}, org_id=None, actor_id=None,
-                            trace_id=current_trace_id(), control=control))
+    await session.execute(_INSERT, {"event": "control", "version": 1, "rooms": [], "data": {}, "org_id": None,
+                                    "actor_id": None, "trace_id": current_trace_id(), "control": control})
     session.info["tandem_outbox"] = True
