@@ -512,6 +512,11 @@ def figures(w: Workload, raw: dict) -> dict:
     elif w.kind == "product":
         tp, at = r["throughput"], r["atRate"]
         out["changes_per_s"] = tp["changesPerSec"]
+        # The same window's server CPU: what one fully busy server core would take, when the load
+        # generator (which parses every delivery) cannot keep up with the server.
+        server_cpu = (after["cpu"] - before["cpu"]) if before and after else 0.0
+        out["changes_per_cpu_s"] = tp["changes"] / server_cpu if server_cpu else 0.0
+        out["cpu_ms_per_change"] = 1000 * server_cpu / tp["changes"] if tp["changes"] else 0.0
         out["deliveries_per_s"] = tp["deliveriesPerSec"]
         out["p50_ms"] = at["latencyMs"].get("p50", float("nan"))
         out["p99_ms"] = at["latencyMs"].get("p99", float("nan"))
@@ -549,9 +554,13 @@ ROWS: list[tuple[str, str, str, str | None]] = [
     ("latency", "p99_ms", "latency @rate: p99 (ms)", "ratio<=1"),
     ("latency", "p999_ms", "latency @rate: p99.9 (ms)", None),
     ("product-10", "changes_per_s", "product, room of 10: changes/s", ">=1000"),
+    ("product-10", "changes_per_cpu_s", "product, room of 10: changes/s per server core", ">=1000"),
+    ("product-10", "cpu_ms_per_change", "product, room of 10: server CPU-ms per change", None),
     ("product-10", "p50_ms", "product, room of 10: p50 at 500/s (ms)", None),
     ("product-10", "p99_ms", "product, room of 10: p99 at 500/s (ms)", "<100"),
     ("product-1000", "changes_per_s", "product, room of 1000: changes/s", ">=100"),
+    ("product-1000", "changes_per_cpu_s", "product, room of 1000: changes/s per server core", ">=100"),
+    ("product-1000", "cpu_ms_per_change", "product, room of 1000: server CPU-ms per change", None),
     ("product-1000", "deliveries_per_s", "product, room of 1000: deliveries/s", None),
     ("product-1000", "p50_ms", "product, room of 1000: p50 at 50/s (ms)", None),
     ("product-1000", "p99_ms", "product, room of 1000: p99 at 50/s (ms)", "<100"),

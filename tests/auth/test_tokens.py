@@ -1,10 +1,12 @@
 """Refresh rotation, socket tokens, logout, and the Authorization header (SPEC §3, §4)."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import pytest
 
-from tandem.auth.tokens import ACCESS, REFRESH, SOCKET, Tokens
+from tandem.auth.tokens import ACCESS, REFRESH, SOCKET, TokenError, Tokens
 from tests.harness import (
     Listener,
     assert_error,
@@ -187,3 +189,19 @@ async def test_requests_without_a_valid_access_token_are_401(sqlite_server):
         expired_error = assert_error(await http.get("/api/me", headers={"Authorization": f"Bearer {expired}"}), 401)
         assert "expired" in expired_error["message"]
         assert (await http.get("/api/me", headers={"Authorization": f"Bearer {person.access}"})).status_code == 200
+
+
+def test_a_token_verified_once_still_expires_and_keeps_its_kind():
+    tokens = Tokens("k" * 32, access_minutes=5, refresh_days=1, socket_seconds=1)
+    token, _ = tokens.issue(SOCKET, "u_1", "s_1")
+    assert tokens.verify(token, SOCKET).user_id == "u_1"
+    assert tokens.verify(token, SOCKET).session_id == "s_1"  # the second time from what was verified
+    with pytest.raises(TokenError, match="wrong kind"):
+        tokens.verify(token, ACCESS)
+    time.sleep(1.1)
+    with pytest.raises(TokenError, match="expired"):
+        tokens.verify(token, SOCKET)
+    # A token signed with another key is refused whatever was verified before.
+    forged, _ = Tokens("x" * 32, access_minutes=5, refresh_days=1, socket_seconds=60).issue(ACCESS, "u_1", "s_1")
+    with pytest.raises(TokenError, match="invalid"):
+        tokens.verify(forged, ACCESS)
