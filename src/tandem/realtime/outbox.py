@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tandem.flags import service as flags
@@ -216,23 +216,20 @@ class Dispatcher:
 
     async def drain_once(self) -> int:
         """Move one batch from the outbox to the log, then publish it. Returns how many events moved."""
+        # Core statements (built once, below): the dispatcher runs once per batch of changes, and ORM
+        # objects and a unit-of-work flush cost more than the SQL itself (issue 4's profile).
         async with self.db.unit_of_work() as session:
-            rows = list(
-                await session.scalars(select(OutboxEntry).order_by(OutboxEntry.id).limit(BATCH).with_for_update())
-            )
+            rows = (await session.execute(_TAKE_BATCH)).all()
             if self.published_seq > self._saved_published:
                 # The watermark rides along with the next batch's transaction rather than costing one of its own.
                 await _set_state(session, event_log.PUBLISHED, self.published_seq)
                 self._saved_published = self.published_seq
             if not rows:
                 return 0
-            state = await session.get(LogState, event_log.SEQ, with_for_update=True)
-            if state is None:
-                state = LogState(name=event_log.SEQ, value=0)
-                session.add(state)
-            seq = state.value
+            seq = int(await session.scalar(_LAST_SEQ) or 0)
             emitted_at = iso(utcnow())
-            batch: list[tuple[OutboxEntry, int, list[dict[str, Any]]]] = []
+            batch: list[tuple[Any, int, list[dict[str, Any]]]] = []
+            records: list[dict[str, Any]] = []
             for row in rows:
                 envelopes = []
                 if row.rooms:
@@ -242,15 +239,17 @@ class Dispatcher:
                             row.data, event=row.event, version=row.version, room=room, seq=seq,
                             actor_id=row.actor_id, trace_id=row.trace_id, emitted_at=emitted_at,
                         )
-                        session.add(EventRecord(room=room, seq=seq, event=row.event, envelope=env))
+                        records.append({"room": room, "seq": seq, "event": row.event, "envelope": env})
                         envelopes.append(env)
                 batch.append((row, seq, envelopes))
-            state.value = seq
-            await session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_([r.id for r in rows])))
+            if records:
+                await session.execute(_INSERT_RECORDS, records)
+                await _set_state(session, event_log.SEQ, seq)
+            await session.execute(_DELETE_TAKEN, {"ids": [r.id for r in rows]})
         await self._publish_batch(batch)
         return len(rows)
 
-    async def _publish_batch(self, batch: list[tuple[OutboxEntry, int, list[dict[str, Any]]]]) -> None:
+    async def _publish_batch(self, batch: list[tuple[Any, int, list[dict[str, Any]]]]) -> None:
         now = time.time()
         last = self.published_seq
         for row, seq, envelopes in batch:
@@ -288,12 +287,28 @@ class Dispatcher:
             await self.on_published(latest)
 
 
+_OUTBOX = OutboxEntry.__table__
+_TAKE_BATCH = select(_OUTBOX).order_by(_OUTBOX.c.id).limit(BATCH).with_for_update()
+_DELETE_TAKEN = _OUTBOX.delete().where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_RECORDS = EventRecord.__table__.insert()
+_STATE = LogState.__table__
+# Locked (PostgreSQL): a dispatcher that lost its lock without knowing cannot hand out the same seqs.
+_LAST_SEQ = select(_STATE.c.value).where(_STATE.c.name == event_log.SEQ).with_for_update()
+
+
+_RAISE_STATE = (
+    _STATE.update()
+    .where(_STATE.c.name == bindparam("s_name"), _STATE.c.value < bindparam("s_below"))
+    .values(value=bindparam("s_value"))
+)
+_STATE_EXISTS = select(_STATE.c.name).where(_STATE.c.name == bindparam("s_name"))
+
+
 async def _set_state(session: AsyncSession, name: str, value: int) -> None:
-    state = await session.get(LogState, name)
-    if state is None:
-        session.add(LogState(name=name, value=value))
-    else:
-        state.value = max(state.value, value)
+    """Raise a LogState counter to value (never lower it), creating the row the first time."""
+    updated = await session.execute(_RAISE_STATE, {"s_name": name, "s_below": value, "s_value": value})
+    if updated.rowcount == 0 and await session.scalar(_STATE_EXISTS, {"s_name": name}) is None:
+        await session.execute(_STATE.insert(), {"name": name, "value": value})
 
 
 async def record_control(session: AsyncSession, control: dict[str, Any]) -> None:
