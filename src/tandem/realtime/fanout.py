@@ -12,9 +12,11 @@ A recipient takes the direct path only when all of these hold:
 - it is on the websocket transport of a uvicorn websocket implementation this module knows
   (`websockets`, `websockets-sansio`, `wsproto`), the connection is open and negotiated no
   extension (no per-message deflate), so the frame is a plain unmasked text frame;
-- its engine.io queue is empty and its writer task is idle waiting on that queue: nothing
-  queued earlier can be overtaken (a frame written here lands after everything the writer
-  already wrote, and the writer holds nothing);
+- its engine.io queue is empty and its writer holds nothing: nothing queued earlier can be
+  overtaken (a frame written here lands after everything the writer already wrote). Tandem's
+  sockets are `realtime.lean.LeanSocket`s (installed by `set_server`), whose queue says so
+  (`PacketQueue.idle`: no writer task running); a stock engine.io socket's writer is idle when
+  it waits on its queue;
 - its transport's write buffer is below `WRITE_BUFFER_LIMIT`: a client that does not read
   falls back to the queue, where the library's flow control applies.
 
@@ -38,6 +40,9 @@ from typing import Any
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 from socketio.async_manager import AsyncManager
+
+from tandem.realtime import lean
+from tandem.realtime.lean import PacketQueue
 
 WRITE_BUFFER_LIMIT = 256 * 1024
 CORK_LIMIT = 4096  # frames held for the end of the loop iteration before the emitter yields
@@ -148,9 +153,10 @@ class FrameFanout(AsyncManager):
                 continue
             transport = None
             queue = socket.queue
-            # Nothing queued and the writer idle on its queue (see the module docstring).
-            if not queue._queue and queue._getters and socket.upgraded and not socket.upgrading \
-                    and not socket.closing:
+            # Nothing queued and the writer idle (see the module docstring): a LeanSocket's queue
+            # says so itself, a stock socket's writer waits on its queue.
+            if not queue._queue and (queue.idle if type(queue) is PacketQueue else queue._getters) \
+                    and socket.upgraded and not socket.upgrading and not socket.closing:
                 ws = getattr(socket, "_tandem_direct", None)
                 if ws is None:
                     ws = socket._tandem_direct = self._lookup(eio_sid)
@@ -179,6 +185,10 @@ class FrameFanout(AsyncManager):
             # A caller emitting in a loop that never suspends would hold every frame until it
             # ends: let the flush run now and then.
             await asyncio.sleep(0)
+
+    def set_server(self, server: Any) -> None:
+        super().set_server(server)
+        lean.install(server)  # LeanSocket: the fast path reads its queue's `idle`
 
     def _lookup(self, eio_sid: str) -> _Direct:
         environ = self.server.environ.get(eio_sid)

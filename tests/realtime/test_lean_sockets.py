@@ -1,0 +1,162 @@
+"""LeanSocket and PacketQueue (realtime/lean.py): engine.io sockets without the idle tasks.
+
+The queue is checked on its own; the socket with real servers and the official
+socket.io-client (websocket, polling, polling upgraded to websocket), and with python-socketio's
+client through the harness: pings keep flowing, a server-side disconnect closes the client, an
+idle socket holds no writer task, and the environ is trimmed once the connect handler ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tests.harness import Listener, eventually, quick_team
+from tests.realtime.test_manager_fastpath import EVENT, OfficialClients, env, team_tokens
+
+from tandem.realtime.lean import KEPT_ENVIRON, LeanSocket, PacketQueue
+
+# -- the queue ------------------------------------------------------------------
+
+
+async def test_the_queue_hands_out_packets_in_order_and_wakes_a_waiting_getter():
+    q = PacketQueue()
+    waiting = asyncio.ensure_future(q.get())
+    await asyncio.sleep(0)
+    q.put_nowait("a")
+    await q.put("b")
+    assert await waiting == "a"
+    assert q.get_nowait() == "b"
+    assert q.empty() and q.qsize() == 0
+    with pytest.raises(asyncio.QueueEmpty):
+        q.get_nowait()
+
+
+async def test_join_waits_until_every_packet_is_done():
+    q = PacketQueue()
+    q.put_nowait(1)
+    q.put_nowait(2)
+    joined = asyncio.ensure_future(q.join())
+    q.get_nowait()
+    q.task_done()
+    await asyncio.sleep(0)
+    assert not joined.done()
+    q.get_nowait()
+    q.task_done()
+    await asyncio.wait_for(joined, 1)
+    with pytest.raises(ValueError):
+        q.task_done()
+    await q.join()  # nothing unfinished: returns at once
+
+
+async def test_a_cancelled_getter_does_not_swallow_a_packet():
+    q = PacketQueue()
+    first = asyncio.ensure_future(q.get())
+    second = asyncio.ensure_future(q.get())
+    await asyncio.sleep(0)
+    q.put_nowait("x")  # wakes `first`...
+    first.cancel()  # ...which is cancelled before it runs: `second` must get the packet
+    assert await asyncio.wait_for(second, 1) == "x"
+
+
+async def test_on_put_is_called_after_each_put():
+    q = PacketQueue()
+    seen: list[int] = []
+    q.on_put = lambda: seen.append(q.qsize())
+    q.put_nowait("a")
+    q.put_nowait("b")
+    assert seen == [1, 2]
+
+
+async def test_taking_over_an_asyncio_queue_keeps_its_packets_and_their_count():
+    old: asyncio.Queue = asyncio.Queue()
+    await old.put("open")
+    await old.put("ping")
+    q = PacketQueue.taking_over(old)
+    assert [q.get_nowait(), q.get_nowait()] == ["open", "ping"]
+    q.task_done()
+    q.task_done()
+    await asyncio.wait_for(q.join(), 1)
+
+
+# -- the socket, with real servers and clients -------------------------------------
+
+
+def lean_sockets(server) -> list[LeanSocket]:
+    return list(server.runtime.sio.eio.sockets.values())
+
+
+def engineio_tasks() -> list[asyncio.Task]:
+    """Per-connection tasks running engine.io's or lean.py's code (not the ASGI server's own tasks,
+    nor engine.io's one service task per server)."""
+    def where(task: asyncio.Task) -> str:
+        code = getattr(task.get_coro(), "cr_code", None)
+        return code.co_filename if code else ""
+
+    return [t for t in asyncio.all_tasks() if ("engineio" in where(t) or where(t).endswith("lean.py"))
+            and t.get_coro().__qualname__ != "AsyncServer._service_task"]
+
+
+async def test_official_clients_get_lean_sockets_with_no_idle_task_and_a_trimmed_environ(sqlite_server):
+    room, tokens = await team_tokens(sqlite_server, 3)
+    sio = sqlite_server.runtime.sio
+    async with OfficialClients(sqlite_server, tokens, room, expect=20) as clients:
+        sockets = lean_sockets(sqlite_server)
+        assert len(sockets) == 3 and all(type(s) is LeanSocket for s in sockets)
+        await eventually(lambda: all(s.queue.idle and s._writer is None for s in sockets))
+        # no writer, receive or ping task: the ASGI server's task reads the connection
+        assert engineio_tasks() == []
+        for s in sockets:
+            environ = sio.environ[s.sid]
+            assert set(environ) <= KEPT_ENVIRON
+            assert "asgi.send" in environ and "wsgi.input" not in environ
+        for seq in range(1, 21):  # a broadcast still reaches every client, written directly
+            await sqlite_server.runtime.gateway.publish(EVENT, env(room, seq), room)
+        assert await clients.received() == [list(range(1, 21))] * 3
+
+
+async def test_a_client_that_starts_on_polling_and_upgrades_gets_every_event(sqlite_server):
+    room, tokens = await team_tokens(sqlite_server, 2)
+    async with OfficialClients(sqlite_server, tokens, room, expect=100, transports=("polling", "websocket")) as clients:
+        await eventually(lambda: all(s.upgraded for s in lean_sockets(sqlite_server)))
+        for seq in range(1, 101):
+            await sqlite_server.runtime.gateway.publish(EVENT, env(room, seq), room)
+            if seq % 10 == 0:
+                await asyncio.sleep(0.01)
+        assert await clients.received() == [list(range(1, 101))] * 2
+
+
+async def test_pings_flow_on_the_timer_and_a_server_disconnect_closes_the_client(sqlite_server, monkeypatch):
+    pings: list[str] = []
+    ping_due = LeanSocket._ping_due
+
+    def counted(self: LeanSocket) -> None:
+        pings.append(self.sid)
+        ping_due(self)
+
+    monkeypatch.setattr(LeanSocket, "_ping_due", counted)
+    eio = sqlite_server.runtime.sio.eio
+    eio.ping_interval, eio.ping_timeout = 0.2, 0.5  # a client not pinged within 0.7 s gives up
+    _, (person,) = await quick_team(sqlite_server, ["Owner"])
+    listener = await Listener(sqlite_server, await person.socket_token()).connect()
+    try:
+        (socket,) = lean_sockets(sqlite_server)
+        await eventually(lambda: len(pings) >= 4)  # several ping/pong rounds, each past the client's patience
+        assert listener.sio.connected and not socket.closed
+        sid = next(iter(sqlite_server.runtime.gateway.sockets))
+        await sqlite_server.runtime.sio.disconnect(sid)
+        await eventually(lambda: not listener.sio.connected)
+        await eventually(lambda: socket.closed and socket._writer is None and socket._ping_timer is None)
+    finally:
+        await listener.close()
+
+
+async def test_a_client_that_goes_away_leaves_nothing_behind(sqlite_server):
+    room, tokens = await team_tokens(sqlite_server, 2)
+    async with OfficialClients(sqlite_server, tokens, room, expect=1) as clients:
+        sockets = lean_sockets(sqlite_server)
+        await sqlite_server.runtime.gateway.publish(EVENT, env(room, 1), room)
+        assert await clients.received() == [[1], [1]]  # the clients close once they got it
+    await eventually(lambda: not sqlite_server.runtime.sio.eio.sockets)
+    await eventually(lambda: engineio_tasks() == [])
+    assert all(s.closed and s._writer is None and s._ping_timer is None for s in sockets)
