@@ -7,7 +7,8 @@ people directly with the ORM (one precomputed password hash: argon2 for a thousa
 signups would dominate the start-up), mints a socket token per person and an access token
 for the owner, writes them to `--info` for the load generator, and serves
 `tandem.app.create_app()` under uvicorn exactly as `tandem serve` does (uvloop, httptools,
-websockets, per-message deflate off). Prints "READY <port>" when it accepts connections.
+wsproto, per-message deflate and uvicorn's WebSocket keepalive off). Prints "READY <port>"
+when it accepts connections.
 
 Two bench-only Socket.IO events are registered on the app's real AsyncServer here, not in
 product code; both publish through `Gateway.publish`, the call the outbox dispatcher
@@ -65,7 +66,20 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--redis-url", default="redis://127.0.0.1:6379/0", help="with --workers > 1: Redis"
     )
-    p.add_argument("--ws", default="websockets", help="uvicorn websocket implementation")
+    p.add_argument(
+        "--redis-batch",
+        action="store_true",
+        help="experiment, --workers > 1: the Redis manager sends its publishes in one pipeline "
+        "per event-loop pass instead of awaiting a PUBLISH round trip per emit",
+    )
+    p.add_argument("--ws", default="wsproto", help="uvicorn websocket implementation")
+    p.add_argument(
+        "--ws-ping-interval",
+        type=float,
+        default=0,
+        help="uvicorn's WebSocket-level keepalive ping in seconds (0: off, as `tandem serve`; "
+        "engine.io pings anyway)",
+    )
     p.add_argument(
         "--fanout",
         choices=["default", "stock", "fast"],
@@ -307,6 +321,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
         http="httptools",
         ws=args.ws,
         ws_per_message_deflate=False,
+        ws_ping_interval=args.ws_ping_interval or None,
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -351,6 +366,7 @@ def load_info(args: argparse.Namespace, seeded: dict[str, Any]) -> dict[str, Any
 ENV_RUN = "TANDEM_BENCH_RUN"  # the run's id: its PostgreSQL schema and Redis channel prefix
 ENV_FANOUT = "TANDEM_BENCH_FANOUT"
 ENV_READY = "TANDEM_BENCH_READY_DIR"  # each worker writes a file named by its pid once started
+ENV_REDIS_BATCH = "TANDEM_BENCH_REDIS_BATCH"
 
 
 def namespace_redis(prefix: str) -> None:
@@ -373,6 +389,45 @@ def namespace_redis(prefix: str) -> None:
         return mgr
 
     gateway.make_manager = make_prefixed
+
+
+def batch_redis_publishes() -> None:
+    """Experiment (--redis-batch). python-socketio's Redis manager awaits one PUBLISH round
+    trip per emit, so a worker publishing a burst suspends after every broadcast, and the
+    frames FrameFanout corks per event-loop pass go out one per socket per broadcast (on the
+    receiving workers too: the messages arrive one round trip apart). Here publishes queue
+    and leave in one pipeline per pass, in order. Not a product change as it stands: `emit`
+    returns before Redis has the message, so the dispatcher could mark as published what a
+    crash then loses; a product version needs the dispatcher to await the flush."""
+    import logging
+
+    from tandem.realtime.manager import TandemRedisManager
+
+    log = logging.getLogger("tandem.bench")
+
+    async def drain(self: Any) -> None:
+        try:
+            while self._bench_pending:
+                batch, self._bench_pending = self._bench_pending, []
+                try:
+                    if not self.connected:
+                        self._redis_connect()
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for message in batch:
+                            pipe.publish(self.channel, message)
+                        await pipe.execute()
+                except Exception:
+                    log.exception("bench: a batch of Redis publishes failed")
+                    self.connected = False
+        finally:
+            self._bench_draining = None
+
+    async def publish(self: Any, data: Any) -> None:
+        self.__dict__.setdefault("_bench_pending", []).append(self.json.dumps(data))
+        if self.__dict__.get("_bench_draining") is None:
+            self._bench_draining = asyncio.ensure_future(drain(self))
+
+    TandemRedisManager._publish = publish
 
 
 class ReadyOnStartup:
@@ -415,6 +470,8 @@ def worker_app() -> ReadyOnStartup:
     fanout = os.environ.get(ENV_FANOUT, "default")
     choose_fanout(fanout)
     namespace_redis(os.environ[ENV_RUN])
+    if os.environ.get(ENV_REDIS_BATCH) == "1":
+        batch_redis_publishes()
     app = create_app(settings)
     if fanout == "stock" and hasattr(app.runtime.gateway.manager, "fast_fanout"):
         app.runtime.gateway.manager.fast_fanout = False
@@ -489,6 +546,7 @@ def serve_workers(args: argparse.Namespace) -> int:
     os.environ[ENV_RUN] = run_id
     os.environ[ENV_FANOUT] = args.fanout
     os.environ[ENV_READY] = str(ready_dir)
+    os.environ[ENV_REDIS_BATCH] = "1" if args.redis_batch else "0"
     created = False
     try:
         asyncio.run(create_schema(args.database_url, run_id))
@@ -509,6 +567,7 @@ def serve_workers(args: argparse.Namespace) -> int:
             http="httptools",
             ws=args.ws,
             ws_per_message_deflate=False,
+            ws_ping_interval=args.ws_ping_interval or None,
             log_level="warning",
             access_log=False,
             lifespan="on",
