@@ -72,7 +72,12 @@ def parse_args() -> argparse.Namespace:
         help="experiment, --workers > 1: the Redis manager sends its publishes in one pipeline "
         "per event-loop pass instead of awaiting a PUBLISH round trip per emit",
     )
-    p.add_argument("--ws", default="wsproto", help="uvicorn websocket implementation")
+    p.add_argument(
+        "--ws",
+        default="wsproto",
+        help="uvicorn websocket implementation: wsproto (Tandem's leaner subclass, as `tandem "
+        "serve`), wsproto-stock, websockets-sansio, websockets",
+    )
     p.add_argument(
         "--ws-ping-interval",
         type=float,
@@ -313,13 +318,15 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
     if args.tracemalloc:
         trace_memory_on_signal()
 
+    from tandem.realtime.lean import uvicorn_ws
+
     config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
         loop="none",
         http="httptools",
-        ws=args.ws,
+        ws=uvicorn_ws(args.ws),
         ws_per_message_deflate=False,
         ws_ping_interval=args.ws_ping_interval or None,
         log_level="warning",
@@ -557,6 +564,8 @@ def serve_workers(args: argparse.Namespace) -> int:
         seeded = asyncio.run(seed_database(args.users))
         announce_when_ready(args, ready_dir, seeded)
         # The workers import this file by name: it is on sys.path as the script's directory.
+        from tandem.realtime.lean import uvicorn_ws
+
         uvicorn.run(
             f"{Path(__file__).stem}:worker_app",
             factory=True,
@@ -565,7 +574,7 @@ def serve_workers(args: argparse.Namespace) -> int:
             workers=args.workers,
             loop="uvloop",
             http="httptools",
-            ws=args.ws,
+            ws=uvicorn_ws(args.ws),
             ws_per_message_deflate=False,
             ws_ping_interval=args.ws_ping_interval or None,
             log_level="warning",

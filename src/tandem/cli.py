@@ -91,6 +91,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from tandem import logs
+    from tandem.realtime.lean import uvicorn_ws
 
     settings = get_settings()
     host = args.host or settings.host
@@ -103,7 +104,9 @@ def serve(args: argparse.Namespace) -> int:
     print(f"Tandem is serving on http://{host}:{port}", flush=True)
     uvicorn.run(
         "tandem.app:create_app", factory=True, host=host, port=port, workers=workers,
-        loop="uvloop", http="httptools", ws="websockets", ws_per_message_deflate=False,
+        loop="uvloop", http="httptools", ws=uvicorn_ws(args.ws), ws_per_message_deflate=False,
+        # engine.io pings every connection itself: no second keepalive (and its timer) per socket
+        ws_ping_interval=None,
         log_level="warning", access_log=False, lifespan="on",
     )
     return 0
@@ -116,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--host")
     s.add_argument("--port", type=int)
     s.add_argument("--workers", type=int)
+    s.add_argument("--ws", default="wsproto", choices=["wsproto", "wsproto-stock", "websockets-sansio", "websockets"],
+                   help="uvicorn's WebSocket implementation; wsproto (Tandem's leaner subclass of uvicorn's) "
+                        "holds the least per connection")
     sub.add_parser("migrate", help="apply database migrations")
     d = sub.add_parser("demo", help="load the demo organization")
     d.add_argument("--if-empty", action="store_true", help="say nothing when it is already loaded")

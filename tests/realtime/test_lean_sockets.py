@@ -14,7 +14,7 @@ import pytest
 from tests.harness import Listener, eventually, quick_team
 from tests.realtime.test_manager_fastpath import EVENT, OfficialClients, env, team_tokens
 
-from tandem.realtime.lean import KEPT_ENVIRON, LeanSocket, PacketQueue
+from tandem.realtime.lean import KEPT_ENVIRON, Flag, LeanSocket, PacketQueue
 
 # -- the queue ------------------------------------------------------------------
 
@@ -77,6 +77,17 @@ async def test_taking_over_an_asyncio_queue_keeps_its_packets_and_their_count():
     q.task_done()
     q.task_done()
     await asyncio.wait_for(q.join(), 1)
+
+
+async def test_the_flag_wakes_its_waiters_when_set():
+    flag = Flag()
+    assert flag.is_set() and await flag.wait()
+    flag.clear()
+    waiters = [asyncio.ensure_future(flag.wait()) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)
+    flag.set()
+    assert await asyncio.wait_for(asyncio.gather(*waiters), 1) == [True, True]
 
 
 # -- the socket, with real servers and clients -------------------------------------

@@ -23,6 +23,7 @@ from tests.harness import Server, free_port, fresh_database_url, quick_team
 from tandem.app import create_app
 from tandem.config import Settings
 from tandem.realtime.fanout import FrameFanout, text_frame
+from tandem.realtime.lean import uvicorn_ws
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
@@ -125,16 +126,18 @@ def count_flushes(manager: FrameFanout) -> list[int]:
     return flushes
 
 
-@pytest.fixture(params=["websockets", "websockets-sansio", "wsproto"])
+@pytest.fixture(params=["websockets", "websockets-sansio", "wsproto-stock", "wsproto"])
 async def ws_server(request: pytest.FixtureRequest, tmp_path: Path):
-    """A server on each of uvicorn's websocket implementations (the harness uses `websockets`)."""
+    """A server on each of uvicorn's websocket implementations (the harness uses `websockets`),
+    and on Tandem's leaner wsproto connection that `tandem serve` uses (realtime/lean.py)."""
     async with fresh_database_url("sqlite", tmp_path, "") as url:
         port = free_port()
         settings = Settings(database_url=url, data_dir=tmp_path, port=port, secret_key="test-secret-key-" + "x" * 32,
                             serve_web=False, json_logs=False)
         app = create_app(settings)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               lifespan="on", ws=request.param, ws_per_message_deflate=False))
+                                               lifespan="on", ws=uvicorn_ws(request.param),
+                                               ws_per_message_deflate=False, ws_ping_interval=None))
         task = asyncio.create_task(server.serve())
         while not server.started:
             if task.done():
