@@ -20,6 +20,7 @@ import platform
 import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -841,7 +842,7 @@ def parse_args() -> argparse.Namespace:
         "workers on PostgreSQL; reference: node:cluster + @socket.io/redis-adapter)",
     )
     p.add_argument("--tandem-arg", action="append", default=[], help="extra tandem_server.py arg")
-    p.add_argument("--port", type=int, default=3100)
+    p.add_argument("--port", type=int, default=None, help="the servers' port (default: a free one)")
     p.add_argument(
         "--profile",
         action="store_true",
@@ -881,6 +882,10 @@ def main() -> int:
     )
 
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.port is None:  # a free port, so a run never trips over another one on this machine
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            args.port = probe.getsockname()[1]
     workdir = Path(tempfile.mkdtemp(prefix="tandem-bench-"))
     servers: list[Server] = []
     for label in args.servers.split(","):
