@@ -27,6 +27,7 @@ from tandem.app import TandemASGI, create_app
 from tandem.config import Settings
 from tandem.db import make_engine
 from tandem.flags import service as flags
+from tandem.realtime.lean import uvicorn_ws
 
 PASSWORD = "correct horse battery"
 _TLS_CONTEXT = ssl.create_default_context()
@@ -158,7 +159,9 @@ async def launch(database_url: str, data_dir: Path, **overrides: Any) -> Server:
     flags.cache.clear()
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                            ws="websockets", ws_per_message_deflate=False, loop="asyncio")
+                            # what `tandem serve` runs: the lean wsproto connection, engine.io's pings only
+                            ws=uvicorn_ws("wsproto"), ws_ping_interval=None, ws_per_message_deflate=False,
+                            loop="asyncio")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):
