@@ -25,6 +25,12 @@ renamed for the run, so parallel runs do not see each other's traffic). The pare
 migrates and seeds once, then starts the workers; each worker registers the bench events,
 so a broadcast published in one worker reaches the others' clients through the Redis
 manager, like every real event. "READY" comes when every worker has started.
+
+`--server granian` (one worker only) serves the same app object under Granian's embedded
+ASGI server instead of uvicorn, in this process and event loop: a bench-only comparison
+(granian is in the `bench` dependency group: `uv sync --group bench`). FrameFanout's
+direct writes need uvicorn's websocket protocols, so there every frame takes engine.io's
+queue and writer task.
 """
 
 from __future__ import annotations
@@ -71,6 +77,13 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="experiment, --workers > 1: the Redis manager sends its publishes in one pipeline "
         "per event-loop pass instead of awaiting a PUBLISH round trip per emit",
+    )
+    p.add_argument(
+        "--server",
+        choices=["uvicorn", "granian"],
+        default="uvicorn",
+        help="the ASGI server: uvicorn (as `tandem serve`) or Granian's embedded server "
+        "(bench-only comparison, --workers 1; --ws/--ws-ping-interval are uvicorn's)",
     )
     p.add_argument(
         "--ws",
@@ -317,6 +330,9 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
     register_bench_events(app)
     if args.tracemalloc:
         trace_memory_on_signal()
+    if args.server == "granian":
+        await serve_granian(args, app, seeded)
+        return
 
     from tandem.realtime.lean import uvicorn_ws
 
@@ -345,6 +361,60 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
     Path(args.info).write_text(json.dumps(load_info(args, seeded)))
     print(f"READY {args.port}", flush=True)
     await task
+
+
+async def serve_granian(args: argparse.Namespace, app: Any, seeded: dict[str, Any]) -> None:
+    """`--server granian`: Granian's embedded server, one ASGI worker (with the lifespan) on
+    this event loop, HTTP/1 with websockets; its Rust runtime keeps one thread, as it does by
+    default. Granian admits at most `backpressure` requests at a time per worker, and an open
+    websocket is one: without a high one, the idle workloads would stall at the backlog."""
+    import signal
+
+    from granian.constants import HTTPModes, Interfaces
+    from granian.log import LogLevels
+    from granian.server.embed import Server
+
+    server = Server(
+        app,
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.ASGI,
+        http=HTTPModes.http1,
+        websockets=True,
+        backlog=4096,
+        backpressure=1_000_000,
+        log_level=LogLevels.warning,
+        log_access=False,
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.stop)
+    task = asyncio.create_task(server.serve())
+    # The embedded server has no "started" flag: started is when it answers HTTP.
+    while not await answers_http(args.host, args.port, "/healthz"):
+        if task.done():
+            task.result()
+            raise SystemExit("granian stopped before it started")
+        await asyncio.sleep(0.05)
+
+    Path(args.info).write_text(json.dumps(load_info(args, seeded)))
+    print(f"READY {args.port}", flush=True)
+    await task
+
+
+async def answers_http(host: str, port: int, path: str) -> bool:
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1)
+    except (TimeoutError, OSError):
+        return False
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        status = await asyncio.wait_for(reader.readline(), 2)
+        return status.split(b" ")[1:2] == [b"200"]
+    except (TimeoutError, OSError):
+        return False
+    finally:
+        writer.close()
 
 
 def load_info(args: argparse.Namespace, seeded: dict[str, Any]) -> dict[str, Any]:
@@ -594,6 +664,9 @@ def serve_workers(args: argparse.Namespace) -> int:
 
 def main() -> int:
     args = parse_args()
+    if args.server != "uvicorn" and args.workers > 1:
+        print("tandem_server.py: --server granian needs --workers 1", file=sys.stderr)
+        return 2
     if args.workers > 1:
         return serve_workers(args)
     data_dir = Path(tempfile.mkdtemp(prefix="tandem-bench-db-"))
