@@ -284,9 +284,16 @@ async function openLoop(socket, payload, rate, seconds) {
 
 // Tandem only: real PATCH /api/orgs/{org}/members/{user} role changes, through the outbox
 // and dispatcher, to `clients` subscribers of the org room. Each target member's role
-// alternates, so every PATCH is a change and produces one org.member.updated; a target's
-// events reach each subscriber in order, so a subscriber's k-th event for a target matches
-// that target's k-th PATCH.
+// alternates, starting from the role it has now, so every PATCH is a change and produces one
+// org.member.updated; a target's events reach each subscriber in order, so a subscriber's
+// k-th event for a target matches that target's k-th PATCH.
+//
+// "The role it has now" matters: a PATCH to the role a member already has answers 200 and
+// emits nothing, and run.py runs product-10 and product-1000 on one server start, so the
+// second finds the targets on whatever role the first left them. Assuming they all start on
+// the first role left one event per such target missing for good: `allDelivered` never held
+// (each phase waited out its 20 s timeout, so changes/s fell to ~8-15), and each of those
+// targets' events was matched to its previous PATCH (latencies of 20-35 s, "lost 0").
 async function product() {
   const api = new URL(cfg.api.base);
   const agent = new http.Agent({ keepAlive: true, maxSockets: cfg.concurrency || 32 });
@@ -295,10 +302,20 @@ async function product() {
   const sendTimes = new Map(targets.map((t) => [t, []]));
   const inFlight = new Set();
   let errors = 0;
+  const now = await memberRoles(api, agent);
+  // Per target, the index in `roles` of its first PATCH: the role after the one it has.
+  const firstRole = new Map(
+    targets.map((t) => {
+      if (!now.has(t)) throw new Error(`target ${t} is not a member of ${cfg.api.orgId}`);
+      return [t, (roles.indexOf(now.get(t)) + 1) % roles.length];
+    }),
+  );
+  const targetRolesAtStart = {}; // e.g. {"Member": 20, "Admin": 180}: reported with the result
+  for (const t of targets) targetRolesAtStart[now.get(t)] = (targetRolesAtStart[now.get(t)] || 0) + 1;
 
   function patch(target) {
     const times = sendTimes.get(target);
-    const body = JSON.stringify({ role: roles[times.length % roles.length] });
+    const body = JSON.stringify({ role: roles[(firstRole.get(target) + times.length) % roles.length] });
     times.push(monoMs());
     inFlight.add(target);
     return new Promise((resolve) => {
@@ -405,9 +422,12 @@ async function product() {
 
   const sentTotal = () => [...sendTimes.values()].reduce((a, t) => a + t.length, 0);
   const allDelivered = () => received >= sentTotal() * sockets.length;
+  // Deliveries owed to the subscribers so far and not (yet) received.
+  const undelivered = () => sentTotal() * sockets.length - received;
 
   await closedLoop(cfg.warmupSeconds ?? 1, cfg.concurrency || 32); // warm-up
   await waitFor(allDelivered, 10000);
+  const warmupUndelivered = undelivered();
 
   // Throughput: closed loop, as many changes as the server takes.
   recording = true;
@@ -426,6 +446,7 @@ async function product() {
     changesPerSec: changes / seconds,
     deliveries: received - r0,
     deliveriesPerSec: (received - r0) / seconds,
+    undelivered: undelivered(),
     latencyMs: percentiles(samples),
     loadgen: load,
   };
@@ -442,13 +463,45 @@ async function product() {
     rate: cfg.rate,
     sent,
     deliveries: received - r1,
-    expected: sent * sockets.length,
+    // What this phase's sends owe plus whatever the throughput phase still owed when this one
+    // began, so that expected - deliveries (run.py's "lost") is what never arrived.
+    expected: undelivered() + (received - r1),
     latencyMs: percentiles(samples),
     loadgen: meter2.stop(),
   };
   closeAll(sockets);
   agent.destroy();
-  return { clients: sockets.length, errors, throughput, atRate };
+  return { clients: sockets.length, errors, targetRolesAtStart, warmupUndelivered, throughput, atRate };
+}
+
+// userId -> role of every member of the benchmark organization (GET /api/orgs/{org}/members).
+function memberRoles(api, agent) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: api.hostname,
+        port: api.port,
+        method: "GET",
+        path: `/api/orgs/${cfg.api.orgId}/members`,
+        agent,
+        headers: { authorization: `Bearer ${cfg.api.token}` },
+      },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (res.statusCode !== 200) {
+            reject(new Error(`GET members: ${res.statusCode} ${text.slice(0, 200)}`));
+            return;
+          }
+          resolve(new Map(JSON.parse(text).members.map((m) => [m.userId, m.role])));
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 const workloads = { idle, fanout, latency, product };

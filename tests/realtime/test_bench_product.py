@@ -1,0 +1,116 @@
+"""bench/loadgen/run.js's product workload, run twice on one bench server (as bench/run.py runs
+product-10 and then product-1000 on one server start).
+
+A PATCH to the role a member already has answers 200 and emits nothing. The first run leaves
+some targets on the other role; the load generator must start each target from the role it
+has now, or the second run's first PATCH to those targets is a no-op and one event per such
+target never comes (the runs of 8-15 changes/s and 20-35 s "latencies" in issue 4's
+product-1000 figures)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from tests.harness import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+
+
+async def wait_ready(proc: asyncio.subprocess.Process, log: Path, timeout: float = 90) -> None:
+    assert proc.stdout is not None
+
+    async def read() -> None:
+        while line := await proc.stdout.readline():
+            if line.startswith(b"READY"):
+                return
+        raise AssertionError(f"the server exited: {log.read_text()[-3000:]}")
+
+    await asyncio.wait_for(read(), timeout)
+
+
+async def run_product(info: dict, workdir: Path, tag: str) -> dict:
+    """One product workload with small parameters; answers every mark at once."""
+    cfg = {
+        "workload": "product", "url": info["url"], "tokens": info["tokens"], "room": info["room"],
+        "size": 350, "event": "org.member.updated", "api": info["api"],
+        "clients": 3, "rate": 20, "seconds": 0.5, "concurrency": 4, "warmupSeconds": 0.5,
+    }  # fmt: skip
+    cfg_file = workdir / f"loadgen-{tag}.json"
+    cfg_file.write_text(json.dumps(cfg))
+    proc = await asyncio.create_subprocess_exec(
+        "node", str(BENCH / "loadgen" / "run.js"), str(cfg_file),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=BENCH,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    result = None
+    while line := await asyncio.wait_for(proc.stdout.readline(), 120):
+        msg = json.loads(line)
+        if "mark" in msg:
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        elif "error" in msg:
+            raise AssertionError(f"load generator: {msg['error']}")
+        elif "result" in msg:
+            result = msg["result"]
+    await proc.wait()
+    assert result is not None, f"load generator exited with {proc.returncode} and no result"
+    return result
+
+
+def set_role(info: dict, user_id: str, role: str) -> None:
+    api = info["api"]
+    request = urllib.request.Request(
+        f"{api['base']}/api/orgs/{api['orgId']}/members/{user_id}", method="PATCH",
+        data=json.dumps({"role": role}).encode(),
+        headers={"content-type": "application/json", "authorization": f"Bearer {api['token']}"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+
+
+async def test_a_second_product_run_on_the_same_server_gets_every_event(tmp_path: Path) -> None:
+    if shutil.which("node") is None or not (BENCH / "node_modules" / "socket.io-client").is_dir():
+        pytest.skip("node and bench/node_modules (npm ci in bench/) are needed")
+    port = free_port()
+    info_file, log = tmp_path / "info.json", tmp_path / "server.log"
+    with open(log, "wb") as err:  # noqa: ASYNC230 (the server process writes it)
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, str(BENCH / "tandem_server.py"),
+            "--port", str(port), "--users", "24", "--info", str(info_file),
+            stdout=asyncio.subprocess.PIPE, stderr=err,
+        )  # fmt: skip
+    try:
+        await wait_ready(server, log)
+        info = json.loads(info_file.read_text())
+        targets = len(info["api"]["targets"])
+
+        first = await run_product(info, tmp_path, "first")
+        assert first["targetRolesAtStart"] == {"Member": targets}  # as seeded
+        assert first["errors"] == 0
+
+        # Whatever the first run left, at least one target is on the role the load generator
+        # used to assume it would not be.
+        await asyncio.to_thread(set_role, info, info["api"]["targets"][0], "Admin")
+
+        second = await run_product(info, tmp_path, "second")
+        assert second["targetRolesAtStart"].get("Admin", 0) >= 1
+        assert sum(second["targetRolesAtStart"].values()) == targets
+        for result in (first, second):
+            clients, throughput, at_rate = result["clients"], result["throughput"], result["atRate"]
+            assert result["errors"] == 0
+            assert result["warmupUndelivered"] == 0
+            assert throughput["undelivered"] == 0
+            assert throughput["deliveries"] == throughput["changes"] * clients
+            assert at_rate["sent"] > 0
+            assert at_rate["expected"] == at_rate["deliveries"] == at_rate["sent"] * clients
+    finally:
+        if server.returncode is None:
+            server.terminate()
+            await asyncio.wait_for(server.wait(), 30)
