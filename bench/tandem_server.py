@@ -311,6 +311,24 @@ def time_ms() -> float:
     return time.monotonic_ns() / 1e6  # CLOCK_MONOTONIC, as the Node load generator reads it
 
 
+def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
+    """uvicorn's settings as `tandem serve` uses them (one process or several workers)."""
+    from tandem.realtime.lean import uvicorn_ws
+
+    return {
+        "host": args.host,
+        "port": args.port,
+        "http": "httptools",
+        "ws": uvicorn_ws(args.ws),
+        "ws_per_message_deflate": False,
+        "ws_ping_interval": args.ws_ping_interval or None,
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "on",
+        "backlog": 4096,
+    }
+
+
 async def serve(args: argparse.Namespace, data_dir: Path) -> None:
     import uvicorn
 
@@ -334,22 +352,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
         await serve_granian(args, app, seeded)
         return
 
-    from tandem.realtime.lean import uvicorn_ws
-
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        loop="none",
-        http="httptools",
-        ws=uvicorn_ws(args.ws),
-        ws_per_message_deflate=False,
-        ws_ping_interval=args.ws_ping_interval or None,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        backlog=4096,
-    )
+    config = uvicorn.Config(app, loop="none", **uvicorn_options(args))
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -634,23 +637,12 @@ def serve_workers(args: argparse.Namespace) -> int:
         seeded = asyncio.run(seed_database(args.users))
         announce_when_ready(args, ready_dir, seeded)
         # The workers import this file by name: it is on sys.path as the script's directory.
-        from tandem.realtime.lean import uvicorn_ws
-
         uvicorn.run(
             f"{Path(__file__).stem}:worker_app",
             factory=True,
-            host=args.host,
-            port=args.port,
             workers=args.workers,
             loop="uvloop",
-            http="httptools",
-            ws=uvicorn_ws(args.ws),
-            ws_per_message_deflate=False,
-            ws_ping_interval=args.ws_ping_interval or None,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            backlog=4096,
+            **uvicorn_options(args),
         )
     except KeyboardInterrupt:
         pass

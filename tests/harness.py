@@ -565,3 +565,16 @@ async def rename(person: Person, name: str) -> httpx.Response:
         r = await http.patch("/api/me", json={"name": name})
         assert r.status_code == 200, r.text
         return r
+
+
+async def wait_ready(proc: asyncio.subprocess.Process, log: Path, timeout: float = 90) -> None:
+    """Until a server subprocess (bench/tandem_server.py) prints READY; its log if it exits first."""
+    assert proc.stdout is not None
+
+    async def read() -> None:
+        while line := await proc.stdout.readline():
+            if line.startswith(b"READY"):
+                return
+        raise AssertionError(f"the server exited: {log.read_text()[-3000:]}")
+
+    await asyncio.wait_for(read(), timeout)

@@ -17,22 +17,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from tests.harness import free_port
+from tests.harness import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
-
-
-async def wait_ready(proc: asyncio.subprocess.Process, log: Path, timeout: float = 90) -> None:
-    assert proc.stdout is not None
-
-    async def read() -> None:
-        while line := await proc.stdout.readline():
-            if line.startswith(b"READY"):
-                return
-        raise AssertionError(f"the server exited: {log.read_text()[-3000:]}")
-
-    await asyncio.wait_for(read(), timeout)
 
 
 async def run_product(info: dict, workdir: Path, tag: str) -> dict:

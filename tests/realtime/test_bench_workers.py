@@ -13,22 +13,10 @@ import socketio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from tests.conftest import PG_URL, REDIS_URL, need
-from tests.harness import free_port, postgres_available, redis_available
+from tests.harness import free_port, postgres_available, redis_available, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT = "kanban.task.moved"
-
-
-async def wait_ready(proc: asyncio.subprocess.Process, log: Path, timeout: float = 90) -> None:
-    assert proc.stdout is not None
-
-    async def read() -> None:
-        while line := await proc.stdout.readline():
-            if line.startswith(b"READY"):
-                return
-        raise AssertionError(f"the server exited: {log.read_text()[-3000:]}")
-
-    await asyncio.wait_for(read(), timeout)
 
 
 async def connect(url: str, token: str) -> tuple[socketio.AsyncClient, int, list[dict]]:
