@@ -313,7 +313,7 @@ def time_ms() -> float:
 
 def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     """uvicorn's settings as `tandem serve` uses them (one process or several workers)."""
-    from tandem.realtime.lean import uvicorn_ws
+    from tandem.realtime.lean_ws import uvicorn_ws
 
     return {
         "host": args.host,

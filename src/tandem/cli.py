@@ -91,7 +91,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from tandem import logs
-    from tandem.realtime.lean import uvicorn_ws
+    from tandem.realtime.lean_ws import uvicorn_ws
 
     settings = get_settings()
     host = args.host or settings.host

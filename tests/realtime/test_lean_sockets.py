@@ -14,7 +14,8 @@ import pytest
 from tests.harness import Listener, eventually, quick_team
 from tests.realtime.test_manager_fastpath import EVENT, OfficialClients, env, team_tokens
 
-from tandem.realtime.lean import KEPT_ENVIRON, Flag, LeanSocket, PacketQueue
+from tandem.realtime.lean import KEPT_ENVIRON, LeanSocket, PacketQueue
+from tandem.realtime.lean_ws import Flag
 
 # -- the queue ------------------------------------------------------------------
 

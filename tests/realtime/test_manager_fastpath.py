@@ -23,7 +23,7 @@ from tests.harness import Server, free_port, fresh_database_url, quick_team
 from tandem.app import create_app
 from tandem.config import Settings
 from tandem.realtime.fanout import FrameFanout, text_frame
-from tandem.realtime.lean import uvicorn_ws
+from tandem.realtime.lean_ws import uvicorn_ws
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
@@ -129,7 +129,7 @@ def count_flushes(manager: FrameFanout) -> list[int]:
 @pytest.fixture(params=["websockets", "websockets-sansio", "wsproto-stock", "wsproto"])
 async def ws_server(request: pytest.FixtureRequest, tmp_path: Path):
     """A server on each of uvicorn's websocket implementations (the harness uses `websockets`),
-    and on Tandem's leaner wsproto connection that `tandem serve` uses (realtime/lean.py)."""
+    and on Tandem's leaner wsproto connection that `tandem serve` uses (realtime/lean_ws.py)."""
     async with fresh_database_url("sqlite", tmp_path, "") as url:
         port = free_port()
         settings = Settings(database_url=url, data_dir=tmp_path, port=port, secret_key="test-secret-key-" + "x" * 32,

@@ -62,7 +62,7 @@ def _is_open(protocol: Any) -> Callable[[], bool] | None:
     """For a uvicorn websocket connection this module knows, a check that it is open and
     writable with no extension negotiated; None for any other server (Granian, hypercorn...),
     which keeps the library's path."""
-    # a subclass (realtime.lean's LeanWSProtocol) is known by the uvicorn class it extends
+    # a subclass (realtime.lean_ws's LeanWSProtocol) is known by the uvicorn class it extends
     kind = next((c.__module__ for c in type(protocol).__mro__ if c.__module__.startswith("uvicorn.")), "")
     if kind == "uvicorn.protocols.websockets.websockets_impl":
         from websockets.legacy.protocol import State

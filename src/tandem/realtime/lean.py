@@ -37,7 +37,6 @@ from typing import Any
 import engineio
 from engineio import exceptions, packet
 from engineio.async_socket import AsyncSocket
-from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
 
 # What a connection's environ keeps once its Socket.IO connect succeeded. `asgi.*` are
 # references to objects the ASGI server holds anyway (the fan-out finds the connection's
@@ -345,83 +344,3 @@ def install(sio: Any) -> None:
 
     eio.on("connect", connect)
     eio.on("message", message)
-
-
-# -- uvicorn's wsproto connection, leaner ---------------------------------------------
-
-
-class Flag:
-    """The part of `asyncio.Event` uvicorn's connection uses (`writable`), without a deque."""
-
-    __slots__ = ("_value", "_waiters")
-
-    def __init__(self, value: bool = True) -> None:
-        self._value = value
-        self._waiters: list[asyncio.Future] | None = None
-
-    def is_set(self) -> bool:
-        return self._value
-
-    def set(self) -> None:
-        self._value = True
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(True)
-
-    def clear(self) -> None:
-        self._value = False
-
-    async def wait(self) -> bool:
-        if self._value:
-            return True
-        waiter = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(waiter)
-        try:
-            return await waiter
-        finally:
-            if self._waiters and waiter in self._waiters:
-                self._waiters.remove(waiter)
-
-
-class _HandshakeDone:
-    """Stands in for wsproto's H11Handshake (and its h11 connection) once the connection is open:
-    `WSConnection.events()` is all that still asks it for anything."""
-
-    __slots__ = ()
-
-    def events(self) -> tuple:
-        return ()
-
-
-_HANDSHAKE_DONE = _HandshakeDone()
-
-
-class LeanWSProtocol(WSProtocol):
-    """uvicorn's wsproto connection with a PacketQueue for its receive queue, a Flag for
-    `writable`, and wsproto's HTTP handshake state dropped once the connection is accepted.
-    Pass it as uvicorn's `ws=` (see `uvicorn_ws`)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.queue = PacketQueue()  # type: ignore[assignment]
-        self.writable = Flag()  # type: ignore[assignment]
-
-    async def send(self, message: Any) -> None:
-        await super().send(message)
-        conn = self.conn
-        if message["type"] == "websocket.accept" and conn.connection is not None \
-                and not getattr(conn.handshake, "_events", True):  # no handshake event pending
-            conn.handshake = _HANDSHAKE_DONE
-
-
-def uvicorn_ws(name: str) -> Any:
-    """uvicorn's `ws=` for a name: "wsproto" is LeanWSProtocol, "wsproto-stock" uvicorn's own
-    wsproto connection, anything else is passed through ("websockets-sansio", "websockets")."""
-    if name == "wsproto":
-        return LeanWSProtocol
-    if name == "wsproto-stock":
-        return "wsproto"
-    return name
