@@ -355,15 +355,11 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
     config = uvicorn.Config(app, loop="none", **uvicorn_options(args))
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise SystemExit("uvicorn stopped before it started")
-        await asyncio.sleep(0.02)
 
-    Path(args.info).write_text(json.dumps(load_info(args, seeded)))
-    print(f"READY {args.port}", flush=True)
-    await task
+    async def started() -> bool:
+        return server.started
+
+    await serve_until_stopped(args, seeded, task, started, "uvicorn")
 
 
 async def serve_granian(args: argparse.Namespace, app: Any, seeded: dict[str, Any]) -> None:
@@ -393,13 +389,21 @@ async def serve_granian(args: argparse.Namespace, app: Any, seeded: dict[str, An
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.stop)
     task = asyncio.create_task(server.serve())
-    # The embedded server has no "started" flag: started is when it answers HTTP.
-    while not await answers_http(args.host, args.port, "/healthz"):
+
+    async def started() -> bool:  # the embedded server has no "started" flag: it answers HTTP
+        return await answers_http(args.host, args.port, "/healthz")
+
+    await serve_until_stopped(args, seeded, task, started, "granian")
+
+
+async def serve_until_stopped(args: argparse.Namespace, seeded: dict[str, Any], task: asyncio.Task,
+                              started: Any, name: str) -> None:
+    """Once the server runs, write the info file and print READY; then serve until it stops."""
+    while not await started():
         if task.done():
             task.result()
-            raise SystemExit("granian stopped before it started")
-        await asyncio.sleep(0.05)
-
+            raise SystemExit(f"{name} stopped before it started")
+        await asyncio.sleep(0.02)
     Path(args.info).write_text(json.dumps(load_info(args, seeded)))
     print(f"READY {args.port}", flush=True)
     await task
