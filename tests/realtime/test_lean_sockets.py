@@ -2,20 +2,26 @@
 
 The queue is checked on its own; the socket with real servers and the official
 socket.io-client (websocket, polling, polling upgraded to websocket), and with python-socketio's
-client through the harness: pings keep flowing, a server-side disconnect closes the client, an
-idle socket holds no writer task, and the environ is trimmed once the connect handler ran.
+client through the harness: pings keep flowing, on one clock for every socket, at each socket's
+interval; a client that stops answering is timed out; a server-side disconnect closes the client; an
+idle socket holds no writer task, its connection no instance dict, and the environ is trimmed once
+the connect handler ran.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 
 import pytest
 from tests.harness import Listener, eventually, quick_team
 from tests.realtime.test_manager_fastpath import EVENT, OfficialClients, env, team_tokens
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
 
-from tandem.realtime.lean import KEPT_ENVIRON, LeanSocket, PacketQueue
-from tandem.realtime.lean_ws import Flag
+from tandem.realtime.lean import KEPT_ENVIRON, LeanSocket, PacketQueue, SocketClock
+from tandem.realtime.lean_ws import Flag, LeanWSProtocol
 
 # -- the queue ------------------------------------------------------------------
 
@@ -158,7 +164,7 @@ async def test_pings_flow_on_the_timer_and_a_server_disconnect_closes_the_client
         sid = next(iter(sqlite_server.runtime.gateway.sockets))
         await sqlite_server.runtime.sio.disconnect(sid)
         await eventually(lambda: not listener.sio.connected)
-        await eventually(lambda: socket.closed and socket._writer is None and socket._ping_timer is None)
+        await eventually(lambda: socket.closed and socket._writer is None and socket._ping_at is None)
     finally:
         await listener.close()
 
@@ -171,4 +177,99 @@ async def test_a_client_that_goes_away_leaves_nothing_behind(sqlite_server):
         assert await clients.received() == [[1], [1]]  # the clients close once they got it
     await eventually(lambda: not sqlite_server.runtime.sio.eio.sockets)
     await eventually(lambda: engineio_tasks() == [])
-    assert all(s.closed and s._writer is None and s._ping_timer is None for s in sockets)
+    assert all(s.closed and s._writer is None and s._ping_at is None and s._task is None for s in sockets)
+
+
+def counting_pings(monkeypatch) -> dict[str, list[float]]:
+    """The loop time of every ping the clock sends, by socket."""
+    pings: dict[str, list[float]] = {}
+    ping_due = LeanSocket._ping_due
+
+    def counted(self: LeanSocket) -> None:
+        pings.setdefault(self.sid, []).append(asyncio.get_running_loop().time())
+        ping_due(self)
+
+    monkeypatch.setattr(LeanSocket, "_ping_due", counted)
+    return pings
+
+
+async def test_one_clock_pings_every_socket_at_its_interval(sqlite_server, monkeypatch):
+    pings = counting_pings(monkeypatch)
+    eio = sqlite_server.runtime.sio.eio
+    eio.ping_interval, eio.ping_timeout = 0.2, 0.5
+    _, people = await quick_team(sqlite_server, ["Owner", "Member", "Member"])
+    listeners = [await Listener(sqlite_server, await p.socket_token()).connect() for p in people]
+    try:
+        sockets = lean_sockets(sqlite_server)
+        assert len(sockets) == 3
+        await eventually(lambda: all(len(pings.get(s.sid, ())) >= 4 for s in sockets))
+        clock = eio._tandem_clock
+        assert isinstance(clock, SocketClock)
+        # a ping and a receive timeout per socket, on one heap under one loop timer
+        assert clock.pending() <= 2 * len(sockets)
+        for s in sockets:
+            times = pings[s.sid]
+            # each ping comes an interval after the previous one was answered, never sooner
+            assert all(b - a >= eio.ping_interval - 0.002 for a, b in itertools.pairwise(times))
+        assert all(listener.sio.connected for listener in listeners) and not any(s.closed for s in sockets)
+    finally:
+        for listener in listeners:
+            await listener.close()
+    await eventually(lambda: not eio.sockets)
+    assert all(s._ping_at is None and s._task is None for s in sockets)
+
+
+async def test_a_client_that_stops_answering_pings_is_timed_out(sqlite_server, monkeypatch):
+    """A raw engine.io client that connects, then never answers a ping: the server closes it once
+    ping_interval + ping_timeout pass without a packet from it, as python-engineio does."""
+    pings = counting_pings(monkeypatch)
+    eio = sqlite_server.runtime.sio.eio
+    eio.ping_interval, eio.ping_timeout = 0.2, 0.3
+    _, (person,) = await quick_team(sqlite_server, ["Owner"])
+    token = await person.socket_token()
+    url = f"ws://127.0.0.1:{sqlite_server.port}/socket.io/?EIO=4&transport=websocket"
+    received: list[str] = []
+    async with ws_connect(url, ping_interval=None) as ws:
+        assert (await ws.recv()).startswith("0")  # engine.io OPEN
+        await ws.send("40" + json.dumps({"token": token}))
+        assert (await ws.recv()).startswith("40")  # Socket.IO CONNECT accepted
+        (socket,) = lean_sockets(sqlite_server)
+        assert sqlite_server.runtime.gateway.sockets
+        with pytest.raises(ConnectionClosed):
+            while True:
+                received.append(await asyncio.wait_for(ws.recv(), 10))
+    assert received and set(received) == {"2"}  # pinged, never answered, then closed by the server
+    assert len(pings[socket.sid]) == 1  # no new ping without the previous one's pong
+    await eventually(lambda: socket.closed and not eio.sockets and not sqlite_server.runtime.gateway.sockets)
+    assert socket._task is None and socket._writer is None
+
+
+async def test_a_talking_client_is_not_timed_out(sqlite_server):
+    """Every packet received starts a new receive timeout: a client that answers pings stays."""
+    eio = sqlite_server.runtime.sio.eio
+    eio.ping_interval, eio.ping_timeout = 0.1, 0.1
+    _, (person,) = await quick_team(sqlite_server, ["Owner"])
+    token = await person.socket_token()
+    url = f"ws://127.0.0.1:{sqlite_server.port}/socket.io/?EIO=4&transport=websocket"
+    async with ws_connect(url, ping_interval=None) as ws:
+        assert (await ws.recv()).startswith("0")
+        await ws.send("40" + json.dumps({"token": token}))
+        assert (await ws.recv()).startswith("40")
+        for _ in range(8):  # 8 rounds of 0.1 s, well past one receive timeout of 0.2 s
+            assert await asyncio.wait_for(ws.recv(), 10) == "2"
+            await ws.send("3")
+        (socket,) = lean_sockets(sqlite_server)
+        assert not socket.closed
+
+
+async def test_an_open_connection_keeps_no_instance_dict_and_no_event_deque(sqlite_server):
+    room, tokens = await team_tokens(sqlite_server, 2)
+    async with OfficialClients(sqlite_server, tokens, room, expect=1) as clients:
+        protocols = [p for p in sqlite_server._server.server_state.connections if isinstance(p, LeanWSProtocol)]
+        assert len(protocols) == 2
+        for p in protocols:
+            assert vars(p) == {}  # every attribute uvicorn sets is one of the slots
+            assert type(p.conn.connection._events) is not type(p.conn.handshake)
+            assert not p.conn.connection._events and hasattr(p.conn.connection._events, "popleft")
+        await sqlite_server.runtime.gateway.publish(EVENT, env(room, 1), room)
+        assert await clients.received() == [[1], [1]]

@@ -11,12 +11,14 @@ as the connection lives.
 `LeanSocket` keeps the protocol and the library's behaviour and drops what an idle socket
 does not need:
 
-- the receive loop times each receive with `asyncio.timeout`, in the ASGI task itself;
+- the receive loop waits in the ASGI task itself, without a task per receive;
 - the writer is a task that exists only while there is something to write: a put on the
   socket's `PacketQueue` starts it, it drains the queue in order and ends. An idle socket
   has none, and `PacketQueue.idle` tells the fan-out fast path (realtime/fanout.py) that
   everything queued so far has been handed to the transport;
-- the next ping is a timer callback, not a sleeping task;
+- the next ping and the receive timeout are entries on the server's one `SocketClock`, not
+  a sleeping task, nor a timer handle and an `asyncio.timeout` per socket (about 1.3 KB per
+  idle connection on uvloop, each of them);
 - `PacketQueue` is a list with waiters created on demand (engine.io's polling transport
   still awaits `get()`), not three deques and an Event.
 
@@ -30,12 +32,16 @@ already ran; what stays is what the library and Tandem's fan-out read later).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 import engineio
 from engineio import exceptions, packet
+from engineio.async_drivers import asgi as engineio_asgi
 from engineio.async_socket import AsyncSocket
 
 # What a connection's environ keeps once its Socket.IO connect succeeded. `asgi.*` are
@@ -152,35 +158,143 @@ class PacketQueue:
         return lean
 
 
+logger = logging.getLogger("tandem.realtime.lean")
+
+# A SocketClock entry is due this much before its time: the loop's timers are no finer.
+_EARLY = 0.001
+_PING, _RECEIVE = 0, 1
+
+
+class SocketClock:
+    """One timer for every LeanSocket of an engine.io server: their next pings and their
+    receive timeouts, on one heap of `(when, sid, kind)`.
+
+    The library gives each socket a task that sleeps until the next ping and wraps each
+    receive in a timeout; a timer handle per socket for each would still cost about 1.3 KB
+    per idle connection (uvloop's handle, its libuv timer, asyncio's Timeout). Here a socket
+    costs two heap entries and the loop holds one timer, set for the earliest entry.
+    Entries name the socket by sid, so a closed socket is not kept alive by its entries:
+    they are dropped when they come due and the sid is no longer one of the server's.
+
+    - a ping entry is due `ping_interval` after `schedule_ping` (as the library's sleep);
+      it fires only if it is still the socket's `_ping_at`;
+    - a receive entry checks the socket's current wait: a wait that began
+      `ping_interval + ping_timeout` ago or more is ended as a timeout (the socket's task is
+      cancelled and the cancellation taken back, as `asyncio.timeout` does); otherwise the
+      entry comes back for when the current (or next) wait would time out.
+    """
+
+    __slots__ = ("_handle", "_heap", "_when", "loop", "server")
+
+    def __init__(self, server: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.server = server
+        self.loop = loop
+        self._heap: list[tuple[float, str, int]] = []
+        self._handle: asyncio.TimerHandle | None = None
+        self._when = 0.0
+
+    @classmethod
+    def of(cls, server: Any) -> SocketClock:
+        """The server's clock on the running loop (a new one if the server moved to another loop)."""
+        loop = asyncio.get_running_loop()
+        clock = getattr(server, "_tandem_clock", None)
+        if clock is None or clock.loop is not loop:
+            clock = server._tandem_clock = cls(server, loop)
+        return clock
+
+    def ping_later(self, socket: LeanSocket) -> None:
+        when = self.loop.time() + self.server.ping_interval
+        socket._ping_at = when
+        self._push(when, socket.sid, _PING)
+
+    def watch_receives(self, socket: LeanSocket) -> None:
+        self._push(self.loop.time() + self.receive_timeout(), socket.sid, _RECEIVE)
+
+    def receive_timeout(self) -> float:
+        return self.server.ping_interval + self.server.ping_timeout
+
+    def pending(self) -> int:
+        return len(self._heap)
+
+    def _push(self, when: float, sid: str, kind: int) -> None:
+        heapq.heappush(self._heap, (when, sid, kind))
+        if self._handle is None or when < self._when:
+            self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._when = when
+        self._handle = self.loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        heap, sockets = self._heap, self.server.sockets
+        now = self.loop.time()
+        while heap and heap[0][0] <= now + _EARLY:
+            when, sid, kind = heapq.heappop(heap)
+            socket = sockets.get(sid)
+            if not isinstance(socket, LeanSocket):
+                continue  # closed and gone: its entries end here
+            try:
+                if kind == _PING:
+                    if socket._ping_at == when:
+                        socket._ping_at = None
+                        socket._ping_due()
+                else:
+                    socket._receive_check(self, now)
+            except Exception:  # one socket's failure must not stop the others' clock
+                logger.exception("socket clock: %s", sid)
+        # (an entry pushed above may have set the timer for itself, later than the head)
+        if heap and (self._handle is None or heap[0][0] < self._when):
+            self._arm(heap[0][0])
+
+
 class LeanSocket(AsyncSocket):
     """engine.io's AsyncSocket with the writer, receive and ping tasks of an idle socket gone."""
 
     _ws: Any = None
     _writer: asyncio.Task | None = None
     _writer_ended = False
-    _ping_timer: asyncio.TimerHandle | None = None
+    _ping_at: float | None = None  # when the SocketClock sends the next ping
     _environ_trimmed = False
+    _task: asyncio.Task | None = None  # the task running the websocket receive loop
+    _waiting_since: float | None = None  # loop time the current receive began, None between receives
+    _timed_out = False
 
-    # -- pings: a timer, not a sleeping task ------------------------------------
+    # -- pings: an entry on the server's clock, not a sleeping task --------------
 
     def schedule_ping(self) -> None:
         # as the library: only after the previous ping was answered (or for the first one)
         if self.last_ping:
             self.last_ping = None
-            loop = asyncio.get_running_loop()
-            self._ping_timer = loop.call_later(self.server.ping_interval, self._ping_due)
+            SocketClock.of(self.server).ping_later(self)
 
     def _ping_due(self) -> None:
-        self._ping_timer = None
         if not self.closing and not self.closed:
             self.last_ping = time.time()
             self.queue.put_nowait(packet.Packet(packet.PING))
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
-        if self._ping_timer is not None:
-            self._ping_timer.cancel()
-            self._ping_timer = None
+        self._ping_at = None  # its clock entry, if any, is dropped when it comes due
         await super().close(wait=wait, abort=abort, reason=reason)
+
+    # -- the receive timeout: an entry on the same clock ------------------------------
+
+    def _receive_check(self, clock: SocketClock, now: float) -> None:
+        task = self._task
+        if task is None:
+            return  # the receive loop ended
+        since = self._waiting_since
+        if since is None:  # handling a packet: the next wait starts later than now
+            clock._push(now + clock.receive_timeout(), self.sid, _RECEIVE)
+            return
+        deadline = since + clock.receive_timeout()
+        if deadline <= now + _EARLY:
+            self._timed_out = True
+            task.cancel()
+        else:
+            clock._push(deadline, self.sid, _RECEIVE)
 
     # -- the writer: a task only while there is something to write ---------------
 
@@ -220,7 +334,22 @@ class LeanSocket(AsyncSocket):
 
     # -- the websocket transport ---------------------------------------------------
 
-    async def _websocket_handler(self, ws: Any) -> None:
+    async def _upgrade_websocket(self, environ: dict[str, Any]) -> Any:
+        """As the library's, on the ASGI connection itself: with engine.io's ASGI `WebSocket`
+        wrapper, every idle connection's task would also hold its object and two more
+        suspended coroutines (its `__call__` and `wait`)."""
+        server = self.server
+        if server._async.get("websocket") is not engineio_asgi.WebSocket or "asgi.receive" not in environ:
+            return await super()._upgrade_websocket(environ)  # pragma: no cover - another async mode
+        if self.upgraded:
+            raise OSError("Socket has been upgraded already")
+        ws = ASGIWebSocket(environ["asgi.receive"], environ["asgi.send"])
+        await ws.accept()
+        await self._websocket_handler(ws)
+        return ""  # send nothing as response
+
+    async def _websocket_upgraded(self, ws: Any) -> bool:
+        """The socket was already connected on polling: the upgrade's probe and UPGRADE (as the library)."""
         server = self.server
         max_size = server.max_http_buffer_size
 
@@ -230,34 +359,40 @@ class LeanSocket(AsyncSocket):
                 raise ValueError("packet is too large")
             return data
 
-        if self.connected:
-            # The socket was already connected on polling: this is an upgrade (as the library).
-            self.upgrading = True  # hold packet sends during the upgrade
-            try:
-                pkt = await websocket_wait()
-            except OSError:  # pragma: no cover
-                return
-            decoded = packet.Packet(encoded_packet=pkt)
-            if decoded.packet_type != packet.PING or decoded.data != "probe":
-                server.logger.info("%s: Failed websocket upgrade, no PING packet", self.sid)
-                self.upgrading = False
-                return
-            await ws.send(packet.Packet(packet.PONG, data="probe").encode())
-            await self.queue.put(packet.Packet(packet.NOOP))  # end the pending poll
-            try:
-                pkt = await websocket_wait()
-            except OSError:  # pragma: no cover
-                self.upgrading = False
-                return
-            decoded = packet.Packet(encoded_packet=pkt)
-            if decoded.packet_type != packet.UPGRADE:
-                self.upgraded = False
-                server.logger.info("%s: Failed websocket upgrade, expected UPGRADE packet, received %s instead.",
-                                   self.sid, pkt)
-                self.upgrading = False
-                return
-            self.upgraded = True
+        self.upgrading = True  # hold packet sends during the upgrade
+        try:
+            pkt = await websocket_wait()
+        except OSError:  # pragma: no cover
+            return False
+        decoded = packet.Packet(encoded_packet=pkt)
+        if decoded.packet_type != packet.PING or decoded.data != "probe":
+            server.logger.info("%s: Failed websocket upgrade, no PING packet", self.sid)
             self.upgrading = False
+            return False
+        await ws.send(packet.Packet(packet.PONG, data="probe").encode())
+        await self.queue.put(packet.Packet(packet.NOOP))  # end the pending poll
+        try:
+            pkt = await websocket_wait()
+        except OSError:  # pragma: no cover
+            self.upgrading = False
+            return False
+        decoded = packet.Packet(encoded_packet=pkt)
+        if decoded.packet_type != packet.UPGRADE:
+            self.upgraded = False
+            server.logger.info("%s: Failed websocket upgrade, expected UPGRADE packet, received %s instead.",
+                               self.sid, pkt)
+            self.upgrading = False
+            return False
+        self.upgraded = True
+        self.upgrading = False
+        return True
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        server = self.server
+        max_size = server.max_http_buffer_size
+        if self.connected:
+            if not await self._websocket_upgraded(ws):
+                return
         else:
             self.connected = True
             self.upgraded = True
@@ -271,28 +406,50 @@ class LeanSocket(AsyncSocket):
             queue.idle = True
         server.logger.info("%s: Upgrade to websocket successful", self.sid)
 
-        timeout = server.ping_interval + server.ping_timeout
+        # Each receive is timed out after ping_interval + ping_timeout by the server's clock.
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        loop = asyncio.get_running_loop()
+        self._task = task
+        receive = ws.receive if type(ws) is ASGIWebSocket else None
+        SocketClock.of(server).watch_receives(self)
         cancelled = False
-        while True:
-            try:
-                async with asyncio.timeout(timeout):
-                    p = await websocket_wait()
-            except asyncio.CancelledError:
-                cancelled = True  # the library ends the connection as below, then lets the task end
-                break
-            except Exception:  # noqa: BLE001 - a timeout, a closed connection, an oversized packet
-                break
-            if p is None:  # closed by the client
-                break
-            try:
-                await self.receive(packet.Packet(encoded_packet=p))
-            except exceptions.UnknownPacketError:  # pragma: no cover
-                pass
-            except exceptions.SocketIsClosedError:  # pragma: no cover
-                server.logger.info("Receive error -- socket is closed")
-                break
-            except Exception:  # pragma: no cover
-                server.logger.exception("Unknown receive error")
+        try:
+            while True:
+                self._waiting_since = loop.time()
+                try:
+                    # engine.io's websocket_wait() and WebSocket.wait(), inline: no suspended
+                    # coroutine of theirs for an idle connection to hold
+                    p = await receive() if receive is not None else await ws.wait()
+                    if receive is not None:
+                        p = _asgi_data(p)
+                    if p and len(p) > max_size:
+                        raise ValueError("packet is too large")
+                except asyncio.CancelledError:
+                    if self._timed_out and task.uncancel() <= cancelling:
+                        break  # the clock's timeout, as asyncio.timeout's TimeoutError
+                    cancelled = True  # the library ends the connection as below, then lets the task end
+                    break
+                except Exception:  # noqa: BLE001 - a closed connection, an oversized packet
+                    break
+                finally:
+                    self._waiting_since = None
+                if p is None:  # closed by the client
+                    break
+                pkt, p = packet.Packet(encoded_packet=p), None  # an idle socket keeps no last message
+                try:
+                    await self.receive(pkt)
+                except exceptions.UnknownPacketError:  # pragma: no cover
+                    pass
+                except exceptions.SocketIsClosedError:  # pragma: no cover
+                    server.logger.info("Receive error -- socket is closed")
+                    break
+                except Exception:  # pragma: no cover
+                    server.logger.exception("Unknown receive error")
+                pkt = None
+        finally:
+            self._task = None
 
         writer = self._writer
         if cancelled:
@@ -305,6 +462,45 @@ class LeanSocket(AsyncSocket):
             if writer is not None:
                 await writer
         await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+class ASGIWebSocket:
+    """What engine.io's ASGI `WebSocket` wrapper offers a socket (accept, wait, send, close), in slots."""
+
+    __slots__ = ("receive", "send_event")
+
+    def __init__(self, receive: Callable[[], Any], send: Callable[[dict[str, Any]], Any]) -> None:
+        self.receive = receive
+        self.send_event = send
+
+    async def accept(self) -> None:
+        await self.send_event({"type": "websocket.accept"})
+
+    async def wait(self) -> Any:
+        return _asgi_data(await self.receive())
+
+    async def send(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            await self.send_event({"type": "websocket.send", "bytes": message, "text": None})
+        else:
+            await self.send_event({"type": "websocket.send", "bytes": None, "text": message})
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):  # as the library's: an already closed connection is fine
+            await self.send_event({"type": "websocket.close"})
+
+
+def _asgi_data(event: dict[str, Any]) -> Any:
+    """The text or bytes of an ASGI websocket event, as engine.io's `WebSocket.wait` returns them."""
+    if event["type"] != "websocket.receive":
+        raise OSError()
+    data = event.get("bytes")
+    if data is not None:
+        return data
+    data = event.get("text")
+    if data is not None:
+        return data
+    raise OSError()  # pragma: no cover
 
 
 def trim_environ(environ: dict[str, Any]) -> None:
