@@ -142,6 +142,36 @@ async def test_a_client_that_starts_on_polling_and_upgrades_gets_every_event(sql
             if seq % 10 == 0:
                 await asyncio.sleep(0.01)
         assert await clients.received() == [list(range(1, 101))] * 2
+    await eventually(lambda: not sqlite_server.runtime.sio.eio.sockets)  # the detached upgrade cleans up too
+
+
+def coroutine_chain(task: asyncio.Task) -> list[str]:
+    """Where a suspended task waits: the qualified names and files of its coroutines, outermost first."""
+    chain, coro = [], task.get_coro()
+    while coro is not None and hasattr(coro, "cr_code"):
+        chain.append(f"{coro.cr_code.co_filename}:{coro.__qualname__}")
+        coro = coro.cr_await
+    return chain
+
+
+async def test_an_idle_connection_waits_outside_the_request_handling(sqlite_server):
+    """LeanWSProtocol's DETACH: once the websocket is accepted, engine.io's and Socket.IO's request
+    handling and the middleware return; the connection's task reads from a shallow stack."""
+    room, tokens = await team_tokens(sqlite_server, 2)
+    async with OfficialClients(sqlite_server, tokens, room, expect=1) as clients:
+        protocols = [p for p in sqlite_server._server.server_state.connections if isinstance(p, LeanWSProtocol)]
+        tasks = [t for t in sqlite_server._server.server_state.tasks
+                 if t.get_coro().cr_frame.f_locals.get("self") in protocols]
+        assert len(tasks) == 2
+        for task in tasks:
+            chain = coroutine_chain(task)
+            assert chain[0].endswith("LeanWSProtocol.run_asgi")
+            assert any(c.endswith("LeanSocket._websocket_handler") for c in chain)
+            assert not any("/engineio/" in c or "/socketio/" in c or "/middleware/" in c for c in chain), chain
+            assert len(chain) <= 6, chain
+        await sqlite_server.runtime.gateway.publish(EVENT, env(room, 1), room)
+        assert await clients.received() == [[1], [1]]
+    await eventually(lambda: not sqlite_server.runtime.sio.eio.sockets and not sqlite_server.runtime.gateway.sockets)
 
 
 async def test_pings_flow_on_the_timer_and_a_server_disconnect_closes_the_client(sqlite_server, monkeypatch):

@@ -64,7 +64,7 @@ def invalid(exc: ValidationError) -> dict[str, Any]:
     return failure("invalid", f"{where}: {first.get('msg', 'invalid')}")
 
 
-@dataclass
+@dataclass(slots=True)  # one per connection: no instance dict
 class SocketInfo:
     user_id: str
     session_id: str

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import time
@@ -43,6 +44,11 @@ import engineio
 from engineio import exceptions, packet
 from engineio.async_drivers import asgi as engineio_asgi
 from engineio.async_socket import AsyncSocket
+
+# The ASGI extension a server offers (realtime/lean_ws.py's LeanWSProtocol) when an app may hand it
+# the rest of an accepted websocket connection: `await send({"type": DETACH, "run": f})`, then return;
+# the server keeps the connection open and awaits `f()` instead.
+DETACH = "tandem.websocket.detach"
 
 # What a connection's environ keeps once its Socket.IO connect succeeded. `asgi.*` are
 # references to objects the ASGI server holds anyway (the fan-out finds the connection's
@@ -337,7 +343,8 @@ class LeanSocket(AsyncSocket):
     async def _upgrade_websocket(self, environ: dict[str, Any]) -> Any:
         """As the library's, on the ASGI connection itself: with engine.io's ASGI `WebSocket`
         wrapper, every idle connection's task would also hold its object and two more
-        suspended coroutines (its `__call__` and `wait`)."""
+        suspended coroutines (its `__call__` and `wait`). When the server offers `DETACH`,
+        the receive loop runs from the connection's task once the request has returned."""
         server = self.server
         if server._async.get("websocket") is not engineio_asgi.WebSocket or "asgi.receive" not in environ:
             return await super()._upgrade_websocket(environ)  # pragma: no cover - another async mode
@@ -345,8 +352,21 @@ class LeanSocket(AsyncSocket):
             raise OSError("Socket has been upgraded already")
         ws = ASGIWebSocket(environ["asgi.receive"], environ["asgi.send"])
         await ws.accept()
+        scope = environ.get("asgi.scope") or {}
+        if DETACH in (scope.get("extensions") or ()):
+            # Leave the request's stack: engine.io and Socket.IO return now (a websocket's
+            # response is empty), and the server runs the rest of the connection.
+            await ws.send_event({"type": DETACH, "run": functools.partial(self._websocket_detached, ws)})
+            return ""
         await self._websocket_handler(ws)
         return ""  # send nothing as response
+
+    async def _websocket_detached(self, ws: ASGIWebSocket) -> None:
+        await self._websocket_handler(ws)
+        # what engine.io's request handling does once the handler returns
+        server = self.server
+        if self.closed and server.sockets.get(self.sid) is self:
+            del server.sockets[self.sid]
 
     async def _websocket_upgraded(self, ws: Any) -> bool:
         """The socket was already connected on polling: the upgrade's probe and UPGRADE (as the library)."""
