@@ -51,9 +51,17 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
         pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if writer and not in_memory else {}
         # Statements run inline on the event loop, except those that may wait (kit/sqlite_inline.py).
         database = make_url(url).database or ":memory:"
+        # The writer's connections leave checkpoints to a thread of their own (a COMMIT then never
+        # waits for the disk, so it runs inline too).
+        checkpointer = sqlite_inline.WalCheckpointer(database) if writer and not in_memory else None
         engine = create_async_engine(
-            url, async_creator=lambda: sqlite_inline.connect(database, timeout=30), **pool
+            url,
+            module=sqlite_inline.dbapi(),
+            async_creator=lambda: sqlite_inline.connect(database, timeout=30, checkpointer=checkpointer),
+            **pool,
         )
+
+        engine.sync_engine.dialect.tandem_checkpointer = checkpointer  # Database.dispose stops it
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
@@ -62,6 +70,8 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            if checkpointer is not None:
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -115,6 +125,9 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        checkpointer = getattr(self.engine.sync_engine.dialect, "tandem_checkpointer", None)
+        if checkpointer is not None:
+            checkpointer.cancel()  # closing the last connection checkpoints anyway
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()

@@ -1,25 +1,55 @@
-"""The inline SQLite driver: statements run on the event loop's thread; what may wait does not."""
+"""The inline SQLite driver: statements, BEGIN and COMMIT run on the event loop's thread; what
+may wait (another process's lock, a checkpoint's disk writes) does not."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import event, exc, text
 
 from tandem.db import Database
 from tandem.kit import sqlite_inline
 
 
-async def test_statements_run_on_the_event_loop_thread_and_begin_and_commit_on_the_worker(tmp_path):
+def _trace_threads(db: Database) -> list[tuple[int, str]]:
+    """(thread, statement) for every statement the writer engine's connections run."""
+    seen: list[tuple[int, str]] = []
+
+    @event.listens_for(db.engine.sync_engine, "connect")
+    def _trace(dbapi_conn, _):
+        dbapi_conn._connection._conn.set_trace_callback(lambda sql: seen.append((threading.get_ident(), sql)))
+
+    return seen
+
+
+async def test_statements_begin_and_commit_run_inline_on_the_event_loop_thread(tmp_path):
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 't.db'}")
+    seen = _trace_threads(db)
+    async with db.unit_of_work() as session:
+        await session.execute(text("CREATE TABLE t (a INTEGER)"))
+    seen.clear()
+    async with db.unit_of_work() as session:
+        await session.execute(text("INSERT INTO t VALUES (1)"))
+        assert (await session.execute(text("SELECT a FROM t"))).scalar_one() == 1
+    statements = [sql for _, sql in seen]
+    assert "BEGIN IMMEDIATE" in statements and "COMMIT" in statements and "INSERT INTO t VALUES (1)" in statements
+    assert {thread for thread, _ in seen} == {threading.get_ident()}
+    async with db.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
+    await db.dispose()
+
+
+async def test_aiosqlite_calls_that_cannot_wait_run_inline_and_begin_goes_to_the_worker(tmp_path):
     conn = await sqlite_inline.connect(str(tmp_path / "t.db"))
     try:
         await conn.create_function("tid", 0, threading.get_ident)
         loop_thread = threading.get_ident()
         async with conn.execute("SELECT tid()") as cur:
             assert (await cur.fetchone())[0] == loop_thread
-        # BEGIN may wait for another process's lock: it goes to aiosqlite's thread.
         async with conn.execute("BEGIN IMMEDIATE") as cur:
             pass
         async with conn.execute("SELECT tid()") as cur:
@@ -44,8 +74,8 @@ def test_what_may_wait():
 
 
 async def test_a_writer_waiting_for_another_process_lock_does_not_block_the_event_loop(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"
-    db = Database(url)
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    seen = _trace_threads(db)
     async with db.unit_of_work() as session:
         await session.execute(text("CREATE TABLE t (a INTEGER)"))
     # Another process (here: a plain sqlite3 connection on its own thread) holds the write lock.
@@ -65,6 +95,7 @@ async def test_a_writer_waiting_for_another_process_lock_does_not_block_the_even
         async with db.unit_of_work() as session:  # BEGIN IMMEDIATE waits here for the other writer
             await session.execute(text("INSERT INTO t VALUES (2)"))
 
+    seen.clear()
     tick_task = asyncio.create_task(ticker())
     writer = asyncio.create_task(write())
     await asyncio.sleep(0.3)
@@ -73,7 +104,53 @@ async def test_a_writer_waiting_for_another_process_lock_does_not_block_the_even
     other.execute("COMMIT")
     await asyncio.wait_for(writer, 10)
     tick_task.cancel()
+    begins = [thread for thread, sql in seen if sql == "BEGIN IMMEDIATE"]
+    assert begins[0] == threading.get_ident()  # the inline try, which found the lock taken
+    assert begins[-1] != threading.get_ident()  # the wait, on aiosqlite's thread
     async with db.read() as session:
         assert (await session.execute(text("SELECT a FROM t ORDER BY a"))).scalars().all() == [1, 2]
+        # The inline try set no lasting busy timeout of 0: the connection waits as configured.
+    async with db.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection._conn
+        assert raw.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
     other.close()
+    await db.dispose()
+
+
+async def test_the_wal_reaches_the_database_file_by_a_checkpoint_off_the_event_loop(tmp_path):
+    path = tmp_path / "c.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    checkpointer = db.engine.sync_engine.dialect.tandem_checkpointer
+    checkpointer.delay = 0.05
+    async with db.unit_of_work() as session:
+        await session.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB)"))
+    for i in range(20):
+        async with db.unit_of_work() as session:
+            await session.execute(text("INSERT INTO t VALUES (:a, randomblob(50000))"), {"a": i})
+    # The commits did not checkpoint on the loop: the rows are in the WAL, not yet in the file.
+    assert os.path.getsize(path) < 200_000 < os.path.getsize(f"{path}-wal")
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if checkpointer.checkpoints and os.path.getsize(path) > 1_000_000:
+            break
+    assert os.path.getsize(path) > 1_000_000  # ~1 MB of rows copied into the database file
+    await db.dispose()
+
+
+async def test_a_failing_statement_raises_and_the_unit_of_work_loses_nothing(tmp_path):
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'e.db'}")
+    async with db.unit_of_work() as session:
+        await session.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY)"))
+        await session.execute(text("INSERT INTO t VALUES (1)"))
+    with pytest.raises(exc.IntegrityError):
+        async with db.unit_of_work() as session:
+            await session.execute(text("INSERT INTO t VALUES (2)"))
+            await session.execute(text("INSERT INTO t VALUES (1)"))
+    with pytest.raises(exc.OperationalError):
+        async with db.unit_of_work() as session:
+            await session.execute(text("SELECT nope FROM t"))
+    async with db.unit_of_work() as session:  # the connection is usable and 2 was rolled back
+        await session.execute(text("INSERT INTO t VALUES (3)"))
+    async with db.read() as session:
+        assert (await session.execute(text("SELECT a FROM t ORDER BY a"))).scalars().all() == [1, 3]
     await db.dispose()

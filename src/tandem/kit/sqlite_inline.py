@@ -1,25 +1,53 @@
-"""aiosqlite, minus most of its thread hops.
+"""SQLite for SQLAlchemy's asyncio engine, without thread hops or greenlet switches per call.
 
-aiosqlite runs every call — cursor(), execute(), fetchall(), close() — on a worker
-thread and wakes the event loop for each result: four thread hops per statement,
-which the product-path profile (issue 4) showed costing more CPU than the SQL.
-SQLite executes a statement of Tandem's in microseconds and never waits, except
-for a lock held by another process (BEGIN IMMEDIATE) and for the disk (COMMIT,
-when a checkpoint writes the WAL back). So this connection runs calls inline on
-the event loop and sends only those two kinds to aiosqlite's thread. Calls on a
-connection never overlap (SQLAlchemy awaits each one), so order is kept.
+SQLAlchemy's aiosqlite dialect runs every DBAPI call — cursor(), execute(), fetchall(),
+close() — as a coroutine on aiosqlite's worker thread, and reaches each one from its greenlet
+by switching out to the event loop and back: for a statement that SQLite runs in a few
+microseconds, about 100 µs of CPU (issue 4's product-path profile; bench/README.md). Yet
+SQLite only ever waits for two things:
+
+- another process's write lock, at BEGIN IMMEDIATE (Tandem's writers take the lock at
+  BEGIN; readers in WAL mode never wait for writers);
+- the disk, when a checkpoint copies the WAL back into the database file. With
+  `synchronous=NORMAL` in WAL mode a COMMIT appends to the WAL and does not sync; only a
+  checkpoint syncs.
+
+So this adaptation runs statements, COMMIT and ROLLBACK synchronously, inline, in the
+greenlet SQLAlchemy already runs in (no await, no switch), and keeps the two waits off the
+event loop:
+
+- BEGIN IMMEDIATE is tried inline with SQLite's busy timeout at zero; only when another
+  process holds the lock does it go to aiosqlite's thread and wait there (the loop runs on);
+- the writer's connections do not checkpoint on commit (`wal_autocheckpoint=0`, set in
+  db.py); a `WalCheckpointer` checkpoints the WAL on a thread of its own, on its own
+  connection, a moment after commits (PASSIVE: it never blocks readers or the writer).
+
+Connecting, closing and anything else that may wait (VACUUM, an explicit checkpoint) still go
+through aiosqlite's thread. Calls on one connection never overlap (SQLAlchemy awaits each
+one), which is what sqlite3's same-thread check guards against.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import sqlite3
+import threading
 from functools import partial
 from typing import Any
 
 import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
 
 # Statements that may wait: for another process's write lock, or for the disk.
 _MAY_WAIT = ("BEGIN", "COMMIT", "END", "VACUUM", "PRAGMA WAL_CHECKPOINT")
+_TAKES_WRITE_LOCK = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 
 
 def _may_wait(fn: Any, args: tuple) -> bool:
@@ -33,7 +61,58 @@ def _may_wait(fn: Any, args: tuple) -> bool:
     return False
 
 
+async def _nothing() -> None:
+    return None
+
+
+def _head(operation: str) -> str:
+    return operation.lstrip()[:32].upper()
+
+
+class WalCheckpointer:
+    """Copies a database's WAL back into its file on a thread of its own, `delay` seconds after
+    the first commit it has not yet covered (one checkpoint per `delay` at most, whatever the
+    rate of commits). PASSIVE: it copies what no reader still needs and never blocks anyone."""
+
+    def __init__(self, database: str, *, delay: float = 1.0) -> None:
+        self.database = database
+        self.delay = delay
+        self.checkpoints = 0  # completed, for tests and curiosity
+        self._handle: asyncio.TimerHandle | None = None
+        self._lock = threading.Lock()
+
+    def committed(self) -> None:
+        """Called on the event loop after each commit of a writer connection."""
+        if self._handle is None:
+            self._handle = asyncio.get_running_loop().call_later(self.delay, self._run)
+
+    def _run(self) -> None:
+        self._handle = None
+        asyncio.get_running_loop().run_in_executor(None, self.checkpoint)
+
+    def checkpoint(self) -> None:
+        with self._lock:  # one at a time (a slow disk must not stack them up)
+            conn = sqlite3.connect(self.database, timeout=30, isolation_level=None)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                conn.close()
+            self.checkpoints += 1
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
 class InlineConnection(aiosqlite.Connection):
+    """aiosqlite's connection (its thread opens, closes and waits), with calls that cannot wait
+    made inline. `busy_timeout_ms` is the wait for another process's lock; `checkpointer`,
+    when set, is told of every commit."""
+
+    busy_timeout_ms: int = 30_000
+    checkpointer: WalCheckpointer | None = None
+
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
@@ -41,12 +120,126 @@ class InlineConnection(aiosqlite.Connection):
             return await super()._execute(fn, *args, **kwargs)
         return fn(*args, **kwargs)
 
+    async def in_thread(self, fn: Any, *args: Any) -> Any:
+        """Run fn on aiosqlite's thread (a call that may wait)."""
+        return await super()._execute(fn, *args)
 
-def connect(database: str, **kwargs: Any) -> InlineConnection:
+
+class InlineCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's cursor adaptation on a plain sqlite3 cursor, called synchronously."""
+
+    __slots__ = ()
+
+    def __init__(self, adapt_connection: InlineAdaptedConnection) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = self._connection._conn.cursor()
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+
+    async def _async_soft_close(self) -> None:
+        if not self._soft_closed_memoized:
+            self._soft_closed_memoized = self._soft_closed_memoized.union({"description": self._cursor.description})
+            self._cursor.close()
+
+    def close(self) -> None:
+        self._rows.clear()
+        if not self._soft_closed_memoized:
+            self._cursor.close()
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        cursor = self._cursor
+        try:
+            head = _head(operation)
+            if head.startswith(_TAKES_WRITE_LOCK):
+                self._adapt_connection.take_write_lock(cursor, operation)
+            elif head.startswith(_MAY_WAIT):
+                await_(self._connection.in_thread(self._run, operation, parameters))
+            else:
+                self._run(operation, parameters)
+                # SQLAlchemy's AsyncConnection.execute insists that an async driver awaited something
+                # (AwaitRequired otherwise); a finished coroutine costs about a microsecond.
+                await_(_nothing())
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    def _run(self, operation: str, parameters: Any) -> None:
+        cursor = self._cursor
+        if parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        if cursor.description:
+            self._rows = collections.deque(cursor.fetchall())
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        try:
+            return self._cursor.executemany(operation, seq_of_parameters)
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+
+class InlineAdaptedConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+
+    _cursor_cls = InlineCursor
+    _connection: InlineConnection
+
+    def take_write_lock(self, cursor: sqlite3.Cursor, operation: str) -> None:
+        """BEGIN IMMEDIATE inline when the lock is free; on aiosqlite's thread, waiting up to the
+        connection's busy timeout, when another process holds it."""
+        timeout = self._connection.busy_timeout_ms
+        cursor.execute("PRAGMA busy_timeout = 0")
+        try:
+            cursor.execute(operation)
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout = {timeout:d}")
+        await_(self._connection.in_thread(cursor.execute, operation))
+
+    def commit(self) -> None:
+        conn = self._connection
+        if conn._connection:
+            try:
+                conn._conn.commit()
+            except Exception as error:
+                self._handle_exception(error)
+            if conn.checkpointer is not None:
+                conn.checkpointer.committed()
+
+    def rollback(self) -> None:
+        conn = self._connection
+        if conn._connection:
+            try:
+                conn._conn.rollback()
+            except Exception as error:
+                self._handle_exception(error)
+
+
+class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """The DBAPI module SQLAlchemy's aiosqlite dialect uses (create_engine's `module=`)."""
+
+    def connect(self, *arg: Any, **kw: Any) -> InlineAdaptedConnection:
+        creator_fn = kw.pop("async_creator_fn", None)
+        connection = creator_fn(*arg, **kw) if creator_fn else connect(*arg, **kw)
+        return InlineAdaptedConnection(self, await_(connection))
+
+
+def dbapi() -> InlineDBAPI:
+    return InlineDBAPI(aiosqlite, sqlite3)
+
+
+def connect(database: str, *, timeout: float = 30, checkpointer: WalCheckpointer | None = None,
+            **kwargs: Any) -> InlineConnection:
     """Like aiosqlite.connect: an awaitable connection (SQLAlchemy's `async_creator`)."""
     # The sqlite3 connection is made on aiosqlite's thread and also used from the event loop's; calls
     # never overlap, which is what sqlite3's same-thread check guards against.
     kwargs["check_same_thread"] = False
-    conn = InlineConnection(partial(sqlite3.connect, database, **kwargs), 64)
+    conn = InlineConnection(partial(sqlite3.connect, database, timeout=timeout, **kwargs), 64)
+    conn.busy_timeout_ms = int(timeout * 1000)
+    conn.checkpointer = checkpointer
     conn._thread.daemon = True  # as SQLAlchemy's own aiosqlite dialect does
     return conn
