@@ -12,7 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -55,8 +60,8 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
         # waits for the disk, so it runs inline too).
         checkpointer = sqlite_inline.WalCheckpointer(database) if writer and not in_memory else None
         engine = create_async_engine(
-            url,
-            module=sqlite_inline.dbapi(),
+            make_url(url).set(drivername="sqlite+tandem_inline"),
+            tandem_writer=writer,
             async_creator=lambda: sqlite_inline.connect(database, timeout=30, checkpointer=checkpointer),
             **pool,
         )
@@ -73,12 +78,6 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
             if checkpointer is not None:
                 cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _sqlite_begin(conn: Any) -> None:
-            # Writers take the lock at BEGIN so they queue instead of failing mid-transaction;
-            # readers (WAL) never wait for a writer.
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         return engine
     # `?search_path=name` selects a PostgreSQL schema (one database can host several Tandems, or tests).

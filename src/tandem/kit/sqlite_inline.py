@@ -37,10 +37,12 @@ from functools import partial
 from typing import Any
 
 import aiosqlite
+from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
+    SQLiteDialect_aiosqlite,
 )
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
@@ -160,7 +162,7 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
                 # SQLAlchemy's AsyncConnection.execute insists that an async driver awaited something
                 # (AwaitRequired otherwise); a finished coroutine costs about a microsecond.
                 await_(_nothing())
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
             self._adapt_connection._handle_exception(error)
 
     def _run(self, operation: str, parameters: Any) -> None:
@@ -175,7 +177,7 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
         try:
             return self._cursor.executemany(operation, seq_of_parameters)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
             self._adapt_connection._handle_exception(error)
 
 
@@ -184,6 +186,20 @@ class InlineAdaptedConnection(AsyncAdapt_aiosqlite_connection):
 
     _cursor_cls = InlineCursor
     _connection: InlineConnection
+
+    def begin(self, *, write: bool) -> None:
+        """Open a transaction: a writer takes the write lock now (BEGIN IMMEDIATE), so writers queue
+        at BEGIN instead of failing mid-transaction; a reader (WAL) never waits for a writer."""
+        cursor = self._connection._conn.cursor()
+        try:
+            if write:
+                self.take_write_lock(cursor, "BEGIN IMMEDIATE")
+            else:
+                cursor.execute("BEGIN")
+        except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
+            self._handle_exception(error)
+        finally:
+            cursor.close()
 
     def take_write_lock(self, cursor: sqlite3.Cursor, operation: str) -> None:
         """BEGIN IMMEDIATE inline when the lock is free; on aiosqlite's thread, waiting up to the
@@ -205,7 +221,7 @@ class InlineAdaptedConnection(AsyncAdapt_aiosqlite_connection):
         if conn._connection:
             try:
                 conn._conn.commit()
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
                 self._handle_exception(error)
             if conn.checkpointer is not None:
                 conn.checkpointer.committed()
@@ -215,7 +231,7 @@ class InlineAdaptedConnection(AsyncAdapt_aiosqlite_connection):
         if conn._connection:
             try:
                 conn._conn.rollback()
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
                 self._handle_exception(error)
 
 
@@ -228,8 +244,27 @@ class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
         return InlineAdaptedConnection(self, await_(connection))
 
 
-def dbapi() -> InlineDBAPI:
-    return InlineDBAPI(aiosqlite, sqlite3)
+class InlineSQLiteDialect(SQLiteDialect_aiosqlite):
+    """SQLAlchemy's aiosqlite dialect on the inline adaptation; it opens each transaction itself
+    (a writer engine with BEGIN IMMEDIATE) instead of through a "begin" event and a statement
+    execution of SQLAlchemy's. URL: sqlite+tandem_inline:///path (db.py picks it for sqlite)."""
+
+    driver = "tandem_inline"
+    supports_statement_cache = True
+
+    def __init__(self, tandem_writer: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tandem_writer = tandem_writer
+
+    @classmethod
+    def import_dbapi(cls) -> InlineDBAPI:
+        return InlineDBAPI(aiosqlite, sqlite3)
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        dbapi_connection.begin(write=self.tandem_writer)
+
+
+registry.register("sqlite.tandem_inline", __name__, "InlineSQLiteDialect")
 
 
 def connect(database: str, *, timeout: float = 30, checkpointer: WalCheckpointer | None = None,

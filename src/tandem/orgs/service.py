@@ -7,15 +7,22 @@ organization always keeps an Owner; nobody outside an org learns it exists
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth.models import User
 from tandem.kit.clock import iso, utcnow
 from tandem.kit.errors import Conflict, Forbidden, NotFound
 from tandem.kit.ids import new_id, new_token
-from tandem.orgs.events import OrgMember, OrgMemberJoined, OrgMemberLeft, OrgMemberRemoved, OrgMemberUpdated
+from tandem.orgs.events import (
+    OrgMember,
+    OrgMemberJoined,
+    OrgMemberLeft,
+    OrgMemberRemoved,
+    OrgMemberUpdated,
+)
 from tandem.orgs.models import Invite, Membership, Organization
 from tandem.realtime import log as event_log
 from tandem.realtime import outbox
@@ -74,26 +81,38 @@ async def _serialize_membership_changes(session: AsyncSession, org_id: str) -> N
 
 
 # The change_role hot path's statements are built once (bind parameters, not literals): building a
-# select and its cache key on every request cost more CPU than SQLite spends running it (issue 4).
+# select and its cache key on every request cost more CPU than SQLite spends running it (issue 4). They
+# are Core statements returning plain rows: loading ORM objects doubled the cost of each (issue 4).
+_M = Membership.__table__
+_U = User.__table__
 _MANAGER_AND_TARGET = (
-    select(Membership)
-    .where(Membership.org_id == bindparam("org_id"), Membership.user_id.in_(bindparam("user_ids", expanding=True)),
-           Membership.status == "active")
-    .with_for_update().execution_options(populate_existing=True)
+    select(_M.c.user_id, _M.c.role, _M.c.status)
+    .where(_M.c.org_id == bindparam("org_id"), _M.c.user_id.in_(bindparam("user_ids", expanding=True)),
+           _M.c.status == "active")
+    .with_for_update()
 )
-_PROFILE = select(User).where(User.id == bindparam("user_id")).execution_options(populate_existing=True)
+_PROFILE = select(_U.c.id, _U.c.name, _U.c.email, _U.c.avatar_url).where(_U.c.id == bindparam("user_id"))
 _SET_ROLE = (
-    Membership.__table__.update()
-    .where(Membership.__table__.c.org_id == bindparam("m_org_id"), Membership.__table__.c.user_id == bindparam("m_user_id"))
+    _M.update()
+    .where(_M.c.org_id == bindparam("m_org_id"), _M.c.user_id == bindparam("m_user_id"))
     .values(role=bindparam("m_role"))
 )
+_DELETE_MEMBERSHIP = _M.delete().where(_M.c.org_id == bindparam("m_org_id"), _M.c.user_id == bindparam("m_user_id"))
 
 
-async def _manager_and_target(session: AsyncSession, org_id: str, actor_id: str, user_id: str) -> tuple[Membership, Membership]:
+class _Held(NamedTuple):
+    """A membership read under lock: who, in which role."""
+
+    user_id: str
+    role: str
+    status: str
+
+
+async def _manager_and_target(session: AsyncSession, org_id: str, actor_id: str, user_id: str) -> tuple[_Held, _Held]:
     """The acting manager's membership and the target's, in one locked read (their order of checks kept:
     not a member → org not found; not a manager → forbidden; no such target → member not found)."""
-    found = await session.scalars(_MANAGER_AND_TARGET, {"org_id": org_id, "user_ids": [actor_id, user_id]})
-    rows = {m.user_id: m for m in found}
+    found = await session.execute(_MANAGER_AND_TARGET, {"org_id": org_id, "user_ids": [actor_id, user_id]})
+    rows = {row[0]: _Held(*row) for row in found}
     mine = rows.get(actor_id)
     if mine is None:
         raise NotFound("organization not found")
@@ -127,12 +146,13 @@ async def member_view(session: AsyncSession, org_id: str, user_id: str) -> OrgMe
     return _member_model(row[0], row[1])
 
 
-async def _view_of(session: AsyncSession, membership: Membership) -> OrgMember:
+async def _view_of(session: AsyncSession, membership: _Held) -> OrgMember:
     """A membership already in hand, with its person's profile read now (after any lock was taken)."""
-    user = await session.scalar(_PROFILE, {"user_id": membership.user_id})
+    user = (await session.execute(_PROFILE, {"user_id": membership.user_id})).first()
     if user is None:
         raise NotFound("member not found")
-    return _member_model(user, membership)
+    return OrgMember(user_id=user.id, name=user.name, email=user.email, role=membership.role,  # type: ignore[arg-type]
+                     status=membership.status, avatar_url=user.avatar_url)  # type: ignore[arg-type]
 
 
 async def _record_member_updated(session: AsyncSession, member: OrgMember, org_id: str, *, actor_id: str) -> None:
@@ -235,8 +255,7 @@ async def change_role(session: AsyncSession, org_id: str, actor: User, user_id: 
     if target.role == "Owner" and await _owner_count(session, org_id) <= 1:
         raise Conflict("an organization must keep an Owner: make someone else Owner first")
     await session.execute(_SET_ROLE, {"m_org_id": org_id, "m_user_id": user_id, "m_role": role})
-    set_committed_value(target, "role", role)  # the row is written; the object need not be flushed
-    member = await _view_of(session, target)
+    member = await _view_of(session, target._replace(role=role))
     await _record_member_updated(session, member, org_id, actor_id=actor.id)
     return member
 
@@ -248,8 +267,7 @@ async def remove_member(session: AsyncSession, org_id: str, actor: User, user_id
         raise Forbidden("only an Owner can remove an Owner")
     if target.role == "Owner" and await _owner_count(session, org_id) <= 1:
         raise Conflict("an organization must keep an Owner")
-    await session.delete(target)
-    await session.flush()
+    await session.execute(_DELETE_MEMBERSHIP, {"m_org_id": org_id, "m_user_id": user_id})
     await outbox.record(
         session, OrgMemberRemoved(organization_id=org_id, user_id=user_id, removed_by=actor.id),
         [org_room(org_id), user_room(user_id)], org_id=org_id, actor_id=actor.id,
