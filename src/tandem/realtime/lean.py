@@ -17,10 +17,15 @@ does not need:
   has none, and `PacketQueue.idle` tells the fan-out fast path (realtime/fanout.py) that
   everything queued so far has been handed to the transport;
 - the next ping and the receive timeout are entries on the server's one `SocketClock`, not
-  a sleeping task, nor a timer handle and an `asyncio.timeout` per socket (about 1.3 KB per
-  idle connection on uvloop, each of them);
+  a sleeping task, nor a timer handle and an `asyncio.timeout` per socket (together about
+  1.3 KB per idle connection on uvloop);
 - `PacketQueue` is a list with waiters created on demand (engine.io's polling transport
-  still awaits `get()`), not three deques and an Event.
+  still awaits `get()`), not three deques and an Event;
+- the websocket is read from the ASGI connection directly, not through engine.io's
+  `WebSocket` wrapper, and, where the server offers the `DETACH` extension (LeanWSProtocol,
+  realtime/lean_ws.py), from outside the request's call stack: engine.io's and Socket.IO's
+  request handling return once the websocket is accepted, so an idle connection's task does
+  not keep their 9 suspended coroutines and their locals (the parsed query, the OPEN packet).
 
 `install(sio)` makes a python-socketio `AsyncServer`'s engine.io server use it, by wrapping
 its engine.io `connect` and `message` handlers (no library code is replaced): a new socket
