@@ -154,3 +154,13 @@ async def test_a_failing_statement_raises_and_the_unit_of_work_loses_nothing(tmp
     async with db.read() as session:
         assert (await session.execute(text("SELECT a FROM t ORDER BY a"))).scalars().all() == [1, 3]
     await db.dispose()
+
+
+def test_a_failed_checkpoint_is_logged_and_retried_later(tmp_path, caplog):
+    checkpointer = sqlite_inline.WalCheckpointer(str(tmp_path / "missing-dir" / "x.db"))
+    checkpointer.checkpoint()  # the database cannot be opened: logged, not raised
+    assert checkpointer.failures == 1 and checkpointer.checkpoints == 0
+    assert "checkpointing" in caplog.text
+    (tmp_path / "missing-dir").mkdir()
+    checkpointer.checkpoint()  # the next try, once the cause is gone, succeeds
+    assert checkpointer.checkpoints == 1

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import sqlite3
 import threading
 from functools import partial
@@ -46,6 +47,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
+
+logger = logging.getLogger("tandem.db")
 
 # Statements that may wait: for another process's write lock, or for the disk.
 _MAY_WAIT = ("BEGIN", "COMMIT", "END", "VACUUM", "PRAGMA WAL_CHECKPOINT")
@@ -80,6 +83,7 @@ class WalCheckpointer:
         self.database = database
         self.delay = delay
         self.checkpoints = 0  # completed, for tests and curiosity
+        self.failures = 0
         self._handle: asyncio.TimerHandle | None = None
         self._lock = threading.Lock()
 
@@ -94,11 +98,17 @@ class WalCheckpointer:
 
     def checkpoint(self) -> None:
         with self._lock:  # one at a time (a slow disk must not stack them up)
-            conn = sqlite3.connect(self.database, timeout=30, isolation_level=None)
             try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            finally:
-                conn.close()
+                conn = sqlite3.connect(self.database, timeout=30, isolation_level=None)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                finally:
+                    conn.close()
+            except sqlite3.Error:
+                # The WAL keeps the commits (nothing is lost); the next commit schedules another try.
+                self.failures += 1
+                logger.warning("checkpointing %s failed", self.database, exc_info=True)
+                return
             self.checkpoints += 1
 
     def cancel(self) -> None:
