@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(*args: str) -> str:
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "product_inprocess.py"), *args],
-                         capture_output=True, text=True, timeout=240, cwd=ROOT)
+                         capture_output=True, text=True, timeout=240, cwd=ROOT, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
 
