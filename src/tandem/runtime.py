@@ -52,7 +52,7 @@ class Runtime:
             self.presence = LocalPresence(self.announce_presence, settings.presence_grace_seconds)
         self.dispatcher = Dispatcher(
             self.db,
-            self._publish,
+            self.publish,
             self.bus.publish,
             poll_seconds=settings.dispatcher_poll_seconds,
             on_published=self._on_published,
@@ -109,12 +109,16 @@ class Runtime:
             async with self.published:
                 self.published.notify_all()
 
-    async def _publish(self, event: str, env: dict[str, Any], room: str) -> None:
-        await self.gateway.publish(event, env, room)
-        if event == OrgMemberJoined.event_name:
-            # Presence is announced on connect, to the orgs one belonged to then: someone online when
-            # they join would look offline to the new org's clients until they reconnected.
-            await self._announce_online_to(env["data"]["organizationId"], env["data"]["member"]["userId"])
+    async def publish(self, envelopes: list[dict[str, Any]]) -> None:
+        """The dispatcher's publisher: envelopes to their rooms on every instance, in order, pipelined to
+        Redis; returns once Redis accepted them all (raises if it did not)."""
+        await self.gateway.manager.emit_many([(env["event"], env, env["room"]) for env in envelopes])
+        for env in envelopes:
+            self.metrics.events_emitted.labels(env["event"]).inc()
+            if env["event"] == OrgMemberJoined.event_name:
+                # Presence is announced on connect, to the orgs one belonged to then: someone online when
+                # they join would look offline to the new org's clients until they reconnected.
+                await self._announce_online_to(env["data"]["organizationId"], env["data"]["member"]["userId"])
 
     async def _announce_online_to(self, org_id: str, user_id: str) -> None:
         if user_id not in await self.presence.online([user_id]):

@@ -153,11 +153,11 @@ async def test_events_logged_but_not_published_before_a_crash_are_published_when
         # A dispatcher moves the batch into the log, publishes the first event, and dies.
         sent: list[int] = []
 
-        async def publish_then_die(event: str, env: dict[str, Any], room: str) -> None:
-            if sent:
-                raise Crash
+        async def publish_then_die(envelopes: list[dict[str, Any]]) -> None:
+            env = envelopes[0]
             sent.append(env["seq"])
-            await runtime.gateway.publish(event, env, room)
+            await runtime.gateway.publish(env["event"], env, env["room"])
+            raise Crash
 
         doomed = Dispatcher(runtime.db, publish_then_die, runtime.bus.publish)
         doomed.published_seq = (await log_state(server)).get("published", 0)

@@ -4,9 +4,12 @@ Services call `record()` inside their transaction; the row commits or rolls
 back with the change. One dispatcher at a time (a PostgreSQL advisory lock;
 on SQLite the single process) moves committed rows into the durable log in
 the order it sees them, giving each the next global `seq`, then publishes
-them. A crash after the log commit is repaired on the next start: everything
-past the `published` watermark is published again (clients drop duplicates
-by seq).
+them. A batch is published in one call that returns only once every
+instance can deliver it (behind Redis: once Redis accepted every message), so
+the `published` watermark never passes an event Redis did not take. A crash
+after the log commit, or a publish that failed, is repaired when a dispatcher
+starts again: everything past the watermark is published again (clients drop
+duplicates by seq).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ logger = logging.getLogger("tandem.outbox")
 ADVISORY_LOCK_KEY = 0x7A4D0E  # "tandem dispatcher"
 BATCH = 500
 
-Publisher = Callable[[str, dict[str, Any], str], Awaitable[None]]
+# Publishes envelopes in order; returns once they reached every instance's pub/sub, raises if they did not.
+Publisher = Callable[[list[dict[str, Any]]], Awaitable[None]]
 ControlHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -252,14 +256,19 @@ class Dispatcher:
     async def _publish_batch(self, batch: list[tuple[Any, int, list[dict[str, Any]]]]) -> None:
         now = time.time()
         last = self.published_seq
+        pending: list[dict[str, Any]] = []  # events since the last control message, published together
         for row, seq, envelopes in batch:
-            if row.control:
+            if row.control:  # after the events before it, before its own
+                if pending:
+                    await self.publish(pending)
+                    pending = []
                 await self.control(row.control)
-            for env in envelopes:
-                await self.publish(env["event"], env, env["room"])
+            pending.extend(envelopes)
             if self.observe_lag is not None and row.created_at is not None:
                 self.observe_lag(row.event, max(0.0, now - row.created_at.timestamp()))
             last = max(last, seq)
+        if pending:
+            await self.publish(pending)  # raises if Redis did not take them: the watermark stays
         if last > self.published_seq:
             self.published_seq = last
             if self.on_published is not None:
@@ -280,8 +289,8 @@ class Dispatcher:
                 )
             ).all()
         logger.info("republishing %d events committed but not published", len(rows))
-        for env in rows:
-            await self.publish(env["event"], env, env["room"])
+        for start in range(0, len(rows), BATCH):
+            await self.publish(list(rows[start : start + BATCH]))
         self.published_seq = latest
         if self.on_published is not None:
             await self.on_published(latest)
