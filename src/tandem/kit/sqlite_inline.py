@@ -246,7 +246,7 @@ class InlineAdaptedConnection(AsyncAdapt_aiosqlite_connection):
 
 
 class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
-    """The DBAPI module SQLAlchemy's aiosqlite dialect uses (create_engine's `module=`)."""
+    """The DBAPI module of InlineSQLiteDialect: aiosqlite's, with connections adapted inline."""
 
     def connect(self, *arg: Any, **kw: Any) -> InlineAdaptedConnection:
         creator_fn = kw.pop("async_creator_fn", None)
