@@ -12,10 +12,12 @@ compare two commits on a busy 2-core machine, and cheap to profile:
 
 `--concurrency` PATCHes are in flight at once (each on its own target member), as the load
 generator's closed loop keeps them; `--get-me` measures `GET /api/me` instead (the same
-authentication and one more query), `--healthz` the bare app.
+authentication and one more query), `--healthz` the bare app. `--floor` measures what the stack
+costs before Tandem's own work, on bench-only routes added here: `none` (a FastAPI route with no
+dependencies), `session` (+ the request's unit of work, unused), `caller` (+ the authenticated
+caller: the token and one query, as every API request does).
 """
 
-from __future__ import annotations
 
 import argparse
 import asyncio
@@ -42,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--get-me", action="store_true", help="GET /api/me instead of PATCHes")
     what.add_argument("--healthz", action="store_true", help="GET /healthz instead of PATCHes")
+    what.add_argument("--floor", choices=["none", "session", "caller"], default=None,
+                      help="a bench-only route: no dependencies / a unit of work / the authenticated caller")
     return p.parse_args(argv)
 
 
@@ -99,6 +103,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     from tandem.config import get_settings
 
     app = create_app(get_settings())
+    if args.floor:
+        add_floor_routes(app)
     seeded = await tandem_server.seed(app.runtime.db, app.runtime.tokens, args.concurrency + 2)
     await app.runtime.start()
     try:
@@ -107,6 +113,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         roles = [b'{"role":"Admin"}', b'{"role":"Member"}']  # every target starts as Member
 
         def request(worker: int, i: int) -> tuple[str, str, bytes]:
+            if args.floor:
+                return "GET", f"/api/_bench/{args.floor}", b""
             if args.healthz:
                 return "GET", "/healthz", b""
             if args.get_me:
@@ -148,6 +156,29 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     return {"requests": n, "cpu_ms_per_request": 1000 * cpu / n, "wall_ms_per_request": 1000 * wall / n}
 
 
+def add_floor_routes(app: Any) -> None:
+    """Routes with what every Tandem API request pays and nothing of a change (--floor)."""
+    from fastapi import APIRouter
+
+    from tandem.deps import CallerDep, Session
+
+    router = APIRouter(prefix="/api/_bench")
+
+    @router.get("/none")
+    async def bare() -> dict:
+        return {}
+
+    @router.get("/session")
+    async def unit_of_work(session: Session) -> dict:
+        return {}
+
+    @router.get("/caller")
+    async def caller(caller: CallerDep) -> dict:
+        return {"id": caller.id}
+
+    app.fastapi.include_router(router)
+
+
 async def _last_seq(app: Any) -> int:
     from tandem.realtime import log as event_log
 
@@ -171,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         result = uvloop.run(run(args))
     finally:
         asyncio.run(_schema(url, create=False))
-    what = "GET /healthz" if args.healthz else "GET /api/me" if args.get_me else "PATCH role"
+    what = (f"GET /api/_bench/{args.floor}" if args.floor else "GET /healthz" if args.healthz
+            else "GET /api/me" if args.get_me else "PATCH role")
     print(f"{what}: {result['requests']} requests, {args.concurrency} in flight: "
           f"{result['cpu_ms_per_request']:.2f} CPU-ms per request, {result['wall_ms_per_request']:.2f} ms wall")
     return 0

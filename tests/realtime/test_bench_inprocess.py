@@ -21,12 +21,12 @@ def run(*args: str) -> str:
     return out.stdout
 
 
-@pytest.mark.parametrize("what", [[], ["--get-me"]])
+@pytest.mark.parametrize("what", [[], ["--get-me"], ["--floor", "caller"]])
 def test_it_reports_cpu_per_request_for_real_changes(what):
     line = run("--changes", "40", "--concurrency", "4", *what).strip().splitlines()[-1]
-    # Every PATCH answered 200 (the script stops otherwise) and every event was published.
-    assert re.fullmatch(r"(PATCH role|GET /api/me): 40 requests, 4 in flight: [\d.]+ CPU-ms per request, "
-                        r"[\d.]+ ms wall", line), line
+    # Every request answered 200 (the script stops otherwise) and every event was published.
+    assert re.fullmatch(r"(PATCH role|GET /api/me|GET /api/_bench/caller): 40 requests, 4 in flight: "
+                        r"[\d.]+ CPU-ms per request, [\d.]+ ms wall", line), line
 
 
 def test_it_runs_on_postgresql_in_a_schema_of_its_own():
