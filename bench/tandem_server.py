@@ -11,10 +11,11 @@ wsproto, per-message deflate and uvicorn's WebSocket keepalive off). Prints "REA
 when it accepts connections.
 
 Two bench-only Socket.IO events are registered on the app's real AsyncServer here, not in
-product code; both publish through `Gateway.publish`, the call the outbox dispatcher
-makes for every durable event:
+product code; both publish through `Runtime.publish`, the call the outbox dispatcher
+makes for every batch of durable events:
 
-- `bench.fanout {room, count, size}`: publish `count` envelopes to the room, then ack;
+- `bench.fanout {room, count, size}`: publish `count` envelopes to the room, 16 per call
+  (as the dispatcher publishes a batch, and the reference yields every 16), then ack;
 - `bench.emit {room, size}`: publish one envelope stamped with CLOCK_MONOTONIC (`data.t`).
 - `bench.whoami`: the pid of the worker process that holds this socket.
 
@@ -25,6 +26,8 @@ renamed for the run, so parallel runs do not see each other's traffic). The pare
 migrates and seeds once, then starts the workers; each worker registers the bench events,
 so a broadcast published in one worker reaches the others' clients through the Redis
 manager, like every real event. "READY" comes when every worker has started.
+`--redis-publish stock` puts back python-socketio's publish (one awaited PUBLISH round trip
+per emit) instead of Tandem's pipelines, for comparison.
 
 `--server granian` (one worker only) serves the same app object under Granian's embedded
 ASGI server instead of uvicorn, in this process and event loop: a bench-only comparison
@@ -73,10 +76,11 @@ def parse_args() -> argparse.Namespace:
         "--redis-url", default="redis://127.0.0.1:6379/0", help="with --workers > 1: Redis"
     )
     p.add_argument(
-        "--redis-batch",
-        action="store_true",
-        help="experiment, --workers > 1: the Redis manager sends its publishes in one pipeline "
-        "per event-loop pass instead of awaiting a PUBLISH round trip per emit",
+        "--redis-publish",
+        choices=["pipelined", "stock"],
+        default="pipelined",
+        help="--workers > 1: pipelined (Tandem's manager: one pipeline per event-loop pass, "
+        "awaited) or stock (python-socketio's: one awaited PUBLISH per emit), for comparison",
     )
     p.add_argument(
         "--server",
@@ -191,8 +195,8 @@ def register_bench_events(app: Any) -> None:
 
     from tandem.realtime.envelope import envelope
 
-    gateway = app.runtime.gateway
-    sio = app.runtime.sio
+    runtime = app.runtime
+    sio = runtime.sio
     seqs: dict[str, int] = {}
 
     def bench_envelope(room: str, seq: int, size: int, t: float = 0) -> dict[str, Any]:
@@ -218,19 +222,19 @@ def register_bench_events(app: Any) -> None:
         room, count, size = payload["room"], int(payload["count"]), int(payload.get("size") or 350)
         t0 = time_ms()
         seq = seqs.get(room, 0)
-        for i in range(count):
-            seq += 1
+        for start in range(0, count, 16):
+            batch = [bench_envelope(room, seq + 1 + i, size) for i in range(min(16, count - start))]
+            seq += len(batch)
             seqs[room] = seq
-            await gateway.publish(EVENT, bench_envelope(room, seq, size), room)
-            if i % 16 == 15:  # as the reference does: let other work in now and then
-                await asyncio.sleep(0)
+            await runtime.publish(batch)
+            await asyncio.sleep(0)  # as the reference does: let other work in now and then
         return {"ok": True, "sent": count, "emitMs": time_ms() - t0}
 
     async def emit(sid: str, payload: dict[str, Any]) -> dict[str, Any]:
         room, size = payload["room"], int(payload.get("size") or 350)
         seq = seqs.get(room, 0) + 1
         seqs[room] = seq
-        await gateway.publish(EVENT, bench_envelope(room, seq, size, time_ms()), room)
+        await runtime.publish([bench_envelope(room, seq, size, time_ms())])
         return {"ok": True}
 
     async def whoami(sid: str, payload: Any = None) -> dict[str, Any]:
@@ -450,7 +454,7 @@ def load_info(args: argparse.Namespace, seeded: dict[str, Any]) -> dict[str, Any
 ENV_RUN = "TANDEM_BENCH_RUN"  # the run's id: its PostgreSQL schema and Redis channel prefix
 ENV_FANOUT = "TANDEM_BENCH_FANOUT"
 ENV_READY = "TANDEM_BENCH_READY_DIR"  # each worker writes a file named by its pid once started
-ENV_REDIS_BATCH = "TANDEM_BENCH_REDIS_BATCH"
+ENV_REDIS_PUBLISH = "TANDEM_BENCH_REDIS_PUBLISH"
 
 
 def namespace_redis(prefix: str) -> None:
@@ -475,43 +479,21 @@ def namespace_redis(prefix: str) -> None:
     gateway.make_manager = make_prefixed
 
 
-def batch_redis_publishes() -> None:
-    """Experiment (--redis-batch). python-socketio's Redis manager awaits one PUBLISH round
-    trip per emit, so a worker publishing a burst suspends after every broadcast, and the
-    frames FrameFanout corks per event-loop pass go out one per socket per broadcast (on the
-    receiving workers too: the messages arrive one round trip apart). Here publishes queue
-    and leave in one pipeline per pass, in order. Not a product change as it stands: `emit`
-    returns before Redis has the message, so the dispatcher could mark as published what a
-    crash then loses; a product version needs the dispatcher to await the flush."""
-    import logging
+def stock_redis_publishes() -> None:
+    """--redis-publish stock: python-socketio's AsyncRedisManager publish, one awaited PUBLISH
+    round trip per message (emit_many emits one by one), in place of TandemRedisManager's
+    pipeline per event-loop pass. For comparison only."""
+    from socketio.async_pubsub_manager import AsyncPubSubManager
+    from socketio.async_redis_manager import AsyncRedisManager
 
     from tandem.realtime.manager import TandemRedisManager
 
-    log = logging.getLogger("tandem.bench")
+    async def emit_many(self: Any, items: Any, namespace: str = "/") -> None:
+        for event, data, room in items:
+            await AsyncPubSubManager.emit(self, event, data, namespace, room=room)
 
-    async def drain(self: Any) -> None:
-        try:
-            while self._bench_pending:
-                batch, self._bench_pending = self._bench_pending, []
-                try:
-                    if not self.connected:
-                        self._redis_connect()
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        for message in batch:
-                            pipe.publish(self.channel, message)
-                        await pipe.execute()
-                except Exception:
-                    log.exception("bench: a batch of Redis publishes failed")
-                    self.connected = False
-        finally:
-            self._bench_draining = None
-
-    async def publish(self: Any, data: Any) -> None:
-        self.__dict__.setdefault("_bench_pending", []).append(self.json.dumps(data))
-        if self.__dict__.get("_bench_draining") is None:
-            self._bench_draining = asyncio.ensure_future(drain(self))
-
-    TandemRedisManager._publish = publish
+    TandemRedisManager._publish = AsyncRedisManager._publish
+    TandemRedisManager.emit_many = emit_many
 
 
 class ReadyOnStartup:
@@ -554,8 +536,8 @@ def worker_app() -> ReadyOnStartup:
     fanout = os.environ.get(ENV_FANOUT, "default")
     choose_fanout(fanout)
     namespace_redis(os.environ[ENV_RUN])
-    if os.environ.get(ENV_REDIS_BATCH) == "1":
-        batch_redis_publishes()
+    if os.environ.get(ENV_REDIS_PUBLISH) == "stock":
+        stock_redis_publishes()
     app = create_app(settings)
     if fanout == "stock" and hasattr(app.runtime.gateway.manager, "fast_fanout"):
         app.runtime.gateway.manager.fast_fanout = False
@@ -630,7 +612,7 @@ def serve_workers(args: argparse.Namespace) -> int:
     os.environ[ENV_RUN] = run_id
     os.environ[ENV_FANOUT] = args.fanout
     os.environ[ENV_READY] = str(ready_dir)
-    os.environ[ENV_REDIS_BATCH] = "1" if args.redis_batch else "0"
+    os.environ[ENV_REDIS_PUBLISH] = args.redis_publish
     created = False
     try:
         asyncio.run(create_schema(args.database_url, run_id))
