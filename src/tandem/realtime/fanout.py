@@ -23,8 +23,10 @@ A recipient takes the direct path only when all of these hold:
 Any other recipient gets the engine.io packet put on its queue right away (not from a task
 per recipient, as the library does), so it keeps its place among that socket's packets.
 
-Frames written here in one event-loop iteration are joined per socket and written once at
-the end of the iteration ("corking"), so a burst of broadcasts costs one syscall per socket.
+The first broadcast of an event-loop iteration is written to each socket as its recipients
+are found (the first recipient does not wait for the checks of the last: issue 4's latency
+workload). The iteration's later broadcasts are joined per socket and written once at its end
+("corking"), so a burst of broadcasts costs two syscalls per socket, not one per broadcast.
 A later queued packet cannot overtake them: the flush is scheduled before any queue put
 that follows, and the event loop runs callbacks in order. Emits with an ack callback, to a
 list of rooms, or with binary attachments take the library's path unchanged.
@@ -143,6 +145,10 @@ class FrameFanout(AsyncManager):
 
         sockets = self.server.eio.sockets
         corked = self._corked
+        # The first broadcast of a loop pass is written as the recipients are found (nothing earlier waits
+        # to be joined with it, and the first recipient need not wait for the last one's checks); the
+        # pass's later broadcasts are corked and joined per socket when it ends.
+        immediate = not corked and not self._flush_scheduled
         queued = None
         direct = 0
         # The checks of `_direct`, inlined: this loop runs once per recipient.
@@ -172,14 +178,17 @@ class FrameFanout(AsyncManager):
                     queued = eio_packet.Packet(eio_packet.MESSAGE, encoded)
                 queue.put_nowait(queued)
                 continue
+            direct += 1
+            if immediate:
+                transport.write(frame)
+                continue
             pending = corked.get(transport)
             if pending is None:
                 corked[transport] = [frame]
             else:
                 pending.append(frame)
-            direct += 1
         self._corked_frames += direct
-        if corked and not self._flush_scheduled:
+        if (corked or (immediate and direct)) and not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
         if self._corked_frames >= CORK_LIMIT:
