@@ -170,26 +170,39 @@ async def test_a_burst_reaches_every_official_client_once_and_in_order(sqlite_se
     assert 0 < flushes[0] < n  # frames were written directly, and corked
 
 
-async def test_the_first_broadcast_of_a_pass_goes_out_at_once_and_the_rest_are_joined(sqlite_server):
-    """Latency: the first broadcast of an event-loop pass is written while its recipients are found;
-    throughput: the pass's later broadcasts wait for its end and go out as one write per socket."""
+async def test_a_lone_broadcast_goes_out_at_once_and_a_burst_is_joined(sqlite_server):
+    """Latency: out of a burst, the first broadcast of an event-loop pass is written while its
+    recipients are found; throughput: the pass's later broadcasts, and every broadcast of a burst's
+    next passes, wait for the pass's end and go out as one write per socket."""
     room, tokens = await team_tokens(sqlite_server, 3)
     manager = sqlite_server.runtime.gateway.manager
-    async with OfficialClients(sqlite_server, tokens, room, expect=6) as clients:
-        await asyncio.sleep(0.05)  # a pass of its own
+
+    def held() -> list[int]:
+        return sorted(len(frames) for frames in manager._corked.values())
+
+    async def next_pass() -> None:
+        await asyncio.sleep(0.05)
+
+    async with OfficialClients(sqlite_server, tokens, room, expect=7) as clients:
+        await next_pass()
         await manager.emit(EVENT, env(room, 1), "/", room=room)
-        assert manager._corked == {}  # already written, nothing held
+        assert held() == []  # already written, nothing held
         await manager.emit(EVENT, env(room, 2), "/", room=room)
         await manager.emit(EVENT, env(room, 3), "/", room=room)
-        held = list(manager._corked.values())
-        assert len(held) == 3 and all(len(frames) == 2 for frames in held)  # joined per socket
-        await asyncio.sleep(0.05)  # the pass ended: flushed
-        assert manager._corked == {}
-        for seq in (4, 5, 6):  # a new pass starts with an immediate write again
-            await manager.emit(EVENT, env(room, seq), "/", room=room)
-        assert all(len(frames) == 2 for frames in manager._corked.values())
+        assert held() == [2, 2, 2]  # joined per socket
+        await next_pass()
+        assert held() == []  # the pass ended: flushed
+        await manager.emit(EVENT, env(room, 4), "/", room=room)  # still a burst: corked from the first
+        await manager.emit(EVENT, env(room, 5), "/", room=room)
+        assert held() == [2, 2, 2]
+        await next_pass()
+        await manager.emit(EVENT, env(room, 6), "/", room=room)
+        assert held() == [1, 1, 1]  # the pass before had two broadcasts
+        await next_pass()
+        await manager.emit(EVENT, env(room, 7), "/", room=room)
+        assert held() == []  # after a pass of one, a lone broadcast goes out at once again
         got = await clients.received()
-    assert got == [[1, 2, 3, 4, 5, 6]] * 3
+    assert got == [[1, 2, 3, 4, 5, 6, 7]] * 3
 
 
 async def test_every_uvicorn_websocket_implementation_takes_the_fast_path(ws_server):

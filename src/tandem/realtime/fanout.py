@@ -23,10 +23,12 @@ A recipient takes the direct path only when all of these hold:
 Any other recipient gets the engine.io packet put on its queue right away (not from a task
 per recipient, as the library does), so it keeps its place among that socket's packets.
 
-The first broadcast of an event-loop iteration is written to each socket as its recipients
-are found (the first recipient does not wait for the checks of the last: issue 4's latency
-workload). The iteration's later broadcasts are joined per socket and written once at its end
-("corking"), so a burst of broadcasts costs two syscalls per socket, not one per broadcast.
+Out of a burst, the first broadcast of an event-loop iteration is written to each socket as
+its recipients are found (the first recipient does not wait for the checks of the last:
+issue 4's latency workload). The iteration's later broadcasts, and every broadcast of the
+iterations that follow one with several, are joined per socket and written once at the end
+of the iteration ("corking"), so a burst of broadcasts costs one syscall per socket and
+iteration, not one per broadcast.
 A later queued packet cannot overtake them: the flush is scheduled before any queue put
 that follows, and the event loop runs callbacks in order. Emits with an ack callback, to a
 list of rooms, or with binary attachments take the library's path unchanged.
@@ -117,6 +119,8 @@ class FrameFanout(AsyncManager):
         self._corked: dict[asyncio.Transport, list[bytes]] = {}
         self._flush_scheduled = False
         self._corked_frames = 0
+        self._pass_broadcasts = 0  # broadcasts in this event-loop pass so far
+        self._bursting = False  # the last pass had more than one
 
     async def emit(self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
                    callback: Any = None, to: Any = None, **kwargs: Any) -> None:
@@ -145,10 +149,10 @@ class FrameFanout(AsyncManager):
 
         sockets = self.server.eio.sockets
         corked = self._corked
-        # The first broadcast of a loop pass is written as the recipients are found (nothing earlier waits
-        # to be joined with it, and the first recipient need not wait for the last one's checks); the
-        # pass's later broadcasts are corked and joined per socket when it ends.
-        immediate = not corked and not self._flush_scheduled
+        # Out of a burst, the first broadcast of a loop pass is written as its recipients are found
+        # (nothing earlier waits to be joined with it, and the first recipient need not wait for the last
+        # one's checks); the pass's later broadcasts, and all of a burst's, are corked and joined.
+        immediate = not corked and not self._flush_scheduled and not self._bursting
         queued = None
         direct = 0
         # The checks of `_direct`, inlined: this loop runs once per recipient.
@@ -178,7 +182,6 @@ class FrameFanout(AsyncManager):
                     queued = eio_packet.Packet(eio_packet.MESSAGE, encoded)
                 queue.put_nowait(queued)
                 continue
-            direct += 1
             if immediate:
                 transport.write(frame)
                 continue
@@ -187,8 +190,10 @@ class FrameFanout(AsyncManager):
                 corked[transport] = [frame]
             else:
                 pending.append(frame)
+            direct += 1
         self._corked_frames += direct
-        if (corked or (immediate and direct)) and not self._flush_scheduled:
+        self._pass_broadcasts += 1
+        if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
         if self._corked_frames >= CORK_LIMIT:
@@ -216,6 +221,8 @@ class FrameFanout(AsyncManager):
         self._flush_scheduled = False
         self._corked_frames = 0
         corked, self._corked = self._corked, {}
+        self._bursting = self._pass_broadcasts > 1  # then the next pass corks its first broadcast too
+        self._pass_broadcasts = 0
         for transport, frames in corked.items():
             if transport.is_closing():
                 continue
