@@ -10,7 +10,7 @@ import ssl
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -184,6 +184,15 @@ async def start_server(database_url: str, data_dir: Path, **overrides: Any) -> A
         await srv.stop()
 
 
+@asynccontextmanager
+async def two_instances(database_url: str, data_dir: Path, redis_url: str) -> AsyncIterator[tuple[Server, Server]]:
+    """Instances a and b of one Tandem: the same database, Redis between them."""
+    suffix = uuid.uuid4().hex[:6]
+    async with start_server(database_url, data_dir, redis_url=redis_url, instance_id=f"a-{suffix}") as a, \
+            start_server(database_url, data_dir, redis_url=redis_url, instance_id=f"b-{suffix}") as b:
+        yield a, b
+
+
 # -- people ------------------------------------------------------------------
 
 
@@ -205,6 +214,11 @@ class Person:
             r = await http.post("/api/auth/socket-token")
             r.raise_for_status()
             return r.json()["token"]
+
+
+def on(person: Person, server: Server) -> Person:
+    """The same login, talking to another instance."""
+    return replace(person, server=server)
 
 
 async def signup(server: Server, name: str | None = None, email: str | None = None) -> Person:

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,13 @@ from tests.harness import (
     eventually,
     free_port,
     handshake,
-    launch,
     listening,
     login,
+    on,
     quick_team,
     rename,
     set_role,
+    two_instances,
 )
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -44,21 +45,8 @@ pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 @pytest.fixture
 async def pair(database_url: str, tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[Server, Server]]:
-    suffix = uuid.uuid4().hex[:6]
-    a = await launch(database_url, tmp_path, redis_url=redis_url, instance_id=f"a-{suffix}")
-    try:
-        b = await launch(database_url, tmp_path, redis_url=redis_url, instance_id=f"b-{suffix}")
-        try:
-            yield a, b
-        finally:
-            await b.stop()
-    finally:
-        await a.stop()
-
-
-def on(person: Person, server: Any) -> Person:
-    """The same login, talking to another instance."""
-    return replace(person, server=server)
+    async with two_instances(database_url, tmp_path, redis_url) as both:
+        yield both
 
 
 async def members_seen_from(person: Person, org_id: str) -> list[dict[str, Any]]:

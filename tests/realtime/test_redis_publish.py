@@ -12,25 +12,24 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.harness import (
-    Person,
     Server,
     durable,
     eventually,
     free_port,
-    launch,
     listening,
     log_state,
     logged,
+    on,
     outbox_size,
     quick_team,
     rename,
     set_role,
+    two_instances,
 )
 
 from tandem.realtime.manager import TandemRedisManager
@@ -43,22 +42,10 @@ EVENT = "kanban.task.moved"
 @pytest.fixture
 async def pair(database_url: str, tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[Server, Server]]:
     """Instances a and b; only a's dispatcher runs, so a publishes every durable event."""
-    suffix = uuid.uuid4().hex[:6]
-    a = await launch(database_url, tmp_path, redis_url=redis_url, instance_id=f"a-{suffix}")
-    try:
-        b = await launch(database_url, tmp_path, redis_url=redis_url, instance_id=f"b-{suffix}")
-        try:
-            await b.runtime.dispatcher.stop()
-            await eventually(lambda: a.runtime.dispatcher.is_leader, timeout=10)
-            yield a, b
-        finally:
-            await b.stop()
-    finally:
-        await a.stop()
-
-
-def on(person: Person, server: Server) -> Person:
-    return replace(person, server=server)
+    async with two_instances(database_url, tmp_path, redis_url) as (a, b):
+        await b.runtime.dispatcher.stop()
+        await eventually(lambda: a.runtime.dispatcher.is_leader, timeout=10)
+        yield a, b
 
 
 class Errors(logging.Handler):
