@@ -143,19 +143,8 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A read-only session: never commits, and on SQLite never blocks writers."""
-        if not self.is_sqlite:
-            async with self.read_sessions() as session:
-                yield session
-            return
-        session = self.read_sessions()
-        try:
+        async with self.read_sessions() as session:
             yield session
-        finally:
-            # On SQLite (kit/sqlite_inline.py) the rollback and the return to the pool run inline: closing
-            # cannot be cut short by a cancellation, so it needs no shielding task. That task let the
-            # connection go back to the pool a loop pass late, so a burst of handshakes (each reads its
-            # login) opened and closed overflow connections, a thread each.
-            await session.close()
 
     async def dispose(self) -> None:
         checkpointer = getattr(self.engine.sync_engine.dialect, "tandem_checkpointer", None)

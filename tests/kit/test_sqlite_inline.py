@@ -164,27 +164,3 @@ def test_a_failed_checkpoint_is_logged_and_retried_later(tmp_path, caplog):
     (tmp_path / "missing-dir").mkdir()
     checkpointer.checkpoint()  # the next try, once the cause is gone, succeeds
     assert checkpointer.checkpoints == 1
-
-
-async def test_a_burst_of_reads_reuses_pooled_connections_instead_of_opening_more(tmp_path):
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
-    async with db.unit_of_work() as session:
-        await session.execute(text("CREATE TABLE t (a INTEGER)"))
-    opened = 0
-
-    @event.listens_for(db.read_engine.sync_engine, "connect")
-    def _count(*_):
-        nonlocal opened
-        opened += 1
-
-    async def read() -> None:
-        async with db.read() as session:
-            await session.execute(text("SELECT count(*) FROM t"))
-
-    await asyncio.gather(*(read() for _ in range(100)))  # the pool fills (opening a connection waits)
-    first = opened
-    for _ in range(5):  # more bursts, like socket handshakes each reading its login
-        await asyncio.gather(*(read() for _ in range(100)))
-    # Each SQLite connection costs a thread (aiosqlite's): a returned one is reused at once, none opened.
-    assert opened == first
-    await db.dispose()
