@@ -227,22 +227,22 @@ class InlineAdaptedConnection(AsyncAdapt_aiosqlite_connection):
         await_(self._connection.in_thread(cursor.execute, operation))
 
     def commit(self) -> None:
-        conn = self._connection
-        if conn._connection:
-            try:
-                conn._conn.commit()
-            except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
-                self._handle_exception(error)
-            if conn.checkpointer is not None:
-                conn.checkpointer.committed()
+        if self._end("commit") and self._connection.checkpointer is not None:
+            self._connection.checkpointer.committed()
 
     def rollback(self) -> None:
+        self._end("rollback")
+
+    def _end(self, how: str) -> bool:
+        """COMMIT or ROLLBACK inline; False when the connection is already closed."""
         conn = self._connection
-        if conn._connection:
-            try:
-                conn._conn.rollback()
-            except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
-                self._handle_exception(error)
+        if not conn._connection:
+            return False
+        try:
+            getattr(conn._conn, how)()
+        except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
+            self._handle_exception(error)
+        return True
 
 
 class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
