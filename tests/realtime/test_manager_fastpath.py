@@ -18,7 +18,7 @@ from typing import Any, Self
 
 import pytest
 import uvicorn
-from tests.harness import Server, free_port, fresh_database_url, quick_team
+from tests.harness import Listener, Server, free_port, fresh_database_url, quick_team
 
 from tandem.app import create_app
 from tandem.config import Settings
@@ -276,3 +276,29 @@ def test_text_frame_lengths(size):
         assert frame[1] == 126 and int.from_bytes(frame[2:4], "big") == size and frame[4:] == payload
     else:
         assert frame[1] == 127 and int.from_bytes(frame[2:10], "big") == size and frame[10:] == payload
+
+
+async def test_the_open_check_follows_each_connection(ws_server):
+    """The fast path writes to a socket only while its check says the connection is open and
+    writable: on every implementation, the check follows flow control and the closing handshake."""
+    from tandem.realtime.fanout import _is_open
+
+    org_id, people = await quick_team(ws_server, ["Owner"])
+    listener = await Listener(ws_server, await people[0].socket_token()).connect()
+    eio = ws_server.runtime.sio.eio
+    (eio_sid,) = eio.sockets
+    protocol = ws_server.runtime.sio.environ[eio_sid]["asgi.send"].__self__
+    is_open = _is_open(protocol)
+    assert is_open is not None and is_open()
+    writable = getattr(protocol, "writable", None)
+    if writable is not None:  # uvicorn's sans-io implementations pause writes with it
+        writable.clear()
+        assert not is_open()
+        writable.set()
+        assert is_open()
+    await listener.close()
+    for _ in range(100):
+        if not is_open():
+            break
+        await asyncio.sleep(0.02)
+    assert not is_open()

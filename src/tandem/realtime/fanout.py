@@ -89,6 +89,13 @@ def _is_open(protocol: Any) -> Callable[[], bool] | None:
         if proto is None or proto.extensions:
             return None
         conn, writable = protocol.conn, protocol.writable
+        from tandem.realtime.lean_ws import Flag
+
+        inner = conn.connection
+        if type(writable) is Flag and type(getattr(inner, "_state", None)) is ConnectionState:
+            # Tandem's own connection (realtime/lean_ws.py): its open frame protocol and its Flag
+            # are read directly, without two properties and a method call per recipient.
+            return lambda: inner._state is ConnectionState.OPEN and writable._value
         return lambda: conn.state is ConnectionState.OPEN and writable.is_set()
     return None
 
