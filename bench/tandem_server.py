@@ -109,6 +109,13 @@ def parse_args() -> argparse.Namespace:
         help="stock: python-socketio's delivery; fast: tandem.realtime.fanout.FrameFanout",
     )
     p.add_argument(
+        "--gc",
+        choices=["paced", "stock"],
+        default="paced",
+        help="paced: tandem.gcpacing, as `tandem serve` (full collections examine what is new); "
+        "stock: CPython's collector as it comes",
+    )
+    p.add_argument(
         "--sqlite-writers",
         type=int,
         default=0,
@@ -350,6 +357,10 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
         app.runtime.gateway.manager.fast_fanout = False
     seeded = await seed(app.runtime.db, app.runtime.tokens, args.users)
     register_bench_events(app)
+    if args.gc == "paced":
+        from tandem import gcpacing
+
+        gcpacing.install()
     if args.tracemalloc:
         trace_memory_on_signal()
     if args.server == "granian":
@@ -453,6 +464,7 @@ def load_info(args: argparse.Namespace, seeded: dict[str, Any]) -> dict[str, Any
 # What the parent tells its workers (they are spawned, so they read it from the environment).
 ENV_RUN = "TANDEM_BENCH_RUN"  # the run's id: its PostgreSQL schema and Redis channel prefix
 ENV_FANOUT = "TANDEM_BENCH_FANOUT"
+ENV_GC = "TANDEM_BENCH_GC"
 ENV_READY = "TANDEM_BENCH_READY_DIR"  # each worker writes a file named by its pid once started
 ENV_REDIS_PUBLISH = "TANDEM_BENCH_REDIS_PUBLISH"
 
@@ -542,6 +554,10 @@ def worker_app() -> ReadyOnStartup:
     if fanout == "stock" and hasattr(app.runtime.gateway.manager, "fast_fanout"):
         app.runtime.gateway.manager.fast_fanout = False
     register_bench_events(app)
+    if os.environ.get(ENV_GC) == "paced":
+        from tandem import gcpacing
+
+        gcpacing.install()
     return ReadyOnStartup(app, Path(os.environ[ENV_READY]))
 
 
@@ -611,6 +627,7 @@ def serve_workers(args: argparse.Namespace) -> int:
     os.environ["TANDEM_REDIS_URL"] = args.redis_url
     os.environ[ENV_RUN] = run_id
     os.environ[ENV_FANOUT] = args.fanout
+    os.environ[ENV_GC] = args.gc
     os.environ[ENV_READY] = str(ready_dir)
     os.environ[ENV_REDIS_PUBLISH] = args.redis_publish
     created = False

@@ -87,6 +87,17 @@ async def _flags(args: argparse.Namespace) -> int:
     return 0
 
 
+def paced_app():
+    """uvicorn's factory in each worker of `tandem serve`: the app, with the collector paced
+    (tandem/gcpacing.py: full collections examine only what is new since the last one)."""
+    from tandem import gcpacing
+    from tandem.app import create_app
+
+    app = create_app()
+    gcpacing.install()
+    return app
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -102,8 +113,9 @@ def serve(args: argparse.Namespace) -> int:
         print("Several workers need PostgreSQL and Redis (TANDEM_DATABASE_URL, TANDEM_REDIS_URL).", file=sys.stderr)
         return 2
     print(f"Tandem is serving on http://{host}:{port}", flush=True)
+    factory = "tandem.cli:paced_app" if args.gc == "paced" else "tandem.app:create_app"
     uvicorn.run(
-        "tandem.app:create_app", factory=True, host=host, port=port, workers=workers,
+        factory, factory=True, host=host, port=port, workers=workers,
         loop="uvloop", http="httptools", ws=uvicorn_ws(args.ws), ws_per_message_deflate=False,
         # engine.io pings every connection itself: no second keepalive (and its timer) per socket
         ws_ping_interval=None,
@@ -122,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--ws", default="wsproto", choices=["wsproto", "wsproto-stock", "websockets-sansio", "websockets"],
                    help="uvicorn's WebSocket implementation; wsproto (Tandem's leaner subclass of uvicorn's) "
                         "holds the least per connection")
+    s.add_argument("--gc", default="paced", choices=["paced", "stock"],
+                   help="paced: full garbage collections examine only what is new since the last one, and "
+                        "everything every 10 minutes (short pauses with many connections); stock: CPython's own")
     sub.add_parser("migrate", help="apply database migrations")
     d = sub.add_parser("demo", help="load the demo organization")
     d.add_argument("--if-empty", action="store_true", help="say nothing when it is already loaded")
