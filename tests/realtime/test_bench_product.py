@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 
 
-async def run_product(info: dict, workdir: Path, tag: str) -> dict:
+async def run_product(info: dict, workdir: Path, tag: str, **extra: object) -> dict:
     """One product workload with small parameters; answers every mark at once."""
-    cfg = {
+    cfg = {**extra,
         "workload": "product", "url": info["url"], "tokens": info["tokens"], "room": info["room"],
         "size": 350, "event": "org.member.updated", "api": info["api"],
         "clients": 3, "rate": 20, "seconds": 0.5, "concurrency": 4, "warmupSeconds": 0.5,
@@ -87,7 +87,9 @@ async def test_a_second_product_run_on_the_same_server_gets_every_event(tmp_path
         # used to assume it would not be.
         await asyncio.to_thread(set_role, info, info["api"]["targets"][0], "Admin")
 
-        second = await run_product(info, tmp_path, "second")
+        # The second run also profiles the load generator over its measured window (run.py --profile).
+        profile = tmp_path / "loadgen.cpuprofile"
+        second = await run_product(info, tmp_path, "second", cpuProfile=str(profile))
         assert second["targetRolesAtStart"].get("Admin", 0) >= 1
         assert sum(second["targetRolesAtStart"].values()) == targets
         for result in (first, second):
@@ -98,6 +100,13 @@ async def test_a_second_product_run_on_the_same_server_gets_every_event(tmp_path
             assert throughput["deliveries"] == throughput["changes"] * clients
             assert at_rate["sent"] > 0
             assert at_rate["expected"] == at_rate["deliveries"] == at_rate["sent"] * clients
+        sys.path.insert(0, str(BENCH))
+        try:
+            from run import summarize_loadgen_profile
+        finally:
+            sys.path.remove(str(BENCH))
+        summary = summarize_loadgen_profile(profile).splitlines()
+        assert summary[0].startswith("load generator, ") and len(summary) > 1
     finally:
         if server.returncode is None:
             server.terminate()
