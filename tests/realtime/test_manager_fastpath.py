@@ -205,6 +205,32 @@ async def test_a_lone_broadcast_goes_out_at_once_and_a_burst_is_joined(sqlite_se
     assert got == [[1, 2, 3, 4, 5, 6, 7]] * 3
 
 
+async def test_a_batch_of_several_goes_out_as_one_write_per_socket(sqlite_server):
+    """The dispatcher publishes a batch with emit_many: out of a burst, its first broadcast is
+    joined with the rest instead of going out alone (two writes per socket); one broadcast alone
+    still goes out at once."""
+    room, tokens = await team_tokens(sqlite_server, 3)
+    manager = sqlite_server.runtime.gateway.manager
+
+    def held() -> list[int]:
+        return sorted(len(frames) for frames in manager._corked.values())
+
+    async with OfficialClients(sqlite_server, tokens, room, expect=5) as clients:
+        await asyncio.sleep(0.05)
+        emitted = asyncio.create_task(manager.emit_many([(EVENT, env(room, s), room) for s in (1, 2, 3)]))
+        await asyncio.sleep(0)  # the task runs its emits in this pass; the flush comes after
+        assert held() == [3, 3, 3]
+        await emitted
+        await asyncio.sleep(0.05)
+        await manager.emit_many([(EVENT, env(room, 4), room)])
+        assert held() == [1, 1, 1]  # the pass before had several broadcasts
+        await asyncio.sleep(0.05)
+        await manager.emit_many([(EVENT, env(room, 5), room)])
+        assert held() == []  # out of a burst, a batch of one goes out at once
+        got = await clients.received()
+    assert got == [[1, 2, 3, 4, 5]] * 3
+
+
 async def test_every_uvicorn_websocket_implementation_takes_the_fast_path(ws_server):
     room, tokens = await team_tokens(ws_server, 3)
     flushes = count_flushes(ws_server.runtime.gateway.manager)

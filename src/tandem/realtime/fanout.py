@@ -28,7 +28,9 @@ its recipients are found (the first recipient does not wait for the checks of th
 issue 4's latency workload). The iteration's later broadcasts, and every broadcast of the
 iterations that follow one with several, are joined per socket and written once at the end
 of the iteration ("corking"), so a burst of broadcasts costs one syscall per socket and
-iteration, not one per broadcast.
+iteration, not one per broadcast. A caller that knows it emits several at once (the
+dispatcher's batch, through `emit_many`) calls `join_next` first, so the batch's first
+broadcast is joined with the rest too.
 A later queued packet cannot overtake them: the flush is scheduled before any queue put
 that follows, and the event loop runs callbacks in order. Emits with an ack callback, to a
 list of rooms, or with binary attachments take the library's path unchanged.
@@ -207,6 +209,11 @@ class FrameFanout(AsyncManager):
             # A caller emitting in a loop that never suspends would hold every frame until it
             # ends: let the flush run now and then.
             await asyncio.sleep(0)
+
+    def join_next(self) -> None:
+        """Join the broadcasts that follow in this event-loop pass, the first one too: a batch known
+        to hold several (the dispatcher's) goes out as one write per socket, not two."""
+        self._bursting = True
 
     def set_server(self, server: Any) -> None:
         super().set_server(server)

@@ -105,6 +105,8 @@ class LocalDelivery(FrameFanout):
 
     async def emit_many(self, items: Sequence[Broadcast], namespace: str = "/") -> None:
         """Emit each (event, data, room) in order. In one process, delivery is all there is."""
+        if len(items) > 1:
+            self.join_next()
         for event, data, room in items:
             await self.emit(event, data, namespace, room=room)
 
@@ -134,6 +136,8 @@ class TandemRedisManager(socketio.AsyncRedisManager, LocalDelivery):
         """Deliver each broadcast here and publish it to the other instances, in order; return
         once Redis accepted every one of them, or raise if it did not."""
         flushes: list[asyncio.Future[None]] = []
+        if len(items) > 1:
+            self.join_next()
         for event, data, room in items:
             message = self._emit_message(event, data, namespace, room)
             await self._handle_emit(message)  # this instance's clients, as AsyncPubSubManager.emit
