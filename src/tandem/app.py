@@ -15,7 +15,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tandem.api import api_router
+from tandem.api import include_api
 from tandem.config import Settings, get_settings
 from tandem.kit.errors import error_body, install_error_handlers
 from tandem.realtime.envelope import trace_id_var
@@ -107,6 +107,8 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
 
     api.add_middleware(RequestGuard, limit_for=body_limit)
 
+    include_api(api)  # first: the API is what a request most often wants (routes are tried in order)
+
     @api.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
         return {"ok": True}
@@ -124,7 +126,6 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
     async def metrics() -> Response:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    api.include_router(api_router)
     if settings.serve_web:
         mount_web(api)
 
