@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from tandem.auth.models import User
 from tandem.kit.clock import iso, utcnow
@@ -70,21 +71,13 @@ async def require_manager(session: AsyncSession, org_id: str, user_id: str) -> M
     return membership
 
 
-async def _serialize_membership_changes(session: AsyncSession, org_id: str) -> None:
-    """Lock the organization's row: changes to one org's memberships (role, removal, leaving, joining)
-    run one at a time (PostgreSQL), so rules that count rows — an org always keeps an Owner — hold
-    under concurrency and no two changes can deadlock on each other's member rows. (On SQLite every
-    writer already runs alone: BEGIN IMMEDIATE.)"""
-    if session.bind.dialect.name == "sqlite":
-        return
-    await session.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
-
-
 # The change_role hot path's statements are built once (bind parameters, not literals): building a
 # select and its cache key on every request cost more CPU than SQLite spends running it (issue 4). They
 # are Core statements returning plain rows: loading ORM objects doubled the cost of each (issue 4).
 _M = Membership.__table__
 _U = User.__table__
+_O = Organization.__table__
+_LOCK_ORG = select(_O.c.id).where(_O.c.id == bindparam("org_id")).with_for_update()
 _MANAGER_AND_TARGET = (
     select(_M.c.user_id, _M.c.role, _M.c.status)
     .where(_M.c.org_id == bindparam("org_id"), _M.c.user_id.in_(bindparam("user_ids", expanding=True)),
@@ -98,6 +91,27 @@ _SET_ROLE = (
     .values(role=bindparam("m_role"))
 )
 _DELETE_MEMBERSHIP = _M.delete().where(_M.c.org_id == bindparam("m_org_id"), _M.c.user_id == bindparam("m_user_id"))
+_OWNER_COUNT = (
+    select(func.count()).select_from(_M)
+    .where(_M.c.org_id == bindparam("org_id"), _M.c.role == "Owner", _M.c.status == "active")
+)
+
+
+def _serialize_membership_changes(conn: Connection, org_id: str) -> None:
+    """Lock the organization's row: changes to one org's memberships (role, removal, leaving, joining)
+    run one at a time (PostgreSQL), so rules that count rows — an org always keeps an Owner — hold
+    under concurrency and no two changes can deadlock on each other's member rows. (On SQLite every
+    writer already runs alone: BEGIN IMMEDIATE.)"""
+    if conn.dialect.name != "sqlite":
+        conn.execute(_LOCK_ORG, {"org_id": org_id})
+
+
+def _lock_org(session: Session, org_id: str) -> None:
+    _serialize_membership_changes(session.connection(), org_id)
+
+
+def _owners(session: Session, org_id: str) -> int:
+    return _owner_count(session.connection(), org_id)
 
 
 class _Held(NamedTuple):
@@ -108,10 +122,10 @@ class _Held(NamedTuple):
     status: str
 
 
-async def _manager_and_target(session: AsyncSession, org_id: str, actor_id: str, user_id: str) -> tuple[_Held, _Held]:
+def _manager_and_target(conn: Connection, org_id: str, actor_id: str, user_id: str) -> tuple[_Held, _Held]:
     """The acting manager's membership and the target's, in one locked read (their order of checks kept:
     not a member → org not found; not a manager → forbidden; no such target → member not found)."""
-    found = await session.execute(_MANAGER_AND_TARGET, {"org_id": org_id, "user_ids": [actor_id, user_id]})
+    found = conn.execute(_MANAGER_AND_TARGET, {"org_id": org_id, "user_ids": [actor_id, user_id]})
     rows = {row[0]: _Held(*row) for row in found}
     mine = rows.get(actor_id)
     if mine is None:
@@ -124,11 +138,8 @@ async def _manager_and_target(session: AsyncSession, org_id: str, actor_id: str,
     return mine, target
 
 
-async def _owner_count(session: AsyncSession, org_id: str) -> int:
-    return int(await session.scalar(
-        select(func.count()).select_from(Membership).where(
-            Membership.org_id == org_id, Membership.role == "Owner", Membership.status == "active")
-    ) or 0)
+def _owner_count(conn: Connection, org_id: str) -> int:
+    return int(conn.scalar(_OWNER_COUNT, {"org_id": org_id}) or 0)
 
 
 def _member_model(user: User, membership: Membership) -> OrgMember:
@@ -146,9 +157,9 @@ async def member_view(session: AsyncSession, org_id: str, user_id: str) -> OrgMe
     return _member_model(row[0], row[1])
 
 
-async def _view_of(session: AsyncSession, membership: _Held) -> OrgMember:
+def _view_of(conn: Connection, membership: _Held) -> OrgMember:
     """A membership already in hand, with its person's profile read now (after any lock was taken)."""
-    user = (await session.execute(_PROFILE, {"user_id": membership.user_id})).first()
+    user = conn.execute(_PROFILE, {"user_id": membership.user_id}).first()
     if user is None:
         raise NotFound("member not found")
     return OrgMember(user_id=user.id, name=user.name, email=user.email, role=membership.role,  # type: ignore[arg-type]
@@ -245,29 +256,48 @@ async def accept_invite(session: AsyncSession, token: str, user: User) -> tuple[
     return membership, org
 
 
-async def change_role(session: AsyncSession, org_id: str, actor: User, user_id: str, role: str) -> OrgMember:
-    await _serialize_membership_changes(session, org_id)
-    mine, target = await _manager_and_target(session, org_id, actor.id, user_id)
+# The role rules run as one synchronous block on the unit of work's connection (Session.run_sync): SQLAlchemy's
+# asyncio layer starts a greenlet, and wraps the session and the result, for every statement awaited on
+# its own — about half of what each of these few-µs statements cost (issue 4). They are Core statements,
+# which the session would not have autoflushed for either.
+
+
+def _set_role(session: Session, org_id: str, actor_id: str, user_id: str, role: str) -> tuple[OrgMember, bool]:
+    """The role rules and the change; returns the member as it now is and whether the role changed."""
+    conn = session.connection()
+    _serialize_membership_changes(conn, org_id)
+    mine, target = _manager_and_target(conn, org_id, actor_id, user_id)
     if mine.role != "Owner" and (role == "Owner" or target.role == "Owner"):
         raise Forbidden("only an Owner can make or change an Owner")
     if target.role == role:
-        return await _view_of(session, target)
-    if target.role == "Owner" and await _owner_count(session, org_id) <= 1:
+        return _view_of(conn, target), False
+    if target.role == "Owner" and _owner_count(conn, org_id) <= 1:
         raise Conflict("an organization must keep an Owner: make someone else Owner first")
-    await session.execute(_SET_ROLE, {"m_org_id": org_id, "m_user_id": user_id, "m_role": role})
-    member = await _view_of(session, target._replace(role=role))
-    await _record_member_updated(session, member, org_id, actor_id=actor.id)
+    conn.execute(_SET_ROLE, {"m_org_id": org_id, "m_user_id": user_id, "m_role": role})
+    return _view_of(conn, target._replace(role=role)), True
+
+
+async def change_role(session: AsyncSession, org_id: str, actor: User, user_id: str, role: str) -> OrgMember:
+    member, changed = await session.run_sync(_set_role, org_id, actor.id, user_id, role)
+    if changed:
+        await _record_member_updated(session, member, org_id, actor_id=actor.id)
     return member
 
 
-async def remove_member(session: AsyncSession, org_id: str, actor: User, user_id: str) -> None:
-    await _serialize_membership_changes(session, org_id)
-    mine, target = await _manager_and_target(session, org_id, actor.id, user_id)
+def _remove(session: Session, org_id: str, actor_id: str, user_id: str) -> None:
+    """The removal rules and the removal."""
+    conn = session.connection()
+    _serialize_membership_changes(conn, org_id)
+    mine, target = _manager_and_target(conn, org_id, actor_id, user_id)
     if target.role == "Owner" and mine.role != "Owner":
         raise Forbidden("only an Owner can remove an Owner")
-    if target.role == "Owner" and await _owner_count(session, org_id) <= 1:
+    if target.role == "Owner" and _owner_count(conn, org_id) <= 1:
         raise Conflict("an organization must keep an Owner")
-    await session.execute(_DELETE_MEMBERSHIP, {"m_org_id": org_id, "m_user_id": user_id})
+    conn.execute(_DELETE_MEMBERSHIP, {"m_org_id": org_id, "m_user_id": user_id})
+
+
+async def remove_member(session: AsyncSession, org_id: str, actor: User, user_id: str) -> None:
+    await session.run_sync(_remove, org_id, actor.id, user_id)
     await outbox.record(
         session, OrgMemberRemoved(organization_id=org_id, user_id=user_id, removed_by=actor.id),
         [org_room(org_id), user_room(user_id)], org_id=org_id, actor_id=actor.id,
@@ -276,9 +306,9 @@ async def remove_member(session: AsyncSession, org_id: str, actor: User, user_id
 
 
 async def leave(session: AsyncSession, org_id: str, user: User) -> None:
-    await _serialize_membership_changes(session, org_id)
+    await session.run_sync(_lock_org, org_id)
     mine = await require_member(session, org_id, user.id, lock=True)
-    if mine.role == "Owner" and await _owner_count(session, org_id) <= 1:
+    if mine.role == "Owner" and await session.run_sync(_owners, org_id) <= 1:
         raise Conflict("you are the last Owner: make someone else Owner before leaving")
     await session.delete(mine)
     await session.flush()
