@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session as SyncSession
 
-from tandem.auth.models import LoginSession, User
+from tandem.auth.models import LoginSession, Profile, User
 from tandem.auth.tokens import ACCESS, TokenError
 from tandem.kit.errors import Unauthenticated
 from tandem.runtime import Runtime
@@ -47,7 +48,7 @@ ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function"
 
 @dataclass(frozen=True)
 class Caller:
-    user: User
+    user: Profile  # as read at the start of the request; services that change the person load the User
     session_id: str
 
     @property
@@ -82,11 +83,19 @@ get_reading_caller = _ReadingCaller()
 
 
 # Built once: every authenticated request runs it (bind parameters keep SQLAlchemy's cache key memoized).
+# A Core statement returning a plain row (loading an ORM User cost about as much again; issue 4).
+_U = User.__table__
+_L = LoginSession.__table__
 _CALLER = (
-    select(User, LoginSession.revoked_at)
-    .join(LoginSession, LoginSession.user_id == User.id)
-    .where(User.id == bindparam("user_id"), LoginSession.id == bindparam("session_id"))
+    select(_U.c.id, _U.c.email, _U.c.name, _U.c.avatar_url, _L.c.revoked_at)
+    .join(_L, _L.c.user_id == _U.c.id)
+    .where(_U.c.id == bindparam("user_id"), _L.c.id == bindparam("session_id"))
 )
+
+
+def _caller_row(session: SyncSession, user_id: str, session_id: str) -> Any:
+    # On the session's connection, in one greenlet (Session.run_sync): see orgs/service.py's role rules.
+    return session.connection().execute(_CALLER, {"user_id": user_id, "session_id": session_id}).first()
 
 
 async def _authenticate(
@@ -98,10 +107,10 @@ async def _authenticate(
         claims = runtime.tokens.verify(credentials.credentials, ACCESS)
     except TokenError as exc:
         raise Unauthenticated(str(exc)) from None
-    row = (await session.execute(_CALLER, {"user_id": claims.user_id, "session_id": claims.session_id})).first()
-    if row is None or row[1] is not None:
+    row = await session.run_sync(_caller_row, claims.user_id, claims.session_id)
+    if row is None or row.revoked_at is not None:
         raise Unauthenticated("this login has ended; sign in again")
-    return Caller(row[0], claims.session_id)
+    return Caller(Profile(row.id, row.email, row.name, row.avatar_url), claims.session_id)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

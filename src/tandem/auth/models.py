@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -19,6 +20,16 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Profile(NamedTuple):
+    """A person as others see them: a User's public columns, read without loading the ORM object
+    (the caller of every API request; issue 4)."""
+
+    id: str
+    email: str
+    name: str
+    avatar_url: str | None
 
 
 class LoginSession(Base):

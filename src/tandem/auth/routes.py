@@ -60,5 +60,5 @@ async def me(caller: ReadingCallerDep, session: ReadSession) -> MeOut:
 async def update_me(body: MePatch, caller: CallerDep, session: Session) -> UserEnvelope:
     """Change your name or avatar; your organizations see it live."""
     changes = body.model_dump(include=body.model_fields_set)
-    user = await service.update_profile(session, caller.user, changes)
+    user = await service.update_profile(session, caller.id, changes)
     return UserEnvelope(user=UserOut.of(user))

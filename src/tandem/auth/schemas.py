@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
-from tandem.auth.models import User
+from tandem.auth.models import Profile, User
 from tandem.orgs.events import Role
 from tandem.realtime.envelope import Model
 
@@ -30,7 +30,7 @@ class UserOut(Model):
     avatar_url: str | None
 
     @classmethod
-    def of(cls, user: User) -> UserOut:
+    def of(cls, user: User | Profile) -> UserOut:
         return cls(id=user.id, email=user.email, name=user.name, avatar_url=user.avatar_url)
 
 

@@ -125,8 +125,11 @@ async def memberships(session: AsyncSession, user_id: str, *, lock: bool = False
     return [(r[0], r[1], r[2]) for r in rows]
 
 
-async def update_profile(session: AsyncSession, user: User, changes: dict) -> User:
+async def update_profile(session: AsyncSession, user_id: str, changes: dict) -> User:
     """Change name and/or avatar; every org the person belongs to hears org.member.updated."""
+    user = await session.get(User, user_id)
+    if user is None:  # deleted since the request was authenticated
+        raise Unauthenticated("this login has ended; sign in again")
     changed = False
     for field in ("name", "avatar_url"):
         if field in changes and getattr(user, field) != changes[field]:

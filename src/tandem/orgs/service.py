@@ -13,9 +13,9 @@ from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from tandem.auth.models import User
+from tandem.auth.models import Profile, User
 from tandem.kit.clock import iso, utcnow
-from tandem.kit.errors import Conflict, Forbidden, NotFound
+from tandem.kit.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from tandem.kit.ids import new_id, new_token
 from tandem.orgs.events import (
     OrgMember,
@@ -37,7 +37,7 @@ def _reauthorize(user_id: str, org_id: str) -> dict:
     return {"type": "reauthorize", "userId": user_id, "orgId": org_id}
 
 
-async def create_org(session: AsyncSession, owner: User, name: str) -> Organization:
+async def create_org(session: AsyncSession, owner: User | Profile, name: str) -> Organization:
     org = Organization(id=new_id("org"), name=name.strip())
     session.add(org)
     await session.flush()
@@ -200,7 +200,7 @@ async def org_name(session: AsyncSession, org_id: str) -> str:
     return org.name
 
 
-async def create_invite(session: AsyncSession, org_id: str, actor: User, email: str, role: str) -> Invite:
+async def create_invite(session: AsyncSession, org_id: str, actor: User | Profile, email: str, role: str) -> Invite:
     mine = await require_manager(session, org_id, actor.id)
     if role == "Owner" and mine.role != "Owner":
         raise Forbidden("only an Owner can invite an Owner")
@@ -237,12 +237,14 @@ async def open_invite(session: AsyncSession, token: str, *, lock: bool = False) 
     return invite, org
 
 
-async def accept_invite(session: AsyncSession, token: str, user: User) -> tuple[Membership, Organization]:
+async def accept_invite(session: AsyncSession, token: str, person: User | Profile) -> tuple[Membership, Organization]:
     # Locked: two tabs accepting at once must not both insert the membership (PostgreSQL).
     invite, org = await open_invite(session, token, lock=True)
     # The joined event carries the profile: read it under a share lock, so a concurrent PATCH /me either
     # commits first (and we carry its name) or waits for us (and then sees this membership).
-    await session.refresh(user, with_for_update={"read": True})
+    user = await session.get(User, person.id, with_for_update={"read": True}, populate_existing=True)
+    if user is None:  # deleted since the request was authenticated
+        raise Unauthenticated("this login has ended; sign in again")
     if invite.email != user.email.lower():
         raise Forbidden("this invite was sent to another email address")
     if await membership_of(session, org.id, user.id):
@@ -277,7 +279,7 @@ def _set_role(session: Session, org_id: str, actor_id: str, user_id: str, role: 
     return _view_of(conn, target._replace(role=role)), True
 
 
-async def change_role(session: AsyncSession, org_id: str, actor: User, user_id: str, role: str) -> OrgMember:
+async def change_role(session: AsyncSession, org_id: str, actor: User | Profile, user_id: str, role: str) -> OrgMember:
     member, changed = await session.run_sync(_set_role, org_id, actor.id, user_id, role)
     if changed:
         await _record_member_updated(session, member, org_id, actor_id=actor.id)
@@ -296,7 +298,7 @@ def _remove(session: Session, org_id: str, actor_id: str, user_id: str) -> None:
     conn.execute(_DELETE_MEMBERSHIP, {"m_org_id": org_id, "m_user_id": user_id})
 
 
-async def remove_member(session: AsyncSession, org_id: str, actor: User, user_id: str) -> None:
+async def remove_member(session: AsyncSession, org_id: str, actor: User | Profile, user_id: str) -> None:
     await session.run_sync(_remove, org_id, actor.id, user_id)
     await outbox.record(
         session, OrgMemberRemoved(organization_id=org_id, user_id=user_id, removed_by=actor.id),
@@ -305,7 +307,7 @@ async def remove_member(session: AsyncSession, org_id: str, actor: User, user_id
     )
 
 
-async def leave(session: AsyncSession, org_id: str, user: User) -> None:
+async def leave(session: AsyncSession, org_id: str, user: User | Profile) -> None:
     await session.run_sync(_lock_org, org_id)
     mine = await require_member(session, org_id, user.id, lock=True)
     if mine.role == "Owner" and await session.run_sync(_owners, org_id) <= 1:
