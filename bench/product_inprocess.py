@@ -104,7 +104,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
 
     app = create_app(get_settings())
     if args.floor:
-        add_floor_routes(app)
+        tandem_server.add_floor_routes(app)
     seeded = await tandem_server.seed(app.runtime.db, app.runtime.tokens, args.concurrency + 2)
     await app.runtime.start()
     try:
@@ -154,29 +154,6 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         profiler.dump_stats(args.profile)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     return {"requests": n, "cpu_ms_per_request": 1000 * cpu / n, "wall_ms_per_request": 1000 * wall / n}
-
-
-def add_floor_routes(app: Any) -> None:
-    """Routes with what every Tandem API request pays and nothing of a change (--floor)."""
-    from fastapi import APIRouter
-
-    from tandem.deps import CallerDep, Session
-
-    router = APIRouter(prefix="/api/_bench")
-
-    @router.get("/none")
-    async def bare() -> dict:
-        return {}
-
-    @router.get("/session")
-    async def unit_of_work(session: Session) -> dict:
-        return {}
-
-    @router.get("/caller")
-    async def caller(caller: CallerDep) -> dict:
-        return {"id": caller.id}
-
-    app.fastapi.include_router(router)
 
 
 async def _last_seq(app: Any) -> int:

@@ -41,7 +41,7 @@ ENVELOPE_BYTES = 350
 @dataclass(frozen=True)
 class Workload:
     name: str
-    kind: str  # idle | fanout | latency | product
+    kind: str  # idle | fanout | latency | product | floor
     params: dict
     tandem_only: bool = False
 
@@ -58,6 +58,7 @@ def workloads(quick: bool) -> list[Workload]:
                 {"clients": 10, "rate": 50, "seconds": 0.5, "concurrency": 8},
                 tandem_only=True,
             ),
+            Workload("api-floor", "floor", {"seconds": 0.3, "concurrency": 8}, tandem_only=True),
         ]
     return [
         Workload("idle-1k", "idle", {"connections": 1_000}),
@@ -81,7 +82,15 @@ def workloads(quick: bool) -> list[Workload]:
             {"clients": 1_000, "rate": 50, "seconds": 4, "concurrency": 16},
             tandem_only=True,
         ),
+        # What a request costs before any change: the floor under the product path's rate.
+        Workload("api-floor", "floor", {"seconds": 3, "concurrency": 32}, tandem_only=True),
     ]
+
+
+# The api-floor workload's requests, cheapest first (bench/tandem_server.py's bench-only routes,
+# then a real read): a FastAPI route with no dependencies; + the signed-in caller (the token and
+# one query, as every API request pays); GET /api/me (the caller and one more query).
+FLOOR_PATHS = {"bare": "/api/_bench/none", "caller": "/api/_bench/caller", "me": "/api/me"}
 
 
 # ---------------------------------------------------------------- process readings
@@ -489,6 +498,15 @@ def measure(
             "concurrency": p["concurrency"],
             "warmupSeconds": min(1.0, p["seconds"]),
         }
+    elif w.kind == "floor":
+        cfg = {
+            **base,
+            "api": info["api"],
+            "paths": FLOOR_PATHS,
+            "seconds": p["seconds"],
+            "concurrency": p["concurrency"],
+            "warmupSeconds": min(0.5, p["seconds"]),
+        }
     else:
         raise ValueError(w.kind)
     if profile is not None:
@@ -549,6 +567,24 @@ def figures(w: Workload, raw: dict) -> dict:
         out["errors"] = r["errors"]
         out["loadgen_cpu_pct"] = max(tp["loadgen"]["cpuPct"], at["loadgen"]["cpuPct"])
         out["loadgen_us_per_delivery"] = loadgen_us(tp["loadgen"], tp["deliveries"])
+    elif w.kind == "floor":
+        if r["errors"]:  # a failed request costs less than a served one: no floor at all
+            raise RuntimeError(f"api-floor: {r['errors']} requests failed (see the load generator's stderr)")
+        # Each path between its own marks; the server's CPU over that window.
+        loads = []
+        for name, got in r["paths"].items():
+            b, a = m[f"before:{name}"], m[f"after:{name}"]
+            cpu = a["cpu"] - b["cpu"]
+            out[f"{name}_per_s"] = got["requestsPerSec"]
+            out[f"{name}_per_cpu_s"] = got["requests"] / cpu if cpu else 0.0
+            out[f"{name}_cpu_ms"] = 1000 * cpu / got["requests"] if got["requests"] else 0.0
+            wall = a["t"] - b["t"]
+            load_cpu = got["loadgen"]["cpuPct"] * wall / 100
+            other = a["machine_cpu"] - b["machine_cpu"] - cpu - load_cpu
+            loads.append((got["loadgen"]["cpuPct"], max(0.0, 100 * other / wall) if wall > 0 else 0.0))
+        out["errors"] = r["errors"]
+        out["loadgen_cpu_pct"] = max(x for x, _ in loads)
+        out["other_cpu_pct"] = max(y for _, y in loads)
     return out
 
 
@@ -596,7 +632,13 @@ ROWS: list[tuple[str, str, str, str | None]] = [
     ("product-1000", "deliveries_per_s", "product, room of 1000: deliveries/s", None),
     ("product-1000", "p50_ms", "product, room of 1000: p50 at 50/s (ms)", None),
     ("product-1000", "p99_ms", "product, room of 1000: p99 at 50/s (ms)", "<100"),
+    ("api-floor", "bare_per_cpu_s", "API floor, FastAPI route: requests/s per server core", None),
+    ("api-floor", "caller_per_cpu_s", "API floor, + signed-in caller: requests/s per server core", None),
+    ("api-floor", "caller_cpu_ms", "API floor, + signed-in caller: server CPU-ms per request", None),
+    ("api-floor", "me_per_cpu_s", "API floor, GET /api/me: requests/s per server core", None),
 ]
+
+TANDEM_ONLY = ("product", "api-floor")
 
 
 def median(values: list[float]) -> float | None:
@@ -644,7 +686,7 @@ def table(medians: dict, names: set[str], quick: bool) -> str:
             (
                 label,
                 fmt(t),
-                fmt(r) if not wname.startswith("product") else "—",
+                fmt(r) if not wname.startswith(TANDEM_ONLY) else "—",
                 f"{ratio:.2f}" if ratio is not None else "—",
                 (goal or "").replace("ratio", "ratio "),
                 "" if quick else goal_met(goal, t, ratio),
@@ -698,6 +740,18 @@ def checks(medians: dict, runs: list[dict]) -> list[str]:
         notes.append(
             f"{name}: the load generator spent {us:.1f} µs of its core per delivery, so it takes at most "
             f"~{what} on the wall clock; the per-server-core figure is what the server itself can do."
+        )
+    # The product path's rate against what any signed-in request costs on the same server.
+    floor = medians.get("tandem", {}).get("api-floor", {})
+    change = medians.get("tandem", {}).get("product-10", {}).get("cpu_ms_per_change")
+    if floor.get("caller_cpu_ms"):
+        notes.append(
+            f"api-floor: a signed-in request that changes nothing costs the server {floor['caller_cpu_ms']:.2f} "
+            f"CPU-ms ({floor['caller_per_cpu_s']:,.0f}/s per core), a bare FastAPI route "
+            f"{1000 / floor['bare_per_cpu_s']:.2f} CPU-ms"
+            + (f"; a change to a room of 10 costs {change:.2f} CPU-ms (its transaction, outbox, dispatch and "
+               f"fan-out on top)" if change else "")
+            + "."
         )
     other = [run["figures"].get("other_cpu_pct", 0) for run in runs if "figures" in run]
     if other:

@@ -252,6 +252,34 @@ def register_bench_events(app: Any) -> None:
     sio.on("bench.whoami", whoami)
 
 
+def add_floor_routes(app: Any) -> None:
+    """Bench-only routes with what every Tandem API request pays and nothing of a change: `none` (a
+    FastAPI route with no dependencies), `session` (+ the request's unit of work, unused), `caller`
+    (+ the signed-in caller: the token and one query). product_inprocess.py --floor and run.py's
+    api-floor workload measure them."""
+    from fastapi import APIRouter, Depends
+
+    from tandem.deps import get_caller, get_session
+
+    router = APIRouter(prefix="/api/_bench")
+
+    # Depends() as defaults, not Annotated aliases: this module's annotations are strings
+    # (`from __future__ import annotations`), which FastAPI cannot resolve for a local import.
+    @router.get("/none")
+    async def bare() -> dict:
+        return {}
+
+    @router.get("/session")
+    async def unit_of_work(session: Any = Depends(get_session, scope="function")) -> dict:  # noqa: B008
+        return {}
+
+    @router.get("/caller")
+    async def caller(caller: Any = Depends(get_caller)) -> dict:  # noqa: B008
+        return {"id": caller.id}
+
+    app.fastapi.include_router(router)
+
+
 def choose_fanout(kind: str) -> None:
     """--fanout fast on a tree whose manager does not use FrameFanout yet: mix it in here."""
     if kind != "fast":
@@ -357,6 +385,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
         app.runtime.gateway.manager.fast_fanout = False
     seeded = await seed(app.runtime.db, app.runtime.tokens, args.users)
     register_bench_events(app)
+    add_floor_routes(app)
     if args.gc == "paced":
         from tandem import gcpacing
 
@@ -554,6 +583,7 @@ def worker_app() -> ReadyOnStartup:
     if fanout == "stock" and hasattr(app.runtime.gateway.manager, "fast_fanout"):
         app.runtime.gateway.manager.fast_fanout = False
     register_bench_events(app)
+    add_floor_routes(app)
     if os.environ.get(ENV_GC) == "paced":
         from tandem import gcpacing
 

@@ -513,6 +513,69 @@ async function product() {
   return { clients: sockets.length, errors, targetRolesAtStart, warmupUndelivered, throughput, atRate };
 }
 
+// Tandem only: what one API request costs the server before any change, as the floor under
+// the product path's rate. For each of cfg.paths ({name: path}) in turn: a warm-up, then a closed
+// loop of GETs with cfg.concurrency in flight for cfg.seconds, between marks "before:<name>" and
+// "after:<name>" (run.py reads the server's CPU at each).
+async function floor() {
+  const api = new URL(cfg.api.base);
+  const concurrency = cfg.concurrency || 32;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  let errors = 0;
+  function fail(what) {
+    if (++errors <= 3) console.error(what);
+  }
+
+  function get(path) {
+    return new Promise((resolve) => {
+      const req = http.request(
+        { host: api.hostname, port: api.port, method: "GET", path, agent,
+          headers: { authorization: `Bearer ${cfg.api.token}` } },
+        (res) => {
+          res.resume();
+          res.on("end", () => {
+            if (res.statusCode !== 200) fail(`GET ${path}: ${res.statusCode}`);
+            resolve();
+          });
+        },
+      );
+      req.on("error", (err) => {
+        fail(`GET ${path}: ${err.message}`);
+        resolve();
+      });
+      req.end();
+    });
+  }
+
+  async function closedLoop(path, seconds) {
+    const tEnd = monoMs() + seconds * 1000;
+    let count = 0;
+    async function worker() {
+      while (monoMs() < tEnd) {
+        await get(path);
+        count++;
+      }
+    }
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    return count;
+  }
+
+  const paths = {};
+  for (const [name, path] of Object.entries(cfg.paths)) {
+    await closedLoop(path, cfg.warmupSeconds ?? 0.5);
+    await mark(`before:${name}`);
+    const meter = cpuMeter();
+    meter.start();
+    const t0 = monoMs();
+    const requests = await closedLoop(path, cfg.seconds);
+    const seconds = (monoMs() - t0) / 1000;
+    paths[name] = { path, requests, seconds, requestsPerSec: requests / seconds, loadgen: meter.stop() };
+    await mark(`after:${name}`);
+  }
+  agent.destroy();
+  return { paths, errors };
+}
+
 // userId -> role of every member of the benchmark organization (GET /api/orgs/{org}/members).
 function memberRoles(api, agent) {
   return new Promise((resolve, reject) => {
@@ -543,7 +606,7 @@ function memberRoles(api, agent) {
   });
 }
 
-const workloads = { idle, fanout, latency, product };
+const workloads = { idle, fanout, latency, product, floor };
 
 workloads[cfg.workload]()
   .then((result) => {

@@ -14,6 +14,8 @@ import json
 import shutil
 import sys
 import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,12 @@ async def run_product(info: dict, workdir: Path, tag: str, **extra: object) -> d
         "size": 350, "event": "org.member.updated", "api": info["api"],
         "clients": 3, "rate": 20, "seconds": 0.5, "concurrency": 4, "warmupSeconds": 0.5,
     }  # fmt: skip
+    return (await run_loadgen(cfg, workdir, tag))[0]
+
+
+async def run_loadgen(cfg: dict, workdir: Path, tag: str) -> tuple[dict, list[str]]:
+    """The load generator with this config; answers every mark at once. Returns its result and marks."""
+    marks: list[str] = []
     cfg_file = workdir / f"loadgen-{tag}.json"
     cfg_file.write_text(json.dumps(cfg))
     proc = await asyncio.create_subprocess_exec(
@@ -41,6 +49,7 @@ async def run_product(info: dict, workdir: Path, tag: str, **extra: object) -> d
     while line := await asyncio.wait_for(proc.stdout.readline(), 120):
         msg = json.loads(line)
         if "mark" in msg:
+            marks.append(msg["mark"])
             proc.stdin.write(b"go\n")
             await proc.stdin.drain()
         elif "error" in msg:
@@ -49,7 +58,7 @@ async def run_product(info: dict, workdir: Path, tag: str, **extra: object) -> d
             result = msg["result"]
     await proc.wait()
     assert result is not None, f"load generator exited with {proc.returncode} and no result"
-    return result
+    return result, marks
 
 
 def set_role(info: dict, user_id: str, role: str) -> None:
@@ -63,9 +72,14 @@ def set_role(info: dict, user_id: str, role: str) -> None:
         assert response.status == 200
 
 
-async def test_a_second_product_run_on_the_same_server_gets_every_event(tmp_path: Path) -> None:
+def need_node() -> None:
     if shutil.which("node") is None or not (BENCH / "node_modules" / "socket.io-client").is_dir():
         pytest.skip("node and bench/node_modules (npm ci in bench/) are needed")
+
+
+@asynccontextmanager
+async def bench_server(tmp_path: Path) -> AsyncIterator[dict]:
+    """bench/tandem_server.py on a free port with 24 people; yields what it wrote for the load generator."""
     port = free_port()
     info_file, log = tmp_path / "info.json", tmp_path / "server.log"
     with open(log, "wb") as err:  # noqa: ASYNC230 (the server process writes it)
@@ -76,7 +90,49 @@ async def test_a_second_product_run_on_the_same_server_gets_every_event(tmp_path
         )  # fmt: skip
     try:
         await wait_ready(server, log)
-        info = json.loads(info_file.read_text())
+        yield json.loads(info_file.read_text())
+    finally:
+        if server.returncode is None:
+            server.terminate()
+            await asyncio.wait_for(server.wait(), 30)
+
+
+def bench_run_module():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(BENCH))
+    return run
+
+
+async def test_the_api_floor_measures_each_request_between_its_own_marks(tmp_path: Path) -> None:
+    """run.py's api-floor: each path answered 200 throughout, and a path that fails fails the workload
+    (a 4xx costs the server less than the request it stands for: it would pass for a lower floor)."""
+    need_node()
+    run = bench_run_module()
+    async with bench_server(tmp_path) as info:
+        cfg = {"workload": "floor", "url": info["url"], "tokens": info["tokens"], "room": info["room"],
+               "api": info["api"], "paths": run.FLOOR_PATHS, "seconds": 0.3, "concurrency": 4,
+               "warmupSeconds": 0.1}  # fmt: skip
+        result, marks = await run_loadgen(cfg, tmp_path, "floor")
+        assert result["errors"] == 0
+        assert marks == [f"{when}:{name}" for name in run.FLOOR_PATHS for when in ("before", "after")]
+        for name, path in run.FLOOR_PATHS.items():
+            assert result["paths"][name]["path"] == path
+            assert result["paths"][name]["requests"] > 0
+
+        bad, _ = await run_loadgen({**cfg, "paths": {"gone": "/api/_bench/gone"}}, tmp_path, "bad")
+        assert bad["errors"] >= bad["paths"]["gone"]["requests"] > 0  # the warm-up's fail too
+    reading = {"t": 0.0, "cpu": 0.0, "machine_cpu": 0.0}
+    raw = {"result": bad, "marks": {"before:gone": reading, "after:gone": {**reading, "t": 1.0, "cpu": 0.5}}}
+    with pytest.raises(RuntimeError, match="requests failed"):
+        run.figures(run.Workload("api-floor", "floor", {}), raw)
+
+
+async def test_a_second_product_run_on_the_same_server_gets_every_event(tmp_path: Path) -> None:
+    need_node()
+    async with bench_server(tmp_path) as info:
         targets = len(info["api"]["targets"])
 
         first = await run_product(info, tmp_path, "first")
@@ -100,14 +156,5 @@ async def test_a_second_product_run_on_the_same_server_gets_every_event(tmp_path
             assert throughput["deliveries"] == throughput["changes"] * clients
             assert at_rate["sent"] > 0
             assert at_rate["expected"] == at_rate["deliveries"] == at_rate["sent"] * clients
-        sys.path.insert(0, str(BENCH))
-        try:
-            from run import summarize_loadgen_profile
-        finally:
-            sys.path.remove(str(BENCH))
-        summary = summarize_loadgen_profile(profile).splitlines()
+        summary = bench_run_module().summarize_loadgen_profile(profile).splitlines()
         assert summary[0].startswith("load generator, ") and len(summary) > 1
-    finally:
-        if server.returncode is None:
-            server.terminate()
-            await asyncio.wait_for(server.wait(), 30)
