@@ -6,7 +6,7 @@ import asyncio
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -112,16 +112,19 @@ async def logout(session: AsyncSession, tokens: Tokens, refresh_token: str) -> N
     await outbox.record_control(session, {"type": "disconnect_session", "sessionId": login.id})
 
 
+# Built once (GET /api/me runs it on every page load): a statement built per call costs SQLAlchemy its
+# construction and cache key each time, more than the query itself (issue 4's api-floor).
+_MEMBERSHIPS = (
+    select(Organization.id, Organization.name, Membership.role)
+    .join(Membership, Membership.org_id == Organization.id)
+    .where(Membership.user_id == bindparam("user_id"), Membership.status == "active")
+    .order_by(Organization.name)
+)
+_MEMBERSHIPS_LOCKED = _MEMBERSHIPS.with_for_update(read=True, of=Membership)
+
+
 async def memberships(session: AsyncSession, user_id: str, *, lock: bool = False) -> list[tuple[str, str, str]]:
-    query = (
-        select(Organization.id, Organization.name, Membership.role)
-        .join(Membership, Membership.org_id == Organization.id)
-        .where(Membership.user_id == user_id, Membership.status == "active")
-        .order_by(Organization.name)
-    )
-    if lock:
-        query = query.with_for_update(read=True, of=Membership)
-    rows = await session.execute(query)
+    rows = await session.execute(_MEMBERSHIPS_LOCKED if lock else _MEMBERSHIPS, {"user_id": user_id})
     return [(r[0], r[1], r[2]) for r in rows]
 
 
