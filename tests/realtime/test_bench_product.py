@@ -156,5 +156,8 @@ async def test_a_second_product_run_on_the_same_server_gets_every_event(tmp_path
             assert throughput["deliveries"] == throughput["changes"] * clients
             assert at_rate["sent"] > 0
             assert at_rate["expected"] == at_rate["deliveries"] == at_rate["sent"] * clients
+            # One first delivery per change, never later than the change's last one.
+            assert at_rate["firstLatencyMs"]["n"] == at_rate["sent"]
+            assert at_rate["firstLatencyMs"]["p50"] <= at_rate["latencyMs"]["max"]
         summary = bench_run_module().summarize_loadgen_profile(profile).splitlines()
         assert summary[0].startswith("load generator, ") and len(summary) > 1
