@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from tandem.flags.models import Flag, FlagOverride
 from tandem.kit.errors import Invalid
@@ -59,24 +60,41 @@ def check_phase(phase: str) -> str:
     return phase
 
 
-async def _load(session: AsyncSession) -> None:
+def _load_now(session: Session) -> None:
     if time.monotonic() - cache.loaded_at < CACHE_SECONDS:
         return
     rules = {p: Rule(p) for p in PHASES}
-    for flag in (await session.scalars(select(Flag))).all():
+    for flag in session.scalars(select(Flag)).all():
         rules[flag.phase] = Rule(flag.phase, flag.enabled, tuple(flag.allow_orgs or ()), flag.rollout_percent)
-    overrides = {(o.phase, o.org_id): o.enabled for o in (await session.scalars(select(FlagOverride))).all()}
+    overrides = {(o.phase, o.org_id): o.enabled for o in session.scalars(select(FlagOverride)).all()}
     cache.rules, cache.overrides, cache.loaded_at = rules, overrides, time.monotonic()
+
+
+async def _load(session: AsyncSession) -> None:
+    if time.monotonic() - cache.loaded_at >= CACHE_SECONDS:
+        await session.run_sync(_load_now)
+
+
+def _applies(phase: str, org_id: str) -> bool:
+    override = cache.overrides.get((phase, org_id))
+    if override is not None:
+        return override
+    return cache.rules[phase].applies_to(org_id)
 
 
 async def is_enabled(session: AsyncSession, phase: str, org_id: str | None) -> bool:
     if org_id is None:
         return True
     await _load(session)
-    override = cache.overrides.get((phase, org_id))
-    if override is not None:
-        return override
-    return cache.rules[phase].applies_to(org_id)
+    return _applies(phase, org_id)
+
+
+def is_enabled_now(session: Session, phase: str, org_id: str | None) -> bool:
+    """is_enabled inside a synchronous block on the session (Session.run_sync)."""
+    if org_id is None:
+        return True
+    _load_now(session)
+    return _applies(phase, org_id)
 
 
 async def flags_for_org(session: AsyncSession, org_id: str) -> dict[str, bool]:

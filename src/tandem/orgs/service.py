@@ -266,26 +266,26 @@ async def accept_invite(session: AsyncSession, token: str, person: User | Profil
 # which the session would not have autoflushed for either.
 
 
-def _set_role(session: Session, org_id: str, actor_id: str, user_id: str, role: str) -> tuple[OrgMember, bool]:
-    """The role rules and the change; returns the member as it now is and whether the role changed."""
+def _set_role(session: Session, org_id: str, actor_id: str, user_id: str, role: str) -> OrgMember:
+    """The role rules, the change and its event; returns the member as it now is."""
     conn = session.connection()
     _serialize_membership_changes(conn, org_id)
     mine, target = _manager_and_target(conn, org_id, actor_id, user_id)
     if mine.role != "Owner" and (role == "Owner" or target.role == "Owner"):
         raise Forbidden("only an Owner can make or change an Owner")
     if target.role == role:
-        return _view_of(conn, target), False
+        return _view_of(conn, target)
     if target.role == "Owner" and _owner_count(conn, org_id) <= 1:
         raise Conflict("an organization must keep an Owner: make someone else Owner first")
     conn.execute(_SET_ROLE, {"m_org_id": org_id, "m_user_id": user_id, "m_role": role})
-    return _view_of(conn, target._replace(role=role)), True
+    member = _view_of(conn, target._replace(role=role))
+    outbox.record_now(session, OrgMemberUpdated(organization_id=org_id, member=member), [org_room(org_id)],
+                      org_id=org_id, actor_id=actor_id, control=_reauthorize(member.user_id, org_id))
+    return member
 
 
 async def change_role(session: AsyncSession, org_id: str, actor: User | Profile, user_id: str, role: str) -> OrgMember:
-    member, changed = await session.run_sync(_set_role, org_id, actor.id, user_id, role)
-    if changed:
-        await _record_member_updated(session, member, org_id, actor_id=actor.id)
-    return member
+    return await session.run_sync(_set_role, org_id, actor.id, user_id, role)
 
 
 def _remove(session: Session, org_id: str, actor_id: str, user_id: str) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
 
 from tandem.flags import service as flags
 from tandem.kit.clock import iso, utcnow
@@ -52,8 +53,7 @@ async def record(
     control: dict[str, Any] | None = None,
 ) -> bool:
     """Record a durable event in the caller's transaction. Returns False when its phase is off for the org."""
-    if not data.event_durable:
-        raise ValueError(f"{data.event_name} is ephemeral; it has no place in the outbox")
+    _check_durable(data)
     if data.event_phase and not await flags.is_enabled(session, data.event_phase, org_id):
         if control:  # access changes still apply when the phase's events are off
             await _insert(session, data, [], org_id, actor_id, control)
@@ -62,17 +62,49 @@ async def record(
     return True
 
 
+def record_now(
+    session: Session,
+    data: EventData,
+    rooms: Sequence[str],
+    *,
+    org_id: str | None,
+    actor_id: str | None = None,
+    control: dict[str, Any] | None = None,
+) -> bool:
+    """record() inside a service's synchronous block on the session (Session.run_sync): the same rows,
+    without a greenlet and the asyncio session's wrapping of its own (issue 4)."""
+    _check_durable(data)
+    if data.event_phase and not flags.is_enabled_now(session, data.event_phase, org_id):
+        if control:
+            session.connection().execute(_INSERT, _row(data, [], org_id, actor_id, control))
+            session.info["tandem_outbox"] = True
+        return False
+    session.connection().execute(_INSERT, _row(data, list(rooms), org_id, actor_id, control))
+    session.info["tandem_outbox"] = True
+    return True
+
+
+def _check_durable(data: EventData) -> None:
+    if not data.event_durable:
+        raise ValueError(f"{data.event_name} is ephemeral; it has no place in the outbox")
+
+
 # A plain Core insert, written at once: cheaper than an ORM object flushed at commit, and the order of
 # a transaction's events is the order of its record() calls.
 _INSERT = OutboxEntry.__table__.insert()
 
 
-async def _insert(session: AsyncSession, data: EventData, rooms: list[str], org_id: str | None,
-                  actor_id: str | None, control: dict | None) -> None:
-    await session.execute(_INSERT, {
+def _row(data: EventData, rooms: list[str], org_id: str | None, actor_id: str | None,
+         control: dict | None) -> dict[str, Any]:
+    return {
         "event": data.event_name, "version": data.event_version, "rooms": rooms, "data": data.wire(),
         "org_id": org_id, "actor_id": actor_id, "trace_id": current_trace_id(), "control": control,
-    })
+    }
+
+
+async def _insert(session: AsyncSession, data: EventData, rooms: list[str], org_id: str | None,
+                  actor_id: str | None, control: dict | None) -> None:
+    await session.execute(_INSERT, _row(data, rooms, org_id, actor_id, control))
     session.info["tandem_outbox"] = True
 
 
