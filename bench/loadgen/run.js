@@ -267,9 +267,19 @@ async function latency() {
   const { sockets } = await connectMany(cfg.clients, cfg.concurrency || 100);
   await subscribeAll(sockets, cfg.room);
   const samples = [];
+  // Each broadcast's first delivery (the server's stamp to the first handler: the server's share)
+  // apart from the spread over the room, which is mostly this process parsing one frame at a time.
+  const firstSamples = [];
+  let newestSeq = 0;
   let recording = false;
   const state = listen(sockets, (env) => {
-    if (recording) samples.push(monoMs() - env.data.t);
+    if (!recording) return;
+    const latency = monoMs() - env.data.t;
+    samples.push(latency);
+    if (env.seq > newestSeq) {
+      newestSeq = env.seq;
+      firstSamples.push(latency);
+    }
   });
   const driver = sockets[0];
   const payload = { room: cfg.room, size: cfg.size };
@@ -299,6 +309,7 @@ async function latency() {
     expected,
     outOfOrder: state.outOfOrder,
     latencyMs: percentiles(samples),
+    firstLatencyMs: percentiles(firstSamples),
     loadgen: load,
   };
 }
