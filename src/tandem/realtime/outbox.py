@@ -53,13 +53,7 @@ async def record(
     control: dict[str, Any] | None = None,
 ) -> bool:
     """Record a durable event in the caller's transaction. Returns False when its phase is off for the org."""
-    _check_durable(data)
-    if data.event_phase and not await flags.is_enabled(session, data.event_phase, org_id):
-        if control:  # access changes still apply when the phase's events are off
-            await _insert(session, data, [], org_id, actor_id, control)
-        return False
-    await _insert(session, data, list(rooms), org_id, actor_id, control)
-    return True
+    return await session.run_sync(record_now, data, rooms, org_id=org_id, actor_id=actor_id, control=control)
 
 
 def record_now(
@@ -75,7 +69,7 @@ def record_now(
     without a greenlet and the asyncio session's wrapping of its own (issue 4)."""
     _check_durable(data)
     if data.event_phase and not flags.is_enabled_now(session, data.event_phase, org_id):
-        if control:
+        if control:  # access changes still apply when the phase's events are off
             session.connection().execute(_INSERT, _row(data, [], org_id, actor_id, control))
             session.info["tandem_outbox"] = True
         return False
@@ -100,12 +94,6 @@ def _row(data: EventData, rooms: list[str], org_id: str | None, actor_id: str | 
         "event": data.event_name, "version": data.event_version, "rooms": rooms, "data": data.wire(),
         "org_id": org_id, "actor_id": actor_id, "trace_id": current_trace_id(), "control": control,
     }
-
-
-async def _insert(session: AsyncSession, data: EventData, rooms: list[str], org_id: str | None,
-                  actor_id: str | None, control: dict | None) -> None:
-    await session.execute(_INSERT, _row(data, rooms, org_id, actor_id, control))
-    session.info["tandem_outbox"] = True
 
 
 class Dispatcher:
