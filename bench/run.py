@@ -519,6 +519,17 @@ def measure(
     return {**raw, "figures": figures(w, raw)}
 
 
+def other_cpu_pct(before: dict, after: dict, loadgen_cpu_pct: float) -> float:
+    """What everything but the server and the load generator used between two marks, in % of a core:
+    a sign that another job skewed the window."""
+    wall = after["t"] - before["t"]
+    if wall <= 0:
+        return 0.0
+    machine = after["machine_cpu"] - before["machine_cpu"]
+    server_cpu = after["cpu"] - before["cpu"]
+    return max(0.0, 100 * (machine - server_cpu - loadgen_cpu_pct * wall / 100) / wall)
+
+
 def figures(w: Workload, raw: dict) -> dict:
     r, m = raw["result"], raw["marks"]
     before, after = m.get("before"), m.get("after")
@@ -527,11 +538,8 @@ def figures(w: Workload, raw: dict) -> dict:
         wall = after["t"] - before["t"]
         server_cpu = after["cpu"] - before["cpu"]
         out["server_cpu_pct"] = 100 * server_cpu / wall if wall > 0 else 0.0
-        # Everything else on the machine: a sign that another job skewed the run.
-        machine = after["machine_cpu"] - before["machine_cpu"]
         loadgen = r.get("loadgen", r.get("throughput", {}).get("loadgen", {}))
-        loadgen_cpu = loadgen.get("cpuPct", 0) * wall / 100
-        out["other_cpu_pct"] = max(0.0, 100 * (machine - server_cpu - loadgen_cpu) / wall)
+        out["other_cpu_pct"] = other_cpu_pct(before, after, loadgen.get("cpuPct", 0))
     if w.kind == "idle":
         n = r["connections"]
         out["kb_per_conn"] = (after["rss_kb"] - before["rss_kb"]) / n
@@ -580,10 +588,7 @@ def figures(w: Workload, raw: dict) -> dict:
             out[f"{name}_per_s"] = got["requestsPerSec"]
             out[f"{name}_per_cpu_s"] = got["requests"] / cpu if cpu else 0.0
             out[f"{name}_cpu_ms"] = 1000 * cpu / got["requests"] if got["requests"] else 0.0
-            wall = a["t"] - b["t"]
-            load_cpu = got["loadgen"]["cpuPct"] * wall / 100
-            other = a["machine_cpu"] - b["machine_cpu"] - cpu - load_cpu
-            loads.append((got["loadgen"]["cpuPct"], max(0.0, 100 * other / wall) if wall > 0 else 0.0))
+            loads.append((got["loadgen"]["cpuPct"], other_cpu_pct(b, a, got["loadgen"]["cpuPct"])))
         out["errors"] = r["errors"]
         out["loadgen_cpu_pct"] = max(x for x, _ in loads)
         out["other_cpu_pct"] = max(y for _, y in loads)
