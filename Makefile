@@ -4,6 +4,14 @@ SHELL := /bin/bash
 
 # uv from PATH, else the one pip installs (see `uv` below).
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+# The Python that runs Tandem: the operating system's own python3 when it is 3.11 or newer, else the
+# 3.11+ that uv finds. Distributions compile theirs with profile-guided and link-time optimization, as
+# do python.org's installers and the official Docker images; pyenv's default build has neither, and
+# spends about 1.2x the CPU on Tandem's request path (issue 4, bench/README.md). UV_PYTHON chooses another.
+SYSTEM_PYTHON := $(shell /usr/bin/python3 -c 'import sys; print(sys.executable if sys.version_info >= (3, 11) else "")' 2>/dev/null)
+ifneq ($(SYSTEM_PYTHON),)
+export UV_PYTHON ?= $(SYSTEM_PYTHON)
+endif
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
 STATIC_INDEX := src/tandem/static/index.html
 export TANDEM_HOST ?= 127.0.0.1

@@ -914,6 +914,8 @@ def machine() -> dict:
         "memory_gib": round(mem, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
+        # The interpreter the Tandem server runs on (sys.executable: its build matters, see the Makefile).
+        "python_executable": os.path.realpath(sys.executable),
         "node": node,
         "python_packages": versions,
         "npm_packages": npm,
@@ -1079,7 +1081,8 @@ def main() -> int:
         f"Tandem vs Node socket.io {info['npm_packages'].get('socket.io', '?')} — medians of "
         f"{rounds} round(s); {args.workers} server process(es) on core(s) {args.server_cpus}, "
         f"load generator on core(s) {args.loadgen_cpus}; {info['cpu']}, {info['cores']} cores, "
-        f"{info['memory_gib']} GiB"
+        f"{info['memory_gib']} GiB; Tandem on CPython {info['python']} ({info['python_executable']}), "
+        f"Node {info['node']}"
     )
     print(table(medians, {w.name for w in chosen}, args.quick))
     for note in pinning_notes(args):
