@@ -164,3 +164,17 @@ def test_a_failed_checkpoint_is_logged_and_retried_later(tmp_path, caplog):
     (tmp_path / "missing-dir").mkdir()
     checkpointer.checkpoint()  # the next try, once the cause is gone, succeeds
     assert checkpointer.checkpoints == 1
+
+
+async def test_several_rows_in_one_statement_are_written(tmp_path):
+    """executemany, as SQLAlchemy runs an INSERT of a list of rows on an AsyncConnection (which failed with
+    AwaitRequired: the driver awaited nothing)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 't.db'}")
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (a INTEGER)"))
+            await conn.execute(text("INSERT INTO t VALUES (:a)"), [{"a": 1}, {"a": 2}, {"a": 3}])
+        async with db.read() as session:
+            assert (await session.execute(text("SELECT sum(a) FROM t"))).scalar_one() == 6
+    finally:
+        await db.dispose()

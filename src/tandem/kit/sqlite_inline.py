@@ -186,7 +186,9 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
         try:
-            return self._cursor.executemany(operation, seq_of_parameters)
+            result = self._cursor.executemany(operation, seq_of_parameters)
+            await_(_nothing())  # as execute(): AsyncConnection.execute of several rows insists on an await
+            return result
         except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
             self._adapt_connection._handle_exception(error)
 
