@@ -9,12 +9,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from tandem.auth.models import LoginSession, User
-from tandem.auth.tokens import ACCESS, REFRESH, SOCKET, Tokens, TokenError
+from tandem.auth.tokens import ACCESS, REFRESH, SOCKET, TokenError, Tokens
 from tandem.kit.clock import utcnow
 from tandem.kit.errors import Conflict, Unauthenticated
 from tandem.kit.ids import new_id, new_token
+from tandem.kit.prepared import Prepared
 from tandem.orgs import service as orgs
 from tandem.orgs.models import Membership, Organization
 from tandem.realtime import outbox
@@ -112,20 +114,26 @@ async def logout(session: AsyncSession, tokens: Tokens, refresh_token: str) -> N
     await outbox.record_control(session, {"type": "disconnect_session", "sessionId": login.id})
 
 
-# Built once (GET /api/me runs it on every page load): a statement built per call costs SQLAlchemy its
-# construction and cache key each time, more than the query itself (issue 4's api-floor).
-_MEMBERSHIPS = (
+# Built once (GET /api/me runs it on every page load) and run on the DBAPI cursor (kit/prepared.py): a
+# statement built per call, or run through Connection.execute, costs SQLAlchemy more than the query
+# itself costs the database (issue 4's api-floor).
+_QUERY = (
     select(Organization.id, Organization.name, Membership.role)
     .join(Membership, Membership.org_id == Organization.id)
     .where(Membership.user_id == bindparam("user_id"), Membership.status == "active")
     .order_by(Organization.name)
 )
-_MEMBERSHIPS_LOCKED = _MEMBERSHIPS.with_for_update(read=True, of=Membership)
+_MEMBERSHIPS = Prepared(_QUERY)
+_MEMBERSHIPS_LOCKED = Prepared(_QUERY.with_for_update(read=True, of=Membership))
+
+
+def _membership_rows(session: Session, query: Prepared, user_id: str) -> list[tuple[str, str, str]]:
+    session.flush()  # as Session.execute's autoflush would: a profile change goes first (PATCH /me)
+    return [(r[0], r[1], r[2]) for r in query.rows(session.connection(), {"user_id": user_id})]
 
 
 async def memberships(session: AsyncSession, user_id: str, *, lock: bool = False) -> list[tuple[str, str, str]]:
-    rows = await session.execute(_MEMBERSHIPS_LOCKED if lock else _MEMBERSHIPS, {"user_id": user_id})
-    return [(r[0], r[1], r[2]) for r in rows]
+    return await session.run_sync(_membership_rows, _MEMBERSHIPS_LOCKED if lock else _MEMBERSHIPS, user_id)
 
 
 async def update_profile(session: AsyncSession, user_id: str, changes: dict) -> User:
