@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from tandem.flags import service as flags
 from tandem.kit.clock import iso, utcnow
+from tandem.kit.prepared import Prepared
 from tandem.realtime import log as event_log
 from tandem.realtime.envelope import EventData, current_trace_id, envelope
 from tandem.realtime.models import EventRecord, LogState, OutboxEntry
@@ -70,10 +71,10 @@ def record_now(
     _check_durable(data)
     if data.event_phase and not flags.is_enabled_now(session, data.event_phase, org_id):
         if control:  # access changes still apply when the phase's events are off
-            session.connection().execute(_INSERT, _row(data, [], org_id, actor_id, control))
+            _RECORD.run(session.connection(), _row(data, [], org_id, actor_id, control))
             session.info["tandem_outbox"] = True
         return False
-    session.connection().execute(_INSERT, _row(data, list(rooms), org_id, actor_id, control))
+    _RECORD.run(session.connection(), _row(data, list(rooms), org_id, actor_id, control))
     session.info["tandem_outbox"] = True
     return True
 
@@ -86,13 +87,17 @@ def _check_durable(data: EventData) -> None:
 # A plain Core insert, written at once: cheaper than an ORM object flushed at commit, and the order of
 # a transaction's events is the order of its record() calls.
 _INSERT = OutboxEntry.__table__.insert()
+# record()'s own insert, every column given, on the DBAPI cursor (kit/prepared.py; issue 4).
+_COLUMNS = ("event", "version", "rooms", "data", "org_id", "actor_id", "trace_id", "control", "created_at")
+_RECORD = Prepared(_INSERT.values({name: bindparam(f"o_{name}") for name in _COLUMNS}))
 
 
 def _row(data: EventData, rooms: list[str], org_id: str | None, actor_id: str | None,
          control: dict | None) -> dict[str, Any]:
     return {
-        "event": data.event_name, "version": data.event_version, "rooms": rooms, "data": data.wire(),
-        "org_id": org_id, "actor_id": actor_id, "trace_id": current_trace_id(), "control": control,
+        "o_event": data.event_name, "o_version": data.event_version, "o_rooms": rooms, "o_data": data.wire(),
+        "o_org_id": org_id, "o_actor_id": actor_id, "o_trace_id": current_trace_id(), "o_control": control,
+        "o_created_at": utcnow(),
     }
 
 
