@@ -131,6 +131,22 @@ def cpu_seconds(pid: int) -> float:
     return total / CLK_TCK
 
 
+def settle(pid: int, *, at_least: float = 1.5, window: float = 0.5, quiet: float = 0.05,
+           at_most: float = 30.0) -> None:
+    """Wait for the server to finish the last workload's aftermath before the next one measures it:
+    closing its sockets, and on Tandem their presence going offline after the 1 s grace. At least
+    `at_least` s, then until a `window` in which it used under `quiet` of a core (at most `at_most`
+    s). A fixed half second was not enough on a slow day: the api-floor's first path, measured
+    right after product-1000, cost 2-4 CPU-ms a request against 0.4 on a server of its own."""
+    start = time.monotonic()
+    time.sleep(at_least)
+    while time.monotonic() - start < at_most:
+        before = cpu_seconds(pid)
+        time.sleep(window)
+        if (cpu_seconds(pid) - before) / window < quiet:
+            return
+
+
 def rss_kb(pid: int) -> int:
     total = 0
     for p in proc_tree(pid):
@@ -843,6 +859,7 @@ def run_group(
     loadgen_cpus: str,
     workdir: Path,
     profile_dir: Path | None = None,
+    quick: bool = False,
 ) -> list[dict]:
     runs = []
     running = None
@@ -876,7 +893,10 @@ def run_group(
                 print(f"FAILED: {err}", flush=True)
                 if running.proc.poll() is not None:
                     break
-            time.sleep(0.5)  # let the server finish closing the last workload's sockets
+            if quick:  # a smoke run measures nothing: no need to wait for a quiet server
+                time.sleep(0.2)
+            else:
+                settle(running.pid)
     finally:
         if running:
             running.stop()
@@ -1040,7 +1060,7 @@ def main() -> int:
                 todo = [w for w in group if not (w.tandem_only and s.label != "tandem")]
                 if todo:
                     runs.extend(
-                        run_group(s, todo, rnd, rounds, args.loadgen_cpus, workdir, profile_dir)
+                        run_group(s, todo, rnd, rounds, args.loadgen_cpus, workdir, profile_dir, args.quick)
                     )
 
     medians: dict = {}

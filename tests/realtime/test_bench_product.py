@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -161,3 +163,22 @@ async def test_a_second_product_run_on_the_same_server_gets_every_event(tmp_path
             assert at_rate["firstLatencyMs"]["p50"] <= at_rate["latencyMs"]["max"]
         summary = bench_run_module().summarize_loadgen_profile(profile).splitlines()
         assert summary[0].startswith("load generator, ") and len(summary) > 1
+
+
+def test_the_next_workload_waits_for_the_server_to_go_quiet() -> None:
+    """settle(): past a server still busy with the last workload's aftermath, not past an idle one."""
+    run = bench_run_module()
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass\ntime.sleep(30)"])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        t0 = time.monotonic()
+        run.settle(busy.pid, at_least=0.1, window=0.2)
+        waited_busy = time.monotonic() - t0
+        t0 = time.monotonic()
+        run.settle(idle.pid, at_least=0.1, window=0.2)
+        waited_idle = time.monotonic() - t0
+    finally:
+        busy.kill()
+        idle.kill()
+    assert waited_busy >= 1.2, f"settled after {waited_busy:.2f} s while the server was still busy"
+    assert waited_idle < 1.0, f"waited {waited_idle:.2f} s for a server that was already idle"
