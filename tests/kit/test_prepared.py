@@ -87,7 +87,7 @@ async def test_writes_go_through_the_bind_processors_and_belong_to_the_unit_of_w
         assert (await session.execute(select(things.c.label).where(things.c.id == "t1"))).scalar_one() == "UNO"
     async with db.unit_of_work() as session:  # and committed with it
         rows = (await session.execute(select(things.c.id, things.c.label).order_by(things.c.id))).all()
-        assert [tuple(r) for r in rows][0] == ("t1", "UNO") and ("t5", "FIVE") in rows
+        assert tuple(rows[0]) == ("t1", "UNO") and ("t5", "FIVE") in rows
         assert await session.run_sync(lambda s: RELABEL.run(s.connection(), {"t_id": "nope", "t_label": "x"})) == 0
 
 
@@ -111,6 +111,14 @@ async def test_a_database_error_propagates_and_the_next_unit_of_work_runs(db):
         assert (await session.execute(select(things.c.label).where(things.c.id == "t6"))).scalar_one() == "SIX"
 
 
+async def test_a_named_parameter_with_a_value_takes_the_callers_own(db):
+    by_n = Prepared(select(things.c.id).where(things.c.n >= bindparam("at_least", 3)).order_by(things.c.id))
+    async with db.unit_of_work() as session:
+        kept = await session.run_sync(lambda s: [r[0] for r in by_n.rows(s.connection(), {})])
+        given = await session.run_sync(lambda s: [r[0] for r in by_n.rows(s.connection(), {"at_least": 2})])
+    assert kept == ["t3", "t4"] and given == ["t2", "t3", "t4"]
+
+
 async def test_a_missing_parameter_is_an_error_before_anything_runs(db):
     async with db.unit_of_work() as session:
         with pytest.raises(KeyError, match="t_label"):
@@ -121,6 +129,7 @@ async def test_a_missing_parameter_is_an_error_before_anything_runs(db):
 @pytest.mark.parametrize("statement, why", [
     (select(things.c.id).where(things.c.id.in_(bindparam("ids", expanding=True))), "rendered at execution"),
     (stamped.update().where(stamped.c.id == bindparam("s_id")).values(id=bindparam("s_new")), "Python-side defaults"),
+    (select(things.c.id).where(things.c.id == bindparam("later", callable_=lambda: "t1")), "computed at execution"),
 ])
 async def test_what_it_cannot_run_faithfully_it_refuses(db, statement, why):
     async with db.unit_of_work() as session:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import BindParameter
 
-_GIVEN = object()  # a bind parameter the caller passes, as opposed to a constant of the statement
+_GIVEN = object()  # a bind parameter the caller must pass: it has no value of its own
 
 
 class _Compiled:
@@ -31,7 +31,7 @@ class _Compiled:
 
     def __init__(self, sql: str, slots: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]) -> None:
         self.sql = sql
-        self.slots = slots  # (name, constant or _GIVEN, the type's bind processor) in the SQL's order
+        self.slots = slots  # (name, its processed default or _GIVEN, the type's bind processor) in order
 
 
 class Prepared:
@@ -54,12 +54,12 @@ class Prepared:
             bind: BindParameter = compiled.binds[name]
             if bind.expanding or bind.literal_execute:
                 raise TypeError(f"Prepared cannot run {name!r}: it is rendered at execution (use one bind per value)")
+            if bind.callable is not None:
+                raise TypeError(f"Prepared cannot run {name!r}: its value is computed at execution")
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            given = bind.required or bind.callable is not None
-            value = _GIVEN if given else bind.value
-            if not given and processor is not None:
-                value, processor = processor(value), None
-            slots.append((bind.key, value, processor))
+            # A bind with a value (a literal of the statement) sends it unless the caller passes its own.
+            default = _GIVEN if bind.required else (processor(bind.value) if processor else bind.value)
+            slots.append((bind.key, default, processor))
         done = _Compiled(compiled.string, tuple(slots))
         self._by_dialect[dialect] = done
         return done
@@ -67,12 +67,14 @@ class Prepared:
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         compiled = self._by_dialect.get(conn.dialect) or self._compile(conn.dialect)
         values = []
-        for key, value, processor in compiled.slots:
-            if value is _GIVEN:
+        for key, default, processor in compiled.slots:
+            if key in params:
                 value = params[key]
-                if processor is not None:
-                    value = processor(value)
-            values.append(value)
+                values.append(processor(value) if processor is not None else value)
+            elif default is _GIVEN:
+                raise KeyError(key)
+            else:
+                values.append(default)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(compiled.sql, tuple(values))
