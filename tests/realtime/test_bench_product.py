@@ -182,3 +182,29 @@ def test_the_next_workload_waits_for_the_server_to_go_quiet() -> None:
         idle.kill()
     assert waited_busy >= 1.2, f"settled after {waited_busy:.2f} s while the server was still busy"
     assert waited_idle < 1.0, f"waited {waited_idle:.2f} s for a server that was already idle"
+
+
+def test_the_table_says_when_the_load_generator_was_busy_throughout_the_fixed_rate_window() -> None:
+    """checks(): a product workload's p99 at its fixed rate is flagged when the load generator's core was
+    saturated in that window (its own queueing is then in the figure), and not when it kept up."""
+    run = bench_run_module()
+
+    def product_run(workload: str, at_rate_cpu: float) -> dict:
+        result = {
+            "errors": 0,
+            "throughput": {"changes": 400, "changesPerSec": 100.0, "deliveries": 400_000, "deliveriesPerSec": 1e5,
+                           "loadgen": {"cpuPct": 97.0, "wallMs": 4000}},
+            "atRate": {"rate": 50, "sent": 200, "deliveries": 200_000, "expected": 200_000,
+                       "latencyMs": {"p50": 30.0, "p99": 90.0}, "firstLatencyMs": {"p99": 38.0},
+                       "loadgen": {"cpuPct": at_rate_cpu, "wallMs": 4000}},
+        }  # fmt: skip
+        marks = {"before": {"t": 0.0, "cpu": 0.0, "rss_kb": 1, "machine_cpu": 0.0},
+                 "after": {"t": 4.0, "cpu": 3.0, "rss_kb": 1, "machine_cpu": 7.0}}  # fmt: skip
+        workload = next(w for w in run.workloads(quick=False) if w.name == workload)
+        return {"server": "tandem", "workload": workload.name, "figures": run.figures(workload, {"result": result, "marks": marks})}
+
+    busy = run.checks({}, [product_run("product-1000", 98.0), product_run("product-10", 30.0)])
+    flagged = [n for n in busy if "at the fixed rate" in n]
+    assert len(flagged) == 1 and flagged[0].startswith("product-1000: ")
+    assert "98% of its core (19.6 µs per delivery" in flagged[0] and "(38.0 ms)" in flagged[0]
+    assert not [n for n in run.checks({}, [product_run("product-1000", 45.0)]) if "at the fixed rate" in n]
