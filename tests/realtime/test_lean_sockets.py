@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from types import SimpleNamespace
 
 import pytest
 from tests.harness import Listener, eventually, quick_team
@@ -20,6 +21,7 @@ from tests.realtime.test_manager_fastpath import EVENT, OfficialClients, env, te
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from tandem.realtime import lean
 from tandem.realtime.lean import KEPT_ENVIRON, LeanSocket, PacketQueue, SocketClock
 from tandem.realtime.lean_ws import Flag, LeanWSProtocol
 
@@ -248,6 +250,43 @@ async def test_one_clock_pings_every_socket_at_its_interval(sqlite_server, monke
             await listener.close()
     await eventually(lambda: not eio.sockets)
     assert all(s._ping_at is None and s._task is None for s in sockets)
+
+
+async def test_sockets_that_connect_together_do_not_ping_together(sqlite_server, monkeypatch):
+    """Each socket's first ping comes ping_interval less a random share of up to half of it after its
+    handshake (never later than the interval the client waits for), so clients that connected at once
+    are pinged apart, and stay apart: every later ping comes an interval after the last answer."""
+    pings = counting_pings(monkeypatch)
+    draws = iter([0.0, 0.5, 0.999])  # the random share each socket draws, in connection order
+    monkeypatch.setattr(lean, "random", SimpleNamespace(random=lambda: next(draws)))
+    scheduled: dict[str, float] = {}  # loop time of each socket's first schedule_ping (its handshake)
+    schedule_ping = LeanSocket.schedule_ping
+
+    def recorded(self: LeanSocket) -> None:
+        scheduled.setdefault(self.sid, asyncio.get_running_loop().time())
+        schedule_ping(self)
+
+    monkeypatch.setattr(LeanSocket, "schedule_ping", recorded)
+    eio = sqlite_server.runtime.sio.eio
+    eio.ping_interval, eio.ping_timeout = 0.6, 3.0
+    _, people = await quick_team(sqlite_server, ["Owner", "Member", "Member"])
+    listeners = [await Listener(sqlite_server, await p.socket_token()).connect() for p in people]
+    try:
+        sockets = sorted(lean_sockets(sqlite_server), key=lambda s: scheduled[s.sid])
+        assert len(sockets) == 3
+        await eventually(lambda: all(len(pings.get(s.sid, ())) >= 2 for s in sockets))
+        first = [pings[s.sid][0] - scheduled[s.sid] for s in sockets]
+        for delay, share in zip(first, [0.0, 0.5, 0.999], strict=True):
+            expected = eio.ping_interval * (1 - lean.FIRST_PING_SPREAD * share)
+            assert expected - 0.002 <= delay <= expected + 0.1, (first, expected)
+        assert first[0] - first[2] >= 0.25  # 0.6 s against 0.3 s after their handshakes
+        for s in sockets:
+            times = pings[s.sid]
+            assert all(b - a >= eio.ping_interval - 0.002 for a, b in itertools.pairwise(times))
+        assert all(listener.sio.connected for listener in listeners)
+    finally:
+        for listener in listeners:
+            await listener.close()
 
 
 async def test_a_client_that_stops_answering_pings_is_timed_out(sqlite_server, monkeypatch):

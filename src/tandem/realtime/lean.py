@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +50,9 @@ from engineio.async_drivers import asgi as engineio_asgi
 from engineio.async_socket import AsyncSocket
 
 from tandem.realtime.lean_clock import _EARLY, _RECEIVE, PacketQueue, SocketClock
+
+# The first ping's delay is ping_interval less up to this share of it (see LeanSocket.schedule_ping).
+FIRST_PING_SPREAD = 0.5
 
 # The ASGI extension a server offers (realtime/lean_ws.py's LeanWSProtocol) when an app may hand it
 # the rest of an accepted websocket connection: `await send({"type": DETACH, "run": f})`, then return;
@@ -73,6 +77,7 @@ class LeanSocket(AsyncSocket):
     _writer: asyncio.Task | None = None
     _writer_ended = False
     _ping_at: float | None = None  # when the SocketClock sends the next ping
+    _pinged = False  # the first ping was scheduled
     _environ_trimmed = False
     _task: asyncio.Task | None = None  # the task running the websocket receive loop
     _waiting_since: float | None = None  # loop time the current receive began, None between receives
@@ -84,7 +89,16 @@ class LeanSocket(AsyncSocket):
         # as the library: only after the previous ping was answered (or for the first one)
         if self.last_ping:
             self.last_ping = None
-            SocketClock.of(self.server).ping_later(self)
+            clock = SocketClock.of(self.server)
+            if self._pinged:
+                clock.ping_later(self)
+            else:
+                # The first ping comes a random time between half an interval and one interval after
+                # the handshake: sockets that connected together (a server restart's reconnects, a
+                # load generator's clients) do not keep pinging together, every interval, for as long
+                # as they live. Sooner is always safe: a client only gives up on a ping that is late.
+                self._pinged = True
+                clock.ping_later(self, self.server.ping_interval * (1 - FIRST_PING_SPREAD * random.random()))
 
     def _ping_due(self) -> None:
         if not self.closing and not self.closed:

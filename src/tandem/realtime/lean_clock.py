@@ -137,7 +137,8 @@ class SocketClock:
     Entries name the socket by sid, so a closed socket is not kept alive by its entries:
     they are dropped when they come due and the sid is no longer one of the server's.
 
-    - a ping entry is due `ping_interval` after `schedule_ping` (as the library's sleep);
+    - a ping entry is due `ping_interval` after `schedule_ping` (as the library's sleep; a socket's
+      first ping somewhat sooner, see `LeanSocket.schedule_ping`);
       it fires only if it is still the socket's `_ping_at`;
     - a receive entry checks the socket's current wait: a wait that began
       `ping_interval + ping_timeout` ago or more is ended as a timeout (the socket's task is
@@ -163,8 +164,8 @@ class SocketClock:
             clock = server._tandem_clock = cls(server, loop)
         return clock
 
-    def ping_later(self, socket: LeanSocket) -> None:
-        when = self.loop.time() + self.server.ping_interval
+    def ping_later(self, socket: LeanSocket, delay: float | None = None) -> None:
+        when = self.loop.time() + (self.server.ping_interval if delay is None else delay)
         socket._ping_at = when
         self._push(when, socket.sid, _PING)
 
