@@ -77,7 +77,7 @@ class LeanSocket(AsyncSocket):
     _writer: asyncio.Task | None = None
     _writer_ended = False
     _ping_at: float | None = None  # when the SocketClock sends the next ping
-    _pinged = False  # the first ping was scheduled
+    _first_ping_scheduled = False
     _environ_trimmed = False
     _task: asyncio.Task | None = None  # the task running the websocket receive loop
     _waiting_since: float | None = None  # loop time the current receive began, None between receives
@@ -90,14 +90,14 @@ class LeanSocket(AsyncSocket):
         if self.last_ping:
             self.last_ping = None
             clock = SocketClock.of(self.server)
-            if self._pinged:
+            if self._first_ping_scheduled:
                 clock.ping_later(self)
             else:
                 # The first ping comes a random time between half an interval and one interval after
                 # the handshake: sockets that connected together (a server restart's reconnects, a
                 # load generator's clients) do not keep pinging together, every interval, for as long
                 # as they live. Sooner is always safe: a client only gives up on a ping that is late.
-                self._pinged = True
+                self._first_ping_scheduled = True
                 clock.ping_later(self, self.server.ping_interval * (1 - FIRST_PING_SPREAD * random.random()))
 
     def _ping_due(self) -> None:
