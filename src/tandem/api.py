@@ -14,7 +14,7 @@ API = "/api"
 def include_api(app: FastAPI) -> None:
     # Straight into the app, each with the /api prefix, rather than through one /api router: FastAPI
     # matches a request against every level of included routers, and again level by level as it hands
-    # it down, so a level less is a third fewer route regexes per request (issue 4).
+    # it down, so a level less is a third fewer route regexes per request.
     app.include_router(auth_router, prefix=API)
     app.include_router(orgs_router, prefix=API)
     app.include_router(flags_router, prefix=API)

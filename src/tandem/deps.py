@@ -8,14 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session as SyncSession
 
-from tandem.auth.models import LoginSession, Profile, User
+from tandem.auth import repository as accounts
+from tandem.auth.models import Profile
 from tandem.auth.tokens import ACCESS, TokenError
 from tandem.kit.errors import Unauthenticated
-from tandem.kit.prepared import Prepared
 from tandem.runtime import Runtime
 
 
@@ -30,7 +28,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the handler returns, rolled back if it raises."""
     # The runtime straight from the request rather than through RuntimeDep: FastAPI solves a
-    # dependency's sub-dependencies on every use, cached or not (issue 4's per-request cost).
+    # dependency's sub-dependencies on every use, cached or not.
     async with request.app.state.runtime.db.unit_of_work() as session:
         yield session
 
@@ -60,7 +58,7 @@ class Caller:
 class _BearerCaller(HTTPBearer):
     """The authenticated caller as one security dependency: HTTP bearer in the OpenAPI document, as
     HTTPBearer itself, but the token is checked and the caller read here, with no dependency of its
-    own but the unit of work (each dependency FastAPI solves costs tens of µs a request; issue 4)."""
+    own but the unit of work (each dependency FastAPI solves costs tens of µs a request)."""
 
     def __init__(self) -> None:
         super().__init__(auto_error=False, scheme_name="HTTPBearer")
@@ -83,22 +81,6 @@ get_caller = _WritingCaller()
 get_reading_caller = _ReadingCaller()
 
 
-# Built once: every authenticated request runs it, on the DBAPI cursor (kit/prepared.py: a quarter of
-# what Connection.execute costs; loading an ORM User cost about as much again; issue 4).
-_U = User.__table__
-_L = LoginSession.__table__
-_CALLER = Prepared(
-    select(_U.c.id, _U.c.email, _U.c.name, _U.c.avatar_url, _L.c.revoked_at.is_not(None))
-    .join(_L, _L.c.user_id == _U.c.id)
-    .where(_U.c.id == bindparam("user_id"), _L.c.id == bindparam("session_id"))
-)
-
-
-def _caller_row(session: SyncSession, user_id: str, session_id: str) -> Any:
-    # On the session's connection, in one greenlet (Session.run_sync): see orgs/service.py's role rules.
-    return _CALLER.first(session.connection(), {"user_id": user_id, "session_id": session_id})
-
-
 async def _authenticate(
     session: AsyncSession, runtime: Runtime, credentials: HTTPAuthorizationCredentials | None
 ) -> Caller:
@@ -108,10 +90,10 @@ async def _authenticate(
         claims = runtime.tokens.verify(credentials.credentials, ACCESS)
     except TokenError as exc:
         raise Unauthenticated(str(exc)) from None
-    row = await session.run_sync(_caller_row, claims.user_id, claims.session_id)
-    if row is None or row[4]:  # row[4]: revoked
+    row = await accounts.caller(session, claims.user_id, claims.session_id)
+    if row is None or row.revoked:
         raise Unauthenticated("this login has ended; sign in again")
-    return Caller(Profile(row[0], row[1], row[2], row[3]), claims.session_id)
+    return Caller(Profile(row.id, row.email, row.name, row.avatar_url), claims.session_id)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -8,14 +8,15 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from tandem.auth import service as accounts
 from tandem.auth.models import User
 from tandem.auth.tokens import Tokens
 from tandem.config import Settings
 from tandem.db import Database
 from tandem.flags import service as flags
 from tandem.kit.clock import iso, utcnow
+from tandem.orgs import repository as orgs
 from tandem.orgs.events import OrgMemberJoined, OrgMemberPresence
-from tandem.orgs.models import Membership
 from tandem.realtime import log as event_log
 from tandem.realtime.bus import LocalBus, RedisBus
 from tandem.realtime.envelope import envelope
@@ -41,12 +42,13 @@ class Runtime:
             socket_seconds=settings.socket_token_seconds,
         )
         self.metrics = Metrics()
-        self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
+        self.bus = RedisBus(settings.redis_url, settings.redis_prefix) if settings.redis_url else LocalBus()
         self.gateway = Gateway(self)
         self.sio = self.gateway.sio
         if settings.redis_url:
             self.presence: LocalPresence = RedisPresence(
-                self.announce_presence, settings.presence_grace_seconds, settings.redis_url, settings.instance_id
+                self.announce_presence, settings.presence_grace_seconds, settings.redis_url, settings.instance_id,
+                settings.redis_prefix,
             )
         else:
             self.presence = LocalPresence(self.announce_presence, settings.presence_grace_seconds)
@@ -81,6 +83,15 @@ class Runtime:
         await self.db.dispose()
 
     # -- wiring -----------------------------------------------------------------
+
+    async def socket_identity(self, token: object) -> tuple[str, str] | None:
+        """(user id, login id) for a socket handshake's token, or None: the gateway refuses it."""
+        async with self.db.read() as session:
+            return await accounts.socket_identity(session, self.tokens, token)
+
+    async def ended_logins(self, login_ids: set[str]) -> set[str]:
+        async with self.db.read() as session:
+            return await accounts.ended_logins(session, login_ids)
 
     def _after_commit(self, session: Any) -> None:
         if session.info.pop("tandem_outbox", False):
@@ -134,11 +145,7 @@ class Runtime:
         now = utcnow()
         async with self.db.unit_of_work() as session:
             await session.execute(update(User).where(User.id == user_id).values(last_active_at=now))
-            org_ids = (
-                await session.scalars(
-                    select(Membership.org_id).where(Membership.user_id == user_id, Membership.status == "active")
-                )
-            ).all()
+            org_ids = await orgs.active_org_ids(session, user_id)
             enabled = [o for o in org_ids if await flags.is_enabled(session, "members", o)]
         for org_id in enabled:
             data = OrgMemberPresence(organization_id=org_id, user_id=user_id, online=online, last_active_at=iso(now))

@@ -314,9 +314,9 @@ async def test_a_new_leader_redoes_side_effects_a_dead_leader_committed_but_neve
     assert len(durable(evictee.events, room)) == seen_before
 
 
-async def test_recording_inside_a_synchronous_block_writes_the_rows_record_writes(database_url):
-    """outbox.record_now (in a service's Session.run_sync block) and outbox.record: the same rows, the
-    members flag applied the same way (off: the access change's control still recorded, without rooms)."""
+async def test_record_applies_the_phase_flag_and_keeps_access_changes(database_url):
+    """outbox.record writes the event with its rooms when the org's phase is on; when it is off, nothing
+    for a plain event, and for an access change its control without rooms (the eviction still runs)."""
     from tandem.db import Database
     from tandem.flags import service as flags
     from tandem.orgs.events import OrgMember, OrgMemberUpdated
@@ -328,33 +328,32 @@ async def test_recording_inside_a_synchronous_block_writes_the_rows_record_write
     try:
         async with db.unit_of_work() as session:
             await flags.set_org_override(session, "members", "org_quiet", False)
-        trace_id_var.set("trace-record-now")
+        trace_id_var.set("trace-record")
         for org_id in ("org_loud", "org_quiet", None):
             member = OrgMember(user_id="u_1", name="Ada", email="ada@example.com", role="Admin", status="active",
                                avatar_url=None)
             data = OrgMemberUpdated(organization_id=org_id or "org_none", member=member)
             control = {"type": "reauthorize", "userId": "u_1", "orgId": org_id}
-            rows = []
-            for sync in (False, True):
-                flags.cache.clear()  # each path loads the flags itself
+            for with_control in (True, False):
+                flags.cache.clear()
                 async with db.unit_of_work() as session:
-                    if sync:
-                        recorded = await session.run_sync(outbox.record_now, data, [f"org:{org_id}"], org_id=org_id,
-                                                          actor_id="u_2", control=control)
-                    else:
-                        recorded = await outbox.record(session, data, [f"org:{org_id}"], org_id=org_id,
-                                                       actor_id="u_2", control=control)
-                    assert session.info["tandem_outbox"] is True
+                    before = await session.scalar(select(func.count()).select_from(OutboxEntry))
+                    recorded = await outbox.record(session, data, [f"org:{org_id}"], org_id=org_id, actor_id="u_2",
+                                                   control=control if with_control else None)
+                    assert recorded == (org_id != "org_quiet")
+                    count = await session.scalar(select(func.count()).select_from(OutboxEntry))
+                    if org_id == "org_quiet" and not with_control:
+                        assert count == before
+                        assert "tandem_outbox" not in session.info
+                        await session.rollback()
+                        continue
+                    assert count == before + 1 and session.info["tandem_outbox"] is True
                     entry = (await session.scalars(select(OutboxEntry).order_by(OutboxEntry.id.desc()))).first()
-                    rows.append((recorded, {c: getattr(entry, c) for c in (
-                        "event", "version", "rooms", "data", "org_id", "actor_id", "trace_id", "control")}))
+                    assert entry.rooms == ([] if org_id == "org_quiet" else [f"org:{org_id}"])
+                    assert (entry.event, entry.actor_id, entry.trace_id) == ("org.member.updated", "u_2", "trace-record")
+                    assert entry.control == (control if with_control else None)
+                    assert entry.data["member"]["userId"] == "u_1"
                     await session.rollback()
-            assert rows[0] == rows[1]
-            recorded, row = rows[1]
-            assert recorded == (org_id != "org_quiet")
-            assert row["rooms"] == ([] if org_id == "org_quiet" else [f"org:{org_id}"])
-            assert (row["event"], row["control"], row["trace_id"]) == ("org.member.updated", control, "trace-record-now")
-            assert row["data"]["member"]["userId"] == "u_1"
     finally:
         flags.cache.clear()
         await db.dispose()

@@ -24,7 +24,7 @@ class User(Base):
 
 class Profile(NamedTuple):
     """A person as others see them: a User's public columns, read without loading the ORM object
-    (the caller of every API request; issue 4)."""
+    (the caller of every API request)."""
 
     id: str
     email: str

@@ -6,19 +6,16 @@ import asyncio
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
-from tandem.auth.models import LoginSession, User
+from tandem.auth import repository
+from tandem.auth.models import LoginSession, Profile, User
 from tandem.auth.tokens import ACCESS, REFRESH, SOCKET, TokenError, Tokens
 from tandem.kit.clock import utcnow
 from tandem.kit.errors import Conflict, Unauthenticated
 from tandem.kit.ids import new_id, new_token
-from tandem.kit.prepared import Prepared
 from tandem.orgs import service as orgs
-from tandem.orgs.models import Membership, Organization
 from tandem.realtime import outbox
 
 hasher = PasswordHasher()
@@ -42,13 +39,13 @@ def normalize_email(email: str) -> str:
 
 
 async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(User.email == normalize_email(email)))
+    return await repository.user_by_email(session, normalize_email(email))
 
 
 async def create_user(session: AsyncSession, *, email: str, password: str, name: str, avatar_url: str | None = None,
                       password_hash: str | None = None) -> User:
     email = normalize_email(email)
-    if await session.scalar(select(func.count()).select_from(User).where(User.email == email)):
+    if await repository.email_taken(session, email):
         raise Conflict("an account with this email already exists")
     user = User(id=new_id("u"), email=email, name=name.strip(), avatar_url=avatar_url,
                 password_hash=password_hash or await hash_password(password))
@@ -114,26 +111,25 @@ async def logout(session: AsyncSession, tokens: Tokens, refresh_token: str) -> N
     await outbox.record_control(session, {"type": "disconnect_session", "sessionId": login.id})
 
 
-# Built once (GET /api/me runs it on every page load) and run on the DBAPI cursor (kit/prepared.py): a
-# statement built per call, or run through Connection.execute, costs SQLAlchemy more than the query
-# itself costs the database (issue 4's api-floor).
-_QUERY = (
-    select(Organization.id, Organization.name, Membership.role)
-    .join(Membership, Membership.org_id == Organization.id)
-    .where(Membership.user_id == bindparam("user_id"), Membership.status == "active")
-    .order_by(Organization.name)
-)
-_MEMBERSHIPS = Prepared(_QUERY)
-_MEMBERSHIPS_LOCKED = Prepared(_QUERY.with_for_update(read=True, of=Membership))
+async def memberships(session: AsyncSession, user_id: str) -> list[tuple[str, str, str]]:
+    """(org id, org name, role) of every org the person belongs to, by name."""
+    return await repository.memberships(session, user_id)
 
 
-def _membership_rows(session: Session, query: Prepared, user_id: str) -> list[tuple[str, str, str]]:
-    session.flush()  # as Session.execute's autoflush would: a profile change goes first (PATCH /me)
-    return [(r[0], r[1], r[2]) for r in query.rows(session.connection(), {"user_id": user_id})]
+async def socket_identity(session: AsyncSession, tokens: Tokens, token: object) -> tuple[str, str] | None:
+    """(user id, login id) of a socket handshake's token, or None when it does not sign anyone in."""
+    try:
+        claims = tokens.verify(token, SOCKET, ACCESS)  # type: ignore[arg-type]
+    except TokenError:
+        return None
+    if not await repository.login_is_live(session, claims.user_id, claims.session_id):
+        return None
+    return claims.user_id, claims.session_id
 
 
-async def memberships(session: AsyncSession, user_id: str, *, lock: bool = False) -> list[tuple[str, str, str]]:
-    return await session.run_sync(_membership_rows, _MEMBERSHIPS_LOCKED if lock else _MEMBERSHIPS, user_id)
+async def ended_logins(session: AsyncSession, login_ids: set[str]) -> set[str]:
+    """Which of these logins have been revoked (their sockets must close)."""
+    return await repository.revoked_logins(session, login_ids)
 
 
 async def update_profile(session: AsyncSession, user_id: str, changes: dict) -> User:
@@ -154,6 +150,6 @@ async def update_profile(session: AsyncSession, user_id: str, changes: dict) -> 
     # Share-locked (PostgreSQL): a concurrent removal, leave or role change of one of these memberships
     # either commits before we read it or waits for us, so no org hears of this change out of order
     # (an update after the removal would put the person back in every client's table).
-    for org_id, _, _ in await memberships(session, user.id, lock=True):
+    for org_id, _, _ in await repository.memberships(session, user.id, lock=True):
         await orgs.announce_member_updated(session, org_id, user.id, actor_id=user.id)
     return user

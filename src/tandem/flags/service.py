@@ -1,4 +1,4 @@
-"""Feature flags, one per PRD phase (SPEC §6): on/off, org allow-list, rollout percentage.
+"""Feature flags, one per real-time phase (SPEC §6): on/off, org allow-list, rollout percentage.
 
 An Owner's per-organization override wins over the global rule. Reads are
 cached for a moment; a change clears the cache on every instance via the bus.
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from tandem.flags.models import Flag, FlagOverride
 from tandem.kit.errors import Invalid
+from tandem.realtime import outbox
 
 PHASES = ("members", "dashboard", "kanban", "task", "project", "chat")
 CACHE_SECONDS = 2.0
@@ -60,19 +60,14 @@ def check_phase(phase: str) -> str:
     return phase
 
 
-def _load_now(session: Session) -> None:
+async def _load(session: AsyncSession) -> None:
     if time.monotonic() - cache.loaded_at < CACHE_SECONDS:
         return
     rules = {p: Rule(p) for p in PHASES}
-    for flag in session.scalars(select(Flag)).all():
+    for flag in (await session.scalars(select(Flag))).all():
         rules[flag.phase] = Rule(flag.phase, flag.enabled, tuple(flag.allow_orgs or ()), flag.rollout_percent)
-    overrides = {(o.phase, o.org_id): o.enabled for o in session.scalars(select(FlagOverride)).all()}
+    overrides = {(o.phase, o.org_id): o.enabled for o in (await session.scalars(select(FlagOverride))).all()}
     cache.rules, cache.overrides, cache.loaded_at = rules, overrides, time.monotonic()
-
-
-async def _load(session: AsyncSession) -> None:
-    if time.monotonic() - cache.loaded_at >= CACHE_SECONDS:
-        await session.run_sync(_load_now)
 
 
 def _applies(phase: str, org_id: str) -> bool:
@@ -89,12 +84,8 @@ async def is_enabled(session: AsyncSession, phase: str, org_id: str | None) -> b
     return _applies(phase, org_id)
 
 
-def is_enabled_now(session: Session, phase: str, org_id: str | None) -> bool:
-    """is_enabled inside a synchronous block on the session (Session.run_sync)."""
-    if org_id is None:
-        return True
-    _load_now(session)
-    return _applies(phase, org_id)
+# Durable events of a phase that is off for an org are not published to its rooms.
+outbox.use_phase_gate(is_enabled)
 
 
 async def flags_for_org(session: AsyncSession, org_id: str) -> dict[str, bool]:

@@ -1,4 +1,4 @@
-"""Phase 1 (Organization Members) event contracts, with the PRD's names and fields."""
+"""The members phase's event contracts: who joined, changed, left or was removed, and presence."""
 
 from __future__ import annotations
 

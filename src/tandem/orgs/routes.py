@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, Response
 
-from tandem.deps import CallerDep, ReadingCallerDep, ReadSession, RuntimeDep, Session
+from tandem.deps import CallerDep, ReadSession, RuntimeDep, Session
 from tandem.kit.clock import iso
-from tandem.orgs import service
+from tandem.orgs import policy, service
+from tandem.orgs.models import Invite
+from tandem.orgs.policy import OrgId
 from tandem.orgs.schemas import (
     InviteEnvelope, InviteIn, InviteInfo, InviteInfoEnvelope, InviteOut, InvitesOut, MemberEnvelope, MembershipEnvelope,
     MembershipOut, MembersOut, OrganizationEnvelope, OrganizationOut, OrgIn, RoleIn,
@@ -12,12 +14,12 @@ from tandem.orgs.schemas import (
 
 router = APIRouter(tags=["organizations"])
 
-OrgId = Path(max_length=32)
 UserId = Path(max_length=32)
 
 
-def _invite_out(invite) -> InviteOut:  # noqa: ANN001
-    return InviteOut(token=invite.token, email=invite.email, role=invite.role, created_at=iso(invite.created_at))
+def _invite_out(invite: Invite) -> InviteOut:
+    return InviteOut(token=invite.token, email=invite.email, role=invite.role,  # type: ignore[arg-type]
+                     created_at=iso(invite.created_at))
 
 
 @router.post("/orgs", status_code=201, response_model=OrganizationEnvelope)
@@ -28,9 +30,9 @@ async def create_org(body: OrgIn, caller: CallerDep, session: Session) -> Organi
 
 
 @router.get("/orgs/{org_id}/members", response_model=MembersOut)
-async def members(caller: ReadingCallerDep, session: ReadSession, runtime: RuntimeDep, org_id: str = OrgId) -> MembersOut:
+async def members(member: policy.ReadingMember, session: ReadSession, runtime: RuntimeDep) -> MembersOut:
     """The members table's snapshot, with presence and the event cursor."""
-    rows, cursor = await service.list_members(session, runtime.presence, org_id, caller.id)
+    rows, cursor = await service.list_members(session, runtime.presence, member.org_id)
     return MembersOut.model_validate({"members": rows, "cursor": cursor})
 
 
@@ -42,23 +44,25 @@ async def invite(body: InviteIn, caller: CallerDep, session: Session, org_id: st
 
 
 @router.get("/orgs/{org_id}/invites", response_model=InvitesOut)
-async def invites(caller: ReadingCallerDep, session: ReadSession, org_id: str = OrgId) -> InvitesOut:
+async def invites(manager: policy.ReadingManager, session: ReadSession) -> InvitesOut:
     """Pending invites (Owners and Admins)."""
-    return InvitesOut(invites=[_invite_out(i) for i in await service.list_invites(session, org_id, caller.id)])
+    return InvitesOut(invites=[_invite_out(i) for i in await service.list_invites(session, manager.org_id)])
 
 
 @router.get("/invites/{token}", response_model=InviteInfoEnvelope)
 async def invite_info(session: ReadSession, token: str = Path(max_length=64)) -> InviteInfoEnvelope:
     """What an invite link offers: the organization and the role."""
     found, org = await service.open_invite(session, token)
-    return InviteInfoEnvelope(invite=InviteInfo(org_id=org.id, org_name=org.name, email=found.email, role=found.role))
+    return InviteInfoEnvelope(invite=InviteInfo(org_id=org.id, org_name=org.name, email=found.email,
+                                                role=found.role))  # type: ignore[arg-type]
 
 
 @router.post("/invites/{token}/accept", response_model=MembershipEnvelope)
 async def accept(caller: CallerDep, session: Session, token: str = Path(max_length=64)) -> MembershipEnvelope:
     """Join the organization of an invite sent to your email."""
     membership, org = await service.accept_invite(session, token, caller.user)
-    return MembershipEnvelope(membership=MembershipOut(org_id=org.id, org_name=org.name, role=membership.role))
+    return MembershipEnvelope(membership=MembershipOut(org_id=org.id, org_name=org.name,
+                                                       role=membership.role))  # type: ignore[arg-type]
 
 
 @router.patch("/orgs/{org_id}/members/{user_id}", response_model=MemberEnvelope)

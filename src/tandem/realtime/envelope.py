@@ -1,4 +1,4 @@
-"""The event envelope (PRD §6, SPEC §4) and the registry of every event contract.
+"""The event envelope (SPEC §4) and the registry of every event contract.
 
 Each domain declares its events in its own `events.py` as subclasses of
 `EventData`; the registry, the generated TypeScript types and the AsyncAPI

@@ -22,11 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import Session
 
-from tandem.flags import service as flags
 from tandem.kit.clock import iso, utcnow
-from tandem.kit.prepared import Prepared
 from tandem.realtime import log as event_log
 from tandem.realtime.envelope import EventData, current_trace_id, envelope
 from tandem.realtime.models import EventRecord, LogState, OutboxEntry
@@ -44,6 +41,22 @@ Publisher = Callable[[list[dict[str, Any]]], Awaitable[None]]
 ControlHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+PhaseGate = Callable[[AsyncSession, str, str], Awaitable[bool]]
+
+
+async def _every_phase_on(session: AsyncSession, phase: str, org_id: str) -> bool:
+    return True
+
+
+_phase_gate: PhaseGate = _every_phase_on
+
+
+def use_phase_gate(gate: PhaseGate) -> None:
+    """Register the feature-flag check: gate(session, phase, org_id) -> whether that org's phase is on."""
+    global _phase_gate
+    _phase_gate = gate
+
+
 async def record(
     session: AsyncSession,
     data: EventData,
@@ -53,52 +66,37 @@ async def record(
     actor_id: str | None = None,
     control: dict[str, Any] | None = None,
 ) -> bool:
-    """Record a durable event in the caller's transaction. Returns False when its phase is off for the org."""
-    return await session.run_sync(record_now, data, rooms, org_id=org_id, actor_id=actor_id, control=control)
+    """Record a durable event in the caller's transaction. Returns False when its phase is off for the org.
 
-
-def record_now(
-    session: Session,
-    data: EventData,
-    rooms: Sequence[str],
-    *,
-    org_id: str | None,
-    actor_id: str | None = None,
-    control: dict[str, Any] | None = None,
-) -> bool:
-    """record() inside a service's synchronous block on the session (Session.run_sync): the same rows,
-    without a greenlet and the asyncio session's wrapping of its own (issue 4)."""
-    _check_durable(data)
-    if data.event_phase and not flags.is_enabled_now(session, data.event_phase, org_id):
-        if control:  # access changes still apply when the phase's events are off
-            _RECORD.run(session.connection(), _row(data, [], org_id, actor_id, control))
-            session.info["tandem_outbox"] = True
-        return False
-    _RECORD.run(session.connection(), _row(data, list(rooms), org_id, actor_id, control))
-    session.info["tandem_outbox"] = True
-    return True
-
-
-def _check_durable(data: EventData) -> None:
+    `control`, when given, is a side effect every instance runs after commit, after the events
+    before it and before this one (e.g. re-check who may stay in the org's rooms).
+    """
     if not data.event_durable:
         raise ValueError(f"{data.event_name} is ephemeral; it has no place in the outbox")
+    enabled = not data.event_phase or org_id is None or await _phase_gate(session, data.event_phase, org_id)
+    if not enabled and not control:
+        return False
+    # Access changes still apply when the phase's events are off: the row then carries no rooms.
+    await session.execute(_RECORD, {
+        "event": data.event_name, "version": data.event_version, "rooms": list(rooms) if enabled else [],
+        "data": data.wire(), "org_id": org_id, "actor_id": actor_id, "trace_id": current_trace_id(),
+        "control": control, "created_at": utcnow(),
+    })
+    session.info["tandem_outbox"] = True
+    return enabled
 
 
-# A plain Core insert, written at once: cheaper than an ORM object flushed at commit, and the order of
-# a transaction's events is the order of its record() calls.
-_INSERT = OutboxEntry.__table__.insert()
-# record()'s own insert, every column given, on the DBAPI cursor (kit/prepared.py; issue 4).
-_COLUMNS = ("event", "version", "rooms", "data", "org_id", "actor_id", "trace_id", "control", "created_at")
-_RECORD = Prepared(_INSERT.values({name: bindparam(f"o_{name}") for name in _COLUMNS}))
+async def record_control(session: AsyncSession, control: dict[str, Any]) -> None:
+    """Record a side effect for every instance (e.g. close a login's sockets) to run after commit."""
+    await session.execute(_RECORD, {
+        "event": "control", "version": 1, "rooms": [], "data": {}, "org_id": None, "actor_id": None,
+        "trace_id": current_trace_id(), "control": control, "created_at": utcnow(),
+    })
+    session.info["tandem_outbox"] = True
 
 
-def _row(data: EventData, rooms: list[str], org_id: str | None, actor_id: str | None,
-         control: dict | None) -> dict[str, Any]:
-    return {
-        "o_event": data.event_name, "o_version": data.event_version, "o_rooms": rooms, "o_data": data.wire(),
-        "o_org_id": org_id, "o_actor_id": actor_id, "o_trace_id": current_trace_id(), "o_control": control,
-        "o_created_at": utcnow(),
-    }
+# A Core insert, written at once: the order of a transaction's events is the order of its record() calls.
+_RECORD = OutboxEntry.__table__.insert()
 
 
 class Dispatcher:
@@ -245,8 +243,7 @@ class Dispatcher:
 
     async def drain_once(self) -> int:
         """Move one batch from the outbox to the log, then publish it. Returns how many events moved."""
-        # Core statements (built once, below): the dispatcher runs once per batch of changes, and ORM
-        # objects and a unit-of-work flush cost more than the SQL itself (issue 4's profile).
+        # Core statements built once (below): ORM objects and a flush would cost more than the SQL itself.
         async with self.db.unit_of_work() as session:
             rows = (await session.execute(_TAKE_BATCH)).all()
             if self.published_seq > self._saved_published:
@@ -344,9 +341,3 @@ async def _set_state(session: AsyncSession, name: str, value: int) -> None:
     if updated.rowcount == 0 and await session.scalar(_STATE_EXISTS, {"s_name": name}) is None:
         await session.execute(_STATE.insert(), {"name": name, "value": value})
 
-
-async def record_control(session: AsyncSession, control: dict[str, Any]) -> None:
-    """Record a side effect for every instance (e.g. close a login's sockets) to run after commit."""
-    await session.execute(_INSERT, {"event": "control", "version": 1, "rooms": [], "data": {}, "org_id": None,
-                                    "actor_id": None, "trace_id": current_trace_id(), "control": control})
-    session.info["tandem_outbox"] = True

@@ -1,17 +1,16 @@
-"""Room names and who may enter each: the one policy for sockets and long-polling.
+"""Room names, and who may enter each: the one question sockets and long-polling ask.
 
-A room that does not exist and a room the user may not enter get the same
-answer (None), so ids never leak.
+Each domain registers the policy of its room kind (`@room_policy("org")` in `orgs/policy.py`),
+so this module knows no domain. A room that does not exist and a room the user may not enter
+get the same answer (None), so ids never leak.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from tandem.orgs.models import Membership
 
 ROOM_KINDS = ("org", "project", "task", "chat", "user")
 MAX_ROOM_LENGTH = 80
@@ -53,6 +52,22 @@ def parse_room(room: str) -> tuple[str, str] | None:
     return kind, ident
 
 
+RoomPolicy = Callable[[AsyncSession, str, str], Awaitable[Grant | None]]
+_policies: dict[str, RoomPolicy] = {}
+
+
+def room_policy(kind: str) -> Callable[[RoomPolicy], RoomPolicy]:
+    """Register who may enter rooms of this kind: policy(session, user_id, room_id) -> Grant | None."""
+    if kind not in ROOM_KINDS or kind == "user":
+        raise ValueError(f"unknown room kind {kind!r}")
+
+    def register(policy: RoomPolicy) -> RoomPolicy:
+        _policies[kind] = policy
+        return policy
+
+    return register
+
+
 async def authorize(session: AsyncSession, user_id: str, room: str) -> Grant | None:
     parsed = parse_room(room)
     if parsed is None:
@@ -60,12 +75,5 @@ async def authorize(session: AsyncSession, user_id: str, room: str) -> Grant | N
     kind, ident = parsed
     if kind == "user":
         return Grant(room, None, None) if ident == user_id else None
-    if kind == "org":
-        role = await session.scalar(
-            select(Membership.role).where(
-                Membership.org_id == ident, Membership.user_id == user_id, Membership.status == "active"
-            )
-        )
-        return Grant(room, ident, "members") if role else None
-    # project, task and chat rooms arrive with their phases.
-    return None
+    policy = _policies.get(kind)
+    return await policy(session, user_id, ident) if policy is not None else None

@@ -1,0 +1,98 @@
+"""`tandem serve` as a new user runs it: any port or address given on the command line, and a prompt stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import socketio
+
+from tests.harness import free_port
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`tandem serve --host 0.0.0.0 --port N` with nothing set in the environment but the data directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_") or k == "TANDEM_ACCEL"}
+    env.update(TANDEM_DATA_DIR=str(tmp_path), TANDEM_LOG_LEVEL="warning")
+    subprocess.run([sys.executable, "-m", "tandem.cli", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    port = free_port()
+    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "tandem.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
+                            env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "tandem serve did not start"
+            time.sleep(0.1)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _signup(url: str) -> tuple[str, str]:
+    r = httpx.post(url + "/api/auth/signup", json={"email": "new@example.com", "password": "a-long-password",
+                                                  "name": "New Person"}, timeout=30)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    return body["user"]["id"], body["accessToken"]
+
+
+async def test_the_page_opens_its_socket_on_the_port_and_address_given_on_the_command_line(served):
+    url, _ = served
+    user_id, access = _signup(url)
+    token = httpx.post(url + "/api/auth/socket-token", headers={"Authorization": f"Bearer {access}"}).json()["token"]
+    for origin_host in ("127.0.0.1", "localhost"):
+        page = url.replace("127.0.0.1", origin_host)
+        client = socketio.AsyncClient(reconnection=False)
+        await client.connect(page, auth={"token": token}, headers={"Origin": page}, transports=["websocket"],
+                             wait_timeout=10)
+        assert client.connected
+        await client.disconnect()
+
+
+def test_sigterm_stops_the_server_within_five_seconds_while_long_polls_wait(served):
+    url, proc = served
+    user_id, access = _signup(url)
+    headers = {"Authorization": f"Bearer {access}"}
+
+    async def wait_for_events() -> None:
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
+            try:
+                await http.get("/api/events", params={"room": f"user:{user_id}", "after": 0, "wait": 25})
+            except httpx.HTTPError:
+                pass
+
+    async def scenario() -> float:
+        polls = [asyncio.create_task(wait_for_events()) for _ in range(3)]
+        await asyncio.sleep(1.0)  # the long-polls are waiting inside the server
+        assert not any(p.done() for p in polls)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        while proc.poll() is None and time.monotonic() - started < 15:
+            await asyncio.sleep(0.05)
+        elapsed = time.monotonic() - started
+        await asyncio.wait_for(asyncio.gather(*polls), 10)
+        return elapsed
+
+    elapsed = asyncio.run(scenario())
+    assert proc.poll() is not None, "the server was still running 15 s after SIGTERM"
+    assert elapsed < 5.0, f"SIGTERM took {elapsed:.1f} s"
