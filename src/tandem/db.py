@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-from tandem.kit import sqlite_inline
+from tandem import accel
+from tandem.accel import fast_session, sqlite_inline
 from tandem.kit.clock import aware
 
 NAMING = {
@@ -65,24 +66,34 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
         # milliseconds. Readers (WAL) keep a pool of their own.
         in_memory = ":memory:" in url  # one StaticPool connection already
         pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if writer and not in_memory else {}
-        # Statements run inline on the event loop, except those that may wait (kit/sqlite_inline.py).
         database = make_url(url).database or ":memory:"
-        # The writer's connections leave checkpoints to a thread of their own (a COMMIT then never
-        # waits for the disk, so it runs inline too).
-        checkpointer = sqlite_inline.WalCheckpointer(database) if writer and not in_memory else None
-        engine = create_async_engine(
-            make_url(url).set(drivername="sqlite+tandem_inline"),
-            tandem_writer=writer,
-            async_creator=lambda: sqlite_inline.connect(database, timeout=30, checkpointer=checkpointer),
-            **pool,
-            **_JSON,
-        )
+        checkpointer = None
+        if accel.enabled(sqlite_inline.ACCELERATOR.name):
+            # Statements run inline on the event loop, except those that may wait (accel/sqlite_inline.py).
+            # The writer's connections leave checkpoints to a thread of their own (a COMMIT then never
+            # waits for the disk, so it runs inline too).
+            checkpointer = sqlite_inline.WalCheckpointer(database) if writer and not in_memory else None
+            engine = create_async_engine(
+                make_url(url).set(drivername="sqlite+tandem_inline"),
+                tandem_writer=writer,
+                async_creator=lambda: sqlite_inline.connect(database, timeout=30, checkpointer=checkpointer),
+                **pool,
+                **_JSON,
+            )
+            engine.sync_engine.dialect.tandem_checkpointer = checkpointer  # Database.dispose stops it
+        else:
+            engine = create_async_engine(make_url(url).set(drivername="sqlite+aiosqlite"), connect_args={"timeout": 30},
+                                         **pool, **_JSON)
 
-        engine.sync_engine.dialect.tandem_checkpointer = checkpointer  # Database.dispose stops it
+            @event.listens_for(engine.sync_engine, "begin")
+            def _sqlite_begin(conn: Any) -> None:
+                # Writers take the lock at BEGIN so they queue instead of failing mid-transaction;
+                # readers (WAL) never wait for a writer.
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
-            dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" hook issue BEGIN itself
+            dbapi_conn.isolation_level = None  # BEGIN comes from the inline dialect or the "begin" hook
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -109,9 +120,11 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine = make_engine(url)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        # The fast session runs repeated Core statements on the cursor; the stock one when it is off.
+        session_class = fast_session.session_class()
+        self.sessions = async_sessionmaker(self.engine, class_=session_class, expire_on_commit=False, autoflush=True)
         self.read_engine = make_engine(url, writer=False) if self.is_sqlite else self.engine
-        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(self.read_engine, class_=session_class, expire_on_commit=False)
         self._after_commit: list[Callable[[AsyncSession], None]] = []
 
     def on_commit(self, hook: Callable[[AsyncSession], None]) -> None:
@@ -135,7 +148,7 @@ class Database:
             await asyncio.shield(session.close())
         else:
             # Committed: the connection is back in the pool and closing only forgets the session's
-            # objects (no I/O), so it needs no greenlet, task or shield (issue 4's per-request cost).
+            # objects (no I/O), so it needs no greenlet, task or shield.
             session.sync_session.close()
         for hook in self._after_commit:
             hook(session)

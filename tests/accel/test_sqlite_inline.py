@@ -11,8 +11,8 @@ import threading
 import pytest
 from sqlalchemy import event, exc, text
 
+from tandem.accel import sqlite_inline
 from tandem.db import Database
-from tandem.kit import sqlite_inline
 
 
 def _trace_threads(db: Database) -> list[tuple[int, str]]:

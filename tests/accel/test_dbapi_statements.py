@@ -1,4 +1,4 @@
-"""kit/prepared.py: a Core statement run on the DBAPI cursor gives what Connection.execute gives, in the
+"""accel/dbapi_statements.py: a Core statement run on the DBAPI cursor gives what Connection.execute gives, in the
 unit of work's transaction, on SQLite and PostgreSQL; what it cannot run faithfully, it refuses."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, inse
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import TypeDecorator
 
+from tandem.accel.dbapi_statements import CursorStatement as Prepared
 from tandem.db import Database
-from tandem.kit.prepared import Prepared
 
 
 class Shouted(TypeDecorator):

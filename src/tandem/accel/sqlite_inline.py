@@ -3,7 +3,7 @@
 SQLAlchemy's aiosqlite dialect runs every DBAPI call — cursor(), execute(), fetchall(),
 close() — as a coroutine on aiosqlite's worker thread, and reaches each one from its greenlet
 by switching out to the event loop and back: for a statement that SQLite runs in a few
-microseconds, about 100 µs of CPU (issue 4's product-path profile; bench/README.md). Yet
+microseconds, about 100 µs of CPU (the product path's profile in bench/README.md). Yet
 SQLite only ever waits for two things:
 
 - another process's write lock, at BEGIN IMMEDIATE (Tandem's writers take the lock at
@@ -24,7 +24,9 @@ event loop:
 
 Connecting, closing and anything else that may wait (VACUUM, an explicit checkpoint) still go
 through aiosqlite's thread. Calls on one connection never overlap (SQLAlchemy awaits each
-one), which is what sqlite3's same-thread check guards against.
+one), which is what sqlite3's same-thread check guards against. It subclasses SQLAlchemy's
+aiosqlite adaptation and reads aiosqlite's private connection, so it is an accelerator: when it
+is off, db.py uses the stock `sqlite+aiosqlite` dialect.
 """
 
 from __future__ import annotations
@@ -48,7 +50,15 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
+from tandem import accel
+
 logger = logging.getLogger("tandem.db")
+
+ACCELERATOR = accel.register(accel.Accelerator(
+    name="sqlite_inline",
+    summary="SQLite statements, BEGIN and COMMIT inline on the event loop, checkpoints on a thread",
+    requires={"sqlalchemy": "2.1.9", "aiosqlite": "0.22.1"},
+))
 
 # Statements that may wait: for another process's write lock, or for the disk.
 _MAY_WAIT = ("BEGIN", "COMMIT", "END", "VACUUM", "PRAGMA WAL_CHECKPOINT")

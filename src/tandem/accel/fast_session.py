@@ -1,0 +1,372 @@
+"""An `AsyncSession` whose `execute` / `scalar` / `scalars` run repeated Core statements on the DBAPI cursor.
+
+Repository code executes module-level statements (`await session.execute(_MEMBER, params)`) through
+the stock session: its ORM execution state, the connection's cache key, execution context and
+cursor result cost several times what the few-µs statement costs the database. `FastSession`
+notices a statement object executed a second time and, when it is eligible — a `select()` of
+columns (Core, or ORM attributes, never entities), an `insert` / `update` / `delete` on a table,
+no execution options, binds `accel/dbapi_statements.py` can send — and the session is already in
+its transaction on one connection with no events to run and nothing pending to flush, runs it on
+that connection's cursor with SQLAlchemy's own compilation, bind and result processors, returning
+`FastResult` (real `Row` objects). With the inline SQLite driver the statement runs without a
+greenlet switch; otherwise in SQLAlchemy's greenlet. Anything else, a statement's first execution
+included, takes the stock path, so a statement built per call never pays for a plan.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine.interfaces import BindTyping
+from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+from sqlalchemy.engine.row import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Delete, Insert, Update
+from sqlalchemy.sql.selectable import Select
+from sqlalchemy.types import TypeEngine
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import greenlet_spawn
+
+from tandem import accel
+from tandem.accel import dbapi_statements, sqlite_inline
+from tandem.accel.dbapi_statements import CursorCompiled
+
+ACCELERATOR = dbapi_statements.ACCELERATOR
+
+_KINDS = (Select, Insert, Update, Delete)
+_UNSET: Any = object()
+_NOT_ROWS = "This result object does not return rows. It has been closed automatically."
+_CLOSED = "This result object is closed."
+
+
+class _Plan:
+    """What is known of one statement object: seen once, eligible, its result keys, its compilations."""
+
+    __slots__ = ("__weakref__", "by_params", "eligible", "keys", "metadata", "runs", "width")
+
+    def __init__(self) -> None:
+        self.eligible: bool | None = None  # decided at the second execution
+        self.keys: tuple[str, ...] | None = None  # the stock result's keys, from a stock execution
+        self.metadata: Any = None  # SimpleResultMetaData(keys), for the rows
+        self.width = 0  # result columns
+        self.runs = 0  # fast executions, for tests
+        # (dialect, the parameter names for INSERT/UPDATE, whose SQL depends on them) -> compiled or None
+        self.by_params: dict[Any, _Cursor | None] = {}
+
+
+class _Cursor:
+    __slots__ = ("compiled", "processors", "scalar_processor")
+
+    def __init__(self, compiled: CursorCompiled) -> None:
+        self.compiled = compiled
+        self.processors: Any = _UNSET  # decided from the first run's cursor description, as SQLAlchemy does
+        self.scalar_processor: Any = None
+
+
+_plans: weakref.WeakKeyDictionary[Any, _Plan] = weakref.WeakKeyDictionary()
+
+
+def fast_runs(statement: Any) -> int:
+    """How many times the statement took the fast path (for tests)."""
+    plan = _plans.get(statement)
+    return plan.runs if plan is not None else 0
+
+
+def _eligible(statement: Any) -> tuple[bool, int]:
+    if statement._execution_options or getattr(statement, "_with_options", ()) or \
+            getattr(statement, "_with_context_options", ()):
+        return False, 0
+    orm = statement._propagate_attrs.get("compile_state_plugin") == "orm"
+    if isinstance(statement, Select):
+        if orm and not all(isinstance(d["type"], TypeEngine) for d in statement.column_descriptions):
+            return False, 0  # entities load objects into the identity map: the ORM's job
+        return True, len(statement.selected_columns)
+    if orm:  # ORM-enabled DML synchronizes the identity map
+        return False, 0
+    return True, len(statement.exported_columns)
+
+
+class FastResult:
+    """The buffered result of a fast statement: what repository code calls on a `Result`. Anything else
+    (mappings(), partitions(), ...) is answered by a stock `Result` over the remaining rows."""
+
+    __slots__ = ("_keys", "_rows", "rowcount")
+
+    def __init__(self, keys: tuple[str, ...], rows: list[Row] | None, rowcount: int) -> None:
+        self._keys = keys
+        self._rows = rows  # None: a statement that returns no rows; [] once consumed
+        self.rowcount = rowcount
+
+    @property
+    def returns_rows(self) -> bool:
+        return self._rows is not None or bool(self._keys)
+
+    def _take(self) -> list[Row]:
+        rows = self._rows
+        if rows is None:
+            raise exc.ResourceClosedError(_NOT_ROWS if not self._keys else _CLOSED)
+        self._rows = None  # consumed: the stock result is closed after all(), first(), one() ...
+        return rows
+
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def all(self) -> list[Row]:
+        rows = self._take()
+        self._rows = []  # all() leaves a result that is exhausted, not closed
+        return rows
+
+    fetchall = all
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.all())
+
+    def first(self) -> Row | None:
+        rows = self._take()
+        return rows[0] if rows else None
+
+    def one_or_none(self) -> Row | None:
+        rows = self._take()
+        if len(rows) > 1:
+            raise exc.MultipleResultsFound("Multiple rows were found when one or none was required")
+        return rows[0] if rows else None
+
+    def one(self) -> Row:
+        rows = self._take()
+        if not rows:
+            raise exc.NoResultFound("No row was found when one was required")
+        if len(rows) > 1:
+            raise exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return rows[0]
+
+    def scalar(self) -> Any:
+        row = self.first()
+        return row[0] if row is not None else None
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalar_one_or_none(self) -> Any:
+        row = self.one_or_none()
+        return row[0] if row is not None else None
+
+    def scalars(self, index: int = 0) -> Any:
+        if index != 0:
+            return self._stock().scalars(index)
+        return FastScalars([row[0] for row in self._take()])
+
+    def _stock(self) -> IteratorResult[Any]:
+        rows = self._take()
+        return IteratorResult(SimpleResultMetaData(self._keys), iter([tuple(row) for row in rows]))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._stock(), name)
+
+
+class FastScalars:
+    """`ScalarResult` for a fast statement: all(), first(), one(), one_or_none(), iteration."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: list[Any]) -> None:
+        self._values: list[Any] | None = values
+
+    def _take(self) -> list[Any]:
+        values = self._values
+        if values is None:
+            raise exc.ResourceClosedError(_CLOSED)
+        self._values = None
+        return values
+
+    def all(self) -> list[Any]:
+        values = self._take()
+        self._values = []
+        return values
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.all())
+
+    def first(self) -> Any:
+        values = self._take()
+        return values[0] if values else None
+
+    def one_or_none(self) -> Any:
+        values = self._take()
+        if len(values) > 1:
+            raise exc.MultipleResultsFound("Multiple rows were found when one or none was required")
+        return values[0] if values else None
+
+    def one(self) -> Any:
+        values = self._take()
+        if not values:
+            raise exc.NoResultFound("No row was found when one was required")
+        if len(values) > 1:
+            raise exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return values[0]
+
+
+def _run_on_cursor(cursor: Any, sql: str, values: Sequence[Any]) -> tuple[Any, list[Any] | None, int]:
+    cursor.execute(sql, values)
+    description = cursor.description
+    return description, (cursor.fetchall() if description else None), cursor.rowcount
+
+
+def _in_greenlet(conn: Connection, sql: str, values: Sequence[Any]) -> tuple[Any, list[Any] | None, int]:
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        done = _run_on_cursor(cursor, sql, values)
+    except Exception as error:  # noqa: BLE001 - wrapped and raised as Connection.execute does
+        conn._handle_dbapi_exception(error, sql, values, cursor, None)  # closes the cursor, invalidates if gone
+    cursor.close()
+    return done
+
+
+class FastSession(AsyncSession):
+    """`AsyncSession` with the fast path for repeated eligible statements (see the module's note)."""
+
+    def _plan_for(self, statement: Any, params: Any, scalar: bool) -> tuple[_Plan, Connection, _Cursor, tuple[Any, ...]] | None:
+        """The connection, compilation and cursor parameters of a fast run, or None for the stock path.
+        Reads the session's and connection's private state: no I/O, no greenlet."""
+        if not isinstance(statement, _KINDS):
+            return None
+        plan = _plans.get(statement)
+        if plan is None:
+            _plans[statement] = _Plan()  # first execution: stock; a statement built per call stops here
+            return None
+        if not plan.eligible:
+            if plan.eligible is False:
+                return None
+            plan.eligible, plan.width = _eligible(statement)
+            if not plan.eligible:
+                return None
+        if (not plan.width) if scalar else (plan.keys is None):
+            return None  # scalar() of a statement with no columns; execute() before the keys are known
+        sync = self.sync_session
+        transaction = sync._transaction
+        if transaction is None or not transaction.is_active or sync.binds:
+            return None
+        if sync._new or sync._deleted or sync.identity_map._modified or sync.dispatch.do_orm_execute:
+            return None  # autoflush and ORM execution events: the stock path's work
+        entry = transaction._connections.get(sync.bind)
+        if entry is None:
+            return None
+        conn: Connection = entry[0]
+        if conn._has_events or conn.engine._has_events or conn._execution_options or conn._dbapi_connection is None:
+            return None
+        dialect: Dialect = conn.dialect
+        keyed = isinstance(statement, (Insert, Update))
+        key = (dialect, frozenset(params)) if keyed else dialect
+        cursor = plan.by_params.get(key, _UNSET)
+        if cursor is _UNSET:
+            cursor = plan.by_params[key] = _compile(statement, dialect, sorted(params) if keyed else None, plan.width)
+        if cursor is None:
+            return None
+        values = cursor.compiled.values(params)
+        if values is None:
+            return None  # a missing parameter: the stock path raises its own error
+        plan.runs += 1
+        return plan, conn, cursor, values
+
+    async def _run(self, conn: Connection, cursor: _Cursor, values: tuple[Any, ...]) -> tuple[Any, list[Any] | None, int]:
+        sql = cursor.compiled.sql
+        adapted = conn._dbapi_connection.dbapi_connection  # type: ignore[union-attr]
+        if isinstance(adapted, sqlite_inline.InlineAdaptedConnection) and adapted._connection._connection is not None:
+            # SELECT / INSERT / UPDATE / DELETE never wait on SQLite (see accel/sqlite_inline.py): run inline.
+            raw = adapted._connection._conn.cursor()
+            try:
+                return _run_on_cursor(raw, sql, values)
+            except Exception as error:
+                await greenlet_spawn(conn._handle_dbapi_exception, error, sql, values, None, None)
+                raise  # unreachable: _handle_dbapi_exception raises
+            finally:
+                raw.close()
+        return await greenlet_spawn(_in_greenlet, conn, sql, values)
+
+    @staticmethod
+    def _processors(cursor: _Cursor, dialect: Dialect, description: Any) -> Any:
+        processors = cursor.processors
+        if processors is _UNSET:
+            columns = cursor.compiled.compiled._result_columns
+            found = [column.type._cached_result_processor(dialect, described[1])
+                     for column, described in zip(columns, description, strict=True)]
+            processors = cursor.processors = found if any(found) else None
+            cursor.scalar_processor = found[0] if found else None
+        return processors
+
+    async def execute(self, statement: Any, params: Any = None, *, execution_options: Any = EMPTY_DICT,
+                      bind_arguments: Any = None, **kw: Any) -> Any:
+        if not execution_options and bind_arguments is None and not kw and (params is None or type(params) is dict):
+            fast = self._plan_for(statement, params or EMPTY_DICT, False)
+            if fast is not None:
+                plan, conn, cursor, values = fast
+                description, rows, rowcount = await self._run(conn, cursor, values)
+                if rows is None:
+                    return FastResult((), None, rowcount)
+                processors = self._processors(cursor, conn.dialect, description)
+                metadata = plan.metadata
+                key_to_index = metadata._key_to_index
+                return FastResult(plan.keys, [Row(metadata, processors, key_to_index, row) for row in rows], rowcount)
+        result = await super().execute(statement, params, execution_options=execution_options,
+                                       bind_arguments=bind_arguments, **kw)
+        plan = _plans.get(statement) if isinstance(statement, _KINDS) else None
+        if plan is not None and plan.keys is None and plan.eligible is not False:
+            try:
+                plan.keys = tuple(result.keys())
+            except exc.ResourceClosedError:  # a statement that returns no rows
+                plan.keys = ()
+            plan.metadata = SimpleResultMetaData(plan.keys)
+        return result
+
+    async def scalar(self, statement: Any, params: Any = None, *, execution_options: Any = EMPTY_DICT,
+                     bind_arguments: Any = None, **kw: Any) -> Any:
+        if not execution_options and bind_arguments is None and not kw and (params is None or type(params) is dict):
+            fast = self._plan_for(statement, params or EMPTY_DICT, True)
+            if fast is not None:
+                _, conn, cursor, values = fast
+                description, rows, _ = await self._run(conn, cursor, values)
+                if not rows:
+                    return None
+                self._processors(cursor, conn.dialect, description)
+                value = rows[0][0]
+                return cursor.scalar_processor(value) if cursor.scalar_processor is not None else value
+        return await super().scalar(statement, params, execution_options=execution_options,
+                                    bind_arguments=bind_arguments, **kw)
+
+    async def scalars(self, statement: Any, params: Any = None, *, execution_options: Any = EMPTY_DICT,
+                      bind_arguments: Any = None, **kw: Any) -> Any:
+        if not execution_options and bind_arguments is None and not kw and (params is None or type(params) is dict):
+            fast = self._plan_for(statement, params or EMPTY_DICT, True)
+            if fast is not None:
+                _, conn, cursor, values = fast
+                description, rows, _ = await self._run(conn, cursor, values)
+                if rows is None:
+                    raise exc.ResourceClosedError(_NOT_ROWS)
+                self._processors(cursor, conn.dialect, description)
+                processor = cursor.scalar_processor
+                return FastScalars([processor(row[0]) for row in rows] if processor else [row[0] for row in rows])
+        return await super().scalars(statement, params, execution_options=execution_options,
+                                     bind_arguments=bind_arguments, **kw)
+
+
+def _compile(statement: Any, dialect: Dialect, column_keys: list[str] | None, width: int) -> _Cursor | None:
+    if dialect.bind_typing is BindTyping.SETINPUTSIZES:
+        return None
+    try:
+        compiled = dbapi_statements.compile_for_cursor(statement, dialect, column_keys)
+    except TypeError:
+        return None
+    if len(compiled.compiled._result_columns) != width:
+        return None  # columns the ORM adds or drops: its own result handling
+    return _Cursor(compiled)
+
+
+def session_class() -> type[AsyncSession]:
+    """FastSession when the accelerator is on, else the stock AsyncSession."""
+    return FastSession if accel.enabled(ACCELERATOR.name) else AsyncSession
+
