@@ -116,8 +116,48 @@ def render_typescript() -> str:
     out.append("/** The feature flag (phase) that gates each event. */")
     out.append("export const EVENT_PHASES: Partial<Record<EventName, string>> = {")
     out.extend(f"  {json.dumps(e)}: {json.dumps(cls.event_phase)}," for e, cls in registry.items() if cls.event_phase)
-    out.append("};")
-    return "\n".join(out) + "\n"
+    out.append("};\n")
+    out.extend(_ts_enum_constants(defs, rename))
+    out.extend(_ts_rooms())
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _constant_name(model: str, field: str) -> str:
+    """OrgMember.role -> ORG_MEMBER_ROLES, OrgMember.status -> ORG_MEMBER_STATUSES."""
+    words = "".join("_" + c if c.isupper() else c for c in model + field[:1].upper() + field[1:]).strip("_")
+    plural = "ES" if words.endswith(("s", "S")) else "S"
+    return words.upper() + plural
+
+
+def _ts_enum_constants(defs: dict[str, Any], rename: dict[str, str]) -> list[str]:
+    """Each enumerated field's values as a constant, in the order the Python model lists them."""
+    out = []
+    for def_name, schema in sorted(defs.items(), key=lambda kv: rename.get(kv[0], kv[0])):
+        ts_name = rename.get(def_name, def_name)
+        for field, sub in schema.get("properties", {}).items():
+            if "enum" not in sub:
+                continue
+            values = ", ".join(json.dumps(v) for v in sub["enum"])
+            out.append(f"/** Every value of `{ts_name}[{json.dumps(field)}]`. */")
+            out.append(f"export const {_constant_name(ts_name, field)} = [{values}] as const "
+                       f"satisfies ReadonlyArray<{ts_name}[{json.dumps(field)}]>;\n")
+    return out
+
+
+def _ts_rooms() -> list[str]:
+    """The room kinds and a name builder per kind, each built by the server's own builder."""
+    from tandem.realtime import rooms
+
+    kinds = ", ".join(json.dumps(kind) for kind in rooms.ROOM_KINDS)
+    out = ["/** The kinds of room a client may subscribe to. */",
+           f"export const ROOM_KINDS = [{kinds}] as const;\n",
+           "export type RoomKind = (typeof ROOM_KINDS)[number];\n"]
+    for kind in rooms.ROOM_KINDS:
+        builder = getattr(rooms, f"{kind}_room", None)
+        template = builder("${id}") if builder else f"{kind}:${{id}}"
+        camel = _pascal(kind)[:1].lower() + _pascal(kind)[1:]
+        out.append(f"export const {camel}Room = (id: string): string => `{template}`;\n")
+    return out
 
 
 def render_asyncapi() -> str:

@@ -1,6 +1,8 @@
 import { computed, signal } from '@preact/signals';
 import type { components } from '../sdk/api.gen';
 import { TandemClient } from '../sdk/client';
+import * as auth from '../sdk/domains/auth';
+import * as org from '../sdk/domains/org';
 import { prefetchMembers, type MembersSnapshot } from '../sdk/domains/org';
 import { ApiError } from '../sdk/errors';
 import { location, navigate } from './router';
@@ -31,7 +33,7 @@ export function selectOrg(orgId: string | null): void {
 }
 
 export async function refreshMe(): Promise<Me> {
-  const res = await client.http.get<Me>('/api/me');
+  const res = await auth.me(client.api);
   me.value = res;
   const ids = res.memberships.map((m) => m.orgId);
   const current = currentOrgId.peek();
@@ -83,26 +85,19 @@ async function boot_retry(): Promise<void> {
 }
 
 export async function login(email: string, password: string): Promise<void> {
-  const body = { email, password } satisfies Schemas['LoginIn'];
-  const res = await client.http.post<Schemas['AuthOut']>('/api/auth/login', body, { auth: false });
-  client.tokens.set(res);
+  client.tokens.set(await auth.login(client.api, email, password));
   await refreshMe();
 }
 
 export async function signup(name: string, email: string, password: string): Promise<void> {
-  const body = { name, email, password } satisfies Schemas['SignupIn'];
-  const res = await client.http.post<Schemas['AuthOut']>('/api/auth/signup', body, { auth: false });
-  client.tokens.set(res);
+  client.tokens.set(await auth.signup(client.api, name, email, password));
   await refreshMe();
 }
 
 export async function logout(): Promise<void> {
   const refreshToken = client.tokens.refresh;
   client.stop();
-  if (refreshToken) {
-    const body = { refreshToken } satisfies Schemas['RefreshIn'];
-    await client.http.post('/api/auth/logout', body, { auth: false }).catch(() => undefined);
-  }
+  if (refreshToken) await auth.logout(client.api, refreshToken).catch(() => undefined);
   signedOut();
 }
 
@@ -117,9 +112,9 @@ function signedOut(): void {
 }
 
 export async function createOrg(name: string): Promise<void> {
-  const res = await client.http.post<Schemas['OrganizationEnvelope']>('/api/orgs', { name } satisfies Schemas['OrgIn']);
+  const created = await org.createOrg(client.api, name);
   await refreshMe();
-  selectOrg(res.organization.id);
+  selectOrg(created.id);
 }
 
 /**

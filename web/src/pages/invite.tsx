@@ -4,10 +4,10 @@ import { Link, navigate } from '../app/router';
 import { client, logout, me, refreshMe, selectOrg } from '../app/session';
 import { errorMessage, toast } from '../app/toasts';
 import type { components } from '../sdk/api.gen';
+import { acceptInvite, inviteInfo } from '../sdk/domains/auth';
 import { AuthLayout } from './auth-layout';
 
-type Schemas = components['schemas'];
-type InviteInfo = Schemas['InviteInfo'];
+type InviteInfo = components['schemas']['InviteInfo'];
 
 export function InvitePage({ token }: { token: string }) {
   const invite = useSignal<InviteInfo | null>(null);
@@ -15,11 +15,10 @@ export function InvitePage({ token }: { token: string }) {
   const busy = useSignal(false);
 
   useEffect(() => {
-    client.http
-      .get<Schemas['InviteInfoEnvelope']>(`/api/invites/${encodeURIComponent(token)}`, { auth: false })
-      .then((res) => (invite.value = res.invite))
+    inviteInfo(client.api, token)
+      .then((info) => (invite.value = info))
       .catch((err) => (error.value = errorMessage(err)));
-  }, [token]);
+  }, [token, invite, error]);
 
   if (error.value && !invite.value) {
     return (
@@ -45,10 +44,10 @@ export function InvitePage({ token }: { token: string }) {
   const accept = async () => {
     busy.value = true;
     try {
-      const res = await client.http.post<Schemas['MembershipEnvelope']>(`/api/invites/${encodeURIComponent(token)}/accept`);
+      const membership = await acceptInvite(client.api, token);
       await refreshMe();
-      selectOrg(res.membership.orgId);
-      toast(`Welcome to ${res.membership.orgName}.`, 'success');
+      selectOrg(membership.orgId);
+      toast(`Welcome to ${membership.orgName}.`, 'success');
       navigate('/dashboard', { replace: true });
     } catch (err) {
       error.value = errorMessage(err);

@@ -1037,8 +1037,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                org_id: string;
                 phase: string;
+                org_id: string;
             };
             cookie?: never;
         };

@@ -7,6 +7,7 @@ import { FlagWatcher } from './flags';
 import { Http } from './http';
 import { LatencyReporter } from './latency';
 import { OfflineQueue } from './offline-queue';
+import { Rest } from './rest';
 import { SocketTokenSource } from './socket-token';
 import { EventBatcher, type Scheduler } from './store';
 import { Subscriptions, type RoomHandlers, type SubscribeOptions, type Subscription } from './subscriptions';
@@ -44,6 +45,8 @@ export interface HttpCommand {
 export class TandemClient {
   readonly tokens: TokenStore;
   readonly http: Http;
+  /** REST typed by the OpenAPI document (`client.api.get('/api/me')`). */
+  readonly api: Rest;
   readonly errors = new ErrorBus();
   readonly connection: Connection;
   readonly subscriptions: Subscriptions;
@@ -64,6 +67,7 @@ export class TandemClient {
         options.onUnauthenticated?.();
       },
     });
+    this.api = new Rest(this.http);
     const socketTokens = new SocketTokenSource(this.http);
     this.connection = new Connection({
       factory: options.socketFactory ?? socketIoFactory,

@@ -96,3 +96,24 @@ export const EVENT_PHASES: Partial<Record<EventName, string>> = {
   "org.member.removed": "members",
   "org.member.updated": "members",
 };
+
+/** Every value of `OrgMember["role"]`. */
+export const ORG_MEMBER_ROLES = ["Owner", "Admin", "Member", "Guest"] as const satisfies ReadonlyArray<OrgMember["role"]>;
+
+/** Every value of `OrgMember["status"]`. */
+export const ORG_MEMBER_STATUSES = ["active", "invited"] as const satisfies ReadonlyArray<OrgMember["status"]>;
+
+/** The kinds of room a client may subscribe to. */
+export const ROOM_KINDS = ["org", "project", "task", "chat", "user"] as const;
+
+export type RoomKind = (typeof ROOM_KINDS)[number];
+
+export const orgRoom = (id: string): string => `org:${id}`;
+
+export const projectRoom = (id: string): string => `project:${id}`;
+
+export const taskRoom = (id: string): string => `task:${id}`;
+
+export const chatRoom = (id: string): string => `chat:${id}`;
+
+export const userRoom = (id: string): string => `user:${id}`;

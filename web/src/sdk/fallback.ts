@@ -1,6 +1,7 @@
 import type { components } from './api.gen';
 import { ApiError, backoff, sleep } from './errors';
 import type { Http } from './http';
+import { Rest } from './rest';
 
 export type EventsResponse = components['schemas']['EventsOut'];
 
@@ -56,8 +57,7 @@ export class LongPoller {
           continue;
         }
         const started = Date.now();
-        const query = `room=${encodeURIComponent(room)}&after=${after}&wait=${wait}`;
-        const res = await http.get<EventsResponse>(`/api/events?${query}`, { signal, retry: false });
+        const res = await new Rest(http).get('/api/events', { query: { room, after, wait }, signal, retry: false });
         if (signal.aborted) return;
         delays.reset();
         if (res.resync) {

@@ -1,6 +1,7 @@
 import { computed, signal, type ReadonlySignal, type Signal } from '@preact/signals';
 import type { components } from './api.gen';
 import type { Http } from './http';
+import { Rest } from './rest';
 
 export type Phase = 'members' | 'dashboard' | 'kanban' | 'task' | 'project' | 'chat';
 /** GET /api/orgs/{id}/flags: each phase's state for the org. */
@@ -64,7 +65,7 @@ export class FlagWatcher {
 
   private async refreshOrg(orgId: string): Promise<void> {
     try {
-      const res = await this.http.get<components['schemas']['FlagsOut']>(`/api/orgs/${encodeURIComponent(orgId)}/flags`, { retry: false });
+      const res = await new Rest(this.http).get('/api/orgs/{org_id}/flags', { path: { org_id: orgId }, retry: false });
       const watched = this.orgs.get(orgId);
       if (watched && res?.flags) watched.flags.value = res.flags;
     } catch {

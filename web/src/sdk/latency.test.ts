@@ -6,8 +6,9 @@ function fakeHttp(fail = false) {
   const posts: unknown[] = [];
   const options: unknown[] = [];
   const http = {
-    post: async (path: string, body: unknown, opts: unknown) => {
+    request: async (method: string, path: string, { body, ...opts }: { body?: unknown }) => {
       if (fail) throw new Error('down');
+      expect(method).toBe('POST');
       posts.push({ path, body });
       options.push(opts);
     },

@@ -1,5 +1,6 @@
 import type { components } from './api.gen';
 import type { Http } from './http';
+import { Rest } from './rest';
 
 export type LatencySample = components['schemas']['LatencySample'];
 
@@ -78,7 +79,7 @@ export class LatencyReporter {
     this.samples = [];
     const body = { samples } satisfies components['schemas']['LatencyIn'];
     try {
-      await this.http.post('/api/telemetry/latency', body, { retry: false, keepalive });
+      await new Rest(this.http).post('/api/telemetry/latency', { body, retry: false, keepalive });
     } catch {
       // Dropped on purpose (see class comment).
     }

@@ -28,7 +28,7 @@ export class RoomChannel {
   ) {
     this.disposeEffect = effect(() => {
       const state = deps.connection.state.value;
-      this.consumerCount.value;
+      void this.consumerCount.value; // re-run when a consumer comes or goes
       const flagOff = [...this.consumers].some((c) => c.pollOnly?.value === true);
       if (state !== 'live') this.joinState = this.joinState === 'forbidden' ? 'forbidden' : 'none';
       this.setPolling((state === 'offline-polling' || flagOff) && this.joinState !== 'forbidden');

@@ -1,6 +1,6 @@
-import type { components } from './api.gen';
 import { backoff, isTransient } from './errors';
 import type { Http } from './http';
+import { Rest } from './rest';
 
 function expiryMs(expiresAt: string | number): number {
   if (typeof expiresAt === 'number') return expiresAt < 1e12 ? expiresAt * 1000 : expiresAt;
@@ -50,8 +50,8 @@ export class SocketTokenSource {
 
   private fetch(): Promise<string> {
     if (!this.inflight) {
-      this.inflight = this.http
-        .post<components['schemas']['SocketTokenOut']>('/api/auth/socket-token', undefined, { retry: false })
+      this.inflight = new Rest(this.http)
+        .post('/api/auth/socket-token', { retry: false })
         .then((res) => {
           this.token = res.token;
           this.expiresAt = expiryMs(res.expiresAt);

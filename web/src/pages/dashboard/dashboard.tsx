@@ -1,12 +1,13 @@
-import { computed, effect, useSignal } from '@preact/signals';
+import { useComputed, useSignal, useSignalEffect } from '@preact/signals';
 import { useEffect, useMemo } from 'preact/hooks';
 import { queryParam, setQuery } from '../../app/router';
 import { checkAccess, client, createOrg, currentMembership, currentOrgId, lostOrg, me, takePrefetchedMembers } from '../../app/session';
 import { errorMessage, toast } from '../../app/toasts';
-import { watchMembers } from '../../sdk/domains/org';
+import { leave, removeMember, watchMembers } from '../../sdk/domains/org';
 import { ROLES, type OrgRole } from '../../sdk/reducers/members';
 import { Dialog } from '../../ui/dialog';
 import { InviteDialog } from './invite-dialog';
+import { managesMembers } from './member-rules';
 import { MembersTable, type MembersContext } from './members-table';
 import { viewState, visibleIds } from './members-view';
 
@@ -47,37 +48,21 @@ function MembersSection({ orgId, meId }: { orgId: string; meId: string }) {
     [],
   );
   // Sort and filter live in the URL: they survive a reload and can be shared.
-  useEffect(
-    () =>
-      effect(() => {
-        setQuery({
-          sort: view.sort.value === 'name' ? null : view.sort.value,
-          dir: view.dir.value === 'asc' ? null : view.dir.value,
-          q: view.query.value || null,
-          role: view.role.value || null,
-        });
-      }),
-    [view],
-  );
+  useSignalEffect(() => {
+    setQuery({
+      sort: view.sort.value === 'name' ? null : view.sort.value,
+      dir: view.dir.value === 'asc' ? null : view.dir.value,
+      q: view.query.value || null,
+      role: view.role.value || null,
+    });
+  });
   const ids = useMemo(() => visibleIds(live.store, view), [live, view]);
-  // The last Owner cannot leave (the server answers 409): the Leave button only shows when it can work.
-  const mayLeave = useMemo(
-    () =>
-      computed<boolean>(() => {
-        const ids = live.store.ids.value;
-        if (live.store.get(meId)?.value.role !== 'Owner') return true;
-        return ids.filter((id) => live.store.get(id)?.value.role === 'Owner').length > 1;
-      }),
-    [live, meId],
-  );
-  const myRole = useMemo(
-    () =>
-      computed<OrgRole | null>(() => {
-        live.store.ids.value; // re-read once my own row arrives
-        return live.store.get(meId)?.value.role ?? currentMembership.value?.role ?? null;
-      }),
-    [live, meId],
-  );
+  const activeOwners = useComputed(() => live.store.values().filter((row) => row.role === 'Owner' && row.status === 'active').length);
+  const myRole = useComputed<OrgRole | null>(() => {
+    // Until my own row arrives, the role /api/me reported.
+    const mine = live.store.ids.value.includes(meId) ? live.store.get(meId)?.value : undefined;
+    return mine?.role ?? currentMembership.value?.role ?? null;
+  });
   const removing = useSignal<string | null>(null);
   const leaving = useSignal(false);
   const inviting = useSignal(false);
@@ -87,12 +72,12 @@ function MembersSection({ orgId, meId }: { orgId: string; meId: string }) {
       meId,
       store: live.store,
       myRole,
-      mayLeave,
-      http: client.http,
+      activeOwners,
+      api: client.api,
       onRemove: (userId) => (removing.value = userId),
       onLeave: () => (leaving.value = true),
     }),
-    [live, myRole, mayLeave],
+    [orgId, meId, live, myRole, activeOwners, removing, leaving],
   );
 
   const orgName = currentMembership.value?.orgName ?? 'this organization';
@@ -132,7 +117,7 @@ function MembersSection({ orgId, meId }: { orgId: string; meId: string }) {
             </option>
           ))}
         </select>
-        {(role === 'Owner' || role === 'Admin') && (
+        {managesMembers(role) && (
           <button type="button" class="button button-primary" onClick={() => (inviting.value = true)} data-testid="invite-button">
             Invite
           </button>
@@ -155,7 +140,7 @@ function MembersSection({ orgId, meId }: { orgId: string; meId: string }) {
           onCancel={() => (removing.value = null)}
           onConfirm={async () => {
             const userId = removing.value!;
-            await client.http.delete(`/api/orgs/${encodeURIComponent(orgId)}/members/${encodeURIComponent(userId)}`);
+            await removeMember(client.api, orgId, userId);
             removing.value = null;
           }}
         />
@@ -168,7 +153,7 @@ function MembersSection({ orgId, meId }: { orgId: string; meId: string }) {
           testid="confirm-leave"
           onCancel={() => (leaving.value = false)}
           onConfirm={async () => {
-            await client.http.post(`/api/orgs/${encodeURIComponent(orgId)}/leave`);
+            await leave(client.api, orgId);
             leaving.value = false;
             await lostOrg(orgId, 'left');
           }}

@@ -1,13 +1,14 @@
 import { useSignal } from '@preact/signals';
-import { useEffect, useRef } from 'preact/hooks';
+import { useCallback, useEffect, useRef } from 'preact/hooks';
 import { client } from '../../app/session';
 import { errorMessage, toast } from '../../app/toasts';
 import type { components } from '../../sdk/api.gen';
-import { ROLES, type OrgRole } from '../../sdk/reducers/members';
+import { invite, pendingInvites } from '../../sdk/domains/org';
+import type { OrgRole } from '../../sdk/reducers/members';
 import { Dialog } from '../../ui/dialog';
+import { assignableRoles } from './member-rules';
 
-type Schemas = components['schemas'];
-type Invite = Schemas['InviteOut'];
+type Invite = components['schemas']['InviteOut'];
 
 export const inviteLink = (token: string) => `${window.location.origin}/invite/${token}`;
 
@@ -17,16 +18,17 @@ export function InviteDialog({ orgId, orgName, myRole, onClose }: { orgId: strin
   const busy = useSignal(false);
   const created = useSignal<Invite | null>(null);
   const pending = useSignal<Invite[]>([]);
-  const base = `/api/orgs/${encodeURIComponent(orgId)}/invites`;
 
-  const loadPending = () =>
-    client.http
-      .get<Schemas['InvitesOut']>(base)
-      .then((res) => (pending.value = res.invites))
-      .catch(() => undefined);
-  useEffect(() => void loadPending(), [orgId]);
+  const loadPending = useCallback(
+    () =>
+      pendingInvites(client.api, orgId)
+        .then((invites) => (pending.value = invites))
+        .catch(() => undefined),
+    [orgId, pending],
+  );
+  useEffect(() => void loadPending(), [loadPending]);
 
-  const roles = myRole === 'Owner' ? ROLES : ROLES.filter((r) => r !== 'Owner');
+  const roles = assignableRoles(myRole);
   return (
     <Dialog title={`Invite to ${orgName}`} onClose={onClose} testid="invite-dialog">
       {created.value ? (
@@ -52,9 +54,7 @@ export function InviteDialog({ orgId, orgName, myRole, onClose }: { orgId: strin
             e.preventDefault();
             busy.value = true;
             try {
-              const body = { email: email.value.trim(), role: role.value } satisfies Schemas['InviteIn'];
-              const res = await client.http.post<Schemas['InviteEnvelope']>(base, body);
-              created.value = res.invite;
+              created.value = await invite(client.api, orgId, email.value.trim(), role.value);
               email.value = '';
               void loadPending();
             } catch (err) {

@@ -2,7 +2,7 @@
 import { computed } from '@preact/signals';
 import { options, render, type VNode } from 'preact';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Http } from '../../sdk/http';
+import type { Rest } from '../../sdk/rest';
 import { MembersStore } from '../../sdk/reducers/members';
 import { member } from '../../sdk/testing/fake-server';
 import { MembersTable, MemberRowView, type MembersContext } from './members-table';
@@ -45,8 +45,8 @@ function mount(role: 'Owner' | 'Member' = 'Owner') {
     meId: 'u_00',
     store,
     myRole: computed(() => store.get('u_00')!.value.role),
-    mayLeave: computed(() => true),
-    http: {} as Http,
+    activeOwners: computed(() => 1),
+    api: {} as Rest,
     onRemove: () => undefined,
     onLeave: () => undefined,
   };

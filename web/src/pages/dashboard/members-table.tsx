@@ -1,11 +1,12 @@
 import { useSignal, type ReadonlySignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { errorMessage, toast } from '../../app/toasts';
-import type { components } from '../../sdk/api.gen';
-import type { Http } from '../../sdk/http';
-import { ROLES, type MemberRow, type MembersStore, type OrgRole } from '../../sdk/reducers/members';
+import { changeRole } from '../../sdk/domains/org';
+import type { MemberRow, MembersStore, OrgRole } from '../../sdk/reducers/members';
+import type { Rest } from '../../sdk/rest';
 import { Avatar } from '../../ui/avatar';
 import { RelativeTime } from '../../ui/time';
+import { memberControls, type Control, type MemberControls } from './member-rules';
 import type { MembersViewState, SortKey } from './members-view';
 
 /** What every row needs; created once per table so row props stay equal between renders. */
@@ -15,14 +16,12 @@ export interface MembersContext {
   store: MembersStore;
   /** The viewer's live role in this org (from the table itself, so a change applies at once). */
   myRole: ReadonlySignal<OrgRole | null>;
-  /** False for the organization's last Owner, who cannot leave. */
-  mayLeave: ReadonlySignal<boolean>;
-  http: Http;
+  /** The organization's active Owners: the last one may not stop being one. */
+  activeOwners: ReadonlySignal<number>;
+  api: Rest;
   onRemove(userId: string): void;
   onLeave(): void;
 }
-
-const canManage = (role: OrgRole | null) => role === 'Owner' || role === 'Admin';
 
 const COLUMNS: Array<{ key: SortKey; label: string; class?: string }> = [
   { key: 'name', label: 'Name' },
@@ -101,8 +100,7 @@ export function MemberRowView({ id, ctx }: { id: string; ctx: MembersContext }) 
   const row = ctx.store.get(id)?.value;
   if (!row) return null;
   const isMe = row.userId === ctx.meId;
-  const myRole = ctx.myRole.value;
-  const mayRemove = canManage(myRole) && !isMe && (myRole === 'Owner' || row.role !== 'Owner');
+  const controls = memberControls({ userId: ctx.meId, role: ctx.myRole.value }, row, ctx.activeOwners.value);
   return (
     <tr data-testid={`member-row-${id}`} class={isMe ? 'is-me' : undefined}>
       <td class="cell-name">
@@ -113,32 +111,26 @@ export function MemberRowView({ id, ctx }: { id: string; ctx: MembersContext }) 
         {isMe && <span class="you">you</span>}
       </td>
       <td class="col-email muted">{row.email}</td>
-      <td data-testid={`member-role-${id}`} data-role={row.role}>
-        <RoleCell row={row} ctx={ctx} />
+      <td class="cell-role" data-testid={`member-role-${id}`} data-role={row.role}>
+        <RoleCell row={row} ctx={ctx} controls={controls} />
       </td>
-      <td>
+      <td class="cell-status">
         <span class={`status status-${row.status}`} data-testid={`member-status-${id}`}>
           {row.status === 'invited' ? 'Invited' : 'Active'}
         </span>
       </td>
-      <td>
+      <td class="cell-presence">
         <span class="presence">
           <span class="presence-dot" data-testid={`presence-${id}`} data-online={String(row.online)} aria-hidden="true" />
           {row.online ? 'Online' : 'Offline'}
         </span>
       </td>
-      <td data-testid={`member-last-active-${id}`}>{row.online ? 'Now' : <RelativeTime iso={row.lastActiveAt} />}</td>
+      <td class="cell-last-active" data-testid={`member-last-active-${id}`}>
+        {row.online ? 'Now' : <RelativeTime iso={row.lastActiveAt} />}
+      </td>
       <td class="cell-actions">
-        {mayRemove && (
-          <button type="button" class="button button-ghost button-small button-danger" data-testid={`remove-${id}`} onClick={() => ctx.onRemove(id)}>
-            Remove
-          </button>
-        )}
-        {isMe && ctx.mayLeave.value && (
-          <button type="button" class="button button-ghost button-small" data-testid="leave-org" onClick={ctx.onLeave}>
-            Leave
-          </button>
-        )}
+        <ActionButton control={controls.remove} label="Remove" danger testid={`remove-${id}`} onClick={() => ctx.onRemove(id)} />
+        <ActionButton control={controls.leave} label="Leave" testid="leave-org" onClick={ctx.onLeave} />
       </td>
     </tr>
   );
@@ -153,29 +145,27 @@ const MemberRow = MemberRowView;
  * while the change is in flight; the table itself changes when the server's
  * org.member.updated event comes back, through the same reducer as everyone else's.
  */
-function RoleCell({ row, ctx }: { row: MemberRow; ctx: MembersContext }) {
+function RoleCell({ row, ctx, controls }: { row: MemberRow; ctx: MembersContext; controls: MemberControls }) {
   const pending = useSignal<OrgRole | null>(null);
   useEffect(() => {
     if (pending.peek() === row.role) pending.value = null;
-  }, [row.role]);
-  const myRole = ctx.myRole.value;
-  const editable = canManage(myRole) && (myRole === 'Owner' || row.role !== 'Owner');
-  if (!editable) return <span class={`role role-${row.role.toLowerCase()}`}>{row.role}</span>;
-  const options = myRole === 'Owner' ? ROLES : ROLES.filter((r) => r !== 'Owner');
+  }, [row.role, pending]);
+  const control = controls.role;
+  if (!control.show) return <span class={`role role-${row.role.toLowerCase()}`}>{row.role}</span>;
   return (
     <select
       class="role-select"
       aria-label={`Role of ${row.name}`}
       data-testid={`role-select-${row.userId}`}
+      title={control.refused}
       value={pending.value ?? row.role}
-      disabled={pending.value !== null}
+      disabled={pending.value !== null || control.refused !== undefined}
       onChange={async (e) => {
         const role = e.currentTarget.value as OrgRole;
         if (role === row.role) return;
         pending.value = role;
         try {
-          const body = { role } satisfies components['schemas']['RoleIn'];
-          await ctx.http.patch(`/api/orgs/${encodeURIComponent(ctx.orgId)}/members/${encodeURIComponent(row.userId)}`, body);
+          await changeRole(ctx.api, ctx.orgId, row.userId, role);
           // Normally the event has landed by now; never leave the select stuck.
           setTimeout(() => {
             if (pending.peek() === role) pending.value = null;
@@ -186,11 +176,29 @@ function RoleCell({ row, ctx }: { row: MemberRow; ctx: MembersContext }) {
         }
       }}
     >
-      {options.map((role) => (
+      {controls.roles.map((role) => (
         <option key={role} value={role}>
           {role}
         </option>
       ))}
     </select>
+  );
+}
+
+/** A row action: absent when not offered, disabled with the server's reason when it would be refused. */
+function ActionButton(props: { control: Control; label: string; testid: string; danger?: boolean; onClick: () => void }) {
+  const { control } = props;
+  if (!control.show) return null;
+  return (
+    <button
+      type="button"
+      class={`button button-ghost button-small${props.danger ? ' button-danger' : ''}`}
+      data-testid={props.testid}
+      disabled={control.refused !== undefined}
+      title={control.refused}
+      onClick={props.onClick}
+    >
+      {props.label}
+    </button>
   );
 }

@@ -1,12 +1,12 @@
 import { computed, signal, type ReadonlySignal, type Signal } from '@preact/signals';
-import type { MemberRow, MembersStore, OrgRole } from '../../sdk/reducers/members';
+import { ROLES, type MemberRow, type MembersStore, type OrgRole } from '../../sdk/reducers/members';
 
 export type SortKey = 'name' | 'email' | 'role' | 'status' | 'online' | 'lastActive';
 export type SortDir = 'asc' | 'desc';
 
 export const SORT_KEYS: readonly SortKey[] = ['name', 'email', 'role', 'status', 'online', 'lastActive'];
 
-const ROLE_RANK: Record<string, number> = { Owner: 0, Admin: 1, Member: 2, Guest: 3 };
+const ROLE_RANK: Record<string, number> = Object.fromEntries(ROLES.map((role, rank) => [role, rank]));
 
 export interface MembersViewState {
   sort: Signal<SortKey>;

@@ -1,14 +1,16 @@
 import type { components } from '../api.gen';
 import type { SdkError } from '../errors';
+import { orgRoom } from '../events.gen';
 import type { Http } from '../http';
+import { Rest } from '../rest';
 import { applyMemberEvents, applyMembersSnapshot, MembersStore } from '../reducers/members';
 import type { Subscription } from '../subscriptions';
 import { subscribeTyped, type EventsOf, type RoomClient, type TypedSubscribeOptions } from './typed';
 
 export type OrgEvent = EventsOf<'org.'>;
 
-export const orgRoom = (orgId: string) => `org:${orgId}`;
-export const userRoom = (userId: string) => `user:${userId}`;
+type Schemas = components['schemas'];
+export type OrgRole = Schemas['RoleIn']['role'];
 
 /** The organization room (members, presence), behind the `members` phase flag. */
 export function subscribeOrg(client: RoomClient, orgId: string, options: TypedSubscribeOptions<OrgEvent>): Subscription {
@@ -23,7 +25,43 @@ export interface LiveMembers {
   subscription: Subscription;
 }
 
-const membersPath = (orgId: string) => `/api/orgs/${encodeURIComponent(orgId)}/members`;
+/** GET /api/orgs/{org_id}/members */
+export function members(api: Rest, orgId: string, signal?: AbortSignal): Promise<MembersSnapshot> {
+  return api.get('/api/orgs/{org_id}/members', { path: { org_id: orgId }, signal });
+}
+
+/** PATCH /api/orgs/{org_id}/members/{user_id}: the change comes back as org.member.updated. */
+export function changeRole(api: Rest, orgId: string, userId: string, role: OrgRole): Promise<Schemas['MemberEnvelope']> {
+  return api.patch('/api/orgs/{org_id}/members/{user_id}', { path: { org_id: orgId, user_id: userId }, body: { role } });
+}
+
+/** DELETE /api/orgs/{org_id}/members/{user_id} */
+export function removeMember(api: Rest, orgId: string, userId: string): Promise<void> {
+  return api.delete('/api/orgs/{org_id}/members/{user_id}', { path: { org_id: orgId, user_id: userId } });
+}
+
+/** POST /api/orgs/{org_id}/leave */
+export function leave(api: Rest, orgId: string): Promise<void> {
+  return api.post('/api/orgs/{org_id}/leave', { path: { org_id: orgId } });
+}
+
+/** POST /api/orgs/{org_id}/invites: a link that makes `email` a `role` of the organization. */
+export async function invite(api: Rest, orgId: string, email: string, role: OrgRole): Promise<Schemas['InviteOut']> {
+  const res = await api.post('/api/orgs/{org_id}/invites', { path: { org_id: orgId }, body: { email, role } });
+  return res.invite;
+}
+
+/** GET /api/orgs/{org_id}/invites: the invites not accepted yet. */
+export async function pendingInvites(api: Rest, orgId: string): Promise<Schemas['InviteOut'][]> {
+  const res = await api.get('/api/orgs/{org_id}/invites', { path: { org_id: orgId } });
+  return res.invites;
+}
+
+/** POST /api/orgs: a new organization, its creator its Owner. */
+export async function createOrg(api: Rest, name: string): Promise<Schemas['OrganizationOut']> {
+  const res = await api.post('/api/orgs', { body: { name } });
+  return res.organization;
+}
 
 /**
  * The members of an organization, kept live: snapshot, then events through the shared reducer.
@@ -50,7 +88,7 @@ export function watchMembers(
   };
   const subscription = subscribeOrg(client, orgId, {
     async load(signal) {
-      const res = (await takePrefetched(signal)) ?? (await client.http.get<MembersSnapshot>(membersPath(orgId), { signal }));
+      const res = (await takePrefetched(signal)) ?? (await members(new Rest(client.http), orgId, signal));
       applyMembersSnapshot(store, res.members);
       return Number(res.cursor) || 0;
     },
@@ -68,7 +106,7 @@ export function watchMembers(
  * presence is reloaded once joined, as for any snapshot.
  */
 export function prefetchMembers(http: Http, orgId: string): Promise<MembersSnapshot> {
-  const snapshot = http.get<MembersSnapshot>(membersPath(orgId));
+  const snapshot = members(new Rest(http), orgId);
   snapshot.catch(() => undefined); // it may never be used (the org was left meanwhile): no unhandled rejection
   return snapshot;
 }

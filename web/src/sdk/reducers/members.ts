@@ -1,5 +1,5 @@
 import type { components } from '../api.gen';
-import type { Envelope, EventMap } from '../events.gen';
+import { ORG_MEMBER_ROLES, type Envelope, type EventMap } from '../events.gen';
 import type { OrgEvent } from '../domains/org';
 import { KeyedStore } from '../store';
 
@@ -11,7 +11,8 @@ export type MemberStatus = OrgMember['status'];
 /** A row of the members table: the contract's member plus live presence (GET /api/orgs/{id}/members). */
 export type MemberRow = components['schemas']['MemberOut'];
 
-export const ROLES: readonly OrgRole[] = ['Owner', 'Admin', 'Member', 'Guest'] as OrgRole[];
+/** Every role, highest first (the contract's order). */
+export const ROLES: readonly OrgRole[] = ORG_MEMBER_ROLES;
 
 export class MembersStore extends KeyedStore<MemberRow> {}
 

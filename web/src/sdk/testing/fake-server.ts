@@ -140,7 +140,7 @@ export class FakeServer {
       const flags = { members: true, dashboard: true, kanban: true, task: true, project: true, chat: true };
       return json(200, { flags: { ...flags, ...this.flags.get(match[1]) } });
     }
-    if (method === 'POST' && (match = path.match(/^\/api\/conversations\/([^/]+)\/messages$/))) {
+    if (method === 'POST' && /^\/api\/conversations\/[^/]+\/messages$/.test(path)) {
       const key = headers.get('Idempotency-Key') ?? body.clientId;
       if (!this.messages.some((m) => m.key === key)) this.messages.push({ key, text: body.text });
       return json(201, { message: { clientId: key, text: body.text } });
