@@ -1,4 +1,4 @@
-"""PATCH → subscriber latency for phase 1 (issue 2's number).
+"""PATCH → subscriber latency for phase 1: one role change at a time, timed to the subscriber.
 
 Starts `tandem serve` on a temp database, signs up two people, subscribes one
 to the org room with the python-socketio client, then changes the other's
@@ -48,7 +48,7 @@ async def measure(base: str, changes: int) -> list[float]:
                 "email": f"{who}-{uuid.uuid4().hex[:8]}@example.com", "password": "bench-password", "name": who})
             r.raise_for_status()
             tokens.append((r.json()["user"]["id"], r.json()["accessToken"]))
-        (owner_id, owner), (member_id, member) = tokens
+        (_, owner), (member_id, member) = tokens
         auth = {"Authorization": f"Bearer {owner}"}
         org = (await http.post("/api/orgs", json={"name": "Bench"}, headers=auth)).json()["organization"]["id"]
         invite = (await http.post(f"/api/orgs/{org}/invites", json={"email": "x@example.com"}, headers=auth))

@@ -25,6 +25,7 @@ import cProfile
 import os
 import pstats
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -173,12 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     import uvloop
 
     url = os.environ["TANDEM_DATABASE_URL"]
-    asyncio.run(_schema(url, create=True))
     try:
-        subprocess.run([sys.executable, "-m", "tandem.cli", "migrate"], check=True, capture_output=True)
-        result = uvloop.run(run(args))
+        asyncio.run(_schema(url, create=True))
+        try:
+            subprocess.run([sys.executable, "-m", "tandem.cli", "migrate"], check=True, capture_output=True)
+            result = uvloop.run(run(args))
+        finally:
+            asyncio.run(_schema(url, create=False))
     finally:
-        asyncio.run(_schema(url, create=False))
+        shutil.rmtree(data_dir, ignore_errors=True)
     what = (f"GET /api/_bench/{args.floor}" if args.floor else "GET /healthz" if args.healthz
             else "GET /api/me" if args.get_me else "PATCH role")
     print(f"{what}: {result['requests']} requests, {args.concurrency} in flight: "

@@ -21,8 +21,8 @@ makes for every batch of durable events:
 
 `--workers N` (N > 1) serves N uvicorn worker processes of `create_app()` sharing the port,
 as `tandem serve --workers N` does, on PostgreSQL (a fresh schema of `--database-url`,
-dropped at exit) and Redis (`--redis-url`; the Socket.IO and control-bus channels are
-renamed for the run, so parallel runs do not see each other's traffic). The parent
+dropped at exit) and Redis (`--redis-url`; every key and channel of the run starts with a
+prefix of its own, so parallel runs do not see each other's traffic, and its keys are deleted at exit). The parent
 migrates and seeds once, then starts the workers; each worker registers the bench events,
 so a broadcast published in one worker reaches the others' clients through the Redis
 manager, like every real event. "READY" comes when every worker has started.
@@ -44,6 +44,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -293,7 +294,7 @@ def choose_fanout(kind: str) -> None:
     class FastManager(manager.TandemManager, FrameFanout):
         pass
 
-    gateway.make_manager = lambda redis_url: FastManager()
+    gateway.make_manager = lambda redis_url, prefix="tandem": FastManager()
 
 
 def cap_sqlite_writers(n: int) -> None:
@@ -491,33 +492,11 @@ def load_info(args: argparse.Namespace, seeded: dict[str, Any]) -> dict[str, Any
 # ---------------------------------------------------------------- several workers
 
 # What the parent tells its workers (they are spawned, so they read it from the environment).
-ENV_RUN = "TANDEM_BENCH_RUN"  # the run's id: its PostgreSQL schema and Redis channel prefix
+ENV_RUN = "TANDEM_BENCH_RUN"  # the run's id: its PostgreSQL schema and Redis prefix
 ENV_FANOUT = "TANDEM_BENCH_FANOUT"
 ENV_GC = "TANDEM_BENCH_GC"
 ENV_READY = "TANDEM_BENCH_READY_DIR"  # each worker writes a file named by its pid once started
 ENV_REDIS_PUBLISH = "TANDEM_BENCH_REDIS_PUBLISH"
-
-
-def namespace_redis(prefix: str) -> None:
-    """Give this run's Socket.IO and control-bus channels names of their own.
-
-    Tandem's channel names are constants ("tandem:socketio", "tandem:control") with no
-    setting, so two runs on one Redis would each carry the other's broadcasts. Presence
-    keys stay "tandem:*": they are per user id, which are fresh per run."""
-    from socketio.async_pubsub_manager import AsyncPubSubManager
-
-    from tandem.realtime import bus, gateway
-
-    bus.CHANNEL = f"{prefix}:control"
-    make_manager = gateway.make_manager
-
-    def make_prefixed(redis_url: str) -> Any:
-        mgr = make_manager(redis_url)
-        if isinstance(mgr, AsyncPubSubManager):
-            mgr.channel = f"{prefix}:socketio"
-        return mgr
-
-    gateway.make_manager = make_prefixed
 
 
 def stock_redis_publishes() -> None:
@@ -576,7 +555,6 @@ def worker_app() -> ReadyOnStartup:
     logs.configure(settings.log_level, settings.json_logs)
     fanout = os.environ.get(ENV_FANOUT, "default")
     choose_fanout(fanout)
-    namespace_redis(os.environ[ENV_RUN])
     if os.environ.get(ENV_REDIS_PUBLISH) == "stock":
         stock_redis_publishes()
     app = create_app(settings)
@@ -592,6 +570,20 @@ def worker_app() -> ReadyOnStartup:
 
 
 async def create_schema(database_url: str, schema: str, *, drop: bool = False) -> None:
+def delete_redis_keys(url: str, prefix: str) -> int:
+    """Delete every key under `prefix:` (what the workers' presence left if they were killed)."""
+    import redis
+
+    client = redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        return client.delete(*keys) if keys else 0
+    except redis.RedisError:
+        return 0
+    finally:
+        client.close()
+
+
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -656,6 +648,8 @@ def serve_workers(args: argparse.Namespace) -> int:
     os.environ["TANDEM_DATABASE_URL"] = f"{args.database_url}{sep}search_path={run_id}"
     os.environ["TANDEM_REDIS_URL"] = args.redis_url
     os.environ[ENV_RUN] = run_id
+    # The run's Redis keys and channels: parallel runs on one Redis do not see each other's.
+    os.environ.setdefault("TANDEM_REDIS_PREFIX", f"tandem-{run_id}")
     os.environ[ENV_FANOUT] = args.fanout
     os.environ[ENV_GC] = args.gc
     os.environ[ENV_READY] = str(ready_dir)
@@ -683,6 +677,7 @@ def serve_workers(args: argparse.Namespace) -> int:
         if created and not args.keep_db:
             asyncio.run(create_schema(args.database_url, run_id, drop=True))
         if not args.keep_db:
+        delete_redis_keys(args.redis_url, os.environ["TANDEM_REDIS_PREFIX"])
             shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
@@ -697,6 +692,9 @@ def main() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="tandem-bench-db-"))
     configure_environment(data_dir, args)
     try:
+    # uvicorn re-raises the SIGTERM that stopped it once it has shut down: exit through the
+    # `finally` below, which deletes the run's database, rather than die at the default handler.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         from tandem.cli import migrate
 
         migrate()

@@ -4,12 +4,13 @@ product-10 and then product-1000 on one server start).
 A PATCH to the role a member already has answers 200 and emits nothing. The first run leaves
 some targets on the other role; the load generator must start each target from the role it
 has now, or the second run's first PATCH to those targets is a no-op and one event per such
-target never comes (the runs of 8-15 changes/s and 20-35 s "latencies" in issue 4's
+target never comes (which showed as runs of 8-15 changes/s and 20-35 s "latencies" in the
 product-1000 figures)."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.harness import free_port, wait_ready
@@ -99,28 +101,28 @@ async def bench_server(tmp_path: Path) -> AsyncIterator[dict]:
             await asyncio.wait_for(server.wait(), 30)
 
 
-def bench_run_module():
+def bench_module(name: str) -> Any:
+    """A module of bench/ (its modules import each other by name, as `python bench/run.py` runs them)."""
     sys.path.insert(0, str(BENCH))
     try:
-        import run
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCH))
-    return run
 
 
 async def test_the_api_floor_measures_each_request_between_its_own_marks(tmp_path: Path) -> None:
-    """run.py's api-floor: each path answered 200 throughout, and a path that fails fails the workload
+    """The api-floor workload: each path answered 200 throughout, and a path that fails fails the workload
     (a 4xx costs the server less than the request it stands for: it would pass for a lower floor)."""
     need_node()
-    run = bench_run_module()
+    workloads = bench_module("workloads")
     async with bench_server(tmp_path) as info:
         cfg = {"workload": "floor", "url": info["url"], "tokens": info["tokens"], "room": info["room"],
-               "api": info["api"], "paths": run.FLOOR_PATHS, "seconds": 0.3, "concurrency": 4,
+               "api": info["api"], "paths": workloads.FLOOR_PATHS, "seconds": 0.3, "concurrency": 4,
                "warmupSeconds": 0.1}  # fmt: skip
         result, marks = await run_loadgen(cfg, tmp_path, "floor")
         assert result["errors"] == 0
-        assert marks == [f"{when}:{name}" for name in run.FLOOR_PATHS for when in ("before", "after")]
-        for name, path in run.FLOOR_PATHS.items():
+        assert marks == [f"{when}:{name}" for name in workloads.FLOOR_PATHS for when in ("before", "after")]
+        for name, path in workloads.FLOOR_PATHS.items():
             assert result["paths"][name]["path"] == path
             assert result["paths"][name]["requests"] > 0
 
@@ -129,7 +131,7 @@ async def test_the_api_floor_measures_each_request_between_its_own_marks(tmp_pat
     reading = {"t": 0.0, "cpu": 0.0, "machine_cpu": 0.0}
     raw = {"result": bad, "marks": {"before:gone": reading, "after:gone": {**reading, "t": 1.0, "cpu": 0.5}}}
     with pytest.raises(RuntimeError, match="requests failed"):
-        run.figures(run.Workload("api-floor", "floor", {}), raw)
+        workloads.figures(workloads.Workload("api-floor", "floor", {}), raw)
 
 
 async def test_a_second_product_run_on_the_same_server_gets_every_event(tmp_path: Path) -> None:
@@ -161,21 +163,21 @@ async def test_a_second_product_run_on_the_same_server_gets_every_event(tmp_path
             # One first delivery per change, never later than the change's last one.
             assert at_rate["firstLatencyMs"]["n"] == at_rate["sent"]
             assert at_rate["firstLatencyMs"]["p50"] <= at_rate["latencyMs"]["max"]
-        summary = bench_run_module().summarize_loadgen_profile(profile).splitlines()
+        summary = bench_module("profiles").summarize_loadgen_profile(profile).splitlines()
         assert summary[0].startswith("load generator, ") and len(summary) > 1
 
 
 def test_the_next_workload_waits_for_the_server_to_go_quiet() -> None:
     """settle(): past a server still busy with the last workload's aftermath, not past an idle one."""
-    run = bench_run_module()
+    sampling = bench_module("sampling")
     busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass\ntime.sleep(30)"])
     idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         t0 = time.monotonic()
-        run.settle(busy.pid, at_least=0.1, window=0.2)
+        sampling.settle(busy.pid, at_least=0.1, window=0.2)
         waited_busy = time.monotonic() - t0
         t0 = time.monotonic()
-        run.settle(idle.pid, at_least=0.1, window=0.2)
+        sampling.settle(idle.pid, at_least=0.1, window=0.2)
         waited_idle = time.monotonic() - t0
     finally:
         busy.kill()
@@ -187,7 +189,7 @@ def test_the_next_workload_waits_for_the_server_to_go_quiet() -> None:
 def test_the_table_says_when_the_load_generator_was_busy_throughout_the_fixed_rate_window() -> None:
     """checks(): a product workload's p99 at its fixed rate is flagged when the load generator's core was
     saturated in that window (its own queueing is then in the figure), and not when it kept up."""
-    run = bench_run_module()
+    workloads, report = bench_module("workloads"), bench_module("report")
 
     def product_run(workload: str, at_rate_cpu: float) -> dict:
         result = {
@@ -200,11 +202,12 @@ def test_the_table_says_when_the_load_generator_was_busy_throughout_the_fixed_ra
         }  # fmt: skip
         marks = {"before": {"t": 0.0, "cpu": 0.0, "rss_kb": 1, "machine_cpu": 0.0},
                  "after": {"t": 4.0, "cpu": 3.0, "rss_kb": 1, "machine_cpu": 7.0}}  # fmt: skip
-        workload = next(w for w in run.workloads(quick=False) if w.name == workload)
-        return {"server": "tandem", "workload": workload.name, "figures": run.figures(workload, {"result": result, "marks": marks})}
+        workload = next(w for w in workloads.workloads(quick=False) if w.name == workload)
+        figures = workloads.figures(workload, {"result": result, "marks": marks})
+        return {"server": "tandem", "workload": workload.name, "figures": figures}
 
-    busy = run.checks({}, [product_run("product-1000", 98.0), product_run("product-10", 30.0)])
+    busy = report.checks({}, [product_run("product-1000", 98.0), product_run("product-10", 30.0)])
     flagged = [n for n in busy if "at the fixed rate" in n]
     assert len(flagged) == 1 and flagged[0].startswith("product-1000: ")
     assert "98% of its core (19.6 µs per delivery" in flagged[0] and "(38.0 ms)" in flagged[0]
-    assert not [n for n in run.checks({}, [product_run("product-1000", 45.0)]) if "at the fixed rate" in n]
+    assert not [n for n in report.checks({}, [product_run("product-1000", 45.0)]) if "at the fixed rate" in n]
