@@ -1,7 +1,9 @@
 """Test harness: a real Tandem server on a free port, on SQLite and (when available) PostgreSQL.
 
-Every test gets a fresh database: a temp SQLite file, or a fresh PostgreSQL
-schema. PostgreSQL and Redis come from TANDEM_TEST_POSTGRES_URL /
+Every test gets a fresh database: a SQLite file under its tmp_path, or a fresh
+PostgreSQL schema dropped afterwards. The session's servers share one Redis key
+prefix of their own, whose keys are deleted when the session ends. PostgreSQL
+and Redis come from TANDEM_TEST_POSTGRES_URL /
 TANDEM_TEST_REDIS_URL (defaults: the machine's local servers). With
 TANDEM_REQUIRE_SERVICES=1 (CI) a missing service fails the test instead of
 skipping it.
@@ -18,7 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Server, fresh_database_url, postgres_available, redis_available, start_server
+from tests.harness import (
+    REDIS_PREFIX,
+    Server,
+    delete_redis_keys,
+    fresh_database_url,
+    postgres_available,
+    redis_available,
+    start_server,
+)
 
 PG_URL = os.environ.get("TANDEM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TANDEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -64,6 +74,11 @@ async def sqlite_server(tmp_path: Path) -> AsyncIterator[Server]:
     """One instance on SQLite only, for tests whose subject is not the database."""
     async with fresh_database_url("sqlite", tmp_path, PG_URL) as url, start_server(url, tmp_path) as srv:
         yield srv
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if redis_available(REDIS_URL):
+        delete_redis_keys(REDIS_URL, REDIS_PREFIX)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -31,6 +31,9 @@ from tandem.realtime.lean_ws import uvicorn_ws
 
 PASSWORD = "correct horse battery"
 _TLS_CONTEXT = ssl.create_default_context()
+# Every Redis key and channel of this test session's servers starts with this (conftest.py deletes
+# them at the end), so sessions sharing one Redis neither see each other's events nor leave keys.
+REDIS_PREFIX = f"tandem-test-{uuid.uuid4().hex[:10]}"
 
 
 def postgres_available(url: str) -> bool:
@@ -55,6 +58,29 @@ def redis_available(url: str) -> bool:
         return bool(redis.from_url(url, socket_connect_timeout=1).ping())
     except Exception:
         return False
+
+
+def redis_keys(url: str, prefix: str) -> dict[str, int]:
+    """The keys under `prefix:` and the seconds each has left (-1: it never expires)."""
+    import redis
+
+    client = redis.from_url(url, socket_connect_timeout=1)
+    try:
+        return {key.decode(): client.ttl(key) for key in client.scan_iter(match=f"{prefix}:*", count=1000)}
+    finally:
+        client.close()
+
+
+def delete_redis_keys(url: str, prefix: str) -> int:
+    """Delete every key under `prefix:`; returns how many there were."""
+    import redis
+
+    client = redis.from_url(url, socket_connect_timeout=1)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        return int(client.delete(*keys)) if keys else 0
+    finally:
+        client.close()
 
 
 def _run_sync(coro: Any) -> Any:
@@ -152,6 +178,7 @@ class Server:
 
 async def launch(database_url: str, data_dir: Path, **overrides: Any) -> Server:
     port = overrides.pop("port", None) or free_port()
+    overrides.setdefault("redis_prefix", REDIS_PREFIX)
     settings = Settings(
         database_url=database_url, data_dir=data_dir, port=port, secret_key="test-secret-key-" + "x" * 32,
         serve_web=overrides.pop("serve_web", False), json_logs=False, presence_grace_seconds=0.3, **overrides,

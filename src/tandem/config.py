@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str = ""
     redis_url: str = ""
+    # Every Redis key and channel Tandem uses starts with this, so instances that share one Redis
+    # (tests, benchmark runs, two deployments) see only their own.
+    redis_prefix: str = "tandem"
     # Generated per data directory on first start when unset (see secret_key_value).
     secret_key: str = ""
     allowed_origins: list[str] = Field(default_factory=list)

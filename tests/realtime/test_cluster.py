@@ -283,6 +283,7 @@ async def tandem_process(settings_of: Server, data_dir: Path, instance_id: str) 
     s = settings_of.settings
     env.update(
         TANDEM_DATABASE_URL=s.database_url, TANDEM_REDIS_URL=s.redis_url, TANDEM_SECRET_KEY=s.secret_key,
+        TANDEM_REDIS_PREFIX=s.redis_prefix,
         TANDEM_DATA_DIR=str(data_dir), TANDEM_INSTANCE_ID=instance_id, TANDEM_SERVE_WEB="false",
         TANDEM_JSON_LOGS="false", TANDEM_LOG_LEVEL="warning", TANDEM_PRESENCE_GRACE_SECONDS="0.3",
     )

@@ -17,7 +17,6 @@ import orjson
 log = logging.getLogger("tandem.bus")
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
-CHANNEL = "tandem:control"
 
 
 class LocalBus:
@@ -44,16 +43,17 @@ class LocalBus:
 class RedisBus(LocalBus):
     """Publishes to Redis; every instance (this one included) handles what arrives."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "tandem") -> None:
         super().__init__()
         import redis.asyncio as redis
 
         self._redis = redis.from_url(url)
+        self.channel = f"{prefix}:control"
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
 
     async def publish(self, message: dict[str, Any]) -> None:
-        await self._redis.publish(CHANNEL, orjson.dumps(message))
+        await self._redis.publish(self.channel, orjson.dumps(message))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="tandem-bus")
@@ -63,7 +63,7 @@ class RedisBus(LocalBus):
         while True:
             pubsub = self._redis.pubsub()
             try:
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(self.channel)
                 self._ready.set()
                 async for item in pubsub.listen():
                     if item.get("type") != "message":

@@ -3,7 +3,9 @@
 A person is online while any of their sockets is connected. Going offline
 waits a short grace period so a page reload does not flap. Transitions are
 decided atomically (one Python process, or one Redis script), so exactly one
-instance announces each change.
+instance announces each change. In Redis every key starts with the configured
+prefix and expires unless a live instance refreshes it, so an instance that
+crashed leaves nothing behind for good.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ Announce = Callable[[str, bool], Awaitable[None]]  # (user_id, online)
 _CONNECT = """
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[3])
-if redis.call('SET', KEYS[2], '1', 'NX') then return 1 end
+local became = redis.call('SET', KEYS[2], '1', 'NX')
+for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[4]) end
+if became then return 1 end
 return 0
 """
 
@@ -83,21 +87,28 @@ class RedisPresence(LocalPresence):
 
     TTL = 30.0
     REFRESH = 10.0
+    # The keys outlive their entries by a few sweeps, so a live instance still finds a crashed
+    # one's people in the online set and announces them offline before the keys vanish.
+    KEY_TTL = int(TTL + 3 * REFRESH)
 
-    def __init__(self, announce: Announce, grace_seconds: float, url: str, instance_id: str) -> None:
+    def __init__(
+        self, announce: Announce, grace_seconds: float, url: str, instance_id: str, prefix: str = "tandem"
+    ) -> None:
         super().__init__(announce, grace_seconds)
         import redis.asyncio as redis
 
         self._redis = redis.from_url(url)
         self.instance_id = instance_id
+        self.prefix = prefix
+        self._online_users = f"{prefix}:online-users"
         self._connect = self._redis.register_script(_CONNECT)
         self._disconnect = self._redis.register_script(_DISCONNECT)
         self._settle_script = self._redis.register_script(_SETTLE)
         self._sweeper: asyncio.Task | None = None
+        self._leaving: dict[str, int] = {}  # person -> settles pending after a socket here closed
 
-    @staticmethod
-    def _keys(user_id: str) -> list[str]:
-        return [f"tandem:presence:{user_id}", f"tandem:online:{user_id}", "tandem:online-users"]
+    def _keys(self, user_id: str) -> list[str]:
+        return [f"{self.prefix}:presence:{user_id}", f"{self.prefix}:online:{user_id}", self._online_users]
 
     def _member(self, sid: str) -> str:
         return f"{self.instance_id}:{sid}"
@@ -109,20 +120,27 @@ class RedisPresence(LocalPresence):
         await super().stop()
         if self._sweeper:
             self._sweeper.cancel()
-        # This instance's sockets are gone: drop them so their people go offline now, not at expiry.
+        # This instance's sockets are gone: drop them, and settle the people still in their grace,
+        # so they go offline now and their keys go with them, not at expiry.
         for user_id, sids in list(self._sockets.items()):
             for sid in sids:
                 try:
                     await self._disconnect(keys=self._keys(user_id), args=[self._member(sid)])
-                    await self._settle_now(user_id)
                 except Exception:
                     pass
+            self._leaving.setdefault(user_id, 0)
+        for user_id in list(self._leaving):
+            try:
+                await self._settle_now(user_id)
+            except Exception:
+                pass
         await self._redis.aclose()
 
     async def connected(self, user_id: str, sid: str) -> None:
         self._sockets.setdefault(user_id, set()).add(sid)
         became = await self._connect(
-            keys=self._keys(user_id), args=[self._member(sid), time.time() + self.TTL, user_id]
+            keys=self._keys(user_id),
+            args=[self._member(sid), time.time() + self.TTL, user_id, self.KEY_TTL],
         )
         if became:
             await self.announce(user_id, True)
@@ -134,11 +152,16 @@ class RedisPresence(LocalPresence):
             if not sids:
                 self._sockets.pop(user_id, None)
         await self._disconnect(keys=self._keys(user_id), args=[self._member(sid)])
+        self._leaving[user_id] = self._leaving.get(user_id, 0) + 1
         self._later(self._settle_after_grace(user_id))
 
     async def _settle_after_grace(self, user_id: str) -> None:
         await asyncio.sleep(self.grace)
         await self._settle_now(user_id)
+        if self._leaving.get(user_id, 0) <= 1:
+            self._leaving.pop(user_id, None)
+        else:
+            self._leaving[user_id] -= 1
 
     async def _settle_now(self, user_id: str) -> None:
         if await self._settle_script(keys=self._keys(user_id), args=[time.time(), user_id]):
@@ -150,7 +173,7 @@ class RedisPresence(LocalPresence):
             return set()
         async with self._redis.pipeline(transaction=False) as pipe:
             for user_id in ids:
-                pipe.exists(f"tandem:online:{user_id}")
+                pipe.exists(f"{self.prefix}:online:{user_id}")
             flags = await pipe.execute()
         return {u for u, f in zip(ids, flags, strict=True) if f}
 
@@ -162,10 +185,13 @@ class RedisPresence(LocalPresence):
                 expires = time.time() + self.TTL
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for user_id, sids in self._sockets.items():
+                        keys = self._keys(user_id)
                         for sid in sids:
-                            pipe.zadd(f"tandem:presence:{user_id}", {self._member(sid): expires})
+                            pipe.zadd(keys[0], {self._member(sid): expires})
+                        for key in keys:
+                            pipe.expire(key, self.KEY_TTL)
                     await pipe.execute()
-                for raw in await self._redis.smembers("tandem:online-users"):
+                for raw in await self._redis.smembers(self._online_users):
                     await self._settle_now(raw.decode())
             except asyncio.CancelledError:
                 raise
