@@ -285,8 +285,9 @@ def choose_fanout(kind: str) -> None:
     """--fanout fast on a tree whose manager does not use FrameFanout yet: mix it in here."""
     if kind != "fast":
         return
-    from tandem.realtime import gateway, manager
-    from tandem.realtime.fanout import FrameFanout
+    from tandem.realtime import delivery as manager
+    from tandem.realtime import gateway
+    from tandem.accel.frame_fanout import FrameFanout
 
     if issubclass(manager.TandemManager, FrameFanout):
         return
@@ -353,7 +354,7 @@ def time_ms() -> float:
 
 def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     """uvicorn's settings as `tandem serve` uses them (one process or several workers)."""
-    from tandem.realtime.lean_ws import uvicorn_ws
+    from tandem.accel.uvicorn_wsproto import uvicorn_ws
 
     return {
         "host": args.host,
@@ -388,7 +389,7 @@ async def serve(args: argparse.Namespace, data_dir: Path) -> None:
     register_bench_events(app)
     add_floor_routes(app)
     if args.gc == "paced":
-        from tandem import gcpacing
+        from tandem.accel import gc_pacing as gcpacing
 
         gcpacing.install()
     if args.tracemalloc:
@@ -506,7 +507,7 @@ def stock_redis_publishes() -> None:
     from socketio.async_pubsub_manager import AsyncPubSubManager
     from socketio.async_redis_manager import AsyncRedisManager
 
-    from tandem.realtime.manager import TandemRedisManager
+    from tandem.realtime.delivery import TandemRedisManager
 
     async def emit_many(self: Any, items: Any, namespace: str = "/") -> None:
         for event, data, room in items:
@@ -563,7 +564,7 @@ def worker_app() -> ReadyOnStartup:
     register_bench_events(app)
     add_floor_routes(app)
     if os.environ.get(ENV_GC) == "paced":
-        from tandem import gcpacing
+        from tandem.accel import gc_pacing as gcpacing
 
         gcpacing.install()
     return ReadyOnStartup(app, Path(os.environ[ENV_READY]))

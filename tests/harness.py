@@ -27,7 +27,7 @@ from tandem.app import TandemASGI, create_app
 from tandem.config import Settings
 from tandem.db import make_engine
 from tandem.flags import service as flags
-from tandem.realtime.lean_ws import uvicorn_ws
+from tandem.accel.uvicorn_wsproto import uvicorn_ws
 
 PASSWORD = "correct horse battery"
 _TLS_CONTEXT = ssl.create_default_context()

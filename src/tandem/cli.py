@@ -89,26 +89,30 @@ async def _flags(args: argparse.Namespace) -> int:
 
 def paced_app():
     """uvicorn's factory in each worker of `tandem serve`: the app, with the collector paced
-    (tandem/gcpacing.py: full collections examine only what is new since the last one)."""
-    from tandem import gcpacing
+    (accel/gc_pacing.py: full collections examine only what is new since the last one) unless that
+    accelerator is off."""
+    from tandem import accel
+    from tandem.accel import gc_pacing
     from tandem.app import create_app
 
     app = create_app()
-    gcpacing.install()
+    if accel.enabled(gc_pacing.NAME):
+        gc_pacing.install()
     return app
 
 
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from tandem import logs
-    from tandem.realtime.lean_ws import uvicorn_ws
+    from tandem import accel, logs
+    from tandem.accel.uvicorn_wsproto import uvicorn_ws
 
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
     logs.configure(settings.log_level, settings.json_logs)
+    accel.log_table()  # one warning for each accelerator whose library version differs, then which are on
     if workers > 1 and settings.is_sqlite:
         print("Several workers need PostgreSQL and Redis (TANDEM_DATABASE_URL, TANDEM_REDIS_URL).", file=sys.stderr)
         return 2
@@ -120,6 +124,9 @@ def serve(args: argparse.Namespace) -> int:
         # engine.io pings every connection itself: no second keepalive (and its timer) per socket
         ws_ping_interval=None,
         log_level="warning", access_log=False, lifespan="on",
+        # Long-polls (GET /api/events, Socket.IO's polling transport) wait up to 25 s for events: at
+        # SIGTERM they are cut after this grace, and their clients reconnect elsewhere and replay.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     return 0
 
@@ -132,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--port", type=int)
     s.add_argument("--workers", type=int)
     s.add_argument("--ws", default="wsproto", choices=["wsproto", "wsproto-stock", "websockets-sansio", "websockets"],
-                   help="uvicorn's WebSocket implementation; wsproto (Tandem's leaner subclass of uvicorn's) "
-                        "holds the least per connection")
+                   help="uvicorn's WebSocket implementation; wsproto (Tandem's subclass of uvicorn's, "
+                        "accel/uvicorn_wsproto.py, unless accelerators are off) holds the least per connection")
     s.add_argument("--gc", default="paced", choices=["paced", "stock"],
                    help="paced: full garbage collections examine only what is new since the last one, and "
                         "everything every 10 minutes (short pauses with many connections); stock: CPython's own")

@@ -1,4 +1,4 @@
-"""Publishing a batch through Redis (realtime/manager.py's TandemRedisManager.emit_many).
+"""Publishing a batch through Redis (realtime/delivery.py's TandemRedisManager.emit_many).
 
 A batch leaves in one pipeline, in order, and the call returns once Redis accepted every
 message; the dispatcher counts a batch as published only then, so an event Redis did not
@@ -32,7 +32,7 @@ from tests.harness import (
     two_instances,
 )
 
-from tandem.realtime.manager import TandemRedisManager
+from tandem.realtime.delivery import TandemRedisManager
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 

@@ -19,7 +19,7 @@ from tandem.auth.tokens import ACCESS, SOCKET, TokenError
 from tandem.realtime import log as event_log
 from tandem.realtime import rooms
 from tandem.realtime.envelope import ResyncRequired, envelope
-from tandem.realtime.manager import LocalDelivery, make_manager
+from tandem.realtime.delivery import LocalDelivery, make_manager
 
 if TYPE_CHECKING:
     from tandem.runtime import Runtime

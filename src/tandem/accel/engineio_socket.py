@@ -1,4 +1,4 @@
-"""Leaner engine.io sockets: fewer tasks, queues and bytes held per idle connection.
+"""engine.io sockets with fewer tasks, queues and bytes held per idle connection.
 
 python-engineio's `AsyncSocket` keeps, for every websocket connection, a writer task
 blocked on an `asyncio.Queue` (and a second task that `asyncio.wait_for` wraps around that
@@ -8,13 +8,13 @@ the ASGI server's own, and the WSGI-style environ engine.io builds from the ASGI
 header, and a class object created per request for `wsgi.input`) stays referenced for as long
 as the connection lives.
 
-`LeanSocket` keeps the protocol and the library's behaviour and drops what an idle socket
+`ClockedSocket` (its pings and receive timeouts run on a shared clock) keeps the protocol and the library's behaviour and drops what an idle socket
 does not need:
 
 - the receive loop waits in the ASGI task itself, without a task per receive;
 - the writer is a task that exists only while there is something to write: a put on the
   socket's `PacketQueue` starts it, it drains the queue in order and ends. An idle socket
-  has none, and `PacketQueue.idle` tells the fan-out fast path (realtime/fanout.py) that
+  has none, and `PacketQueue.idle` tells the fan-out fast path (accel/frame_fanout.py) that
   everything queued so far has been handed to the transport;
 - the next ping and the receive timeout are entries on the server's one `SocketClock`, not
   a sleeping task, nor a timer handle and an `asyncio.timeout` per socket (together about
@@ -22,14 +22,14 @@ does not need:
 - `PacketQueue` is a list with waiters created on demand (engine.io's polling transport
   still awaits `get()`), not three deques and an Event;
 - the websocket is read from the ASGI connection directly, not through engine.io's
-  `WebSocket` wrapper, and, where the server offers the `DETACH` extension (LeanWSProtocol,
-  realtime/lean_ws.py), from outside the request's call stack: engine.io's and Socket.IO's
+  `WebSocket` wrapper, and, where the server offers the `DETACH` extension (DetachableWSProtocol,
+  accel/uvicorn_wsproto.py), from outside the request's call stack: engine.io's and Socket.IO's
   request handling return once the websocket is accepted, so an idle connection's task does
   not keep their 9 suspended coroutines and their locals (the parsed query, the OPEN packet).
 
 `install(sio)` makes a python-socketio `AsyncServer`'s engine.io server use it, by wrapping
 its engine.io `connect` and `message` handlers (no library code is replaced): a new socket
-becomes a `LeanSocket` before anything reads from its queue, and once its Socket.IO connect
+becomes a `ClockedSocket` before anything reads from its queue, and once its Socket.IO connect
 to `/` succeeded, the environ is trimmed in place to `KEPT_ENVIRON` (the connect handler
 already ran; what stays is what the library and Tandem's fan-out read later).
 """
@@ -49,12 +49,19 @@ from engineio import exceptions, packet
 from engineio.async_drivers import asgi as engineio_asgi
 from engineio.async_socket import AsyncSocket
 
-from tandem.realtime.lean_clock import _EARLY, _RECEIVE, PacketQueue, SocketClock
+from tandem import accel
+from tandem.accel.socket_clock import _EARLY, _RECEIVE, PacketQueue, SocketClock
 
-# The first ping's delay is ping_interval less up to this share of it (see LeanSocket.schedule_ping).
+NAME = "engineio_socket"
+accel.register(accel.Accelerator(
+    NAME, "engine.io sockets without idle tasks: one clock for pings and receive timeouts, a writer on demand",
+    {"python-engineio": "4.15.1", "python-socketio": "5.18.1"},
+))
+
+# The first ping's delay is ping_interval less up to this share of it (see ClockedSocket.schedule_ping).
 FIRST_PING_SPREAD = 0.5
 
-# The ASGI extension a server offers (realtime/lean_ws.py's LeanWSProtocol) when an app may hand it
+# The ASGI extension a server offers (accel/uvicorn_wsproto.py's DetachableWSProtocol) when an app may hand it
 # the rest of an accepted websocket connection: `await send({"type": DETACH, "run": f})`, then return;
 # the server keeps the connection open and awaits `f()` instead.
 DETACH = "tandem.websocket.detach"
@@ -70,7 +77,7 @@ KEPT_ENVIRON = frozenset({
 })
 
 
-class LeanSocket(AsyncSocket):
+class ClockedSocket(AsyncSocket):
     """engine.io's AsyncSocket with the writer, receive and ping tasks of an idle socket gone."""
 
     _ws: Any = None
@@ -81,7 +88,8 @@ class LeanSocket(AsyncSocket):
     _environ_trimmed = False
     _task: asyncio.Task | None = None  # the task running the websocket receive loop
     _waiting_since: float | None = None  # loop time the current receive began, None between receives
-    _timed_out = False
+    _stopping = False  # the receive loop is to end: a receive timeout, or the session ended
+    _stop_cancelled = False  # ... and its wait was cancelled for it
 
     # -- pings: an entry on the server's clock, not a sleeping task --------------
 
@@ -108,6 +116,23 @@ class LeanSocket(AsyncSocket):
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         self._ping_at = None  # its clock entry, if any, is dropped when it comes due
         await super().close(wait=wait, abort=abort, reason=reason)
+        # The session is over (the client's CLOSE, a ping timeout, a server-side disconnect): end
+        # the websocket too, as the library's does, or the connection stays open for as long as
+        # the client keeps it. The library's receive loop ends by its own timeout once no pings
+        # flow; this one has none left once the server forgot the socket, so it is ended here.
+        self._stop_receiving()
+
+    def _stop_receiving(self) -> None:
+        """End the websocket receive loop: the writer then writes what is queued (a CLOSE packet,
+        say) and closes the connection. A loop handling a packet ends once that is done; one
+        waiting for the client is cancelled, the cancellation taken back as a timeout's is."""
+        task = self._task
+        if task is None or self._stopping:
+            return
+        self._stopping = True
+        if self._waiting_since is not None and task is not asyncio.current_task():
+            self._stop_cancelled = True
+            task.cancel()
 
     # -- the receive timeout: an entry on the same clock ------------------------------
 
@@ -121,8 +146,7 @@ class LeanSocket(AsyncSocket):
             return
         deadline = since + clock.receive_timeout()
         if deadline <= now + _EARLY:
-            self._timed_out = True
-            task.cancel()
+            self._stop_receiving()
         else:
             clock._push(deadline, self.sid, _RECEIVE)
 
@@ -271,8 +295,8 @@ class LeanSocket(AsyncSocket):
                     if p and len(p) > max_size:
                         raise ValueError("packet is too large")
                 except asyncio.CancelledError:
-                    if self._timed_out and task.uncancel() <= cancelling:
-                        break  # the clock's timeout, as asyncio.timeout's TimeoutError
+                    if self._stop_cancelled and task.uncancel() <= cancelling:
+                        break  # the clock's timeout (as asyncio.timeout's TimeoutError) or the session's end
                     cancelled = True  # the library ends the connection as below, then lets the task end
                     break
                 except Exception:  # noqa: BLE001 - a closed connection, an oversized packet
@@ -292,6 +316,8 @@ class LeanSocket(AsyncSocket):
                 except Exception:  # pragma: no cover
                     server.logger.exception("Unknown receive error")
                 pkt = None
+                if self._stopping:  # the packet ended the session (a CLOSE), or a close came meanwhile
+                    break
         finally:
             self._task = None
 
@@ -355,18 +381,21 @@ def trim_environ(environ: dict[str, Any]) -> None:
 
 
 def install(sio: Any) -> None:
-    """Make `sio`'s engine.io server use LeanSocket and trim environs after a successful connect."""
-    eio = sio.eio
-    if getattr(eio, "_tandem_lean", False) or not isinstance(eio, engineio.AsyncServer):
+    """Make `sio`'s engine.io server use ClockedSocket and trim environs after a successful connect
+    (nothing when the accelerator is off: engine.io's own sockets)."""
+    if not accel.enabled(NAME):
         return
-    eio._tandem_lean = True
+    eio = sio.eio
+    if getattr(eio, "_tandem_clocked", False) or not isinstance(eio, engineio.AsyncServer):
+        return
+    eio._tandem_clocked = True
     on_connect = eio.handlers["connect"]
     on_message = eio.handlers["message"]
 
     async def connect(eio_sid: str, environ: dict[str, Any]) -> Any:
         socket = eio.sockets.get(eio_sid)
         if type(socket) is AsyncSocket and isinstance(socket.queue, asyncio.Queue):
-            socket.__class__ = LeanSocket  # same layout; nothing has read its queue yet
+            socket.__class__ = ClockedSocket  # same layout; nothing has read its queue yet
             socket.queue = PacketQueue.taking_over(socket.queue)
         return await on_connect(eio_sid, environ)
 

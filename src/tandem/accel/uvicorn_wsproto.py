@@ -1,11 +1,11 @@
-"""uvicorn's wsproto connection, leaner: what `tandem serve` runs (`--ws wsproto`).
+"""uvicorn's wsproto connection with less held per connection: what `tandem serve` runs (`--ws wsproto`).
 
-`LeanWSProtocol` is uvicorn's own wsproto connection with engine.io-sized parts: its receive
-queue is a `PacketQueue` (realtime/lean.py) instead of an `asyncio.Queue`, `writable` a
+`DetachableWSProtocol` is uvicorn's own wsproto connection with engine.io-sized parts: its receive
+queue is a `PacketQueue` (accel/engineio_socket.py) instead of an `asyncio.Queue`, `writable` a
 `Flag` instead of an `asyncio.Event`, wsproto's HTTP handshake state is dropped once the
 connection is accepted, and its event deque becomes a list.
 
-It offers the application the `DETACH` ASGI extension (realtime/lean.py): once a websocket is
+It offers the application the `DETACH` ASGI extension (accel/engineio_socket.py): once a websocket is
 accepted, the app may send `{"type": DETACH, "run": f}` and return; the connection then stays
 open and `f()` is awaited in its place, from the connection's own task. An engine.io socket
 uses it to leave the request's call stack (Socket.IO's and engine.io's request handling, the
@@ -13,7 +13,7 @@ middleware, about 2.5 KB of suspended coroutines and their locals per idle conne
 read the connection from a shallow one. Its attributes live in slots:
 uvicorn's connection sets 33 of them, past the 30 that CPython 3.11 shares between the
 instance dicts of a class, so each connection would otherwise carry a dict of its own
-(about 1.6 KB; in slots, 0.35 KB). The fan-out fast path (realtime/fanout.py) knows it by the
+(about 1.6 KB; in slots, 0.35 KB). The fan-out fast path (accel/frame_fanout.py) knows it by the
 uvicorn class it extends.
 """
 
@@ -26,7 +26,14 @@ from typing import Any
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
 
-from tandem.realtime.lean import DETACH, PacketQueue
+from tandem import accel
+from tandem.accel.engineio_socket import DETACH, PacketQueue
+
+NAME = "uvicorn_wsproto"
+accel.register(accel.Accelerator(
+    NAME, "uvicorn's wsproto connection in slots, with small queues and the DETACH extension",
+    {"uvicorn": "0.54.0", "wsproto": "1.3.2"},
+))
 
 
 class Flag:
@@ -89,7 +96,7 @@ class _EventList(list):
 
 
 # Every attribute uvicorn's WSProtocol (uvicorn 0.54) sets: kept in slots, not in a per-connection dict.
-# One uvicorn adds later lands in the instance dict, which still works (tests/realtime/test_lean_sockets.py
+# One uvicorn adds later lands in the instance dict, which still works (tests/accel/test_engineio_socket.py
 # says when the dict is no longer empty).
 _WSPROTOCOL_ATTRIBUTES = (
     "app", "app_state", "asgi_version", "buffer", "client", "close_sent", "close_timeout", "close_timer",
@@ -100,7 +107,7 @@ _WSPROTOCOL_ATTRIBUTES = (
 )
 
 
-class LeanWSProtocol(WSProtocol):
+class DetachableWSProtocol(WSProtocol):
     """uvicorn's wsproto connection with a PacketQueue for its receive queue, a Flag for
     `writable`, wsproto's HTTP handshake state dropped once the connection is accepted, and the
     `DETACH` extension (below). Pass it as uvicorn's `ws=` (see `uvicorn_ws`)."""
@@ -160,10 +167,11 @@ class LeanWSProtocol(WSProtocol):
 
 
 def uvicorn_ws(name: str) -> Any:
-    """uvicorn's `ws=` for a name: "wsproto" is LeanWSProtocol, "wsproto-stock" uvicorn's own
-    wsproto connection, anything else is passed through ("websockets-sansio", "websockets")."""
+    """uvicorn's `ws=` for a name: "wsproto" is DetachableWSProtocol (uvicorn's own wsproto
+    connection when the accelerator is off), "wsproto-stock" uvicorn's own, anything else is passed
+    through ("websockets-sansio", "websockets")."""
     if name == "wsproto":
-        return LeanWSProtocol
+        return DetachableWSProtocol if accel.enabled(NAME) else "wsproto"
     if name == "wsproto-stock":
         return "wsproto"
     return name

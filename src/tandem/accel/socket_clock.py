@@ -1,6 +1,6 @@
-"""What lean sockets share: a light per-socket packet queue and one clock per server.
+"""What the clocked engine.io sockets share: a light per-socket packet queue and one clock per server.
 
-`PacketQueue` and `SocketClock` serve `realtime.lean.LeanSocket` (see that module's
+`PacketQueue` and `SocketClock` serve `accel.engineio_socket.ClockedSocket` (see that module's
 docstring for why they exist); they live here so that module stays about the socket itself.
 """
 
@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tandem.realtime.lean import LeanSocket
+    from tandem.accel.engineio_socket import ClockedSocket
 
 
 class PacketQueue:
     """The part of `asyncio.Queue` (unbounded) that engine.io uses, in a few hundred bytes.
 
-    `on_put`, when set, is called after every put (LeanSocket starts its writer from it).
+    `on_put`, when set, is called after every put (ClockedSocket starts its writer from it).
     `idle` is True only while a websocket writer is attached and holds nothing: every packet
     put so far has been written to the connection.
     """
@@ -109,17 +109,17 @@ class PacketQueue:
     @classmethod
     def taking_over(cls, queue: Any) -> PacketQueue:
         """A PacketQueue holding what `queue` (an asyncio.Queue nobody waits on yet) holds."""
-        lean = cls()
+        taken = cls()
         while True:
             try:
-                lean._queue.append(queue.get_nowait())
+                taken._queue.append(queue.get_nowait())
             except asyncio.QueueEmpty:
                 break
-        lean._unfinished = len(lean._queue)
-        return lean
+        taken._unfinished = len(taken._queue)
+        return taken
 
 
-logger = logging.getLogger("tandem.realtime.lean")  # the clock logs as part of the lean sockets
+logger = logging.getLogger("tandem.accel.engineio_socket")  # the clock logs as part of the sockets
 
 # A SocketClock entry is due this much before its time: the loop's timers are no finer.
 _EARLY = 0.001
@@ -127,7 +127,7 @@ _PING, _RECEIVE = 0, 1
 
 
 class SocketClock:
-    """One timer for every LeanSocket of an engine.io server: their next pings and their
+    """One timer for every ClockedSocket of an engine.io server: their next pings and their
     receive timeouts, on one heap of `(when, sid, kind)`.
 
     The library gives each socket a task that sleeps until the next ping and wraps each
@@ -138,7 +138,7 @@ class SocketClock:
     they are dropped when they come due and the sid is no longer one of the server's.
 
     - a ping entry is due `ping_interval` after `schedule_ping` (as the library's sleep; a socket's
-      first ping somewhat sooner, see `LeanSocket.schedule_ping`);
+      first ping somewhat sooner, see `ClockedSocket.schedule_ping`);
       it fires only if it is still the socket's `_ping_at`;
     - a receive entry checks the socket's current wait: a wait that began
       `ping_interval + ping_timeout` ago or more is ended as a timeout (the socket's task is
@@ -164,12 +164,12 @@ class SocketClock:
             clock = server._tandem_clock = cls(server, loop)
         return clock
 
-    def ping_later(self, socket: LeanSocket, delay: float | None = None) -> None:
+    def ping_later(self, socket: ClockedSocket, delay: float | None = None) -> None:
         when = self.loop.time() + (self.server.ping_interval if delay is None else delay)
         socket._ping_at = when
         self._push(when, socket.sid, _PING)
 
-    def watch_receives(self, socket: LeanSocket) -> None:
+    def watch_receives(self, socket: ClockedSocket) -> None:
         self._push(self.loop.time() + self.receive_timeout(), socket.sid, _RECEIVE)
 
     def receive_timeout(self) -> float:
@@ -196,7 +196,7 @@ class SocketClock:
         while heap and heap[0][0] <= now + _EARLY:
             when, sid, kind = heapq.heappop(heap)
             socket = sockets.get(sid)
-            if not hasattr(socket, "_receive_check"):  # not a LeanSocket: closed and gone
+            if not hasattr(socket, "_receive_check"):  # not a ClockedSocket: closed and gone
                 continue  # its entries end here
             try:
                 if kind == _PING:

@@ -1,4 +1,4 @@
-"""The fan-out fast path (realtime/fanout.py) as the official socket.io-client sees it.
+"""The fan-out fast path (accel/frame_fanout.py) as the official socket.io-client sees it.
 
 Broadcasts are written as one shared WebSocket frame per socket, corked per event-loop
 iteration; packets that must go through engine.io's queue (an emit with an ack callback,
@@ -22,8 +22,8 @@ from tests.harness import Listener, Server, free_port, fresh_database_url, quick
 
 from tandem.app import create_app
 from tandem.config import Settings
-from tandem.realtime.fanout import FrameFanout, text_frame
-from tandem.realtime.lean_ws import uvicorn_ws
+from tandem.accel.frame_fanout import FrameFanout, text_frame
+from tandem.accel.uvicorn_wsproto import uvicorn_ws
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
@@ -129,7 +129,7 @@ def count_flushes(manager: FrameFanout) -> list[int]:
 @pytest.fixture(params=["websockets", "websockets-sansio", "wsproto-stock", "wsproto"])
 async def ws_server(request: pytest.FixtureRequest, tmp_path: Path):
     """A server on each of uvicorn's websocket implementations (the harness uses `websockets`),
-    and on Tandem's leaner wsproto connection that `tandem serve` uses (realtime/lean_ws.py)."""
+    and on Tandem's own wsproto connection that `tandem serve` uses (accel/uvicorn_wsproto.py)."""
     async with fresh_database_url("sqlite", tmp_path, "") as url:
         port = free_port()
         settings = Settings(database_url=url, data_dir=tmp_path, port=port, secret_key="test-secret-key-" + "x" * 32,
@@ -151,7 +151,7 @@ async def ws_server(request: pytest.FixtureRequest, tmp_path: Path):
 
 
 async def test_the_manager_uses_the_fast_path():
-    from tandem.realtime.manager import TandemManager, TandemRedisManager
+    from tandem.realtime.delivery import TandemManager, TandemRedisManager
 
     assert issubclass(TandemManager, FrameFanout)
     assert issubclass(TandemRedisManager, FrameFanout)
@@ -307,7 +307,7 @@ def test_text_frame_lengths(size):
 async def test_the_open_check_follows_each_connection(ws_server):
     """The fast path writes to a socket only while its check says the connection is open and
     writable: on every implementation, the check follows flow control and the closing handshake."""
-    from tandem.realtime.fanout import _is_open
+    from tandem.accel.frame_fanout import _is_open
 
     org_id, people = await quick_team(ws_server, ["Owner"])
     listener = await Listener(ws_server, await people[0].socket_token()).connect()

@@ -14,7 +14,7 @@ A recipient takes the direct path only when all of these hold:
   extension (no per-message deflate), so the frame is a plain unmasked text frame;
 - its engine.io queue is empty and its writer holds nothing: nothing queued earlier can be
   overtaken (a frame written here lands after everything the writer already wrote). Tandem's
-  sockets are `realtime.lean.LeanSocket`s (installed by `set_server`), whose queue says so
+  sockets are `accel.engineio_socket.ClockedSocket`s (installed by `set_server`), whose queue says so
   (`PacketQueue.idle`: no writer task running); a stock engine.io socket's writer is idle when
   it waits on its queue;
 - its transport's write buffer is below `WRITE_BUFFER_LIMIT`: a client that does not read
@@ -25,7 +25,7 @@ per recipient, as the library does), so it keeps its place among that socket's p
 
 Out of a burst, the first broadcast of an event-loop iteration is written to each socket as
 its recipients are found (the first recipient does not wait for the checks of the last:
-issue 4's latency workload). The iteration's later broadcasts, and every broadcast of the
+the bench's latency workload). The iteration's later broadcasts, and every broadcast of the
 iterations that follow one with several, are joined per socket and written once at the end
 of the iteration ("corking"), so a burst of broadcasts costs one syscall per socket and
 iteration, not one per broadcast. A caller that knows it emits several at once (the
@@ -47,8 +47,15 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 from socketio.async_manager import AsyncManager
 
-from tandem.realtime import lean
-from tandem.realtime.lean import PacketQueue
+from tandem import accel
+from tandem.accel import engineio_socket
+from tandem.accel.socket_clock import PacketQueue
+
+NAME = "frame_fanout"
+accel.register(accel.Accelerator(
+    NAME, "a broadcast written as one shared WebSocket frame per socket, joined per event-loop pass",
+    {"python-socketio": "5.18.1", "python-engineio": "4.15.1", "uvicorn": "0.54.0", "wsproto": "1.3.2"},
+))
 
 WRITE_BUFFER_LIMIT = 256 * 1024
 CORK_LIMIT = 4096  # frames held for the end of the loop iteration before the emitter yields
@@ -68,7 +75,7 @@ def _is_open(protocol: Any) -> Callable[[], bool] | None:
     """For a uvicorn websocket connection this module knows, a check that it is open and
     writable with no extension negotiated; None for any other server (Granian, hypercorn...),
     which keeps the library's path."""
-    # a subclass (realtime.lean_ws's LeanWSProtocol) is known by the uvicorn class it extends
+    # a subclass (accel.uvicorn_wsproto's DetachableWSProtocol) is known by the uvicorn class it extends
     kind = next((c.__module__ for c in type(protocol).__mro__ if c.__module__.startswith("uvicorn.")), "")
     if kind == "uvicorn.protocols.websockets.websockets_impl":
         from websockets.legacy.protocol import State
@@ -91,11 +98,11 @@ def _is_open(protocol: Any) -> Callable[[], bool] | None:
         if proto is None or proto.extensions:
             return None
         conn, writable = protocol.conn, protocol.writable
-        from tandem.realtime.lean_ws import Flag
+        from tandem.accel.uvicorn_wsproto import Flag
 
         inner = conn.connection
         if type(writable) is Flag and type(getattr(inner, "_state", None)) is ConnectionState:
-            # Tandem's own connection (realtime/lean_ws.py): its open frame protocol and its Flag
+            # Tandem's own connection (accel/uvicorn_wsproto.py): its open frame protocol and its Flag
             # are read directly, without two properties and a method call per recipient.
             return lambda: inner._state is ConnectionState.OPEN and writable._value
         return lambda: conn.state is ConnectionState.OPEN and writable.is_set()
@@ -118,13 +125,15 @@ _NO_DIRECT = _Direct(None, lambda: False)  # type: ignore[arg-type]
 class FrameFanout(AsyncManager):
     """AsyncManager whose emits without an ack callback write one shared frame per socket.
 
-    `fast_fanout = False` restores the library's delivery (for comparisons and diagnosis).
+    `fast_fanout` is False when the accelerator is off; setting it False restores the library's
+    delivery (for comparisons and diagnosis).
     """
 
     fast_fanout = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fast_fanout = accel.enabled(NAME)
         self._corked: dict[asyncio.Transport, list[bytes]] = {}
         self._flush_scheduled = False
         self._corked_frames = 0
@@ -173,7 +182,7 @@ class FrameFanout(AsyncManager):
                 continue
             transport = None
             queue = socket.queue
-            # Nothing queued and the writer idle (see the module docstring): a LeanSocket's queue
+            # Nothing queued and the writer idle (see the module docstring): a ClockedSocket's queue
             # says so itself, a stock socket's writer waits on its queue.
             if not queue._queue and (queue.idle if type(queue) is PacketQueue else queue._getters) \
                     and socket.upgraded and not socket.upgrading and not socket.closing:
@@ -217,7 +226,7 @@ class FrameFanout(AsyncManager):
 
     def set_server(self, server: Any) -> None:
         super().set_server(server)
-        lean.install(server)  # LeanSocket: the fast path reads its queue's `idle`
+        engineio_socket.install(server)  # ClockedSocket, when on: the fast path reads its queue's `idle`
 
     def _lookup(self, eio_sid: str) -> _Direct:
         environ = self.server.environ.get(eio_sid)

@@ -4,8 +4,8 @@ CPython's cyclic collector stops the event loop while it runs, and a full collec
 oldest generation) examines every tracked container in the process. A server holding 1,000
 websocket connections tracks some 300,000 of them: the modules, classes and functions it
 imported, plus about 170 per connection. On the benchmark machine one full collection took
-150-200 ms, a delivery that late for every client of every event in flight (issue 4's
-product path to a room of 1,000: p99 at 50 changes/s).
+150-200 ms, a delivery that late for every client of every event in flight (bench/README.md,
+the product path to a room of 1,000: p99 at 50 changes/s).
 
 `install()` keeps each full collection to what is new since the last one:
 
@@ -27,6 +27,12 @@ import gc
 import time
 from collections.abc import Callable
 from typing import Any
+
+from tandem import accel
+
+NAME = "gc_pacing"
+# CPython's public gc API only (freeze, callbacks): no library version to hold it to.
+accel.register(accel.Accelerator(NAME, "full garbage collections examine only what is new since the last one"))
 
 THOROUGH_EVERY = 600.0
 

@@ -1,4 +1,4 @@
-"""LeanSocket and PacketQueue (realtime/lean.py): engine.io sockets without the idle tasks.
+"""ClockedSocket and PacketQueue (accel/engineio_socket.py): engine.io sockets without the idle tasks.
 
 The queue is checked on its own; the socket with real servers and the official
 socket.io-client (websocket, polling, polling upgraded to websocket), and with python-socketio's
@@ -17,13 +17,13 @@ from types import SimpleNamespace
 
 import pytest
 from tests.harness import Listener, eventually, quick_team
-from tests.realtime.test_manager_fastpath import EVENT, OfficialClients, env, team_tokens
+from tests.accel.test_frame_fanout import EVENT, OfficialClients, env, team_tokens
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from tandem.realtime import lean
-from tandem.realtime.lean import KEPT_ENVIRON, LeanSocket, PacketQueue, SocketClock
-from tandem.realtime.lean_ws import Flag, LeanWSProtocol
+from tandem.accel import engineio_socket
+from tandem.accel.engineio_socket import KEPT_ENVIRON, ClockedSocket, PacketQueue, SocketClock
+from tandem.accel.uvicorn_wsproto import Flag, DetachableWSProtocol
 
 # -- the queue ------------------------------------------------------------------
 
@@ -102,27 +102,28 @@ async def test_the_flag_wakes_its_waiters_when_set():
 # -- the socket, with real servers and clients -------------------------------------
 
 
-def lean_sockets(server) -> list[LeanSocket]:
+def clocked_sockets(server) -> list[ClockedSocket]:
     return list(server.runtime.sio.eio.sockets.values())
 
 
 def engineio_tasks() -> list[asyncio.Task]:
-    """Per-connection tasks running engine.io's or lean.py's code (not the ASGI server's own tasks,
+    """Per-connection tasks running engine.io's or engineio_socket.py's code (not the ASGI server's own tasks,
     nor engine.io's one service task per server)."""
     def where(task: asyncio.Task) -> str:
         code = getattr(task.get_coro(), "cr_code", None)
         return code.co_filename if code else ""
 
-    return [t for t in asyncio.all_tasks() if ("engineio" in where(t) or where(t).endswith("lean.py"))
+    return [t for t in asyncio.all_tasks()
+            if ("/engineio/" in where(t) or where(t).endswith("/tandem/accel/engineio_socket.py"))
             and t.get_coro().__qualname__ != "AsyncServer._service_task"]
 
 
-async def test_official_clients_get_lean_sockets_with_no_idle_task_and_a_trimmed_environ(sqlite_server):
+async def test_official_clients_get_clocked_sockets_with_no_idle_task_and_a_trimmed_environ(sqlite_server):
     room, tokens = await team_tokens(sqlite_server, 3)
     sio = sqlite_server.runtime.sio
     async with OfficialClients(sqlite_server, tokens, room, expect=20) as clients:
-        sockets = lean_sockets(sqlite_server)
-        assert len(sockets) == 3 and all(type(s) is LeanSocket for s in sockets)
+        sockets = clocked_sockets(sqlite_server)
+        assert len(sockets) == 3 and all(type(s) is ClockedSocket for s in sockets)
         await eventually(lambda: all(s.queue.idle and s._writer is None for s in sockets))
         # no writer, receive or ping task: the ASGI server's task reads the connection
         assert engineio_tasks() == []
@@ -138,7 +139,7 @@ async def test_official_clients_get_lean_sockets_with_no_idle_task_and_a_trimmed
 async def test_a_client_that_starts_on_polling_and_upgrades_gets_every_event(sqlite_server):
     room, tokens = await team_tokens(sqlite_server, 2)
     async with OfficialClients(sqlite_server, tokens, room, expect=100, transports=("polling", "websocket")) as clients:
-        await eventually(lambda: all(s.upgraded for s in lean_sockets(sqlite_server)))
+        await eventually(lambda: all(s.upgraded for s in clocked_sockets(sqlite_server)))
         for seq in range(1, 101):
             await sqlite_server.runtime.gateway.publish(EVENT, env(room, seq), room)
             if seq % 10 == 0:
@@ -157,18 +158,18 @@ def coroutine_chain(task: asyncio.Task) -> list[str]:
 
 
 async def test_an_idle_connection_waits_outside_the_request_handling(sqlite_server):
-    """LeanWSProtocol's DETACH: once the websocket is accepted, engine.io's and Socket.IO's request
+    """DetachableWSProtocol's DETACH: once the websocket is accepted, engine.io's and Socket.IO's request
     handling and the middleware return; the connection's task reads from a shallow stack."""
     room, tokens = await team_tokens(sqlite_server, 2)
     async with OfficialClients(sqlite_server, tokens, room, expect=1) as clients:
-        protocols = [p for p in sqlite_server._server.server_state.connections if isinstance(p, LeanWSProtocol)]
+        protocols = [p for p in sqlite_server._server.server_state.connections if isinstance(p, DetachableWSProtocol)]
         tasks = [t for t in sqlite_server._server.server_state.tasks
                  if t.get_coro().cr_frame.f_locals.get("self") in protocols]
         assert len(tasks) == 2
         for task in tasks:
             chain = coroutine_chain(task)
-            assert chain[0].endswith("LeanWSProtocol.run_asgi")
-            assert any(c.endswith("LeanSocket._websocket_handler") for c in chain)
+            assert chain[0].endswith("DetachableWSProtocol.run_asgi")
+            assert any(c.endswith("ClockedSocket._websocket_handler") for c in chain)
             assert not any("/engineio/" in c or "/socketio/" in c or "/middleware/" in c for c in chain), chain
             assert len(chain) <= 6, chain
         await sqlite_server.runtime.gateway.publish(EVENT, env(room, 1), room)
@@ -178,19 +179,19 @@ async def test_an_idle_connection_waits_outside_the_request_handling(sqlite_serv
 
 async def test_pings_flow_on_the_timer_and_a_server_disconnect_closes_the_client(sqlite_server, monkeypatch):
     pings: list[str] = []
-    ping_due = LeanSocket._ping_due
+    ping_due = ClockedSocket._ping_due
 
-    def counted(self: LeanSocket) -> None:
+    def counted(self: ClockedSocket) -> None:
         pings.append(self.sid)
         ping_due(self)
 
-    monkeypatch.setattr(LeanSocket, "_ping_due", counted)
+    monkeypatch.setattr(ClockedSocket, "_ping_due", counted)
     eio = sqlite_server.runtime.sio.eio
     eio.ping_interval, eio.ping_timeout = 0.2, 0.5  # a client not pinged within 0.7 s gives up
     _, (person,) = await quick_team(sqlite_server, ["Owner"])
     listener = await Listener(sqlite_server, await person.socket_token()).connect()
     try:
-        (socket,) = lean_sockets(sqlite_server)
+        (socket,) = clocked_sockets(sqlite_server)
         await eventually(lambda: len(pings) >= 4)  # several ping/pong rounds, each past the client's patience
         assert listener.sio.connected and not socket.closed
         sid = next(iter(sqlite_server.runtime.gateway.sockets))
@@ -204,7 +205,7 @@ async def test_pings_flow_on_the_timer_and_a_server_disconnect_closes_the_client
 async def test_a_client_that_goes_away_leaves_nothing_behind(sqlite_server):
     room, tokens = await team_tokens(sqlite_server, 2)
     async with OfficialClients(sqlite_server, tokens, room, expect=1) as clients:
-        sockets = lean_sockets(sqlite_server)
+        sockets = clocked_sockets(sqlite_server)
         await sqlite_server.runtime.gateway.publish(EVENT, env(room, 1), room)
         assert await clients.received() == [[1], [1]]  # the clients close once they got it
     await eventually(lambda: not sqlite_server.runtime.sio.eio.sockets)
@@ -215,13 +216,13 @@ async def test_a_client_that_goes_away_leaves_nothing_behind(sqlite_server):
 def counting_pings(monkeypatch) -> dict[str, list[float]]:
     """The loop time of every ping the clock sends, by socket."""
     pings: dict[str, list[float]] = {}
-    ping_due = LeanSocket._ping_due
+    ping_due = ClockedSocket._ping_due
 
-    def counted(self: LeanSocket) -> None:
+    def counted(self: ClockedSocket) -> None:
         pings.setdefault(self.sid, []).append(asyncio.get_running_loop().time())
         ping_due(self)
 
-    monkeypatch.setattr(LeanSocket, "_ping_due", counted)
+    monkeypatch.setattr(ClockedSocket, "_ping_due", counted)
     return pings
 
 
@@ -233,7 +234,7 @@ async def test_one_clock_pings_every_socket_at_its_interval(sqlite_server, monke
     _, people = await quick_team(sqlite_server, ["Owner", "Member", "Member"])
     listeners = [await Listener(sqlite_server, await p.socket_token()).connect() for p in people]
     try:
-        sockets = lean_sockets(sqlite_server)
+        sockets = clocked_sockets(sqlite_server)
         assert len(sockets) == 3
         await eventually(lambda: all(len(pings.get(s.sid, ())) >= 4 for s in sockets))
         clock = eio._tandem_clock
@@ -258,26 +259,26 @@ async def test_sockets_that_connect_together_do_not_ping_together(sqlite_server,
     are pinged apart, and stay apart: every later ping comes an interval after the last answer."""
     pings = counting_pings(monkeypatch)
     draws = iter([0.0, 0.5, 0.999])  # the random share each socket draws, in connection order
-    monkeypatch.setattr(lean, "random", SimpleNamespace(random=lambda: next(draws)))
+    monkeypatch.setattr(engineio_socket, "random", SimpleNamespace(random=lambda: next(draws)))
     scheduled: dict[str, float] = {}  # loop time of each socket's first schedule_ping (its handshake)
-    schedule_ping = LeanSocket.schedule_ping
+    schedule_ping = ClockedSocket.schedule_ping
 
-    def recorded(self: LeanSocket) -> None:
+    def recorded(self: ClockedSocket) -> None:
         scheduled.setdefault(self.sid, asyncio.get_running_loop().time())
         schedule_ping(self)
 
-    monkeypatch.setattr(LeanSocket, "schedule_ping", recorded)
+    monkeypatch.setattr(ClockedSocket, "schedule_ping", recorded)
     eio = sqlite_server.runtime.sio.eio
     eio.ping_interval, eio.ping_timeout = 0.6, 3.0
     _, people = await quick_team(sqlite_server, ["Owner", "Member", "Member"])
     listeners = [await Listener(sqlite_server, await p.socket_token()).connect() for p in people]
     try:
-        sockets = sorted(lean_sockets(sqlite_server), key=lambda s: scheduled[s.sid])
+        sockets = sorted(clocked_sockets(sqlite_server), key=lambda s: scheduled[s.sid])
         assert len(sockets) == 3
         await eventually(lambda: all(len(pings.get(s.sid, ())) >= 2 for s in sockets))
         first = [pings[s.sid][0] - scheduled[s.sid] for s in sockets]
         for delay, share in zip(first, [0.0, 0.5, 0.999], strict=True):
-            expected = eio.ping_interval * (1 - lean.FIRST_PING_SPREAD * share)
+            expected = eio.ping_interval * (1 - engineio_socket.FIRST_PING_SPREAD * share)
             assert expected - 0.002 <= delay <= expected + 0.1, (first, expected)
         assert first[0] - first[2] >= 0.25  # 0.6 s against 0.3 s after their handshakes
         for s in sockets:
@@ -303,7 +304,7 @@ async def test_a_client_that_stops_answering_pings_is_timed_out(sqlite_server, m
         assert (await ws.recv()).startswith("0")  # engine.io OPEN
         await ws.send("40" + json.dumps({"token": token}))
         assert (await ws.recv()).startswith("40")  # Socket.IO CONNECT accepted
-        (socket,) = lean_sockets(sqlite_server)
+        (socket,) = clocked_sockets(sqlite_server)
         assert sqlite_server.runtime.gateway.sockets
         with pytest.raises(ConnectionClosed):
             while True:
@@ -328,14 +329,14 @@ async def test_a_talking_client_is_not_timed_out(sqlite_server):
         for _ in range(8):  # 8 rounds of 0.1 s, well past one receive timeout of 0.2 s
             assert await asyncio.wait_for(ws.recv(), 10) == "2"
             await ws.send("3")
-        (socket,) = lean_sockets(sqlite_server)
+        (socket,) = clocked_sockets(sqlite_server)
         assert not socket.closed
 
 
 async def test_an_open_connection_keeps_no_instance_dict_and_no_event_deque(sqlite_server):
     room, tokens = await team_tokens(sqlite_server, 2)
     async with OfficialClients(sqlite_server, tokens, room, expect=1) as clients:
-        protocols = [p for p in sqlite_server._server.server_state.connections if isinstance(p, LeanWSProtocol)]
+        protocols = [p for p in sqlite_server._server.server_state.connections if isinstance(p, DetachableWSProtocol)]
         assert len(protocols) == 2
         for p in protocols:
             assert vars(p) == {}  # every attribute uvicorn sets is one of the slots

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tandem import gcpacing
+from tandem.accel import gc_pacing
 
 
 class Clock:
@@ -25,13 +25,13 @@ class Node:
 
 
 @pytest.fixture
-def paced() -> Iterator[tuple[gcpacing._Pacer, Clock]]:
+def paced() -> Iterator[tuple[gc_pacing._Pacer, Clock]]:
     clock = Clock()
-    pacer = gcpacing.install(thorough_every=600, clock=clock)
+    pacer = gc_pacing.install(thorough_every=600, clock=clock)
     try:
         yield pacer, clock
     finally:
-        gcpacing.uninstall()
+        gc_pacing.uninstall()
 
 
 def tracked(obj: object) -> bool:
@@ -88,9 +88,9 @@ def test_reference_counting_frees_frozen_objects(paced):
 
 def test_uninstall_unfreezes_and_stops_pacing():
     clock = Clock()
-    pacer = gcpacing.install(thorough_every=600, clock=clock)
-    assert gcpacing.install() is pacer  # once per process
-    gcpacing.uninstall()
+    pacer = gc_pacing.install(thorough_every=600, clock=clock)
+    assert gc_pacing.install() is pacer  # once per process
+    gc_pacing.uninstall()
     assert gc.get_freeze_count() == 0
     assert pacer not in gc.callbacks
     head, tail = cycle()
@@ -110,7 +110,7 @@ def test_tandem_serve_paces_the_collector(tmp_path, monkeypatch):
     get_settings.cache_clear()
     try:
         app = cli.paced_app()
-        assert app is not None and gcpacing._installed is not None
+        assert app is not None and gc_pacing._installed is not None
     finally:
-        gcpacing.uninstall()
+        gc_pacing.uninstall()
         get_settings.cache_clear()

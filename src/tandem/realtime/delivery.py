@@ -1,0 +1,117 @@
+"""Tandem's Socket.IO client managers: local delivery with replay holds and floors, in-process or behind Redis.
+
+`LocalDelivery` (above `accel.frame_fanout.FrameFanout`, which is python-socketio's AsyncManager
+when the accelerator is off) is the local delivery step both in-process and behind Redis. It adds
+*holds*: while a socket's replay runs, live events for that room are buffered for it and flushed
+after the replay, so a client sees a room's events in seq order (SPEC §5.2–5.3); and *floors*: the
+dispatcher commits a batch to the log before it publishes it, so a replay can send an event whose
+live copy arrives after the hold was released, and the floor (the last seq the replay sent that
+socket) drops such late copies. `emit_many` emits a batch in order and returns once every instance
+can have it: in-process at once, behind Redis once Redis accepted every PUBLISH (SPEC §5.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import socketio
+from socketio.async_manager import AsyncManager
+
+from tandem.accel.frame_fanout import FrameFanout
+from tandem.accel.redis_pipeline import PipelinedPublish
+
+Broadcast = tuple[str, Any, str]  # event, data, room
+
+
+class LocalDelivery(FrameFanout):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._holds: dict[str, dict[str, list[tuple[str, Any]]]] = {}  # room -> sid -> buffered
+        self._floors: dict[str, dict[str, int]] = {}  # room -> sid -> last seq its replay sent
+
+    def hold(self, sid: str, room: str) -> None:
+        self._holds.setdefault(room, {})[sid] = []
+
+    def take_held(self, sid: str, room: str) -> list[tuple[str, Any]]:
+        """Return what was buffered so far; the hold stays until `release`."""
+        held = self._holds.get(room, {}).get(sid)
+        if not held:
+            return []
+        out = list(held)
+        held.clear()
+        return out
+
+    def release(self, sid: str, room: str, floor: int | None = None) -> None:
+        """End the hold; live events of `room` at or below `floor` are not sent to `sid` again."""
+        by_sid = self._holds.get(room)
+        if by_sid is not None:
+            by_sid.pop(sid, None)
+            if not by_sid:
+                del self._holds[room]
+        if floor is not None:
+            self._floors.setdefault(room, {})[sid] = floor
+
+    def release_all(self, sid: str) -> None:
+        for room in [r for r, by_sid in self._holds.items() if sid in by_sid]:
+            self.release(sid, room)
+        for room in [r for r, by_sid in self._floors.items() if sid in by_sid]:
+            self._drop_floor(room, sid)
+
+    def _drop_floor(self, room: str, sid: str) -> None:
+        by_sid = self._floors.get(room)
+        if by_sid is not None:
+            by_sid.pop(sid, None)
+            if not by_sid:
+                del self._floors[room]
+
+    async def emit(self, event: str, data: Any, namespace: str, room: str | None = None,
+                   skip_sid: Any = None, callback: Any = None, to: str | None = None, **kwargs: Any) -> None:
+        room = to or room
+        held = self._holds.get(room) if room is not None else None
+        floors = self._floors.get(room) if room is not None else None
+        seq = data.get("seq") if isinstance(data, dict) else None
+        if held or (floors and seq is not None):
+            skip = list(skip_sid) if isinstance(skip_sid, list) else ([skip_sid] if skip_sid else [])
+            members = self.rooms.get(namespace or "/", {}).get(room, {})
+            for sid, buffer in (held or {}).items():
+                if sid in members:
+                    buffer.append((event, data))
+                    skip.append(sid)
+            if floors and seq is not None:
+                for sid, floor in list(floors.items()):
+                    if seq <= floor:
+                        skip.append(sid)
+                    else:  # the log is published in seq order: nothing at or below the floor comes later
+                        self._drop_floor(room, sid)
+            skip_sid = skip
+        await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)
+
+    async def emit_many(self, items: Sequence[Broadcast], namespace: str = "/") -> None:
+        """Emit each (event, data, room) in order. In one process, delivery is all there is."""
+        if len(items) > 1:
+            self.join_next()
+        for event, data, room in items:
+            await self.emit(event, data, namespace, room=room)
+
+
+class TandemManager(LocalDelivery):
+    """One process: in-process fan-out."""
+
+
+class TandemRedisManager(PipelinedPublish, socketio.AsyncRedisManager, LocalDelivery):
+    """Several instances: Redis pub/sub fan-out (accel/redis_pipeline.py), local delivery through
+    LocalDelivery."""
+
+    async def emit_many(self, items: Sequence[Broadcast], namespace: str = "/") -> None:
+        """Deliver each broadcast here and publish it to the other instances, in order; return
+        once Redis accepted every one of them, or raise if it did not."""
+        if len(items) > 1:
+            self.join_next()
+        await self.publish_batch(list(items), namespace)
+
+
+def make_manager(redis_url: str, prefix: str = "tandem") -> AsyncManager:
+    if redis_url:
+        return TandemRedisManager(redis_url, channel=f"{prefix}:socketio")
+    return TandemManager()
