@@ -249,3 +249,29 @@ async def test_what_the_fast_path_cannot_run_faithfully_takes_the_stock_path(db)
         assert (await session.execute(select(Note.stamp).where(Note.id == 2))).scalar_one() == 7
         with pytest.raises(exc.StatementError):  # a missing parameter: the stock error
             await session.execute(RELABEL, {"c_id": "c1"})
+
+
+ORM_RENUMBER = crew.update().where(Crew.id == bindparam("c_id")).values(n=bindparam("c_n"))  # names ORM attributes
+
+
+async def test_orm_enabled_dml_runs_fast_only_while_no_object_is_loaded(db):
+    async with db.unit_of_work() as session:
+        for i in range(3):
+            await session.execute(ORM_RENUMBER, {"c_id": "c1", "c_n": 10 + i})
+        assert fast_runs(ORM_RENUMBER) == 2
+        loaded = await session.get(Crew, "c1")
+        assert loaded.n == 12
+        await session.execute(ORM_RENUMBER, {"c_id": "c1", "c_n": 20})
+        assert fast_runs(ORM_RENUMBER) == 2  # stock: the ORM's to decide what a loaded object sees
+        assert await session.scalar(select(crew.c.n).where(crew.c.id == "c1")) == 20
+
+
+async def test_the_first_statement_of_a_session_begins_its_transaction_as_the_stock_path_does(db):
+    for _ in range(2):
+        async with db.unit_of_work() as session:
+            assert session.in_transaction() is False
+            await session.execute(RELABEL, {"c_id": "c4", "c_label": "first", "c_seen": T0})
+            assert session.in_transaction()
+    assert fast_runs(RELABEL) == 1
+    async with db.read() as session:
+        assert await session.scalar(select(crew.c.label).where(crew.c.id == "c4")) == "FIRST"

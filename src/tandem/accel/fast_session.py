@@ -39,6 +39,7 @@ ACCELERATOR = dbapi_statements.ACCELERATOR
 
 _KINDS = (Select, Insert, Update, Delete)
 _UNSET: Any = object()
+_BEGIN: Any = object()
 _NOT_ROWS = "This result object does not return rows. It has been closed automatically."
 _CLOSED = "This result object is closed."
 
@@ -46,7 +47,7 @@ _CLOSED = "This result object is closed."
 class _Plan:
     """What is known of one statement object: seen once, eligible, its result keys, its compilations."""
 
-    __slots__ = ("__weakref__", "by_params", "eligible", "keys", "metadata", "runs", "width")
+    __slots__ = ("__weakref__", "by_params", "eligible", "keys", "metadata", "orm_dml", "runs", "width")
 
     def __init__(self) -> None:
         self.eligible: bool | None = None  # decided at the second execution
@@ -54,6 +55,7 @@ class _Plan:
         self.metadata: Any = None  # SimpleResultMetaData(keys), for the rows
         self.width = 0  # result columns
         self.runs = 0  # fast executions, for tests
+        self.orm_dml = False  # an ORM-enabled INSERT/UPDATE/DELETE: fast only while no object is loaded
         # (dialect, the parameter names for INSERT/UPDATE, whose SQL depends on them) -> compiled or None
         self.by_params: dict[Any, _Cursor | None] = {}
 
@@ -76,18 +78,22 @@ def fast_runs(statement: Any) -> int:
     return plan.runs if plan is not None else 0
 
 
-def _eligible(statement: Any) -> tuple[bool, int]:
+def _eligible(statement: Any, plan: _Plan) -> bool:
     if statement._execution_options or getattr(statement, "_with_options", ()) or \
             getattr(statement, "_with_context_options", ()):
-        return False, 0
+        return False
     orm = statement._propagate_attrs.get("compile_state_plugin") == "orm"
     if isinstance(statement, Select):
         if orm and not all(isinstance(d["type"], TypeEngine) for d in statement.column_descriptions):
-            return False, 0  # entities load objects into the identity map: the ORM's job
-        return True, len(statement.selected_columns)
-    if orm:  # ORM-enabled DML synchronizes the identity map
-        return False, 0
-    return True, len(statement.exported_columns)
+            return False  # entities load objects into the identity map: the ORM's job
+        plan.width = len(statement.selected_columns)
+        return True
+    # DML that names ORM attributes (`Model.__table__.update().where(Model.id == ...)`) is ORM-enabled: the
+    # stock session then brings the objects it matched in the identity map up to date, which is nothing
+    # to do while the identity map is empty.
+    plan.orm_dml = orm
+    plan.width = len(statement.exported_columns)
+    return True
 
 
 class FastResult:
@@ -242,19 +248,23 @@ class FastSession(AsyncSession):
         if not plan.eligible:
             if plan.eligible is False:
                 return None
-            plan.eligible, plan.width = _eligible(statement)
+            plan.eligible = _eligible(statement, plan)
             if not plan.eligible:
                 return None
         if (not plan.width) if scalar else (plan.keys is None):
             return None  # scalar() of a statement with no columns; execute() before the keys are known
         sync = self.sync_session
-        transaction = sync._transaction
-        if transaction is None or not transaction.is_active or sync.binds:
-            return None
-        if sync._new or sync._deleted or sync.identity_map._modified or sync.dispatch.do_orm_execute:
+        if sync._new or sync._deleted or sync.identity_map._modified or sync.dispatch.do_orm_execute or sync.binds:
             return None  # autoflush and ORM execution events: the stock path's work
-        entry = transaction._connections.get(sync.bind)
+        if plan.orm_dml and len(sync.identity_map):
+            return None
+        transaction = sync._transaction
+        entry = transaction._connections.get(sync.bind) if transaction is not None else None
         if entry is None:
+            # The session's first statement: begin as the stock path would (`Session.connection()`, which
+            # may wait for SQLite's write lock, in the greenlet), then run the statement fast.
+            return _BEGIN if transaction is None and sync.autobegin and sync.bind is not None else None
+        if not transaction.is_active:
             return None
         conn: Connection = entry[0]
         if conn._has_events or conn.engine._has_events or conn._execution_options or conn._dbapi_connection is None:
@@ -303,6 +313,9 @@ class FastSession(AsyncSession):
                       bind_arguments: Any = None, **kw: Any) -> Any:
         if not execution_options and bind_arguments is None and not kw and (params is None or type(params) is dict):
             fast = self._plan_for(statement, params or EMPTY_DICT, False)
+            if fast is _BEGIN:
+                await greenlet_spawn(self.sync_session.connection)
+                fast = self._plan_for(statement, params or EMPTY_DICT, False)
             if fast is not None:
                 plan, conn, cursor, values = fast
                 description, rows, rowcount = await self._run(conn, cursor, values)
@@ -327,6 +340,9 @@ class FastSession(AsyncSession):
                      bind_arguments: Any = None, **kw: Any) -> Any:
         if not execution_options and bind_arguments is None and not kw and (params is None or type(params) is dict):
             fast = self._plan_for(statement, params or EMPTY_DICT, True)
+            if fast is _BEGIN:
+                await greenlet_spawn(self.sync_session.connection)
+                fast = self._plan_for(statement, params or EMPTY_DICT, True)
             if fast is not None:
                 _, conn, cursor, values = fast
                 description, rows, _ = await self._run(conn, cursor, values)
@@ -342,6 +358,9 @@ class FastSession(AsyncSession):
                       bind_arguments: Any = None, **kw: Any) -> Any:
         if not execution_options and bind_arguments is None and not kw and (params is None or type(params) is dict):
             fast = self._plan_for(statement, params or EMPTY_DICT, True)
+            if fast is _BEGIN:
+                await greenlet_spawn(self.sync_session.connection)
+                fast = self._plan_for(statement, params or EMPTY_DICT, True)
             if fast is not None:
                 _, conn, cursor, values = fast
                 description, rows, _ = await self._run(conn, cursor, values)
