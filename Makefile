@@ -17,7 +17,7 @@ STATIC_INDEX := src/tandem/static/index.html
 export TANDEM_HOST ?= 127.0.0.1
 export TANDEM_PORT ?= 8000
 
-.PHONY: run test uv deps web migrate demo serve test-python test-web test-contracts test-bench chromium bench contracts clean
+.PHONY: run test uv deps web migrate demo serve test-python test-web test-contracts test-bench test-stock chromium bench contracts clean
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -73,7 +73,11 @@ test-bench: deps
 		(cat /tmp/tandem-bench-smoke.log; exit 1)
 	@echo "bench smoke run: ok ($$(grep -c ' ' /tmp/tandem-bench-smoke.log) lines, see /tmp/tandem-bench-smoke.log)"
 
-test: test-contracts test-web test-bench test-python
+# The socket and delivery tests once more with every accelerator off (accel/): the stock library path keeps working.
+test-stock: web
+	@TANDEM_ACCEL=off $(UV) run --frozen pytest -q tests/realtime tests/accel $(PYTEST_ARGS)
+
+test: test-contracts test-web test-bench test-python test-stock
 
 bench: deps
 	@$(UV) run --frozen python bench/run.py $(BENCH_ARGS)

@@ -10,6 +10,7 @@ from pathlib import Path
 from tandem.config import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+SHUTDOWN_GRACE_SECONDS = 2
 
 
 def _alembic_config():  # noqa: ANN202
