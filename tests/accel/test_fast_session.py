@@ -275,3 +275,25 @@ async def test_the_first_statement_of_a_session_begins_its_transaction_as_the_st
     assert fast_runs(RELABEL) == 1
     async with db.read() as session:
         assert await session.scalar(select(crew.c.label).where(crew.c.id == "c4")) == "FIRST"
+
+
+async def test_another_sqlalchemy_release_switches_both_database_accelerators_off(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv(accel.ENV, raising=False)
+    real = accel.installed_version
+    monkeypatch.setattr(accel, "installed_version", lambda name: "2.1.10" if name == "sqlalchemy" else real(name))
+    accel.reset()
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
+    try:
+        assert database.engine.dialect.driver == "aiosqlite" and database.sessions.class_ is AsyncSession
+        assert "accelerator sqlite_inline is off" in caplog.text and "sqlalchemy 2.1.10 (written for 2.1.9)" in caplog.text
+        assert "accelerator dbapi_statements is off" in caplog.text
+        async with database.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        async with database.unit_of_work() as session:
+            session.add(Crew(id="s1", team="s", label="stock", n=3, seen_at=T0, data=[1]))
+        async with database.read() as session:
+            rows = [(await session.execute(BY_TEAM, {"team": "s"})).all() for _ in range(2)]
+        assert _plain(rows[0]) == _plain(rows[1]) == [("s1", "STOCK", 3, T0, [1])]
+    finally:
+        await database.dispose()
+        accel.reset()

@@ -227,7 +227,7 @@ def _in_greenlet(conn: Connection, sql: str, values: Sequence[Any]) -> tuple[Any
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         done = _run_on_cursor(cursor, sql, values)
-    except Exception as error:  # noqa: BLE001 - wrapped and raised as Connection.execute does
+    except Exception as error:  # wrapped and raised as Connection.execute does
         conn._handle_dbapi_exception(error, sql, values, cursor, None)  # closes the cursor, invalidates if gone
     cursor.close()
     return done
