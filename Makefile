@@ -17,7 +17,7 @@ STATIC_INDEX := src/tandem/static/index.html
 export TANDEM_HOST ?= 127.0.0.1
 export TANDEM_PORT ?= 8000
 
-.PHONY: run test uv deps web migrate demo serve test-python test-web test-contracts test-bench test-stock chromium bench contracts clean
+.PHONY: run test uv deps web migrate demo serve test-python test-web test-contracts test-bench test-stock chromium bench contracts clean lint fmt fmt-web screenshots
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -62,7 +62,18 @@ test-contracts: deps
 
 test-web: deps
 	@npm run --prefix web --silent typecheck
+	@npm run --prefix web --silent lint
 	@npm test --prefix web --silent
+
+# ESLint's fixes in web/src (`make fmt` calls it).
+fmt-web: deps
+	@npm run --prefix web --silent lint:fix
+
+# The README's pictures (docs/screenshots/), taken by the browser tests from a fresh demo; only here,
+# so a test run never rewrites tracked files.
+screenshots: web chromium
+	@TANDEM_SCREENSHOTS=1 $(UV) run --frozen pytest -q tests/e2e \
+		-k "login_shows or signup_errors or server_restart or invite_link_signup or fits_a_phone"
 
 test-python: web chromium
 	@$(UV) run --frozen pytest -q $(PYTEST_ARGS)
@@ -73,11 +84,22 @@ test-bench: deps
 		(cat /tmp/tandem-bench-smoke.log; exit 1)
 	@echo "bench smoke run: ok ($$(grep -c ' ' /tmp/tandem-bench-smoke.log) lines, see /tmp/tandem-bench-smoke.log)"
 
+# Python's linters and type checker: what `make fmt` cannot fix fails the run.
+lint: deps
+	@$(UV) run --frozen ruff check src tests bench migrations
+	@$(UV) run --frozen ruff format --check --quiet src tests bench migrations
+	@$(UV) run --frozen mypy
+
+fmt: deps
+	@$(UV) run --frozen ruff check --fix --quiet src tests bench migrations || true
+	@$(UV) run --frozen ruff format --quiet src tests bench migrations
+	@$(MAKE) --no-print-directory fmt-web
+
 # The socket and delivery tests once more with every accelerator off (accel/): the stock library path keeps working.
 test-stock: web
 	@TANDEM_ACCEL=off $(UV) run --frozen pytest -q tests/realtime tests/accel $(PYTEST_ARGS)
 
-test: test-contracts test-web test-bench test-python test-stock
+test: lint test-contracts test-web test-bench test-python test-stock
 
 bench: deps
 	@$(UV) run --frozen python bench/run.py $(BENCH_ARGS)

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     redis_prefix: str = "tandem"
     # Generated per data directory on first start when unset (see secret_key_value).
     secret_key: str = ""
+    # Origins allowed to open a socket besides the server's own (the page's Host, as served).
     allowed_origins: list[str] = Field(default_factory=list)
     access_token_minutes: int = 15
     refresh_token_days: int = 30
@@ -61,14 +62,6 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
-
-    @property
-    def effective_origins(self) -> list[str]:
-        """Origins allowed to open a socket: configured ones, else this server's own address."""
-        if self.allowed_origins:
-            return self.allowed_origins
-        hosts = {self.host, "127.0.0.1", "localhost"} if self.host in ("127.0.0.1", "localhost", "0.0.0.0") else {self.host}
-        return sorted(f"http://{h}:{self.port}" for h in hosts if h != "0.0.0.0")
 
     def secret_key_value(self) -> str:
         if self.secret_key:

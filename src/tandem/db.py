@@ -10,10 +10,10 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
-from sqlalchemy import DateTime, MetaData, event, make_url
+from sqlalchemy import DateTime, MetaData, Table, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -38,6 +38,7 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    __table__: ClassVar[Table]  # every model maps one table (typed so Core insert/update/delete accept it)
 
 
 class UTCDateTime(TypeDecorator):
@@ -80,7 +81,7 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
                 **pool,
                 **_JSON,
             )
-            engine.sync_engine.dialect.tandem_checkpointer = checkpointer  # Database.dispose stops it
+            engine.sync_engine.dialect.tandem_checkpointer = checkpointer  # type: ignore[attr-defined]  # dispose() stops it
         else:
             engine = create_async_engine(make_url(url).set(drivername="sqlite+aiosqlite"), connect_args={"timeout": 30},
                                          **pool, **_JSON)

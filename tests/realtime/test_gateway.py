@@ -110,7 +110,20 @@ async def test_a_foreign_origin_is_refused_and_the_servers_own_origin_accepted(s
     assert "access-control-allow-origin" not in refused.headers
     assert accepted.status_code == 200
     assert accepted.headers["access-control-allow-origin"] == own
-    assert own in sqlite_server.settings.effective_origins and "*" not in sqlite_server.settings.effective_origins
+
+
+async def test_the_page_is_accepted_at_whatever_address_the_server_is_reached(sqlite_server):
+    # Served on 0.0.0.0 or another port than the configured one, the page's origin is its own Host.
+    person = await quick_signup(sqlite_server)
+    auth = {"token": await person.socket_token()}
+    alias = f"http://localhost:{sqlite_server.port}"
+    assert await connect_outcome(sqlite_server, auth=auth, headers={"Origin": alias, "Host": f"localhost:{sqlite_server.port}"}) == "connected"
+    # Behind a balancer that forwards its public host and scheme.
+    public = {"Origin": "https://tandem.example", "X-Forwarded-Host": "tandem.example", "X-Forwarded-Proto": "https"}
+    assert await connect_outcome(sqlite_server, auth=auth, headers=public) == "connected"
+    # A foreign page that merely claims a forwarded host of its own is still another origin.
+    spoof = {"Origin": "http://evil.example", "X-Forwarded-Host": "tandem.example"}
+    assert await connect_outcome(sqlite_server, auth=auth, headers=spoof) != "connected"
 
 
 # -- the user room ----------------------------------------------------------------

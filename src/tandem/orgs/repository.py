@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth.models import User
@@ -63,12 +63,12 @@ _OWNER_COUNT = (
 )
 
 _SET_ROLE = (
-    Membership.__table__.update()
+    update(Membership.__table__)
     .where(Membership.org_id == bindparam("m_org_id"), Membership.user_id == bindparam("m_user_id"))
     .values(role=bindparam("m_role"))
 )
 
-_DELETE_MEMBERSHIP = Membership.__table__.delete().where(
+_DELETE_MEMBERSHIP = delete(Membership.__table__).where(
     Membership.org_id == bindparam("m_org_id"), Membership.user_id == bindparam("m_user_id")
 )
 
@@ -98,7 +98,7 @@ async def lock_org(session: AsyncSession, org_id: str) -> None:
     """Changes to one org's memberships (role, removal, leaving, joining) run one at a time on
     PostgreSQL, so rules that count rows — an org always keeps an Owner — hold under concurrency,
     and two changes cannot deadlock on each other's member rows."""
-    if session.bind.dialect.name != "sqlite":
+    if session.get_bind().dialect.name != "sqlite":
         await session.execute(_LOCK_ORG, {"org_id": org_id})
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from tandem.config import Settings
 from tandem.realtime.envelope import EventData, load_all_contracts
@@ -32,7 +34,8 @@ def _schemas() -> tuple[dict[str, type[EventData]], dict[str, Any], dict[str, st
     from pydantic.json_schema import models_json_schema
 
     registry = dict(sorted(load_all_contracts().items()))
-    models = [(cls, "serialization") for cls in registry.values()]
+    models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (cls, "serialization") for cls in registry.values()]
     refs, top = models_json_schema(models, by_alias=True, ref_template="#/$defs/{model}")
     defs = top.get("$defs", {})
     names = {}

@@ -12,10 +12,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 import socketio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
-
-from tandem.auth.models import LoginSession
-from tandem.auth.tokens import ACCESS, SOCKET, TokenError
 from tandem.realtime import log as event_log
 from tandem.realtime import rooms
 from tandem.realtime.envelope import ResyncRequired, envelope
@@ -40,6 +36,27 @@ class OrjsonAdapter:
 
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+class OriginCheck:
+    """Which pages may open a socket: the server's own origin, whatever address it is served at
+    (the request's Host, or X-Forwarded-Host/-Proto from a balancer), and the configured ones.
+    A page elsewhere is refused, so another site cannot act with a visitor's login."""
+
+    def __init__(self, allowed: list[str]) -> None:
+        self.allowed = frozenset(origin.rstrip("/") for origin in allowed)
+
+    def __call__(self, origin: str | None, environ: dict[str, Any]) -> bool:
+        if not origin:
+            return False
+        if origin in self.allowed:
+            return True
+        scheme = environ.get("wsgi.url_scheme", "http")
+        own = {f"{scheme}://{environ.get('HTTP_HOST', '')}"}
+        forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", environ.get("HTTP_HOST", ""))
+        forwarded_proto = environ.get("HTTP_X_FORWARDED_PROTO", scheme)
+        own.add(f"{forwarded_proto.split(',')[0].strip()}://{forwarded_host.split(',')[0].strip()}")
+        return origin in own
 
 
 class SubscribeRequest(BaseModel):
@@ -75,11 +92,11 @@ class Gateway:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         settings = runtime.settings
-        self.manager: LocalDelivery = make_manager(settings.redis_url)  # type: ignore[assignment]
+        self.manager: LocalDelivery = make_manager(settings.redis_url, settings.redis_prefix)  # type: ignore[assignment]
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=self.manager,
-            cors_allowed_origins=settings.effective_origins,
+            cors_allowed_origins=OriginCheck(settings.allowed_origins),
             max_http_buffer_size=settings.max_socket_payload,
             json=OrjsonAdapter,
             logger=False,
@@ -97,21 +114,17 @@ class Gateway:
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
-        try:
-            claims = self.runtime.tokens.verify(token, SOCKET, ACCESS)
-        except TokenError:
-            raise socketio.exceptions.ConnectionRefusedError("unauthorized") from None
-        async with self.runtime.db.read() as session:
-            login = await session.scalar(select(LoginSession).where(LoginSession.id == claims.session_id))
-        if login is None or login.revoked_at is not None or login.user_id != claims.user_id:
+        identity = await self.runtime.socket_identity(token)
+        if identity is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
-        self.sockets[sid] = SocketInfo(claims.user_id, claims.session_id)
-        own_room = rooms.user_room(claims.user_id)
+        user_id, login_id = identity
+        self.sockets[sid] = SocketInfo(user_id, login_id)
+        own_room = rooms.user_room(user_id)
         await self.sio.enter_room(sid, own_room)
         self.sockets[sid].rooms[own_room] = None
         self.runtime.metrics.connections.inc()
-        logger.info("socket connected", extra={"sid": sid, "user_id": claims.user_id})
-        await self.runtime.presence.connected(claims.user_id, sid)
+        logger.info("socket connected", extra={"sid": sid, "user_id": user_id})
+        await self.runtime.presence.connected(user_id, sid)
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         info = self.sockets.pop(sid, None)
@@ -221,15 +234,7 @@ class Gateway:
         """Re-check every local socket: close those whose login ended, leave rooms no longer allowed."""
         if not self.sockets:
             return
-        async with self.runtime.db.read() as session:
-            revoked = set(
-                (await session.scalars(
-                    select(LoginSession.id).where(
-                        LoginSession.id.in_({i.session_id for i in self.sockets.values()}),
-                        LoginSession.revoked_at.is_not(None),
-                    )
-                )).all()
-            )
+        revoked = await self.runtime.ended_logins({info.session_id for info in self.sockets.values()})
         for sid, info in list(self.sockets.items()):
             if info.session_id in revoked:
                 await self.sio.disconnect(sid, ignore_queue=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.kit.clock import utcnow
@@ -82,7 +82,7 @@ async def prune(session: AsyncSession, *, retention_days: float, keep_per_room: 
         highest = await session.scalar(select(func.max(EventRecord.seq)).where(*conditions))
         if highest is None:
             continue
-        result = await session.execute(delete(EventRecord).where(*conditions))
+        result: CursorResult[Any] = await session.execute(delete(EventRecord).where(*conditions))  # type: ignore[assignment]
         removed += result.rowcount or 0
         floor = await session.get(RoomFloor, room)
         if floor is None:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import CursorResult, bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tandem.kit.clock import iso, utcnow
@@ -96,7 +96,7 @@ async def record_control(session: AsyncSession, control: dict[str, Any]) -> None
 
 
 # A Core insert, written at once: the order of a transaction's events is the order of its record() calls.
-_RECORD = OutboxEntry.__table__.insert()
+_RECORD = insert(OutboxEntry.__table__)
 
 
 class Dispatcher:
@@ -320,15 +320,15 @@ class Dispatcher:
 
 _OUTBOX = OutboxEntry.__table__
 _TAKE_BATCH = select(_OUTBOX).order_by(_OUTBOX.c.id).limit(BATCH).with_for_update()
-_DELETE_TAKEN = _OUTBOX.delete().where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
-_INSERT_RECORDS = EventRecord.__table__.insert()
+_DELETE_TAKEN = delete(OutboxEntry.__table__).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_RECORDS = insert(EventRecord.__table__)
 _STATE = LogState.__table__
 # Locked (PostgreSQL): a dispatcher that lost its lock without knowing cannot hand out the same seqs.
 _LAST_SEQ = select(_STATE.c.value).where(_STATE.c.name == event_log.SEQ).with_for_update()
 
 
 _RAISE_STATE = (
-    _STATE.update()
+    update(LogState.__table__)
     .where(_STATE.c.name == bindparam("s_name"), _STATE.c.value < bindparam("s_below"))
     .values(value=bindparam("s_value"))
 )
@@ -337,7 +337,8 @@ _STATE_EXISTS = select(_STATE.c.name).where(_STATE.c.name == bindparam("s_name")
 
 async def _set_state(session: AsyncSession, name: str, value: int) -> None:
     """Raise a LogState counter to value (never lower it), creating the row the first time."""
-    updated = await session.execute(_RAISE_STATE, {"s_name": name, "s_below": value, "s_value": value})
+    updated: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        _RAISE_STATE, {"s_name": name, "s_below": value, "s_value": value})
     if updated.rowcount == 0 and await session.scalar(_STATE_EXISTS, {"s_name": name}) is None:
-        await session.execute(_STATE.insert(), {"name": name, "value": value})
+        await session.execute(insert(LogState.__table__), {"name": name, "value": value})
 
