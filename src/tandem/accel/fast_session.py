@@ -258,13 +258,15 @@ class FastSession(AsyncSession):
             return None  # autoflush and ORM execution events: the stock path's work
         if plan.orm_dml and len(sync.identity_map):
             return None
-        transaction = sync._transaction
-        entry = transaction._connections.get(sync.bind) if transaction is not None else None
-        if entry is None:
+        transaction, bind = sync._transaction, sync.bind
+        if bind is None:
+            return None
+        if transaction is None:
             # The session's first statement: begin as the stock path would (`Session.connection()`, which
             # may wait for SQLite's write lock, in the greenlet), then run the statement fast.
-            return _BEGIN if transaction is None and sync.autobegin and sync.bind is not None else None
-        if not transaction.is_active:
+            return _BEGIN if sync.autobegin else None
+        entry = transaction._connections.get(bind)
+        if entry is None or not transaction.is_active:
             return None
         conn: Connection = entry[0]
         if conn._has_events or conn.engine._has_events or conn._execution_options or conn._dbapi_connection is None:
@@ -321,10 +323,11 @@ class FastSession(AsyncSession):
                 description, rows, rowcount = await self._run(conn, cursor, values)
                 if rows is None:
                     return FastResult((), None, rowcount)
+                keys = plan.keys or ()
                 processors = self._processors(cursor, conn.dialect, description)
                 metadata = plan.metadata
                 key_to_index = metadata._key_to_index
-                return FastResult(plan.keys, [Row(metadata, processors, key_to_index, row) for row in rows], rowcount)
+                return FastResult(keys, [Row(metadata, processors, key_to_index, row) for row in rows], rowcount)
         result = await super().execute(statement, params, execution_options=execution_options,
                                        bind_arguments=bind_arguments, **kw)
         plan = _plans.get(statement) if isinstance(statement, _KINDS) else None

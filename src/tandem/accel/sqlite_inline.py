@@ -182,7 +182,7 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
                 # SQLAlchemy's AsyncConnection.execute insists that an async driver awaited something
                 # (AwaitRequired otherwise); a finished coroutine costs about a microsecond.
                 await_(_nothing())
-        except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
+        except Exception as error:  # re-raised, as SQLAlchemy's adapter does
             self._adapt_connection._handle_exception(error)
 
     def _run(self, operation: str, parameters: Any) -> None:
@@ -199,7 +199,7 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
             result = self._cursor.executemany(operation, seq_of_parameters)
             await_(_nothing())  # as execute(): AsyncConnection.execute of several rows insists on an await
             return result
-        except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
+        except Exception as error:  # re-raised, as SQLAlchemy's adapter does
             self._adapt_connection._handle_exception(error)
 
 
@@ -218,7 +218,7 @@ class InlineAdaptedConnection(AsyncAdapt_aiosqlite_connection):
                 self.take_write_lock(cursor, "BEGIN IMMEDIATE")
             else:
                 cursor.execute("BEGIN")
-        except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
+        except Exception as error:  # re-raised, as SQLAlchemy's adapter does
             self._handle_exception(error)
         finally:
             cursor.close()
@@ -252,7 +252,7 @@ class InlineAdaptedConnection(AsyncAdapt_aiosqlite_connection):
             return False
         try:
             getattr(conn._conn, how)()
-        except Exception as error:  # noqa: BLE001 - re-raised, as SQLAlchemy's adapter does
+        except Exception as error:  # re-raised, as SQLAlchemy's adapter does
             self._handle_exception(error)
         return True
 
