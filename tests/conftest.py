@@ -11,10 +11,7 @@ skipping it.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,7 +27,9 @@ from tests.harness import (
     start_server,
 )
 
-PG_URL = os.environ.get("TANDEM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "TANDEM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("TANDEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE = os.environ.get("TANDEM_REQUIRE_SERVICES") == "1"
 
@@ -72,7 +71,10 @@ async def server(database_url: str, tmp_path: Path) -> AsyncIterator[Server]:
 @pytest.fixture
 async def sqlite_server(tmp_path: Path) -> AsyncIterator[Server]:
     """One instance on SQLite only, for tests whose subject is not the database."""
-    async with fresh_database_url("sqlite", tmp_path, PG_URL) as url, start_server(url, tmp_path) as srv:
+    async with (
+        fresh_database_url("sqlite", tmp_path, PG_URL) as url,
+        start_server(url, tmp_path) as srv,
+    ):
         yield srv
 
 

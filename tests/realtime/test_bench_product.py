@@ -121,7 +121,9 @@ async def test_the_api_floor_measures_each_request_between_its_own_marks(tmp_pat
                "warmupSeconds": 0.1}  # fmt: skip
         result, marks = await run_loadgen(cfg, tmp_path, "floor")
         assert result["errors"] == 0
-        assert marks == [f"{when}:{name}" for name in workloads.FLOOR_PATHS for when in ("before", "after")]
+        assert marks == [
+            f"{when}:{name}" for name in workloads.FLOOR_PATHS for when in ("before", "after")
+        ]
         for name, path in workloads.FLOOR_PATHS.items():
             assert result["paths"][name]["path"] == path
             assert result["paths"][name]["requests"] > 0
@@ -129,7 +131,10 @@ async def test_the_api_floor_measures_each_request_between_its_own_marks(tmp_pat
         bad, _ = await run_loadgen({**cfg, "paths": {"gone": "/api/_bench/gone"}}, tmp_path, "bad")
         assert bad["errors"] >= bad["paths"]["gone"]["requests"] > 0  # the warm-up's fail too
     reading = {"t": 0.0, "cpu": 0.0, "machine_cpu": 0.0}
-    raw = {"result": bad, "marks": {"before:gone": reading, "after:gone": {**reading, "t": 1.0, "cpu": 0.5}}}
+    raw = {
+        "result": bad,
+        "marks": {"before:gone": reading, "after:gone": {**reading, "t": 1.0, "cpu": 0.5}},
+    }
     with pytest.raises(RuntimeError, match="requests failed"):
         workloads.figures(workloads.Workload("api-floor", "floor", {}), raw)
 
@@ -170,7 +175,13 @@ async def test_a_second_product_run_on_the_same_server_gets_every_event(tmp_path
 def test_the_next_workload_waits_for_the_server_to_go_quiet() -> None:
     """settle(): past a server still busy with the last workload's aftermath, not past an idle one."""
     sampling = bench_module("sampling")
-    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass\ntime.sleep(30)"])
+    busy = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass\ntime.sleep(30)",
+        ]
+    )
     idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         t0 = time.monotonic()
@@ -210,4 +221,8 @@ def test_the_table_says_when_the_load_generator_was_busy_throughout_the_fixed_ra
     flagged = [n for n in busy if "at the fixed rate" in n]
     assert len(flagged) == 1 and flagged[0].startswith("product-1000: ")
     assert "98% of its core (19.6 µs per delivery" in flagged[0] and "(38.0 ms)" in flagged[0]
-    assert not [n for n in report.checks({}, [product_run("product-1000", 45.0)]) if "at the fixed rate" in n]
+    assert not [
+        n
+        for n in report.checks({}, [product_run("product-1000", 45.0)])
+        if "at the fixed rate" in n
+    ]

@@ -59,7 +59,7 @@ async def test_a_broadcast_reaches_the_clients_of_every_worker(tmp_path: Path) -
         assert info["workers"] == 2
         # The kernel hands each connection to whichever worker accepts first: connect until
         # both workers hold some (a few rounds of the seeded people's tokens at most).
-        for attempt in range(6):
+        for _ in range(6):
             clients += await asyncio.gather(*(connect(info["url"], t) for t in info["tokens"]))
             if len({pid for _, pid, _ in clients}) == 2:
                 break

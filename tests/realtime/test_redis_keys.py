@@ -24,12 +24,16 @@ async def test_presence_keys_expire_while_the_server_lives_and_go_when_it_stops(
     prefix = f"tandem-test-keys-{uuid.uuid4().hex[:8]}"
     try:
         async with fresh_database_url("sqlite", tmp_path, PG_URL) as url:
-            async with start_server(url, tmp_path, redis_url=redis_url, redis_prefix=prefix) as server:
+            async with start_server(
+                url, tmp_path, redis_url=redis_url, redis_prefix=prefix
+            ) as server:
                 org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
                 stays = await Listener(server, await owner.socket_token()).connect()
                 leaves = await Listener(server, await member.socket_token()).connect()
                 assert (await stays.subscribe(f"org:{org_id}"))["ok"]
-                await eventually(lambda: f"{prefix}:online:{member.id}" in redis_keys(redis_url, prefix))
+                await eventually(
+                    lambda: f"{prefix}:online:{member.id}" in redis_keys(redis_url, prefix)
+                )
 
                 live = redis_keys(redis_url, prefix)
                 assert {f"{prefix}:online:{owner.id}", f"{prefix}:presence:{owner.id}",

@@ -92,7 +92,12 @@ class RedisPresence(LocalPresence):
     KEY_TTL = int(TTL + 3 * REFRESH)
 
     def __init__(
-        self, announce: Announce, grace_seconds: float, url: str, instance_id: str, prefix: str = "tandem"
+        self,
+        announce: Announce,
+        grace_seconds: float,
+        url: str,
+        instance_id: str,
+        prefix: str = "tandem",
     ) -> None:
         super().__init__(announce, grace_seconds)
         import redis.asyncio as redis
@@ -108,7 +113,11 @@ class RedisPresence(LocalPresence):
         self._leaving: dict[str, int] = {}  # person -> settles pending after a socket here closed
 
     def _keys(self, user_id: str) -> list[str]:
-        return [f"{self.prefix}:presence:{user_id}", f"{self.prefix}:online:{user_id}", self._online_users]
+        return [
+            f"{self.prefix}:presence:{user_id}",
+            f"{self.prefix}:online:{user_id}",
+            self._online_users,
+        ]
 
     def _member(self, sid: str) -> str:
         return f"{self.instance_id}:{sid}"
