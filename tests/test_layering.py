@@ -21,7 +21,9 @@ def module_name(path: Path) -> str:
 def imported(path: Path) -> set[str]:
     """Every module `path` imports, anywhere in it, as absolute dotted names (`from x import y` gives
     both `x` and `x.y`: y may be a module)."""
-    package = module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else module_name(path)
+    package = (
+        module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else module_name(path)
+    )
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -40,7 +42,9 @@ def imported(path: Path) -> set[str]:
 def offending(paths: list[Path], forbidden: tuple[str, ...]) -> dict[str, list[str]]:
     found = {}
     for path in paths:
-        bad = sorted(n for n in imported(path) if any(n == f or n.startswith(f + ".") for f in forbidden))
+        bad = sorted(
+            n for n in imported(path) if any(n == f or n.startswith(f + ".") for f in forbidden)
+        )
         if bad:
             found[str(path.relative_to(SRC.parent))] = bad
     return found
@@ -63,8 +67,13 @@ def test_the_reader_sees_imports_everywhere(tmp_path):
     saved, SRC = SRC, tmp_path / "tandem"
     try:
         assert offending([sample], DOMAIN_PACKAGES) == {
-            "tandem/realtime/sample.py": ["tandem.auth", "tandem.auth.tokens", "tandem.flags.service",
-                                          "tandem.orgs.models", "tandem.orgs.models.Membership"],
+            "tandem/realtime/sample.py": [
+                "tandem.auth",
+                "tandem.auth.tokens",
+                "tandem.flags.service",
+                "tandem.orgs.models",
+                "tandem.orgs.models.Membership",
+            ],
         }
     finally:
         SRC = saved
@@ -74,7 +83,9 @@ def test_accel_imports_no_domain_package():
     assert offending(sorted((SRC / "accel").rglob("*.py")), DOMAIN_PACKAGES) == {}
 
 
-@pytest.mark.xfail(strict=False, reason="realtime still imports auth/orgs/flags until the domain refactor lands")
+@pytest.mark.xfail(
+    strict=False, reason="realtime still imports auth/orgs/flags until the domain refactor lands"
+)
 def test_realtime_imports_no_domain_package():
     assert offending(sorted((SRC / "realtime").rglob("*.py")), DOMAIN_PACKAGES) == {}
 

@@ -16,8 +16,6 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from tests.harness import Listener, eventually, quick_team
-from tests.accel.test_frame_fanout import EVENT, OfficialClients, env, team_tokens
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
@@ -25,10 +23,14 @@ from tandem import accel
 from tandem.accel import engineio_socket
 from tandem.accel.engineio_socket import KEPT_ENVIRON, ClockedSocket, PacketQueue, SocketClock
 from tandem.accel.uvicorn_wsproto import DetachableWSProtocol, Flag
+from tests.accel.test_frame_fanout import EVENT, OfficialClients, env, team_tokens
+from tests.harness import Listener, eventually, quick_team
 
 # What these tests look at is the accelerator itself; with TANDEM_ACCEL=off the stock path runs instead
 # (tests/accel/test_switches.py, test_websocket_closes_with_the_session.py and tests/realtime cover it).
-pytestmark = pytest.mark.skipif(accel.switched_off(), reason="accelerators are off (TANDEM_ACCEL=off)")
+pytestmark = pytest.mark.skipif(
+    accel.switched_off(), reason="accelerators are off (TANDEM_ACCEL=off)"
+)
 
 # -- the queue ------------------------------------------------------------------
 
@@ -114,16 +116,22 @@ def clocked_sockets(server) -> list[ClockedSocket]:
 def engineio_tasks() -> list[asyncio.Task]:
     """Per-connection tasks running engine.io's or engineio_socket.py's code (not the ASGI server's own tasks,
     nor engine.io's one service task per server)."""
+
     def where(task: asyncio.Task) -> str:
         code = getattr(task.get_coro(), "cr_code", None)
         return code.co_filename if code else ""
 
-    return [t for t in asyncio.all_tasks()
-            if ("/engineio/" in where(t) or where(t).endswith("/tandem/accel/engineio_socket.py"))
-            and t.get_coro().__qualname__ != "AsyncServer._service_task"]
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if ("/engineio/" in where(t) or where(t).endswith("/tandem/accel/engineio_socket.py"))
+        and t.get_coro().__qualname__ != "AsyncServer._service_task"
+    ]
 
 
-async def test_official_clients_get_clocked_sockets_with_no_idle_task_and_a_trimmed_environ(sqlite_server):
+async def test_official_clients_get_clocked_sockets_with_no_idle_task_and_a_trimmed_environ(
+    sqlite_server,
+):
     room, tokens = await team_tokens(sqlite_server, 3)
     sio = sqlite_server.runtime.sio
     async with OfficialClients(sqlite_server, tokens, room, expect=20) as clients:
@@ -143,14 +151,18 @@ async def test_official_clients_get_clocked_sockets_with_no_idle_task_and_a_trim
 
 async def test_a_client_that_starts_on_polling_and_upgrades_gets_every_event(sqlite_server):
     room, tokens = await team_tokens(sqlite_server, 2)
-    async with OfficialClients(sqlite_server, tokens, room, expect=100, transports=("polling", "websocket")) as clients:
+    async with OfficialClients(
+        sqlite_server, tokens, room, expect=100, transports=("polling", "websocket")
+    ) as clients:
         await eventually(lambda: all(s.upgraded for s in clocked_sockets(sqlite_server)))
         for seq in range(1, 101):
             await sqlite_server.runtime.gateway.publish(EVENT, env(room, seq), room)
             if seq % 10 == 0:
                 await asyncio.sleep(0.01)
         assert await clients.received() == [list(range(1, 101))] * 2
-    await eventually(lambda: not sqlite_server.runtime.sio.eio.sockets)  # the detached upgrade cleans up too
+    await eventually(
+        lambda: not sqlite_server.runtime.sio.eio.sockets
+    )  # the detached upgrade cleans up too
 
 
 def coroutine_chain(task: asyncio.Task) -> list[str]:
@@ -167,22 +179,37 @@ async def test_an_idle_connection_waits_outside_the_request_handling(sqlite_serv
     handling and the middleware return; the connection's task reads from a shallow stack."""
     room, tokens = await team_tokens(sqlite_server, 2)
     async with OfficialClients(sqlite_server, tokens, room, expect=1) as clients:
-        protocols = [p for p in sqlite_server._server.server_state.connections if isinstance(p, DetachableWSProtocol)]
-        tasks = [t for t in sqlite_server._server.server_state.tasks
-                 if t.get_coro().cr_frame.f_locals.get("self") in protocols]
+        protocols = [
+            p
+            for p in sqlite_server._server.server_state.connections
+            if isinstance(p, DetachableWSProtocol)
+        ]
+        tasks = [
+            t
+            for t in sqlite_server._server.server_state.tasks
+            if t.get_coro().cr_frame.f_locals.get("self") in protocols
+        ]
         assert len(tasks) == 2
         for task in tasks:
             chain = coroutine_chain(task)
             assert chain[0].endswith("DetachableWSProtocol.run_asgi")
             assert any(c.endswith("ClockedSocket._websocket_handler") for c in chain)
-            assert not any("/engineio/" in c or "/socketio/" in c or "/middleware/" in c for c in chain), chain
+            assert not any(
+                "/engineio/" in c or "/socketio/" in c or "/middleware/" in c for c in chain
+            ), chain
             assert len(chain) <= 6, chain
         await sqlite_server.runtime.gateway.publish(EVENT, env(room, 1), room)
         assert await clients.received() == [[1], [1]]
-    await eventually(lambda: not sqlite_server.runtime.sio.eio.sockets and not sqlite_server.runtime.gateway.sockets)
+    await eventually(
+        lambda: (
+            not sqlite_server.runtime.sio.eio.sockets and not sqlite_server.runtime.gateway.sockets
+        )
+    )
 
 
-async def test_pings_flow_on_the_timer_and_a_server_disconnect_closes_the_client(sqlite_server, monkeypatch):
+async def test_pings_flow_on_the_timer_and_a_server_disconnect_closes_the_client(
+    sqlite_server, monkeypatch
+):
     pings: list[str] = []
     ping_due = ClockedSocket._ping_due
 
@@ -197,12 +224,16 @@ async def test_pings_flow_on_the_timer_and_a_server_disconnect_closes_the_client
     listener = await Listener(sqlite_server, await person.socket_token()).connect()
     try:
         (socket,) = clocked_sockets(sqlite_server)
-        await eventually(lambda: len(pings) >= 4)  # several ping/pong rounds, each past the client's patience
+        await eventually(
+            lambda: len(pings) >= 4
+        )  # several ping/pong rounds, each past the client's patience
         assert listener.sio.connected and not socket.closed
         sid = next(iter(sqlite_server.runtime.gateway.sockets))
         await sqlite_server.runtime.sio.disconnect(sid)
         await eventually(lambda: not listener.sio.connected)
-        await eventually(lambda: socket.closed and socket._writer is None and socket._ping_at is None)
+        await eventually(
+            lambda: socket.closed and socket._writer is None and socket._ping_at is None
+        )
     finally:
         await listener.close()
 
@@ -215,7 +246,9 @@ async def test_a_client_that_goes_away_leaves_nothing_behind(sqlite_server):
         assert await clients.received() == [[1], [1]]  # the clients close once they got it
     await eventually(lambda: not sqlite_server.runtime.sio.eio.sockets)
     await eventually(lambda: engineio_tasks() == [])
-    assert all(s.closed and s._writer is None and s._ping_at is None and s._task is None for s in sockets)
+    assert all(
+        s.closed and s._writer is None and s._ping_at is None and s._task is None for s in sockets
+    )
 
 
 def counting_pings(monkeypatch) -> dict[str, list[float]]:
@@ -250,7 +283,9 @@ async def test_one_clock_pings_every_socket_at_its_interval(sqlite_server, monke
             times = pings[s.sid]
             # each ping comes an interval after the previous one was answered, never sooner
             assert all(b - a >= eio.ping_interval - 0.002 for a, b in itertools.pairwise(times))
-        assert all(listener.sio.connected for listener in listeners) and not any(s.closed for s in sockets)
+        assert all(listener.sio.connected for listener in listeners) and not any(
+            s.closed for s in sockets
+        )
     finally:
         for listener in listeners:
             await listener.close()
@@ -265,7 +300,9 @@ async def test_sockets_that_connect_together_do_not_ping_together(sqlite_server,
     pings = counting_pings(monkeypatch)
     draws = iter([0.0, 0.5, 0.999])  # the random share each socket draws, in connection order
     monkeypatch.setattr(engineio_socket, "random", SimpleNamespace(random=lambda: next(draws)))
-    scheduled: dict[str, float] = {}  # loop time of each socket's first schedule_ping (its handshake)
+    scheduled: dict[
+        str, float
+    ] = {}  # loop time of each socket's first schedule_ping (its handshake)
     schedule_ping = ClockedSocket.schedule_ping
 
     def recorded(self: ClockedSocket) -> None:
@@ -316,7 +353,9 @@ async def test_a_client_that_stops_answering_pings_is_timed_out(sqlite_server, m
                 received.append(await asyncio.wait_for(ws.recv(), 10))
     assert received and set(received) == {"2"}  # pinged, never answered, then closed by the server
     assert len(pings[socket.sid]) == 1  # no new ping without the previous one's pong
-    await eventually(lambda: socket.closed and not eio.sockets and not sqlite_server.runtime.gateway.sockets)
+    await eventually(
+        lambda: socket.closed and not eio.sockets and not sqlite_server.runtime.gateway.sockets
+    )
     assert socket._task is None and socket._writer is None
 
 
@@ -341,7 +380,11 @@ async def test_a_talking_client_is_not_timed_out(sqlite_server):
 async def test_an_open_connection_keeps_no_instance_dict_and_no_event_deque(sqlite_server):
     room, tokens = await team_tokens(sqlite_server, 2)
     async with OfficialClients(sqlite_server, tokens, room, expect=1) as clients:
-        protocols = [p for p in sqlite_server._server.server_state.connections if isinstance(p, DetachableWSProtocol)]
+        protocols = [
+            p
+            for p in sqlite_server._server.server_state.connections
+            if isinstance(p, DetachableWSProtocol)
+        ]
         assert len(protocols) == 2
         for p in protocols:
             assert vars(p) == {}  # every attribute uvicorn sets is one of the slots

@@ -18,17 +18,19 @@ from typing import Any, Self
 
 import pytest
 import uvicorn
-from tests.harness import Listener, Server, free_port, fresh_database_url, quick_team
 
 from tandem import accel
 from tandem.accel.frame_fanout import FrameFanout, text_frame
 from tandem.accel.uvicorn_wsproto import uvicorn_ws
 from tandem.app import create_app
 from tandem.config import Settings
+from tests.harness import Listener, Server, free_port, fresh_database_url, quick_team
 
 # What these tests look at is the accelerator itself; with TANDEM_ACCEL=off the stock path runs instead
 # (tests/accel/test_switches.py, test_websocket_closes_with_the_session.py and tests/realtime cover it).
-pytestmark = pytest.mark.skipif(accel.switched_off(), reason="accelerators are off (TANDEM_ACCEL=off)")
+pytestmark = pytest.mark.skipif(
+    accel.switched_off(), reason="accelerators are off (TANDEM_ACCEL=off)"
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
@@ -72,24 +74,47 @@ def client_module() -> str:
         pytest.skip("node is not installed")
     module = BENCH / "node_modules" / "socket.io-client"
     if not module.exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(BENCH)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(BENCH)],
+            check=True,
+            capture_output=True,
+        )
     return str(module)
 
 
 class OfficialClients:
     """N official socket.io-client connections in one Node process, subscribed to a room."""
 
-    def __init__(self, server: Server, tokens: list[str], room: str, expect: int | list[int],
-                 transports: tuple[str, ...] = ("websocket",)) -> None:
-        self.cfg = {"url": server.url, "tokens": tokens, "room": room, "expect": expect, "event": EVENT,
-                    "transports": list(transports), "timeoutMs": 20000}
+    def __init__(
+        self,
+        server: Server,
+        tokens: list[str],
+        room: str,
+        expect: int | list[int],
+        transports: tuple[str, ...] = ("websocket",),
+    ) -> None:
+        self.cfg = {
+            "url": server.url,
+            "tokens": tokens,
+            "room": room,
+            "expect": expect,
+            "event": EVENT,
+            "transports": list(transports),
+            "timeoutMs": 20000,
+        }
         self.proc: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> Self:
         self.proc = await asyncio.create_subprocess_exec(
-            "node", "-e", CLIENTS_JS, "--", client_module(), json.dumps(self.cfg),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, limit=2**24,
+            "node",
+            "-e",
+            CLIENTS_JS,
+            "--",
+            client_module(),
+            json.dumps(self.cfg),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=2**24,
         )
         line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
         if not line:
@@ -109,9 +134,24 @@ class OfficialClients:
 
 
 def env(room: str, seq: int) -> dict[str, Any]:
-    return {"event": EVENT, "version": 1, "seq": seq, "room": room,
-            "data": {"projectId": "p_1", "taskId": f"t_{seq}", "toColumn": "Review", "text": "é ☃ " * (seq % 50)},
-            "meta": {"emittedAt": "2026-11-26T12:00:00.000Z", "producer": "server", "traceId": "t", "actorId": None}}
+    return {
+        "event": EVENT,
+        "version": 1,
+        "seq": seq,
+        "room": room,
+        "data": {
+            "projectId": "p_1",
+            "taskId": f"t_{seq}",
+            "toColumn": "Review",
+            "text": "é ☃ " * (seq % 50),
+        },
+        "meta": {
+            "emittedAt": "2026-11-26T12:00:00.000Z",
+            "producer": "server",
+            "traceId": "t",
+            "actorId": None,
+        },
+    }
 
 
 async def team_tokens(server: Server, n: int) -> tuple[str, list[str]]:
@@ -137,12 +177,27 @@ async def ws_server(request: pytest.FixtureRequest, tmp_path: Path):
     and on Tandem's own wsproto connection that `tandem serve` uses (accel/uvicorn_wsproto.py)."""
     async with fresh_database_url("sqlite", tmp_path, "") as url:
         port = free_port()
-        settings = Settings(database_url=url, data_dir=tmp_path, port=port, secret_key="test-secret-key-" + "x" * 32,
-                            serve_web=False, json_logs=False)
+        settings = Settings(
+            database_url=url,
+            data_dir=tmp_path,
+            port=port,
+            secret_key="test-secret-key-" + "x" * 32,
+            serve_web=False,
+            json_logs=False,
+        )
         app = create_app(settings)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               lifespan="on", ws=uvicorn_ws(request.param),
-                                               ws_per_message_deflate=False, ws_ping_interval=None))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                lifespan="on",
+                ws=uvicorn_ws(request.param),
+                ws_per_message_deflate=False,
+                ws_ping_interval=None,
+            )
+        )
         task = asyncio.create_task(server.serve())
         while not server.started:
             if task.done():
@@ -197,7 +252,9 @@ async def test_a_lone_broadcast_goes_out_at_once_and_a_burst_is_joined(sqlite_se
         assert held() == [2, 2, 2]  # joined per socket
         await next_pass()
         assert held() == []  # the pass ended: flushed
-        await manager.emit(EVENT, env(room, 4), "/", room=room)  # still a burst: corked from the first
+        await manager.emit(
+            EVENT, env(room, 4), "/", room=room
+        )  # still a burst: corked from the first
         await manager.emit(EVENT, env(room, 5), "/", room=room)
         assert held() == [2, 2, 2]
         await next_pass()
@@ -222,7 +279,9 @@ async def test_a_batch_of_several_goes_out_as_one_write_per_socket(sqlite_server
 
     async with OfficialClients(sqlite_server, tokens, room, expect=5) as clients:
         await asyncio.sleep(0.05)
-        emitted = asyncio.create_task(manager.emit_many([(EVENT, env(room, s), room) for s in (1, 2, 3)]))
+        emitted = asyncio.create_task(
+            manager.emit_many([(EVENT, env(room, s), room) for s in (1, 2, 3)])
+        )
         await asyncio.sleep(0)  # the task runs its emits in this pass; the flush comes after
         assert held() == [3, 3, 3]
         await emitted
@@ -255,10 +314,14 @@ async def test_queued_packets_and_direct_frames_keep_their_order(sqlite_server):
     room, tokens = await team_tokens(sqlite_server, 3)
     sio = sqlite_server.runtime.sio
     everyone = [s for s in range(1, 301) if s % 10 and s % 25]
-    async with OfficialClients(sqlite_server, tokens, room, expect=[len(everyone), 300, len(everyone)]) as clients:
+    async with OfficialClients(
+        sqlite_server, tokens, room, expect=[len(everyone), 300, len(everyone)]
+    ) as clients:
         target = clients.ids[1]
         for seq in range(1, 301):
-            if seq % 25 == 0:  # to one socket, through the queue (a callback forces the library's path)
+            if (
+                seq % 25 == 0
+            ):  # to one socket, through the queue (a callback forces the library's path)
                 await sio.emit(EVENT, env(room, seq), to=target, callback=lambda *a: None)
             elif seq % 10 == 0:  # to one socket, no callback: the fast path with a single recipient
                 await sio.emit(EVENT, env(room, seq), to=target)
@@ -274,8 +337,12 @@ async def test_queued_packets_and_direct_frames_keep_their_order(sqlite_server):
 
 async def test_polling_clients_get_the_same_events_through_the_queue(sqlite_server):
     room, tokens = await team_tokens(sqlite_server, 4)
-    async with OfficialClients(sqlite_server, tokens[:2], room, expect=200, transports=("polling",)) as polling, \
-            OfficialClients(sqlite_server, tokens[2:], room, expect=200) as ws:
+    async with (
+        OfficialClients(
+            sqlite_server, tokens[:2], room, expect=200, transports=("polling",)
+        ) as polling,
+        OfficialClients(sqlite_server, tokens[2:], room, expect=200) as ws,
+    ):
         for seq in range(1, 201):
             await sqlite_server.runtime.gateway.publish(EVENT, env(room, seq), room)
         assert await polling.received() == [list(range(1, 201))] * 2
@@ -304,9 +371,13 @@ def test_text_frame_lengths(size):
     if size < 126:
         assert frame[1] == size and frame[2:] == payload
     elif size < 65536:
-        assert frame[1] == 126 and int.from_bytes(frame[2:4], "big") == size and frame[4:] == payload
+        assert (
+            frame[1] == 126 and int.from_bytes(frame[2:4], "big") == size and frame[4:] == payload
+        )
     else:
-        assert frame[1] == 127 and int.from_bytes(frame[2:10], "big") == size and frame[10:] == payload
+        assert (
+            frame[1] == 127 and int.from_bytes(frame[2:10], "big") == size and frame[10:] == payload
+        )
 
 
 async def test_the_open_check_follows_each_connection(ws_server):
@@ -314,7 +385,7 @@ async def test_the_open_check_follows_each_connection(ws_server):
     writable: on every implementation, the check follows flow control and the closing handshake."""
     from tandem.accel.frame_fanout import _is_open
 
-    org_id, people = await quick_team(ws_server, ["Owner"])
+    _, people = await quick_team(ws_server, ["Owner"])
     listener = await Listener(ws_server, await people[0].socket_token()).connect()
     eio = ws_server.runtime.sio.eio
     (eio_sid,) = eio.sockets

@@ -102,7 +102,8 @@ def test_uninstall_unfreezes_and_stops_pacing():
 
 
 def test_tandem_serve_paces_the_collector(tmp_path, monkeypatch):
-    """`tandem serve`'s factory (each worker's app) installs the pacing unless accelerators are off; `--gc stock` uses create_app."""
+    """`tandem serve`'s factory (each worker's app) installs the pacing unless accelerators are off;
+    `--gc stock` uses create_app."""
     from tandem import cli
     from tandem.config import get_settings
 
@@ -112,7 +113,9 @@ def test_tandem_serve_paces_the_collector(tmp_path, monkeypatch):
     try:
         app = cli.paced_app()
         # CPython's own collector when the accelerator is off (TANDEM_ACCEL=off)
-        assert app is not None and (gc_pacing._installed is not None) == accel.enabled(gc_pacing.NAME)
+        assert app is not None and (gc_pacing._installed is not None) == accel.enabled(
+            gc_pacing.NAME
+        )
     finally:
         gc_pacing.uninstall()
         get_settings.cache_clear()

@@ -21,14 +21,21 @@ from tandem.accel.engineio_socket import ClockedSocket
 from tests.conftest import PG_URL
 from tests.harness import Server, eventually, fresh_database_url, quick_team, start_server
 
-CLOSE_WITHIN = 2.0  # seconds; python-engineio's own socket closes within about 0.5 s with these pings
+CLOSE_WITHIN = (
+    2.0  # seconds; python-engineio's own socket closes within about 0.5 s with these pings
+)
 
 
 @pytest.fixture(params=["accelerated", "stock"])
-async def served(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Server]:
+async def served(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Server]:
     if request.param == "stock":
         monkeypatch.setenv(accel.ENV, "off")
-    async with fresh_database_url("sqlite", tmp_path, PG_URL) as url, start_server(url, tmp_path) as server:
+    async with (
+        fresh_database_url("sqlite", tmp_path, PG_URL) as url,
+        start_server(url, tmp_path) as server,
+    ):
         eio = server.runtime.sio.eio
         eio.ping_interval, eio.ping_timeout = 0.3, 0.2  # the compliance suites' settings
         yield server
@@ -38,7 +45,9 @@ async def connected(server: Server) -> tuple[ClientConnection, str]:
     """A raw Engine.IO websocket with its Socket.IO connect to `/` accepted; and the Socket.IO sid."""
     _, (person,) = await quick_team(server, ["Owner"])
     token = await person.socket_token()
-    ws = await ws_connect(f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket", ping_interval=None)
+    ws = await ws_connect(
+        f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket", ping_interval=None
+    )
     assert (await ws.recv()).startswith("0")  # engine.io OPEN
     await ws.send("40" + json.dumps({"token": token}))
     accepted = await ws.recv()
@@ -64,7 +73,9 @@ async def test_the_clients_close_packet_closes_the_websocket(served):
     async with ws:
         await ws.send("1")  # engine.io CLOSE
         await closed_within(ws, CLOSE_WITHIN)
-    await eventually(lambda: not served.runtime.sio.eio.sockets and not served.runtime.gateway.sockets)
+    await eventually(
+        lambda: not served.runtime.sio.eio.sockets and not served.runtime.gateway.sockets
+    )
 
 
 async def test_a_ping_timeout_closes_the_websocket_of_a_client_that_keeps_sending(served):
@@ -83,7 +94,9 @@ async def test_a_ping_timeout_closes_the_websocket_of_a_client_that_keeps_sendin
         finally:
             talking.cancel()
         assert "2" in received  # pinged, never answered, then the connection closed
-    await eventually(lambda: not served.runtime.sio.eio.sockets and not served.runtime.gateway.sockets)
+    await eventually(
+        lambda: not served.runtime.sio.eio.sockets and not served.runtime.gateway.sockets
+    )
 
 
 async def test_a_server_side_disconnect_closes_the_websocket(served):
@@ -92,4 +105,6 @@ async def test_a_server_side_disconnect_closes_the_websocket(served):
         await served.runtime.sio.disconnect(sid)  # eviction and logout end a session this way
         received = await closed_within(ws, CLOSE_WITHIN)
         assert "41" in received  # Socket.IO DISCONNECT, then the connection closed
-    await eventually(lambda: not served.runtime.sio.eio.sockets and not served.runtime.gateway.sockets)
+    await eventually(
+        lambda: not served.runtime.sio.eio.sockets and not served.runtime.gateway.sockets
+    )

@@ -71,7 +71,9 @@ def enabled(name: str) -> bool:
         verdict = not problems
         if problems:
             logger.warning(
-                "accelerator %s is off, running the stock library path: %s", name, "; ".join(problems)
+                "accelerator %s is off, running the stock library path: %s",
+                name,
+                "; ".join(problems),
             )
         _verdicts[name] = verdict
     return verdict
@@ -100,7 +102,9 @@ def log_table() -> dict[str, bool]:
     if switched_off():
         logger.info("accelerators: all off (%s=off), every library runs its stock path", ENV)
     else:
-        logger.info("accelerators on: %s; off: %s", ", ".join(on) or "none", ", ".join(off) or "none")
+        logger.info(
+            "accelerators on: %s; off: %s", ", ".join(on) or "none", ", ".join(off) or "none"
+        )
     return verdicts
 
 

@@ -1,37 +1,5 @@
-"""engine.io sockets with fewer tasks, queues and bytes held per idle connection.
-
-python-engineio's `AsyncSocket` keeps, for every websocket connection, a writer task
-blocked on an `asyncio.Queue` (and a second task that `asyncio.wait_for` wraps around that
-wait), a task per receive (the library wraps each `ws.wait()` in a task to time it out) and a
-task that sleeps until the next ping. That is four tasks and a 3 KB queue per socket besides
-the ASGI server's own, and the WSGI-style environ engine.io builds from the ASGI scope (every
-header, and a class object created per request for `wsgi.input`) stays referenced for as long
-as the connection lives.
-
-`ClockedSocket` (its pings and receive timeouts run on a shared clock) keeps the protocol and the library's behaviour and drops what an idle socket
-does not need:
-
-- the receive loop waits in the ASGI task itself, without a task per receive;
-- the writer is a task that exists only while there is something to write: a put on the
-  socket's `PacketQueue` starts it, it drains the queue in order and ends. An idle socket
-  has none, and `PacketQueue.idle` tells the fan-out fast path (accel/frame_fanout.py) that
-  everything queued so far has been handed to the transport;
-- the next ping and the receive timeout are entries on the server's one `SocketClock`, not
-  a sleeping task, nor a timer handle and an `asyncio.timeout` per socket (together about
-  1.3 KB per idle connection on uvloop);
-- `PacketQueue` is a list with waiters created on demand (engine.io's polling transport
-  still awaits `get()`), not three deques and an Event;
-- the websocket is read from the ASGI connection directly, not through engine.io's
-  `WebSocket` wrapper, and, where the server offers the `DETACH` extension (DetachableWSProtocol,
-  accel/uvicorn_wsproto.py), from outside the request's call stack: engine.io's and Socket.IO's
-  request handling return once the websocket is accepted, so an idle connection's task does
-  not keep their 9 suspended coroutines and their locals (the parsed query, the OPEN packet).
-
-`install(sio)` makes a python-socketio `AsyncServer`'s engine.io server use it, by wrapping
-its engine.io `connect` and `message` handlers (no library code is replaced): a new socket
-becomes a `ClockedSocket` before anything reads from its queue, and once its Socket.IO connect
-to `/` succeeded, the environ is trimmed in place to `KEPT_ENVIRON` (the connect handler
-already ran; what stays is what the library and Tandem's fan-out read later).
+"""engine.io sockets with fewer tasks, queues and bytes held per idle connection (`ClockedSocket`),
+and `install(sio)`, which gives a python-socketio server's engine.io server such sockets.
 """
 
 from __future__ import annotations
@@ -53,10 +21,13 @@ from tandem import accel
 from tandem.accel.socket_clock import _EARLY, _RECEIVE, PacketQueue, SocketClock
 
 NAME = "engineio_socket"
-accel.register(accel.Accelerator(
-    NAME, "engine.io sockets without idle tasks: one clock for pings and receive timeouts, a writer on demand",
-    {"python-engineio": "4.15.1", "python-socketio": "5.18.1"},
-))
+accel.register(
+    accel.Accelerator(
+        NAME,
+        "engine.io sockets without idle tasks: one clock for pings and receive timeouts, a writer on demand",
+        {"python-engineio": "4.15.1", "python-socketio": "5.18.1"},
+    )
+)
 
 # The first ping's delay is ping_interval less up to this share of it (see ClockedSocket.schedule_ping).
 FIRST_PING_SPREAD = 0.5
@@ -70,15 +41,61 @@ DETACH = "tandem.websocket.detach"
 # references to objects the ASGI server holds anyway (the fan-out finds the connection's
 # transport through `asgi.send`); the rest is small and useful to a later reader (logs, a
 # handler asking `sio.get_environ`).
-KEPT_ENVIRON = frozenset({
-    "REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "REMOTE_ADDR", "wsgi.url_scheme",
-    "HTTP_HOST", "HTTP_ORIGIN", "HTTP_USER_AGENT", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO",
-    "asgi.receive", "asgi.send", "asgi.scope",
-})
+KEPT_ENVIRON = frozenset(
+    {
+        "REQUEST_METHOD",
+        "PATH_INFO",
+        "QUERY_STRING",
+        "REMOTE_ADDR",
+        "wsgi.url_scheme",
+        "HTTP_HOST",
+        "HTTP_ORIGIN",
+        "HTTP_USER_AGENT",
+        "HTTP_X_FORWARDED_FOR",
+        "HTTP_X_FORWARDED_PROTO",
+        "asgi.receive",
+        "asgi.send",
+        "asgi.scope",
+    }
+)
 
 
 class ClockedSocket(AsyncSocket):
-    """engine.io's AsyncSocket with the writer, receive and ping tasks of an idle socket gone."""
+    """engine.io's AsyncSocket with the writer, receive and ping tasks of an idle socket gone.
+
+    python-engineio's `AsyncSocket` keeps, for every websocket connection, a writer task
+    blocked on an `asyncio.Queue` (and a second task that `asyncio.wait_for` wraps around that
+    wait), a task per receive (the library wraps each `ws.wait()` in a task to time it out) and a
+    task that sleeps until the next ping. That is four tasks and a 3 KB queue per socket besides
+    the ASGI server's own, and the WSGI-style environ engine.io builds from the ASGI scope (every
+    header, and a class object created per request for `wsgi.input`) stays referenced for as long
+    as the connection lives.
+
+    `ClockedSocket` (its pings and receive timeouts run on a shared clock) keeps the protocol and
+    the library's behaviour and drops what an idle socket does not need:
+
+    - the receive loop waits in the ASGI task itself, without a task per receive;
+    - the writer is a task that exists only while there is something to write: a put on the
+      socket's `PacketQueue` starts it, it drains the queue in order and ends. An idle socket
+      has none, and `PacketQueue.idle` tells the fan-out fast path (accel/frame_fanout.py) that
+      everything queued so far has been handed to the transport;
+    - the next ping and the receive timeout are entries on the server's one `SocketClock`, not
+      a sleeping task, nor a timer handle and an `asyncio.timeout` per socket (together about
+      1.3 KB per idle connection on uvloop);
+    - `PacketQueue` is a list with waiters created on demand (engine.io's polling transport
+      still awaits `get()`), not three deques and an Event;
+    - the websocket is read from the ASGI connection directly, not through engine.io's
+      `WebSocket` wrapper, and, where the server offers the `DETACH` extension (DetachableWSProtocol,
+      accel/uvicorn_wsproto.py), from outside the request's call stack: engine.io's and Socket.IO's
+      request handling return once the websocket is accepted, so an idle connection's task does
+      not keep their 9 suspended coroutines and their locals (the parsed query, the OPEN packet).
+
+    `install(sio)` makes a python-socketio `AsyncServer`'s engine.io server use it, by wrapping
+    its engine.io `connect` and `message` handlers (no library code is replaced): a new socket
+    becomes a `ClockedSocket` before anything reads from its queue, and once its Socket.IO connect
+    to `/` succeeded, the environ is trimmed in place to `KEPT_ENVIRON` (the connect handler
+    already ran; what stays is what the library and Tandem's fan-out read later).
+    """
 
     _ws: Any = None
     _writer: asyncio.Task | None = None
@@ -87,7 +104,9 @@ class ClockedSocket(AsyncSocket):
     _first_ping_scheduled = False
     _environ_trimmed = False
     _task: asyncio.Task | None = None  # the task running the websocket receive loop
-    _waiting_since: float | None = None  # loop time the current receive began, None between receives
+    _waiting_since: float | None = (
+        None  # loop time the current receive began, None between receives
+    )
     _stopping = False  # the receive loop is to end: a receive timeout, or the session ended
     _stop_cancelled = False  # ... and its wait was cancelled for it
 
@@ -106,7 +125,9 @@ class ClockedSocket(AsyncSocket):
                 # load generator's clients) do not keep pinging together, every interval, for as long
                 # as they live. Sooner is always safe: a client only gives up on a ping that is late.
                 self._first_ping_scheduled = True
-                clock.ping_later(self, self.server.ping_interval * (1 - FIRST_PING_SPREAD * random.random()))
+                clock.ping_later(
+                    self, self.server.ping_interval * (1 - FIRST_PING_SPREAD * random.random())
+                )
 
     def _ping_due(self) -> None:
         if not self.closing and not self.closed:
@@ -169,7 +190,7 @@ class ClockedSocket(AsyncSocket):
             else:
                 queue.idle = True
                 return
-        except Exception as exc:  # noqa: BLE001 - as the library's writer: a failed send ends the connection
+        except Exception as exc:
             self.server.logger.info("%s: websocket send failed: %r", self.sid, exc)
         finally:
             self._writer = None
@@ -194,8 +215,13 @@ class ClockedSocket(AsyncSocket):
         suspended coroutines (its `__call__` and `wait`). When the server offers `DETACH`,
         the receive loop runs from the connection's task once the request has returned."""
         server = self.server
-        if server._async.get("websocket") is not engineio_asgi.WebSocket or "asgi.receive" not in environ:
-            return await super()._upgrade_websocket(environ)  # pragma: no cover - another async mode
+        if (
+            server._async.get("websocket") is not engineio_asgi.WebSocket
+            or "asgi.receive" not in environ
+        ):
+            return await super()._upgrade_websocket(
+                environ
+            )  # pragma: no cover - another async mode
         if self.upgraded:
             raise OSError("Socket has been upgraded already")
         ws = ASGIWebSocket(environ["asgi.receive"], environ["asgi.send"])
@@ -204,7 +230,9 @@ class ClockedSocket(AsyncSocket):
         if DETACH in (scope.get("extensions") or ()):
             # Leave the request's stack: engine.io and Socket.IO return now (a websocket's
             # response is empty), and the server runs the rest of the connection.
-            await ws.send_event({"type": DETACH, "run": functools.partial(self._websocket_detached, ws)})
+            await ws.send_event(
+                {"type": DETACH, "run": functools.partial(self._websocket_detached, ws)}
+            )
             return ""
         await self._websocket_handler(ws)
         return ""  # send nothing as response
@@ -247,8 +275,11 @@ class ClockedSocket(AsyncSocket):
         decoded = packet.Packet(encoded_packet=pkt)
         if decoded.packet_type != packet.UPGRADE:
             self.upgraded = False
-            server.logger.info("%s: Failed websocket upgrade, expected UPGRADE packet, received %s instead.",
-                               self.sid, pkt)
+            server.logger.info(
+                "%s: Failed websocket upgrade, expected UPGRADE packet, received %s instead.",
+                self.sid,
+                pkt,
+            )
             self.upgrading = False
             return False
         self.upgraded = True
@@ -297,15 +328,20 @@ class ClockedSocket(AsyncSocket):
                 except asyncio.CancelledError:
                     if self._stop_cancelled and task.uncancel() <= cancelling:
                         break  # the clock's timeout (as asyncio.timeout's TimeoutError) or the session's end
-                    cancelled = True  # the library ends the connection as below, then lets the task end
+                    cancelled = (
+                        True  # the library ends the connection as below, then lets the task end
+                    )
                     break
-                except Exception:  # noqa: BLE001 - a closed connection, an oversized packet
+                except Exception:
                     break
                 finally:
                     self._waiting_since = None
                 if p is None:  # closed by the client
                     break
-                pkt, p = packet.Packet(encoded_packet=p), None  # an idle socket keeps no last message
+                pkt, p = (
+                    packet.Packet(encoded_packet=p),
+                    None,
+                )  # an idle socket keeps no last message
                 try:
                     await self.receive(pkt)
                 except exceptions.UnknownPacketError:  # pragma: no cover
@@ -316,7 +352,9 @@ class ClockedSocket(AsyncSocket):
                 except Exception:  # pragma: no cover
                     server.logger.exception("Unknown receive error")
                 pkt = None
-                if self._stopping:  # the packet ended the session (a CLOSE), or a close came meanwhile
+                if (
+                    self._stopping
+                ):  # the packet ended the session (a CLOSE), or a close came meanwhile
                     break
         finally:
             self._task = None
@@ -356,7 +394,9 @@ class ASGIWebSocket:
             await self.send_event({"type": "websocket.send", "bytes": None, "text": message})
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):  # as the library's: an already closed connection is fine
+        with contextlib.suppress(
+            Exception
+        ):  # as the library's: an already closed connection is fine
             await self.send_event({"type": "websocket.close"})
 
 
@@ -403,8 +443,11 @@ def install(sio: Any) -> None:
         result = await on_message(eio_sid, data)
         if isinstance(data, str) and data[:1] == "0":  # a Socket.IO CONNECT
             socket = eio.sockets.get(eio_sid)
-            if socket is not None and not getattr(socket, "_environ_trimmed", True) \
-                    and sio.manager.sid_from_eio_sid(eio_sid, "/") is not None:
+            if (
+                socket is not None
+                and not getattr(socket, "_environ_trimmed", True)
+                and sio.manager.sid_from_eio_sid(eio_sid, "/") is not None
+            ):
                 environ = sio.environ.get(eio_sid)
                 if environ is not None:
                     trim_environ(environ)

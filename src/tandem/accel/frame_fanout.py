@@ -1,39 +1,5 @@
-"""Broadcast fan-out: encode once, write the same WebSocket frame to every local recipient.
-
-python-socketio's AsyncManager encodes a broadcast once, but then hands it to each
-recipient through an asyncio task, the engine.io socket's queue, its writer task, an
-ASGI `websocket.send` message and the server's own framing: five hops and two task
-switches per recipient. Node's socket.io builds the frame once and writes it to every
-socket. `FrameFanout` does the same for sockets where that is safe, and keeps the library's
-queue for the rest, so the Socket.IO protocol and every ordering guarantee are unchanged.
-
-A recipient takes the direct path only when all of these hold:
-
-- it is on the websocket transport of a uvicorn websocket implementation this module knows
-  (`websockets`, `websockets-sansio`, `wsproto`), the connection is open and negotiated no
-  extension (no per-message deflate), so the frame is a plain unmasked text frame;
-- its engine.io queue is empty and its writer holds nothing: nothing queued earlier can be
-  overtaken (a frame written here lands after everything the writer already wrote). Tandem's
-  sockets are `accel.engineio_socket.ClockedSocket`s (installed by `set_server`), whose queue says so
-  (`PacketQueue.idle`: no writer task running); a stock engine.io socket's writer is idle when
-  it waits on its queue;
-- its transport's write buffer is below `WRITE_BUFFER_LIMIT`: a client that does not read
-  falls back to the queue, where the library's flow control applies.
-
-Any other recipient gets the engine.io packet put on its queue right away (not from a task
-per recipient, as the library does), so it keeps its place among that socket's packets.
-
-Out of a burst, the first broadcast of an event-loop iteration is written to each socket as
-its recipients are found (the first recipient does not wait for the checks of the last:
-the bench's latency workload). The iteration's later broadcasts, and every broadcast of the
-iterations that follow one with several, are joined per socket and written once at the end
-of the iteration ("corking"), so a burst of broadcasts costs one syscall per socket and
-iteration, not one per broadcast. A caller that knows it emits several at once (the
-dispatcher's batch, through `emit_many`) calls `join_next` first, so the batch's first
-broadcast is joined with the rest too.
-A later queued packet cannot overtake them: the flush is scheduled before any queue put
-that follows, and the event loop runs callbacks in order. Emits with an ack callback, to a
-list of rooms, or with binary attachments take the library's path unchanged.
+"""Broadcast fan-out: encode once, write the same WebSocket frame to every local recipient that can
+take it directly, and the library's queue for the rest.
 """
 
 from __future__ import annotations
@@ -52,10 +18,18 @@ from tandem.accel import engineio_socket
 from tandem.accel.socket_clock import PacketQueue
 
 NAME = "frame_fanout"
-accel.register(accel.Accelerator(
-    NAME, "a broadcast written as one shared WebSocket frame per socket, joined per event-loop pass",
-    {"python-socketio": "5.18.1", "python-engineio": "4.15.1", "uvicorn": "0.54.0", "wsproto": "1.3.2"},
-))
+accel.register(
+    accel.Accelerator(
+        NAME,
+        "a broadcast written as one shared WebSocket frame per socket, joined per event-loop pass",
+        {
+            "python-socketio": "5.18.1",
+            "python-engineio": "4.15.1",
+            "uvicorn": "0.54.0",
+            "wsproto": "1.3.2",
+        },
+    )
+)
 
 WRITE_BUFFER_LIMIT = 256 * 1024
 CORK_LIMIT = 4096  # frames held for the end of the loop iteration before the emitter yields
@@ -76,7 +50,9 @@ def _is_open(protocol: Any) -> Callable[[], bool] | None:
     writable with no extension negotiated; None for any other server (Granian, hypercorn...),
     which keeps the library's path."""
     # a subclass (accel.uvicorn_wsproto's DetachableWSProtocol) is known by the uvicorn class it extends
-    kind = next((c.__module__ for c in type(protocol).__mro__ if c.__module__.startswith("uvicorn.")), "")
+    kind = next(
+        (c.__module__ for c in type(protocol).__mro__ if c.__module__.startswith("uvicorn.")), ""
+    )
     if kind == "uvicorn.protocols.websockets.websockets_impl":
         from websockets.legacy.protocol import State
 
@@ -127,6 +103,41 @@ class FrameFanout(AsyncManager):
 
     `fast_fanout` is False when the accelerator is off; setting it False restores the library's
     delivery (for comparisons and diagnosis).
+
+    python-socketio's AsyncManager encodes a broadcast once, but then hands it to each
+    recipient through an asyncio task, the engine.io socket's queue, its writer task, an
+    ASGI `websocket.send` message and the server's own framing: five hops and two task
+    switches per recipient. Node's socket.io builds the frame once and writes it to every
+    socket. `FrameFanout` does the same for sockets where that is safe, and keeps the library's
+    queue for the rest, so the Socket.IO protocol and every ordering guarantee are unchanged.
+
+    A recipient takes the direct path only when all of these hold:
+
+    - it is on the websocket transport of a uvicorn websocket implementation this module knows
+      (`websockets`, `websockets-sansio`, `wsproto`), the connection is open and negotiated no
+      extension (no per-message deflate), so the frame is a plain unmasked text frame;
+    - its engine.io queue is empty and its writer holds nothing: nothing queued earlier can be
+      overtaken (a frame written here lands after everything the writer already wrote). Tandem's
+      sockets are `accel.engineio_socket.ClockedSocket`s (installed by `set_server`), whose queue says so
+      (`PacketQueue.idle`: no writer task running); a stock engine.io socket's writer is idle when
+      it waits on its queue;
+    - its transport's write buffer is below `WRITE_BUFFER_LIMIT`: a client that does not read
+      falls back to the queue, where the library's flow control applies.
+
+    Any other recipient gets the engine.io packet put on its queue right away (not from a task
+    per recipient, as the library does), so it keeps its place among that socket's packets.
+
+    Out of a burst, the first broadcast of an event-loop iteration is written to each socket as
+    its recipients are found (the first recipient does not wait for the checks of the last:
+    the bench's latency workload). The iteration's later broadcasts, and every broadcast of the
+    iterations that follow one with several, are joined per socket and written once at the end
+    of the iteration ("corking"), so a burst of broadcasts costs one syscall per socket and
+    iteration, not one per broadcast. A caller that knows it emits several at once (the
+    dispatcher's batch, through `emit_many`) calls `join_next` first, so the batch's first
+    broadcast is joined with the rest too.
+    A later queued packet cannot overtake them: the flush is scheduled before any queue put
+    that follows, and the event loop runs callbacks in order. Emits with an ack callback, to a
+    list of rooms, or with binary attachments take the library's path unchanged.
     """
 
     fast_fanout = True
@@ -140,12 +151,28 @@ class FrameFanout(AsyncManager):
         self._pass_broadcasts = 0  # broadcasts in this event-loop pass so far
         self._bursting = False  # the last pass had more than one
 
-    async def emit(self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
-                   callback: Any = None, to: Any = None, **kwargs: Any) -> None:
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
         room = to or room
         ns = self.rooms.get(namespace)
-        if not self.fast_fanout or callback is not None or ns is None or not (room is None or isinstance(room, str)):
-            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)
+        if (
+            not self.fast_fanout
+            or callback is not None
+            or ns is None
+            or not (room is None or isinstance(room, str))
+        ):
+            await super().emit(
+                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+            )
             return
         members = ns.get(room)
         if not members:
@@ -156,10 +183,18 @@ class FrameFanout(AsyncManager):
             data = [data]
         else:
             data = []
-        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *data]).encode()
+        encoded = self.server.packet_class(
+            sio_packet.EVENT, namespace=namespace, data=[event, *data]
+        ).encode()
         if not isinstance(encoded, str):  # binary attachments: several engine.io packets
-            await super().emit(event, data[0] if len(data) == 1 else tuple(data), namespace, room=room,
-                               skip_sid=skip_sid, **kwargs)
+            await super().emit(
+                event,
+                data[0] if len(data) == 1 else tuple(data),
+                namespace,
+                room=room,
+                skip_sid=skip_sid,
+                **kwargs,
+            )
             return
         text = "4" + encoded  # engine.io MESSAGE
         frame = text_frame(text.encode())
@@ -184,14 +219,22 @@ class FrameFanout(AsyncManager):
             queue = socket.queue
             # Nothing queued and the writer idle (see the module docstring): a ClockedSocket's queue
             # says so itself, a stock socket's writer waits on its queue.
-            if not queue._queue and (queue.idle if type(queue) is PacketQueue else queue._getters) \
-                    and socket.upgraded and not socket.upgrading and not socket.closing:
+            if (
+                not queue._queue
+                and (queue.idle if type(queue) is PacketQueue else queue._getters)
+                and socket.upgraded
+                and not socket.upgrading
+                and not socket.closing
+            ):
                 ws = getattr(socket, "_tandem_direct", None)
                 if ws is None:
                     ws = socket._tandem_direct = self._lookup(eio_sid)
                 transport = ws.transport
-                if transport is not None and (transport.is_closing() or not ws.is_open()
-                                              or transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT):
+                if transport is not None and (
+                    transport.is_closing()
+                    or not ws.is_open()
+                    or transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT
+                ):
                     transport = None
             if transport is None:
                 # The library's queue, but put now, not from a task per recipient: the packet
@@ -226,7 +269,9 @@ class FrameFanout(AsyncManager):
 
     def set_server(self, server: Any) -> None:
         super().set_server(server)
-        engineio_socket.install(server)  # ClockedSocket, when on: the fast path reads its queue's `idle`
+        engineio_socket.install(
+            server
+        )  # ClockedSocket, when on: the fast path reads its queue's `idle`
 
     def _lookup(self, eio_sid: str) -> _Direct:
         environ = self.server.environ.get(eio_sid)
@@ -236,7 +281,10 @@ class FrameFanout(AsyncManager):
             return _NO_DIRECT
         try:
             is_open = _is_open(protocol)
-        except (AttributeError, ImportError):  # a server version laid out differently: the library's path
+        except (
+            AttributeError,
+            ImportError,
+        ):  # a server version laid out differently: the library's path
             return _NO_DIRECT
         return _Direct(transport, is_open) if is_open is not None else _NO_DIRECT
 
@@ -244,7 +292,9 @@ class FrameFanout(AsyncManager):
         self._flush_scheduled = False
         self._corked_frames = 0
         corked, self._corked = self._corked, {}
-        self._bursting = self._pass_broadcasts > 1  # then the next pass corks its first broadcast too
+        self._bursting = (
+            self._pass_broadcasts > 1
+        )  # then the next pass corks its first broadcast too
         self._pass_broadcasts = 0
         for transport, frames in corked.items():
             if transport.is_closing():

@@ -22,10 +22,13 @@ from socketio.packet import Packet
 from tandem import accel
 
 NAME = "redis_pipeline"
-accel.register(accel.Accelerator(
-    NAME, "what the Socket.IO manager publishes to Redis leaves in one pipeline per event-loop pass",
-    {"python-socketio": "5.18.1", "redis": "8.1.0"},
-))
+accel.register(
+    accel.Accelerator(
+        NAME,
+        "what the Socket.IO manager publishes to Redis leaves in one pipeline per event-loop pass",
+        {"python-socketio": "5.18.1", "redis": "8.1.0"},
+    )
+)
 
 logger = logging.getLogger("tandem.realtime")
 
@@ -42,7 +45,9 @@ class PipelinedPublish:
         super().__init__(*args, **kwargs)
         self.pipelined = accel.enabled(NAME)
         self._queued: list[str] = []
-        self._queued_flush: asyncio.Future[None] | None = None  # resolved when `_queued` reached Redis
+        self._queued_flush: asyncio.Future[None] | None = (
+            None  # resolved when `_queued` reached Redis
+        )
         self._flusher: asyncio.Task[None] | None = None
 
     async def publish_batch(self, items: list[tuple[str, Any, str]], namespace: str = "/") -> None:
@@ -68,7 +73,7 @@ class PipelinedPublish:
             return await super()._publish(data)  # type: ignore[misc]
         try:
             await asyncio.shield(self._queue(data))
-        except Exception as exc:  # noqa: BLE001 - python-socketio's _publish logs and gives up too
+        except Exception as exc:
             logger.error("cannot publish to redis, giving up", extra={"redis_exception": str(exc)})
         return None
 
@@ -79,8 +84,17 @@ class PipelinedPublish:
         if binary:
             data, attachments = Packet.deconstruct_binary(data)
             data = [data, *[base64.b64encode(a).decode() for a in attachments]]
-        return {"method": "emit", "event": event, "data": data, "binary": binary, "namespace": namespace or "/",
-                "room": room, "skip_sid": None, "callback": None, "host_id": self.host_id}  # type: ignore[attr-defined]
+        return {
+            "method": "emit",
+            "event": event,
+            "data": data,
+            "binary": binary,
+            "namespace": namespace or "/",
+            "room": room,
+            "skip_sid": None,
+            "callback": None,
+            "host_id": self.host_id,
+        }  # type: ignore[attr-defined]
 
     def _queue(self, message: dict[str, Any]) -> asyncio.Future[None]:
         """Queue `message` for the next pipeline; the future resolves when that pipeline is flushed."""
@@ -103,13 +117,15 @@ class PipelinedPublish:
                 except asyncio.CancelledError:
                     flush.cancel()
                     raise
-                except Exception as exc:  # noqa: BLE001 - handed to every caller waiting for this pipeline
+                except Exception as exc:
                     flush.set_exception(exc)
                 else:
                     flush.set_result(None)
         finally:
             self._flusher = None
-            if self._queued_flush is not None:  # cancelled (shutdown) with messages queued: they are not sent
+            if (
+                self._queued_flush is not None
+            ):  # cancelled (shutdown) with messages queued: they are not sent
                 self._queued_flush.cancel()
                 self._queued_flush, self._queued = None, []
 
@@ -129,7 +145,9 @@ class PipelinedPublish:
                 manager.connected = False
                 if not retries_left:
                     raise
-                logger.warning("cannot publish to redis, retrying", extra={"redis_exception": str(exc)})
+                logger.warning(
+                    "cannot publish to redis, retrying", extra={"redis_exception": str(exc)}
+                )
 
 
 def _retrieve(flush: asyncio.Future[None]) -> None:

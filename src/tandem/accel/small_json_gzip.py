@@ -1,4 +1,5 @@
-"""Starlette's GZipMiddleware without its per-request setup for small JSON answers, which it sends unchanged anyway."""
+"""Starlette's GZipMiddleware without its per-request setup for small JSON answers, which it
+sends unchanged anyway."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tandem import accel
 
 NAME = "small_json_gzip"
-accel.register(accel.Accelerator(
-    NAME, "small JSON responses skip the setup of Starlette's GZip responder",
-    {"starlette": "1.10.0"},
-))
+accel.register(
+    accel.Accelerator(
+        NAME,
+        "small JSON responses skip the setup of Starlette's GZip responder",
+        {"starlette": "1.10.0"},
+    )
+)
 
 
 def gzip_middleware() -> type:
@@ -43,8 +47,12 @@ class SmallJSONGzip:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        held: Message | None = None  # a JSON response's start, until its body shows whether it is small
-        through: Send | None = None  # where the rest goes: Starlette's responder, or `send` once decided
+        held: Message | None = (
+            None  # a JSON response's start, until its body shows whether it is small
+        )
+        through: Send | None = (
+            None  # where the rest goes: Starlette's responder, or `send` once decided
+        )
 
         async def compressing(message: Message) -> None:
             nonlocal held, through
@@ -52,8 +60,12 @@ class SmallJSONGzip:
                 await through(message)
             elif held is None and message["type"] == "http.response.start" and _plain_json(message):
                 held = message
-            elif (held is not None and message["type"] == "http.response.body"
-                  and not message.get("more_body", False) and len(message.get("body", b"")) < self.minimum_size):
+            elif (
+                held is not None
+                and message["type"] == "http.response.body"
+                and not message.get("more_body", False)
+                and len(message.get("body", b"")) < self.minimum_size
+            ):
                 through = send
                 await send(held)
                 await send(message)
@@ -77,6 +89,8 @@ def _plain_json(start: Message) -> bool:
     for name, value in start.get("headers", ()):
         if name == b"content-encoding":
             return False
-        if name == b"content-type" and content_type is None:  # the first, as Starlette's Headers.get
+        if (
+            name == b"content-type" and content_type is None
+        ):  # the first, as Starlette's Headers.get
             content_type = value
     return content_type == b"application/json"

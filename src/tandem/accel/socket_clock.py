@@ -1,7 +1,5 @@
-"""What the clocked engine.io sockets share: a light per-socket packet queue and one clock per server.
-
-`PacketQueue` and `SocketClock` serve `accel.engineio_socket.ClockedSocket` (see that module's
-docstring for why they exist); they live here so that module stays about the socket itself.
+"""What the clocked engine.io sockets (`accel.engineio_socket.ClockedSocket`) share: a light
+per-socket packet queue and one clock per server for their pings and receive timeouts.
 """
 
 from __future__ import annotations

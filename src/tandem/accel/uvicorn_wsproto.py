@@ -1,20 +1,5 @@
-"""uvicorn's wsproto connection with less held per connection: what `tandem serve` runs (`--ws wsproto`).
-
-`DetachableWSProtocol` is uvicorn's own wsproto connection with engine.io-sized parts: its receive
-queue is a `PacketQueue` (accel/engineio_socket.py) instead of an `asyncio.Queue`, `writable` a
-`Flag` instead of an `asyncio.Event`, wsproto's HTTP handshake state is dropped once the
-connection is accepted, and its event deque becomes a list.
-
-It offers the application the `DETACH` ASGI extension (accel/engineio_socket.py): once a websocket is
-accepted, the app may send `{"type": DETACH, "run": f}` and return; the connection then stays
-open and `f()` is awaited in its place, from the connection's own task. An engine.io socket
-uses it to leave the request's call stack (Socket.IO's and engine.io's request handling, the
-middleware, about 2.5 KB of suspended coroutines and their locals per idle connection) and
-read the connection from a shallow one. Its attributes live in slots:
-uvicorn's connection sets 33 of them, past the 30 that CPython 3.11 shares between the
-instance dicts of a class, so each connection would otherwise carry a dict of its own
-(about 1.6 KB; in slots, 0.35 KB). The fan-out fast path (accel/frame_fanout.py) knows it by the
-uvicorn class it extends.
+"""uvicorn's wsproto connection with less held per connection and the `DETACH` ASGI extension: what
+`tandem serve` runs (`--ws wsproto`).
 """
 
 from __future__ import annotations
@@ -30,10 +15,13 @@ from tandem import accel
 from tandem.accel.engineio_socket import DETACH, PacketQueue
 
 NAME = "uvicorn_wsproto"
-accel.register(accel.Accelerator(
-    NAME, "uvicorn's wsproto connection in slots, with small queues and the DETACH extension",
-    {"uvicorn": "0.54.0", "wsproto": "1.3.2"},
-))
+accel.register(
+    accel.Accelerator(
+        NAME,
+        "uvicorn's wsproto connection in slots, with small queues and the DETACH extension",
+        {"uvicorn": "0.54.0", "wsproto": "1.3.2"},
+    )
+)
 
 
 class Flag:
@@ -99,18 +87,63 @@ class _EventList(list):
 # One uvicorn adds later lands in the instance dict, which still works (tests/accel/test_engineio_socket.py
 # says when the dict is no longer empty).
 _WSPROTOCOL_ATTRIBUTES = (
-    "app", "app_state", "asgi_version", "buffer", "client", "close_sent", "close_timeout", "close_timer",
-    "config", "conn", "connections", "default_headers", "disconnected", "handshake_complete",
-    "last_ping_rtt", "logger", "loop", "pending_ping_payload", "ping_interval", "ping_sent_at",
-    "ping_timeout", "ping_timer", "pong_timer", "queue", "read_paused", "response_started", "root_path",
-    "scheme", "scope", "server", "tasks", "transport", "writable",
+    "app",
+    "app_state",
+    "asgi_version",
+    "buffer",
+    "client",
+    "close_sent",
+    "close_timeout",
+    "close_timer",
+    "config",
+    "conn",
+    "connections",
+    "default_headers",
+    "disconnected",
+    "handshake_complete",
+    "last_ping_rtt",
+    "logger",
+    "loop",
+    "pending_ping_payload",
+    "ping_interval",
+    "ping_sent_at",
+    "ping_timeout",
+    "ping_timer",
+    "pong_timer",
+    "queue",
+    "read_paused",
+    "response_started",
+    "root_path",
+    "scheme",
+    "scope",
+    "server",
+    "tasks",
+    "transport",
+    "writable",
 )
 
 
 class DetachableWSProtocol(WSProtocol):
     """uvicorn's wsproto connection with a PacketQueue for its receive queue, a Flag for
     `writable`, wsproto's HTTP handshake state dropped once the connection is accepted, and the
-    `DETACH` extension (below). Pass it as uvicorn's `ws=` (see `uvicorn_ws`)."""
+    `DETACH` extension (below). Pass it as uvicorn's `ws=` (see `uvicorn_ws`).
+
+    `DetachableWSProtocol` is uvicorn's own wsproto connection with engine.io-sized parts: its receive
+    queue is a `PacketQueue` (accel/engineio_socket.py) instead of an `asyncio.Queue`, `writable` a
+    `Flag` instead of an `asyncio.Event`, wsproto's HTTP handshake state is dropped once the
+    connection is accepted, and its event deque becomes a list.
+
+    It offers the application the `DETACH` ASGI extension (accel/engineio_socket.py): once a websocket is
+    accepted, the app may send `{"type": DETACH, "run": f}` and return; the connection then stays
+    open and `f()` is awaited in its place, from the connection's own task. An engine.io socket
+    uses it to leave the request's call stack (Socket.IO's and engine.io's request handling, the
+    middleware, about 2.5 KB of suspended coroutines and their locals per idle connection) and
+    read the connection from a shallow one. Its attributes live in slots:
+    uvicorn's connection sets 33 of them, past the 30 that CPython 3.11 shares between the
+    instance dicts of a class, so each connection would otherwise carry a dict of its own
+    (about 1.6 KB; in slots, 0.35 KB). The fan-out fast path (accel/frame_fanout.py) knows it by the
+    uvicorn class it extends.
+    """
 
     __slots__ = (*_WSPROTOCOL_ATTRIBUTES, "detached")
 
@@ -121,7 +154,9 @@ class DetachableWSProtocol(WSProtocol):
         self.detached: Callable[[], Awaitable[Any]] | None = None
 
     def handle_connect(self, event: Any) -> None:
-        super().handle_connect(event)  # builds the scope and creates the task, which has not run yet
+        super().handle_connect(
+            event
+        )  # builds the scope and creates the task, which has not run yet
         self.scope["extensions"][DETACH] = {}
 
     async def send(self, message: Any) -> None:
@@ -132,8 +167,11 @@ class DetachableWSProtocol(WSProtocol):
             return
         await super().send(message)
         conn = self.conn
-        if message["type"] == "websocket.accept" and conn.connection is not None \
-                and not getattr(conn.handshake, "_events", True):  # no handshake event pending
+        if (
+            message["type"] == "websocket.accept"
+            and conn.connection is not None
+            and not getattr(conn.handshake, "_events", True)
+        ):  # no handshake event pending
             conn.handshake = _HANDSHAKE_DONE
             connection = conn.connection
             if type(connection._events) is not _EventList:

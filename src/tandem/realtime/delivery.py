@@ -1,4 +1,5 @@
-"""Tandem's Socket.IO client managers: local delivery with replay holds and floors, in-process or behind Redis.
+"""Tandem's Socket.IO client managers: local delivery with replay holds and floors, in-process or
+behind Redis.
 
 `LocalDelivery` (above `accel.frame_fanout.FrameFanout`, which is python-socketio's AsyncManager
 when the accelerator is off) is the local delivery step both in-process and behind Redis. It adds
@@ -65,27 +66,40 @@ class LocalDelivery(FrameFanout):
             if not by_sid:
                 del self._floors[room]
 
-    async def emit(self, event: str, data: Any, namespace: str, room: str | None = None,
-                   skip_sid: Any = None, callback: Any = None, to: str | None = None, **kwargs: Any) -> None:
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: str | None = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         room = to or room
         held = self._holds.get(room) if room is not None else None
         floors = self._floors.get(room) if room is not None else None
         seq = data.get("seq") if isinstance(data, dict) else None
         if held or (floors and seq is not None):
-            skip = list(skip_sid) if isinstance(skip_sid, list) else ([skip_sid] if skip_sid else [])
+            skip = (
+                list(skip_sid) if isinstance(skip_sid, list) else ([skip_sid] if skip_sid else [])
+            )
             members = self.rooms.get(namespace or "/", {}).get(room, {})
             for sid, buffer in (held or {}).items():
                 if sid in members:
                     buffer.append((event, data))
                     skip.append(sid)
-            if floors and seq is not None:
+            if floors and seq is not None and room is not None:
                 for sid, floor in list(floors.items()):
                     if seq <= floor:
                         skip.append(sid)
                     else:  # the log is published in seq order: nothing at or below the floor comes later
                         self._drop_floor(room, sid)
             skip_sid = skip
-        await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)
+        await super().emit(
+            event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+        )
 
     async def emit_many(self, items: Sequence[Broadcast], namespace: str = "/") -> None:
         """Emit each (event, data, room) in order. In one process, delivery is all there is."""
