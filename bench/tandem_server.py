@@ -570,7 +570,6 @@ def worker_app() -> ReadyOnStartup:
     return ReadyOnStartup(app, Path(os.environ[ENV_READY]))
 
 
-async def create_schema(database_url: str, schema: str, *, drop: bool = False) -> None:
 def delete_redis_keys(url: str, prefix: str) -> int:
     """Delete every key under `prefix:` (what the workers' presence left if they were killed)."""
     import redis
@@ -585,6 +584,7 @@ def delete_redis_keys(url: str, prefix: str) -> int:
         client.close()
 
 
+async def create_schema(database_url: str, schema: str, *, drop: bool = False) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -648,9 +648,9 @@ def serve_workers(args: argparse.Namespace) -> int:
     sep = "&" if "?" in args.database_url else "?"
     os.environ["TANDEM_DATABASE_URL"] = f"{args.database_url}{sep}search_path={run_id}"
     os.environ["TANDEM_REDIS_URL"] = args.redis_url
-    os.environ[ENV_RUN] = run_id
     # The run's Redis keys and channels: parallel runs on one Redis do not see each other's.
     os.environ.setdefault("TANDEM_REDIS_PREFIX", f"tandem-{run_id}")
+    os.environ[ENV_RUN] = run_id
     os.environ[ENV_FANOUT] = args.fanout
     os.environ[ENV_GC] = args.gc
     os.environ[ENV_READY] = str(ready_dir)
@@ -677,8 +677,8 @@ def serve_workers(args: argparse.Namespace) -> int:
     finally:
         if created and not args.keep_db:
             asyncio.run(create_schema(args.database_url, run_id, drop=True))
-        if not args.keep_db:
         delete_redis_keys(args.redis_url, os.environ["TANDEM_REDIS_PREFIX"])
+        if not args.keep_db:
             shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
@@ -692,10 +692,10 @@ def main() -> int:
         return serve_workers(args)
     data_dir = Path(tempfile.mkdtemp(prefix="tandem-bench-db-"))
     configure_environment(data_dir, args)
-    try:
     # uvicorn re-raises the SIGTERM that stopped it once it has shut down: exit through the
     # `finally` below, which deletes the run's database, rather than die at the default handler.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
         from tandem.cli import migrate
 
         migrate()
