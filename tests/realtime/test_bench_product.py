@@ -86,7 +86,7 @@ async def bench_server(tmp_path: Path) -> AsyncIterator[dict]:
     """bench/tandem_server.py on a free port with 24 people; yields what it wrote for the load generator."""
     port = free_port()
     info_file, log = tmp_path / "info.json", tmp_path / "server.log"
-    with open(log, "wb") as err:  # noqa: ASYNC230 (the server process writes it)
+    with open(log, "wb") as err:
         server = await asyncio.create_subprocess_exec(
             sys.executable, str(BENCH / "tandem_server.py"),
             "--port", str(port), "--users", "24", "--info", str(info_file),

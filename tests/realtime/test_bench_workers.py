@@ -1,19 +1,28 @@
 """bench/tandem_server.py --workers 2: two uvicorn workers of the real app on one port, on
 PostgreSQL and Redis. A bench broadcast published in one worker reaches the clients of both,
-through the Redis manager; the run's schema is dropped when the server stops."""
+through the Redis manager; the run's schema and its Redis keys are gone when the server stops."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+import uuid
 from pathlib import Path
 
 import socketio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from tests.conftest import PG_URL, REDIS_URL, need
-from tests.harness import free_port, postgres_available, redis_available, wait_ready
+from tests.harness import (
+    delete_redis_keys,
+    free_port,
+    postgres_available,
+    redis_available,
+    redis_keys,
+    wait_ready,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT = "kanban.task.moved"
@@ -45,12 +54,13 @@ async def test_a_broadcast_reaches_the_clients_of_every_worker(tmp_path: Path) -
     need("Redis", redis_available(REDIS_URL))
     port = free_port()
     info_file, log = tmp_path / "info.json", tmp_path / "server.log"
-    with open(log, "wb") as err:  # noqa: ASYNC230 (the server process writes it)
+    prefix = f"tandem-test-bench-{uuid.uuid4().hex[:8]}"
+    with open(log, "wb") as err:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(ROOT / "bench" / "tandem_server.py"),
             "--workers", "2", "--port", str(port), "--users", "16", "--info", str(info_file),
             "--database-url", PG_URL, "--redis-url", REDIS_URL,
-            stdout=asyncio.subprocess.PIPE, stderr=err,
+            stdout=asyncio.subprocess.PIPE, stderr=err, env={**os.environ, "TANDEM_REDIS_PREFIX": prefix},
         )  # fmt: skip
     clients: list[tuple[socketio.AsyncClient, int, list[dict]]] = []
     try:
@@ -79,6 +89,8 @@ async def test_a_broadcast_reaches_the_clients_of_every_worker(tmp_path: Path) -
             got = [len(received) for _, p, received in clients if p == pid]
             assert got and all(n == 1 for n in got), f"worker {pid}: events per client {got}"
         assert clients[-1][2][0]["room"] == info["room"]
+        # Presence keeps its keys under the run's prefix.
+        assert f"{prefix}:online-users" in redis_keys(REDIS_URL, prefix)
     finally:
         for client, _, _ in clients:
             await client.disconnect()
@@ -87,3 +99,6 @@ async def test_a_broadcast_reaches_the_clients_of_every_worker(tmp_path: Path) -
             await asyncio.wait_for(proc.wait(), 30)
     assert proc.returncode == 0, log.read_text()[-3000:]
     assert not await schema_exists(info["run"])
+    left = redis_keys(REDIS_URL, prefix)
+    delete_redis_keys(REDIS_URL, prefix)
+    assert left == {}
