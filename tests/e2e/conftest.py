@@ -1,7 +1,8 @@
 """Browser tests: a real `tandem serve` process with the demo data, driven by headless Chromium.
 
 Chromium comes from Debian's packages (/usr/bin/chromium; `make test` installs it).
-Screenshots for the README are written to docs/screenshots/.
+The README's screenshots are written to docs/screenshots/ only when TANDEM_SCREENSHOTS=1
+(`make screenshots`); the demo people then get fixed ids, so their avatar colours are the same every run.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STATIC_INDEX = ROOT / "src" / "tandem" / "static" / "index.html"
 CHROMIUM = os.environ.get("TANDEM_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+TAKE_SCREENSHOTS = os.environ.get("TANDEM_SCREENSHOTS") == "1"
 DEMO_PASSWORD = "tandem-demo"
 ACME = "org_acme"  # the demo organizations' ids (src/tandem/demo.py)
 GLOBEX = "org_globex"
@@ -37,8 +40,12 @@ class TandemProcess:
         self.data_dir = data_dir
         self.port = free_port()
         self.env = dict(
-            os.environ, TANDEM_DATA_DIR=str(data_dir), TANDEM_PORT=str(self.port), TANDEM_HOST="127.0.0.1",
-            TANDEM_LOG_LEVEL="warning", TANDEM_PRESENCE_GRACE_SECONDS="1.0",
+            os.environ,
+            TANDEM_DATA_DIR=str(data_dir),
+            TANDEM_PORT=str(self.port),
+            TANDEM_HOST="127.0.0.1",
+            TANDEM_LOG_LEVEL="warning",
+            TANDEM_PRESENCE_GRACE_SECONDS="1.0",
         )
         for key in ("TANDEM_DATABASE_URL", "TANDEM_REDIS_URL"):
             self.env.pop(key, None)
@@ -51,13 +58,18 @@ class TandemProcess:
 
     def prepare(self) -> None:
         for command in (["migrate"], ["demo"]):
-            subprocess.run([sys.executable, "-m", "tandem.cli", *command], env=self.env, check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "tandem.cli", *command],
+                env=self.env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "tandem.cli", "serve"], env=self.env,
-                                         stdout=log, stderr=log)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tandem.cli", "serve"], env=self.env, stdout=log, stderr=log
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -84,7 +96,9 @@ class TandemProcess:
         """An HTTP client signed in as a demo person, for arranging and checking state."""
         r = httpx.post(self.url + "/api/auth/login", json={"email": email, "password": password})
         r.raise_for_status()
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {r.json()['accessToken']}"})
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {r.json()['accessToken']}"}
+        )
 
     def member_ids(self, org_id: str = ACME, as_email: str = "ada@example.com") -> dict[str, str]:
         """email -> userId of the organization's members."""
@@ -105,7 +119,34 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir migrated and loaded with the demo data once; servers start from copies of it."""
     template = tmp_path_factory.mktemp("demo-template")
     TandemProcess(template).prepare()
+    if TAKE_SCREENSHOTS:
+        _fix_demo_ids(template)
     return template
+
+
+def _fix_demo_ids(data_dir: Path) -> None:
+    """Gives each demo person the id `u_<name>` (ada@example.com: u_ada) wherever their random id is stored."""
+    databases = [
+        path for path in data_dir.iterdir() if path.suffix in (".db", ".sqlite", ".sqlite3")
+    ]
+    assert len(databases) == 1, f"expected one SQLite database in {data_dir}: {databases}"
+    with sqlite3.connect(databases[0]) as db:
+        users = db.execute("SELECT id, email FROM users").fetchall()
+        renames = [(old, "u_" + email.split("@")[0]) for old, email in users]
+        tables = [
+            name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        for table in tables:
+            columns = [
+                row[1]
+                for row in db.execute(f'PRAGMA table_info("{table}")')
+                if "CHAR" in row[2].upper() or "TEXT" in row[2].upper()
+            ]
+            for column in columns:
+                for old, new in renames:
+                    db.execute(
+                        f'UPDATE "{table}" SET "{column}" = ? WHERE "{column}" = ?', (new, old)
+                    )
 
 
 def _serve_copy(template: Path, data_dir: Path) -> TandemProcess:
@@ -129,7 +170,9 @@ def tandem(tmp_path: Path, demo_template: Path) -> Iterator[TandemProcess]:
 
 
 @pytest.fixture(scope="session")
-def demo_server(tmp_path_factory: pytest.TempPathFactory, demo_template: Path) -> Iterator[TandemProcess]:
+def demo_server(
+    tmp_path_factory: pytest.TempPathFactory, demo_template: Path
+) -> Iterator[TandemProcess]:
     """One server shared by the tests that leave the demo as they found it (or touch only people of their own)."""
     proc = _serve_copy(demo_template, tmp_path_factory.mktemp("shared"))
     try:
@@ -146,9 +189,17 @@ def browser() -> Iterator[object]:
         pytest.fail("Chromium is missing: `apt-get install -y chromium` (make test does it)")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"],
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-dev-shm-usage",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
         )
         try:
             yield browser
@@ -156,15 +207,24 @@ def browser() -> Iterator[object]:
             browser.close()
 
 
-def login(browser: object, tandem: TandemProcess, email: str, path: str = "/dashboard", *,
-          password: str = DEMO_PASSWORD, init_script: str | None = None,
-          setup: Callable[[Any], None] | None = None):
+def login(
+    browser: object,
+    tandem: TandemProcess,
+    email: str,
+    path: str = "/dashboard",
+    *,
+    password: str = DEMO_PASSWORD,
+    init_script: str | None = None,
+    setup: Callable[[Any], None] | None = None,
+    viewport: tuple[int, int] = (1280, 800),
+):
     """A fresh browser context signed in through the real login page; returns its page.
 
     `init_script` runs in every document of the context before the page's own scripts;
     `setup(page)` runs before the first navigation (e.g. to listen to the page's WebSocket).
     """
-    context = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
     if init_script:
         context.add_init_script(init_script)
     page = context.new_page()
@@ -178,8 +238,18 @@ def login(browser: object, tandem: TandemProcess, email: str, path: str = "/dash
     return page
 
 
-def screenshot(page: object, name: str) -> None:
-    """docs/screenshots/NAME.png, with the pointer out of the way and transitions finished."""
+def screenshot(page: object, name: str, *, mask: list[Any] | None = None) -> None:
+    """docs/screenshots/NAME.png when TANDEM_SCREENSHOTS=1, with the pointer out of the way and
+    transitions finished; `mask` covers what differs between runs (a random token, the port)."""
+    if not TAKE_SCREENSHOTS:
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.mouse.move(4, 796)  # type: ignore[attr-defined]  # the last click's hover would show
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled")  # type: ignore[attr-defined]
+    height = page.viewport_size["height"]  # type: ignore[attr-defined]
+    page.mouse.move(4, height - 4)  # type: ignore[attr-defined]  # the last click's hover would show
+    page.screenshot(
+        path=str(SCREENSHOTS / f"{name}.png"),
+        animations="disabled",
+        caret="hide",  # type: ignore[attr-defined]
+        mask=mask or [],
+        mask_color="#d9dbe1",
+    )

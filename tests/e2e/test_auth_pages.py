@@ -13,7 +13,9 @@ def new_page(browser) -> Page:
     return browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
 
 
-def test_login_shows_an_error_for_a_bad_password_and_signs_in_with_the_right_one(browser, demo_server: TandemProcess) -> None:
+def test_login_shows_an_error_for_a_bad_password_and_signs_in_with_the_right_one(
+    browser, demo_server: TandemProcess
+) -> None:
     page = new_page(browser)
     page.goto(demo_server.url + "/login")
     page.get_by_test_id("login-email").fill("ada@example.com")
@@ -42,7 +44,9 @@ def test_login_shows_an_error_for_a_bad_password_and_signs_in_with_the_right_one
     page.context.close()
 
 
-def test_signup_errors_then_a_new_account_creates_its_organization(browser, demo_server: TandemProcess) -> None:
+def test_signup_errors_then_a_new_account_creates_its_organization(
+    browser, demo_server: TandemProcess
+) -> None:
     page = new_page(browser)
     page.goto(demo_server.url + "/signup")
     page.get_by_test_id("signup-name").fill("Dorothy Vaughan")
@@ -93,7 +97,9 @@ def test_deep_links_work_on_reload(browser, demo_server: TandemProcess) -> None:
     expect(page).to_have_url(re.compile(r"/dashboard\?sort=email&dir=desc$"))
     expect(emails.first).to_have_text("tim@example.com")
     assert emails.all_inner_texts() == sorted(emails.all_inner_texts(), reverse=True)
-    expect(page.get_by_test_id("sort-email").locator("xpath=..")).to_have_attribute("aria-sort", "descending")
+    expect(page.get_by_test_id("sort-email").locator("xpath=..")).to_have_attribute(
+        "aria-sort", "descending"
+    )
 
     # An unknown page inside the app says so (and is still the app, with its header).
     page.goto(url + "/no-such-page")
@@ -108,7 +114,9 @@ def test_deep_links_work_on_reload(browser, demo_server: TandemProcess) -> None:
     page.reload()
     expect(page.get_by_test_id("invite-error")).to_be_visible()
     with demo_server.api("hank@example.com") as hank:
-        token = hank.post(f"/api/orgs/{GLOBEX}/invites", json={"email": "annie@example.com", "role": "Guest"}).json()["invite"]["token"]
+        token = hank.post(
+            f"/api/orgs/{GLOBEX}/invites", json={"email": "annie@example.com", "role": "Guest"}
+        ).json()["invite"]["token"]
     page.goto(f"{url}/invite/{token}")
     expect(page.get_by_test_id("invite-org")).to_have_text("Globex Corporation")
     page.reload()

@@ -22,10 +22,19 @@ ROLE_BOUND_MS = 5_000
 PRESENCE_BOUND_MS = 2_000
 
 ADA, GRACE, ALAN, KATHERINE, LINUS, MARGARET, TIM, BARBARA, HANK = (
-    f"{name}@example.com" for name in ("ada", "grace", "alan", "katherine", "linus", "margaret", "tim", "barbara", "hank")
+    f"{name}@example.com"
+    for name in ("ada", "grace", "alan", "katherine", "linus", "margaret", "tim", "barbara", "hank")
 )
-DEMO_ROLES = {ADA: "Owner", GRACE: "Admin", ALAN: "Admin", KATHERINE: "Member", LINUS: "Member",
-              MARGARET: "Member", TIM: "Member", BARBARA: "Guest"}
+DEMO_ROLES = {
+    ADA: "Owner",
+    GRACE: "Admin",
+    ALAN: "Admin",
+    KATHERINE: "Member",
+    LINUS: "Member",
+    MARGARET: "Member",
+    TIM: "Member",
+    BARBARA: "Guest",
+}
 
 # Replaces window.WebSocket before the app loads: while window.__blockWebSocket is true
 # every attempt throws, as when a proxy or policy forbids WebSockets.
@@ -48,6 +57,7 @@ BLOCK_WEBSOCKET = """
 
 # ---------------------------------------------------------------------------- helpers
 
+
 def row(page: Page, user_id: str):
     return page.get_by_test_id(f"member-row-{user_id}")
 
@@ -57,12 +67,15 @@ def wait_table(page: Page) -> None:
 
 
 def wait_live(page: Page, timeout: float = 10_000) -> None:
-    expect(page.get_by_test_id("connection-indicator")).to_have_attribute("data-state", "live", timeout=timeout)
+    expect(page.get_by_test_id("connection-indicator")).to_have_attribute(
+        "data-state", "live", timeout=timeout
+    )
 
 
 def visible_order(page: Page) -> list[str]:
     return page.locator("[data-testid^='member-row-']").evaluate_all(
-        "rows => rows.map(r => r.dataset.testid.slice('member-row-'.length))")
+        "rows => rows.map(r => r.dataset.testid.slice('member-row-'.length))"
+    )
 
 
 def expect_order(page: Page, user_ids: list[str], timeout: float = ROLE_BOUND_MS) -> None:
@@ -71,19 +84,27 @@ def expect_order(page: Page, user_ids: list[str], timeout: float = ROLE_BOUND_MS
         page.wait_for_function(
             """ids => JSON.stringify([...document.querySelectorAll("[data-testid^='member-row-']")]
                        .map(r => r.dataset.testid.slice('member-row-'.length))) === JSON.stringify(ids)""",
-            arg=user_ids, timeout=timeout, polling=50)
+            arg=user_ids,
+            timeout=timeout,
+            polling=50,
+        )
     except PlaywrightError:
         pass
     assert visible_order(page) == user_ids
 
 
 def expect_role(page: Page, user_id: str, role: str, timeout: float = ROLE_BOUND_MS) -> None:
-    expect(page.get_by_test_id(f"member-role-{user_id}")).to_have_attribute("data-role", role, timeout=timeout)
+    expect(page.get_by_test_id(f"member-role-{user_id}")).to_have_attribute(
+        "data-role", role, timeout=timeout
+    )
 
 
-def expect_online(page: Page, user_id: str, online: bool, timeout: float = PRESENCE_BOUND_MS) -> None:
+def expect_online(
+    page: Page, user_id: str, online: bool, timeout: float = PRESENCE_BOUND_MS
+) -> None:
     expect(page.get_by_test_id(f"presence-{user_id}")).to_have_attribute(
-        "data-online", "true" if online else "false", timeout=timeout)
+        "data-online", "true" if online else "false", timeout=timeout
+    )
 
 
 def mark(page: Page) -> None:
@@ -106,7 +127,9 @@ def restore_demo_roles(tandem: TandemProcess) -> None:
         for member in members:
             role = DEMO_ROLES.get(member["email"])
             if role and member["role"] != role:
-                client.patch(f"/api/orgs/{ACME}/members/{member['userId']}", json={"role": role}).raise_for_status()
+                client.patch(
+                    f"/api/orgs/{ACME}/members/{member['userId']}", json={"role": role}
+                ).raise_for_status()
 
 
 def close(*pages: Page) -> None:
@@ -124,6 +147,7 @@ def shared(demo_server: TandemProcess) -> Iterator[TandemProcess]:
 
 
 # ---------------------------------------------------------------------------- tests
+
 
 def test_role_change_shows_live_with_sort_and_filter_intact(browser, shared: TandemProcess) -> None:
     ids = shared.member_ids()
@@ -161,12 +185,17 @@ def test_role_change_shows_live_with_sort_and_filter_intact(browser, shared: Tan
     # The viewer's controls still say what the table shows.
     expect(viewer.get_by_test_id("members-filter")).to_have_value("in")
     expect(viewer.get_by_test_id("members-role-filter")).to_have_value("Admin")
-    expect(viewer.get_by_test_id("sort-role").locator("xpath=..")).to_have_attribute("aria-sort", "ascending")
+    expect(viewer.get_by_test_id("sort-role").locator("xpath=..")).to_have_attribute(
+        "aria-sort", "ascending"
+    )
     expect(viewer).to_have_url(re.compile(r"/dashboard\?(?=.*sort=role)(?=.*q=in)(?=.*role=Admin)"))
     assert_not_reloaded(viewer)
     # Every window agrees with the server.
     with shared.api(GRACE) as client:
-        truth = {m["userId"]: m["role"] for m in client.get(f"/api/orgs/{ACME}/members").json()["members"]}
+        truth = {
+            m["userId"]: m["role"]
+            for m in client.get(f"/api/orgs/{ACME}/members").json()["members"]
+        }
     assert (truth[alan], truth[katherine], truth[linus]) == ("Member", "Admin", "Admin")
     for user_id in (alan, katherine, linus):
         expect_role(admin, user_id, truth[user_id])
@@ -178,9 +207,11 @@ def test_role_change_shows_live_with_sort_and_filter_intact(browser, shared: Tan
     close(admin, viewer)
 
 
-def test_role_change_reaches_a_plain_member_and_the_changed_person(browser, shared: TandemProcess) -> None:
+def test_role_change_reaches_a_plain_member_and_the_changed_person(
+    browser, shared: TandemProcess
+) -> None:
     ids = shared.member_ids()
-    member = login(browser, shared, MARGARET)     # a Member: sees roles as text, no selects
+    member = login(browser, shared, MARGARET)  # a Member: sees roles as text, no selects
     changed = login(browser, shared, TIM)
     for page in (member, changed):
         wait_table(page)
@@ -189,13 +220,17 @@ def test_role_change_reaches_a_plain_member_and_the_changed_person(browser, shar
     expect(changed.get_by_test_id("invite-button")).to_have_count(0)
 
     # Tag every row's DOM node: an update must patch the table, not rebuild it.
-    member.locator("[data-testid^='member-row-']").evaluate_all("rows => rows.forEach(r => { r.__tag = 1; })")
+    member.locator("[data-testid^='member-row-']").evaluate_all(
+        "rows => rows.forEach(r => { r.__tag = 1; })"
+    )
     before = {uid: member.get_by_test_id(f"member-role-{uid}").inner_text() for uid in ids.values()}
 
     set_role(shared, ids[TIM], "Admin")
     expect_role(member, ids[TIM], "Admin")
     expect_role(changed, ids[TIM], "Admin")
-    assert member.locator("[data-testid^='member-row-']").evaluate_all("rows => rows.every(r => r.__tag === 1)")
+    assert member.locator("[data-testid^='member-row-']").evaluate_all(
+        "rows => rows.every(r => r.__tag === 1)"
+    )
     after = {uid: member.get_by_test_id(f"member-role-{uid}").inner_text() for uid in ids.values()}
     assert {uid for uid in ids.values() if before[uid] != after[uid]} == {ids[TIM]}
     # Tim's own window follows his new rights without a reload: he may invite and manage now.
@@ -214,7 +249,7 @@ def test_presence_follows_a_window_closing_and_reopening(browser, shared: Tandem
     mark(watcher)
 
     other = login(browser, shared, BARBARA)
-    wait_live(other)                              # her socket is connected from here on
+    wait_live(other)  # her socket is connected from here on
     expect_online(watcher, barbara, True)
 
     other.context.close()
@@ -225,12 +260,14 @@ def test_presence_follows_a_window_closing_and_reopening(browser, shared: Tandem
     wait_live(again)
     expect_online(watcher, barbara, True)
     expect(watcher.get_by_test_id(f"member-last-active-{barbara}")).to_have_text("Now")
-    expect_online(again, barbara, True)          # her own new window shows her online too
+    expect_online(again, barbara, True)  # her own new window shows her online too
     assert_not_reloaded(watcher)
     close(watcher, again)
 
 
-def test_server_restart_reconnects_without_reload_or_lost_changes(browser, tandem: TandemProcess) -> None:
+def test_server_restart_reconnects_without_reload_or_lost_changes(
+    browser, tandem: TandemProcess
+) -> None:
     ids = tandem.member_ids()
     ada = login(browser, tandem, ADA, init_script=BLOCK_WEBSOCKET % "false")
     others = [login(browser, tandem, email) for email in (GRACE, ALAN)]
@@ -249,10 +286,12 @@ def test_server_restart_reconnects_without_reload_or_lost_changes(browser, tande
     tandem.stop()
     indicator = ada.get_by_test_id("connection-indicator")
     expect(indicator).not_to_have_attribute("data-state", "live", timeout=5_000)
-    others[1].context.close()          # Alan leaves while the server is down
+    others[1].context.close()  # Alan leaves while the server is down
     tandem.start()
     set_role(tandem, ids[TIM], "Admin")
-    expect(indicator).not_to_have_attribute("data-state", "live", timeout=1)  # still cut off when it happened
+    expect(indicator).not_to_have_attribute(
+        "data-state", "live", timeout=1
+    )  # still cut off when it happened
 
     # Let the page reach the server again: it converges on the true state by itself.
     ada.evaluate("window.__blockWebSocket = false")
@@ -301,8 +340,15 @@ def test_another_organization_sees_none_of_it(browser, shared: TandemProcess) ->
     frames: list[str] = []
     ada = login(browser, shared, ADA)
     wait_table(ada)
-    hank = login(browser, shared, HANK, setup=lambda page: page.on(
-        "websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload)))))
+    hank = login(
+        browser,
+        shared,
+        HANK,
+        setup=lambda page: page.on(
+            "websocket",
+            lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))),
+        ),
+    )
     wait_table(hank)
     wait_live(hank)
     mark(hank)
@@ -322,10 +368,12 @@ def test_another_organization_sees_none_of_it(browser, shared: TandemProcess) ->
     with shared.api(HANK) as client:
         client.patch("/api/me", json={"name": "Hank Scorpio Jr"}).raise_for_status()
         hank_id = client.get("/api/me").json()["user"]["id"]
-    expect(hank.get_by_test_id(f"member-name-{hank_id}")).to_have_text("Hank Scorpio Jr", timeout=ROLE_BOUND_MS)
+    expect(hank.get_by_test_id(f"member-name-{hank_id}")).to_have_text(
+        "Hank Scorpio Jr", timeout=ROLE_BOUND_MS
+    )
     received = "\n".join(frames)
-    assert "org.member.updated" in received        # the socket did carry Hank's own event …
-    assert ACME not in received                      # … and nothing of Acme's
+    assert "org.member.updated" in received  # the socket did carry Hank's own event …
+    assert ACME not in received  # … and nothing of Acme's
     for user_id in acme_ids:
         assert user_id not in received
     assert visible_order(hank) == [hank_id]
@@ -339,17 +387,20 @@ def test_another_organization_sees_none_of_it(browser, shared: TandemProcess) ->
     assert visible_order(hank) == [hank_id]
     status = hank.evaluate(
         """async (org) => (await fetch(`/api/orgs/${org}/members`, {
-             headers: {Authorization: `Bearer ${localStorage.getItem('tandem.accessToken')}`}})).status""", ACME)
+             headers: {Authorization: `Bearer ${localStorage.getItem('tandem.accessToken')}`}})).status""",
+        ACME,
+    )
     assert status == 404
     with shared.api(HANK) as client:
         client.patch("/api/me", json={"name": "Hank Scorpio"}).raise_for_status()
     close(ada, hank, katherine)
 
 
-def test_invite_link_signup_accept_and_appear_live(browser, shared: TandemProcess) -> None:
+def test_invite_link_signup_accept_and_appear_live(browser, tandem: TandemProcess) -> None:
+    """On a fresh demo: the screenshot shows no one's activity from earlier tests."""
     email = "mary@example.com"  # not in the demo; the screenshot shows this invite
-    ada = login(browser, shared, ADA)
-    ada.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=shared.url)
+    ada = login(browser, tandem, ADA)
+    ada.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=tandem.url)
     wait_table(ada)
     wait_live(ada)
     mark(ada)
@@ -361,12 +412,12 @@ def test_invite_link_signup_accept_and_appear_live(browser, shared: TandemProces
     expect(dialog.get_by_test_id("invite-role")).to_have_value("Member")
     dialog.get_by_test_id("invite-submit").click()
     link_field = dialog.get_by_test_id("invite-link")
-    expect(link_field).to_have_value(re.compile(re.escape(shared.url) + r"/invite/[\w-]+$"))
+    expect(link_field).to_have_value(re.compile(re.escape(tandem.url) + r"/invite/[\w-]+$"))
     link = link_field.input_value()
     dialog.get_by_test_id("invite-link-copy").click()
     expect(dialog.get_by_test_id("invite-link-copy")).to_have_text("Copied")
     assert ada.evaluate("navigator.clipboard.readText()") == link
-    screenshot(ada, "invite")
+    screenshot(ada, "invite", mask=[link_field])
     ada.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
 
@@ -387,15 +438,17 @@ def test_invite_link_signup_accept_and_appear_live(browser, shared: TandemProces
     newcomer.wait_for_url("**/dashboard")
     expect(newcomer.get_by_test_id("org-name")).to_have_text("Acme Robotics")
 
-    new_id = shared.member_ids()[email]
-    expect(ada.get_by_test_id(f"member-name-{new_id}")).to_have_text("Mary Jackson", timeout=ROLE_BOUND_MS)
+    new_id = tandem.member_ids()[email]
+    expect(ada.get_by_test_id(f"member-name-{new_id}")).to_have_text(
+        "Mary Jackson", timeout=ROLE_BOUND_MS
+    )
     expect_role(ada, new_id, "Member")
     # She was online before she joined (signed up, socket open): Acme sees her online at once.
     expect_online(ada, new_id, True)
     expect(ada.get_by_test_id("members-count")).to_have_text("9")
     assert_not_reloaded(ada)
 
-    with shared.api(ADA) as client:
+    with tandem.api(ADA) as client:
         client.delete(f"/api/orgs/{ACME}/members/{new_id}").raise_for_status()
     expect(row(ada, new_id)).to_have_count(0, timeout=ROLE_BOUND_MS)
     close(ada, newcomer)
@@ -403,10 +456,14 @@ def test_invite_link_signup_accept_and_appear_live(browser, shared: TandemProces
 
 def _member_of_acme(tandem: TandemProcess, email: str, name: str, password: str) -> str:
     """Signs a new person up and makes them a Member of Acme through an invite; returns their id."""
-    r = httpx.post(tandem.url + "/api/auth/signup", json={"email": email, "password": password, "name": name})
+    r = httpx.post(
+        tandem.url + "/api/auth/signup", json={"email": email, "password": password, "name": name}
+    )
     r.raise_for_status()
     with tandem.api(ADA) as ada:
-        token = ada.post(f"/api/orgs/{ACME}/invites", json={"email": email, "role": "Member"}).json()["invite"]["token"]
+        token = ada.post(
+            f"/api/orgs/{ACME}/invites", json={"email": email, "role": "Member"}
+        ).json()["invite"]["token"]
     with tandem.api(email, password) as person:
         person.post(f"/api/invites/{token}/accept").raise_for_status()
         return person.get("/api/me").json()["user"]["id"]
@@ -430,35 +487,78 @@ def test_removed_member_is_told_and_sent_away(browser, shared: TandemProcess) ->
     expect(row(ada, user_id)).to_have_count(0, timeout=ROLE_BOUND_MS)
 
     # The removed person's open window says so and leaves the organization's page.
-    expect(removed.get_by_test_id("toast")).to_contain_text("You were removed from Acme Robotics", timeout=ROLE_BOUND_MS)
+    expect(removed.get_by_test_id("toast")).to_contain_text(
+        "You were removed from Acme Robotics", timeout=ROLE_BOUND_MS
+    )
     expect(removed.get_by_test_id("no-org")).to_be_visible()
     expect(removed.locator("[data-testid^='member-row-']")).to_have_count(0)
-    assert "Acme Robotics" not in removed.get_by_test_id("org-switcher").locator("option").all_inner_texts()
+    assert (
+        "Acme Robotics"
+        not in removed.get_by_test_id("org-switcher").locator("option").all_inner_texts()
+    )
     assert_not_reloaded(removed)
     close(ada, removed)
 
 
-def test_the_last_owner_is_not_offered_leave_until_there_is_another_owner(browser, shared: TandemProcess) -> None:
+def test_the_last_owner_is_offered_no_control_the_server_would_refuse(
+    browser, shared: TandemProcess
+) -> None:
     ids = shared.member_ids()
     owner = login(browser, shared, ADA)
-    wait_table(owner)
-    wait_live(owner)
-    expect(owner.get_by_test_id("leave-org")).to_have_count(0)  # the server would refuse: 409
+    admin = login(browser, shared, GRACE)
+    member = login(browser, shared, KATHERINE)
+    for page in (owner, admin, member):
+        wait_table(page)
+        wait_live(page)
+    # Ada is the only Owner: the server would answer 409 to her leaving or stepping down.
+    own_role, leave = (
+        owner.get_by_test_id(f"role-select-{ids[ADA]}"),
+        owner.get_by_test_id("leave-org"),
+    )
+    for control in (own_role, leave):
+        expect(control).to_be_disabled()
+        expect(control).to_have_attribute("title", re.compile("Owner"))
+    expect(owner.get_by_test_id(f"role-select-{ids[KATHERINE]}")).to_be_enabled()
+    expect(owner.get_by_test_id(f"remove-{ids[KATHERINE]}")).to_be_enabled()
+    # An Admin may not touch an Owner (403), and is never offered to make one.
+    expect(admin.get_by_test_id(f"role-select-{ids[ADA]}")).to_be_disabled()
+    expect(admin.get_by_test_id(f"role-select-{ids[ADA]}")).to_have_attribute(
+        "title", "Only an Owner can change or remove an Owner."
+    )
+    expect(admin.get_by_test_id(f"remove-{ids[ADA]}")).to_be_disabled()
+    expect(admin.get_by_test_id(f"role-select-{ids[KATHERINE]}").locator("option")).to_have_text(
+        ["Admin", "Member", "Guest"]
+    )
+    # A Member sees no controls but their own Leave.
+    expect(member.locator("[data-testid^='role-select-'], [data-testid^='remove-']")).to_have_count(
+        0
+    )
+    expect(member.get_by_test_id("invite-button")).to_have_count(0)
+    expect(member.get_by_test_id("leave-org")).to_be_enabled()
+
     set_role(shared, ids[GRACE], "Owner")
-    expect(owner.get_by_test_id("leave-org")).to_be_visible(timeout=ROLE_BOUND_MS)
+    for control in (own_role, leave):
+        expect(control).to_be_enabled(timeout=ROLE_BOUND_MS)
+    expect(admin.get_by_test_id(f"role-select-{ids[ADA]}")).to_be_enabled(timeout=ROLE_BOUND_MS)
     set_role(shared, ids[GRACE], "Admin")
-    expect(owner.get_by_test_id("leave-org")).to_have_count(0, timeout=ROLE_BOUND_MS)
-    close(owner)
+    for control in (own_role, leave):
+        expect(control).to_be_disabled(timeout=ROLE_BOUND_MS)
+    close(owner, admin, member)
 
 
-def test_a_cold_dashboard_asks_for_me_and_the_members_at_once(browser, shared: TandemProcess) -> None:
+def test_a_cold_dashboard_asks_for_me_and_the_members_at_once(
+    browser, shared: TandemProcess
+) -> None:
     ada = login(browser, shared, ADA)
     wait_table(ada)
     members = f"/api/orgs/{ACME}/members"
     seen: list[tuple[str, str]] = []
     ada.on("request", lambda request: seen.append(("sent", request.url.split(shared.url, 1)[-1])))
-    ada.on("requestfinished", lambda request: seen.append(("done", request.url.split(shared.url, 1)[-1])))
-    ada.reload()                                  # the org id is stored: the members need not wait for /api/me
+    ada.on(
+        "requestfinished",
+        lambda request: seen.append(("done", request.url.split(shared.url, 1)[-1])),
+    )
+    ada.reload()  # the org id is stored: the members need not wait for /api/me
     wait_table(ada)
     wait_live(ada)
     assert seen.index(("sent", members)) < seen.index(("done", "/api/me")), seen
@@ -480,8 +580,8 @@ def test_leaving_the_page_still_reports_its_latency_samples(browser, tandem: Tan
     wait_live(ada)
     before = latency_samples(tandem, "org.member.updated")
     set_role(tandem, ids[TIM], "Admin")
-    expect_role(ada, ids[TIM], "Admin")          # a live event: one sample, buffered for 10 s
-    ada.goto("about:blank")                       # pagehide: the sample leaves with a keepalive request
+    expect_role(ada, ids[TIM], "Admin")  # a live event: one sample, buffered for 10 s
+    ada.goto("about:blank")  # pagehide: the sample leaves with a keepalive request
     deadline = time.monotonic() + 5
     while latency_samples(tandem, "org.member.updated") == before and time.monotonic() < deadline:
         time.sleep(0.1)
