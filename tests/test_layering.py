@@ -7,8 +7,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src" / "tandem"
 DOMAINS = ("auth", "orgs", "flags", "projects", "tasks", "chat", "dashboard", "telemetry")
 
@@ -83,9 +81,6 @@ def test_accel_imports_no_domain_package():
     assert offending(sorted((SRC / "accel").rglob("*.py")), DOMAIN_PACKAGES) == {}
 
 
-@pytest.mark.xfail(
-    strict=False, reason="realtime still imports auth/orgs/flags until the domain refactor lands"
-)
 def test_realtime_imports_no_domain_package():
     assert offending(sorted((SRC / "realtime").rglob("*.py")), DOMAIN_PACKAGES) == {}
 
