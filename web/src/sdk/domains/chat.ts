@@ -1,9 +1,9 @@
+import { chatRoom } from '../events.gen';
 import type { Subscription } from '../subscriptions';
 import { subscribeTyped, type EventsOf, type RoomClient, type TypedSubscribeOptions } from './typed';
 
 export type ChatEvent = EventsOf<'chat.'>;
 
-export const chatRoom = (conversationId: string) => `chat:${conversationId}`;
 
 export function subscribeChat(
   client: RoomClient,

@@ -1,3 +1,4 @@
+import { projectRoom } from '../events.gen';
 import type { Phase } from '../flags';
 import type { Subscription } from '../subscriptions';
 import { subscribeTyped, type EventsOf, type RoomClient, type TypedSubscribeOptions } from './typed';
@@ -5,7 +6,6 @@ import { subscribeTyped, type EventsOf, type RoomClient, type TypedSubscribeOpti
 /** A project room carries the board's events and the project page's. */
 export type ProjectEvent = EventsOf<'project.'> | EventsOf<'kanban.'>;
 
-export const projectRoom = (projectId: string) => `project:${projectId}`;
 
 export function subscribeProject(
   client: RoomClient,

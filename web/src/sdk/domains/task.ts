@@ -1,9 +1,9 @@
+import { taskRoom } from '../events.gen';
 import type { Subscription } from '../subscriptions';
 import { subscribeTyped, type EventsOf, type RoomClient, type TypedSubscribeOptions } from './typed';
 
 export type TaskEvent = EventsOf<'task.'>;
 
-export const taskRoom = (taskId: string) => `task:${taskId}`;
 
 export function subscribeTask(
   client: RoomClient,

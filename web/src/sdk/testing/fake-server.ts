@@ -1,7 +1,7 @@
 // An in-memory Tandem server for SDK tests: the REST endpoints the SDK calls, a durable
 // event log with one global seq, and fake sockets that join rooms, replay and ack in
 // order, drop, and reconnect by themselves like socket.io-client.
-import { DURABLE_EVENTS, type EventName } from '../events.gen';
+import { DURABLE_EVENTS, orgRoom, userRoom, type EventName } from '../events.gen';
 import type { LatencySample } from '../latency';
 import type { MemberRow } from '../reducers/members';
 import type { SocketAuth, SocketFactory, SocketLike } from '../transport';
@@ -78,19 +78,19 @@ export class FakeServer {
     const member = { ...this.members.get(orgId)!.get(userId)!, ...changes };
     this.members.get(orgId)!.set(userId, member);
     const { online: _online, lastActiveAt: _last, ...contract } = member;
-    this.emit(`org:${orgId}`, 'org.member.updated', { organizationId: orgId, member: contract }, version);
+    this.emit(orgRoom(orgId), 'org.member.updated', { organizationId: orgId, member: contract }, version);
   }
 
   setPresence(orgId: string, userId: string, online: boolean): void {
     const lastActiveAt = new Date().toISOString();
     const member = this.members.get(orgId)!.get(userId)!;
     this.members.get(orgId)!.set(userId, { ...member, online, lastActiveAt });
-    this.emit(`org:${orgId}`, 'org.member.presence', { organizationId: orgId, userId, online, lastActiveAt });
+    this.emit(orgRoom(orgId), 'org.member.presence', { organizationId: orgId, userId, online, lastActiveAt });
   }
 
   removeMember(orgId: string, userId: string): void {
     this.members.get(orgId)!.delete(userId);
-    this.emit([`org:${orgId}`, `user:${userId}`], 'org.member.removed', { organizationId: orgId, userId, removedBy: 'u_admin' });
+    this.emit([orgRoom(orgId), userRoom(userId)], 'org.member.removed', { organizationId: orgId, userId, removedBy: 'u_admin' });
   }
 
   sendResync(room: string, reason = 'pruned'): void {
@@ -296,7 +296,7 @@ export class FakeSocket implements SocketLike {
           return this.fire('connect_error', new Error('unauthorized'));
         }
         this.connected = true;
-        this.rooms = new Set([`user:${this.server.userId}`]);
+        this.rooms = new Set([userRoom(this.server.userId)]);
         this.server.sockets.add(this);
         this.server.connects += 1;
         this.fire('connect');
