@@ -57,15 +57,16 @@ class CursorCompiled:
         return tuple(values)
 
 
-def compile_for_cursor(statement: Executable, dialect: Dialect,
-                       column_keys: Sequence[str] | None = None) -> CursorCompiled:
-    """SQLAlchemy's compilation of statement for dialect, as the cursor will run it."""
+def compile_for_cursor(statement: Executable, dialect: Dialect, column_keys: Sequence[str] | None = None,
+                       *, implicit_returning: bool = False) -> CursorCompiled:
+    """SQLAlchemy's compilation of statement for dialect, as the cursor will run it. `implicit_returning`
+    accepts the RETURNING of generated primary keys that SQLAlchemy adds to an INSERT on PostgreSQL."""
     compiled = statement.compile(dialect=dialect, column_keys=column_keys)  # type: ignore[attr-defined]
     if compiled.positiontup is None:
         raise TypeError(f"a cursor statement needs a positional paramstyle; {dialect.name} has {dialect.paramstyle}")
     if compiled.insert_prefetch or compiled.update_prefetch:  # Python-side defaults: SQLAlchemy's job
         raise TypeError("a cursor statement cannot run a statement whose columns take Python-side defaults")
-    if getattr(compiled, "implicit_returning", None) or compiled.escaped_bind_names:
+    if (getattr(compiled, "implicit_returning", None) and not implicit_returning) or compiled.escaped_bind_names:
         raise TypeError("a cursor statement cannot run implicit RETURNING or escaped bind names")
     slots = []
     for name in compiled.positiontup:

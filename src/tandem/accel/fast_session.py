@@ -61,10 +61,17 @@ class _Plan:
 
 
 class _Cursor:
-    __slots__ = ("compiled", "processors", "scalar_processor")
+    __slots__ = ("compiled", "lastrowid", "primary_key", "processors", "scalar_processor")
 
-    def __init__(self, compiled: CursorCompiled) -> None:
+    def __init__(self, compiled: CursorCompiled, primary_key: Sequence[Any] = ()) -> None:
         self.compiled = compiled
+        # An INSERT whose primary key the database generates: SQLAlchemy adds RETURNING of it (PostgreSQL)
+        # or reads the cursor's lastrowid (SQLite). The metadata of `inserted_primary_key`, whose row is
+        # no row of the result.
+        implicit = getattr(compiled.compiled, "implicit_returning", None)
+        self.lastrowid = bool(compiled.compiled.postfetch_lastrowid) and not implicit
+        columns = implicit or (primary_key if self.lastrowid else ())
+        self.primary_key = SimpleResultMetaData([column.key for column in columns]) if columns else None
         self.processors: Any = _UNSET  # decided from the first run's cursor description, as SQLAlchemy does
         self.scalar_processor: Any = None
 
@@ -100,12 +107,20 @@ class FastResult:
     """The buffered result of a fast statement: what repository code calls on a `Result`. Anything else
     (mappings(), partitions(), ...) is answered by a stock `Result` over the remaining rows."""
 
-    __slots__ = ("_keys", "_rows", "rowcount")
+    __slots__ = ("_inserted", "_keys", "_rows", "rowcount")
 
-    def __init__(self, keys: tuple[str, ...], rows: list[Row] | None, rowcount: int) -> None:
+    def __init__(self, keys: tuple[str, ...], rows: list[Row] | None, rowcount: int, inserted: Row | None = None) -> None:
         self._keys = keys
         self._rows = rows  # None: a statement that returns no rows; [] once consumed
         self.rowcount = rowcount
+        self._inserted = inserted
+
+    @property
+    def inserted_primary_key(self) -> Row:
+        if self._inserted is None:
+            raise exc.InvalidRequestError("inserted_primary_key of a fast statement: only an INSERT that "
+                                          "returned its generated key has one here")
+        return self._inserted
 
     @property
     def returns_rows(self) -> bool:
@@ -217,16 +232,20 @@ class FastScalars:
         return values[0]
 
 
-def _run_on_cursor(cursor: Any, sql: str, values: Sequence[Any]) -> tuple[Any, list[Any] | None, int]:
+Ran = tuple[Any, "list[Any] | None", int, Any]  # description, rows, rowcount, lastrowid
+
+
+def _run_on_cursor(cursor: Any, sql: str, values: Sequence[Any], lastrowid: bool) -> Ran:
     cursor.execute(sql, values)
     description = cursor.description
-    return description, (cursor.fetchall() if description else None), cursor.rowcount
+    rows = cursor.fetchall() if description else None
+    return description, rows, cursor.rowcount, cursor.lastrowid if lastrowid else None
 
 
-def _in_greenlet(conn: Connection, sql: str, values: Sequence[Any]) -> tuple[Any, list[Any] | None, int]:
+def _in_greenlet(conn: Connection, sql: str, values: Sequence[Any], lastrowid: bool) -> Ran:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        done = _run_on_cursor(cursor, sql, values)
+        done = _run_on_cursor(cursor, sql, values, lastrowid)
     except Exception as error:  # wrapped and raised as Connection.execute does
         conn._handle_dbapi_exception(error, sql, values, cursor, None)  # closes the cursor, invalidates if gone
     cursor.close()
@@ -285,20 +304,20 @@ class FastSession(AsyncSession):
         plan.runs += 1
         return plan, conn, cursor, values
 
-    async def _run(self, conn: Connection, cursor: _Cursor, values: tuple[Any, ...]) -> tuple[Any, list[Any] | None, int]:
+    async def _run(self, conn: Connection, cursor: _Cursor, values: tuple[Any, ...]) -> Ran:
         sql = cursor.compiled.sql
         adapted = conn._dbapi_connection.dbapi_connection  # type: ignore[union-attr]
         if isinstance(adapted, sqlite_inline.InlineAdaptedConnection) and adapted._connection._connection is not None:
             # SELECT / INSERT / UPDATE / DELETE never wait on SQLite (see accel/sqlite_inline.py): run inline.
             raw = adapted._connection._conn.cursor()
             try:
-                return _run_on_cursor(raw, sql, values)
+                return _run_on_cursor(raw, sql, values, cursor.lastrowid)
             except Exception as error:
                 await greenlet_spawn(conn._handle_dbapi_exception, error, sql, values, None, None)
                 raise  # unreachable: _handle_dbapi_exception raises
             finally:
                 raw.close()
-        return await greenlet_spawn(_in_greenlet, conn, sql, values)
+        return await greenlet_spawn(_in_greenlet, conn, sql, values, cursor.lastrowid)
 
     @staticmethod
     def _processors(cursor: _Cursor, dialect: Dialect, description: Any) -> Any:
@@ -320,7 +339,13 @@ class FastSession(AsyncSession):
                 fast = self._plan_for(statement, params or EMPTY_DICT, False)
             if fast is not None:
                 plan, conn, cursor, values = fast
-                description, rows, rowcount = await self._run(conn, cursor, values)
+                description, rows, rowcount, lastrowid = await self._run(conn, cursor, values)
+                if cursor.primary_key is not None:
+                    key = cursor.primary_key
+                    if cursor.lastrowid:
+                        return FastResult((), None, rowcount, Row(key, None, key._key_to_index, (lastrowid,)))
+                    inserted: Row | None = Row(key, None, key._key_to_index, rows[0]) if rows else None
+                    return FastResult((), None, rowcount, inserted)
                 if rows is None:
                     return FastResult((), None, rowcount)
                 keys = plan.keys or ()
@@ -348,7 +373,7 @@ class FastSession(AsyncSession):
                 fast = self._plan_for(statement, params or EMPTY_DICT, True)
             if fast is not None:
                 _, conn, cursor, values = fast
-                description, rows, _ = await self._run(conn, cursor, values)
+                description, rows, _, _ = await self._run(conn, cursor, values)
                 if not rows:
                     return None
                 self._processors(cursor, conn.dialect, description)
@@ -366,7 +391,7 @@ class FastSession(AsyncSession):
                 fast = self._plan_for(statement, params or EMPTY_DICT, True)
             if fast is not None:
                 _, conn, cursor, values = fast
-                description, rows, _ = await self._run(conn, cursor, values)
+                description, rows, _, _ = await self._run(conn, cursor, values)
                 if rows is None:
                     raise exc.ResourceClosedError(_NOT_ROWS)
                 self._processors(cursor, conn.dialect, description)
@@ -380,12 +405,18 @@ def _compile(statement: Any, dialect: Dialect, column_keys: list[str] | None, wi
     if dialect.bind_typing is BindTyping.SETINPUTSIZES:
         return None
     try:
-        compiled = dbapi_statements.compile_for_cursor(statement, dialect, column_keys)
+        compiled = dbapi_statements.compile_for_cursor(statement, dialect, column_keys, implicit_returning=True)
     except TypeError:
         return None
-    if len(compiled.compiled._result_columns) != width:
+    if getattr(compiled.compiled, "implicit_returning", None):
+        if width or not isinstance(statement, Insert):
+            return None
+    elif len(compiled.compiled._result_columns) != width:
         return None  # columns the ORM adds or drops: its own result handling
-    return _Cursor(compiled)
+    primary_key = tuple(statement.table.primary_key) if isinstance(statement, Insert) else ()
+    if compiled.compiled.postfetch_lastrowid and len(primary_key) != 1:
+        return None  # a composite key, part given and part generated: SQLAlchemy's to assemble
+    return _Cursor(compiled, primary_key)
 
 
 def session_class() -> type[AsyncSession]:
