@@ -18,7 +18,6 @@ dependencies), `session` (+ the request's unit of work, unused), `caller` (+ the
 caller: the token and one query, as every API request does).
 """
 
-
 import argparse
 import asyncio
 import cProfile
@@ -37,27 +36,47 @@ BENCH = Path(__file__).resolve().parent
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--changes", type=int, default=3200, help="measured requests (after 200 to warm up)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--changes", type=int, default=3200, help="measured requests (after 200 to warm up)"
+    )
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight at once")
     p.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     p.add_argument("--profile", default=None, help="write cProfile stats here and print the top 30")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--get-me", action="store_true", help="GET /api/me instead of PATCHes")
     what.add_argument("--healthz", action="store_true", help="GET /healthz instead of PATCHes")
-    what.add_argument("--floor", choices=["none", "session", "caller"], default=None,
-                      help="a bench-only route: no dependencies / a unit of work / the authenticated caller")
+    what.add_argument(
+        "--floor",
+        choices=["none", "session", "caller"],
+        default=None,
+        help="a bench-only route: no dependencies / a unit of work / the authenticated caller",
+    )
     return p.parse_args(argv)
 
 
 async def call(app: Any, method: str, path: str, token: str, body: bytes = b"") -> int:
     """One HTTP request through the ASGI app, as uvicorn would make it; returns the status."""
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"bench"), (b"authorization", b"Bearer " + token.encode()),
-                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"bench"),
+            (b"authorization", b"Bearer " + token.encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
     }
     received = False
     status = 0
@@ -98,19 +117,19 @@ async def _schema(url: str, create: bool) -> None:
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
     sys.path.insert(0, str(BENCH))
-    import tandem_server  # the benchmark's own seeding: one org, people with logins and tokens
+    import tandem_app  # the benchmark's own seeding: one org, people with logins and tokens
 
     from tandem.app import create_app
     from tandem.config import get_settings
 
     app = create_app(get_settings())
     if args.floor:
-        tandem_server.add_floor_routes(app)
-    seeded = await tandem_server.seed(app.runtime.db, app.runtime.tokens, args.concurrency + 2)
+        tandem_app.add_floor_routes(app)
+    seeded = await tandem_app.seed(app.runtime.db, app.runtime.tokens, args.concurrency + 2)
     await app.runtime.start()
     try:
         org, token = seeded["orgId"], seeded["ownerAccessToken"]
-        targets = seeded["userIds"][1:1 + args.concurrency]
+        targets = seeded["userIds"][1 : 1 + args.concurrency]
         roles = [b'{"role":"Admin"}', b'{"role":"Member"}']  # every target starts as Member
 
         def request(worker: int, i: int) -> tuple[str, str, bytes]:
@@ -154,7 +173,11 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     if profiler:
         profiler.dump_stats(args.profile)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
-    return {"requests": n, "cpu_ms_per_request": 1000 * cpu / n, "wall_ms_per_request": 1000 * wall / n}
+    return {
+        "requests": n,
+        "cpu_ms_per_request": 1000 * cpu / n,
+        "wall_ms_per_request": 1000 * wall / n,
+    }
 
 
 async def _last_seq(app: Any) -> int:
@@ -168,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data_dir = Path(tempfile.mkdtemp(prefix="tandem-inprocess-"))
     os.environ["TANDEM_DATA_DIR"] = str(data_dir)
-    os.environ["TANDEM_DATABASE_URL"] = args.database_url or f"sqlite+aiosqlite:///{data_dir / 'tandem.db'}"
+    os.environ["TANDEM_DATABASE_URL"] = (
+        args.database_url or f"sqlite+aiosqlite:///{data_dir / 'tandem.db'}"
+    )
     os.environ.setdefault("TANDEM_SECRET_KEY", secrets.token_urlsafe(32))
     os.environ["TANDEM_SERVE_WEB"] = "false"
     import uvloop
@@ -177,16 +202,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(_schema(url, create=True))
         try:
-            subprocess.run([sys.executable, "-m", "tandem.cli", "migrate"], check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "tandem.cli", "migrate"], check=True, capture_output=True
+            )
             result = uvloop.run(run(args))
         finally:
             asyncio.run(_schema(url, create=False))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    what = (f"GET /api/_bench/{args.floor}" if args.floor else "GET /healthz" if args.healthz
-            else "GET /api/me" if args.get_me else "PATCH role")
-    print(f"{what}: {result['requests']} requests, {args.concurrency} in flight: "
-          f"{result['cpu_ms_per_request']:.2f} CPU-ms per request, {result['wall_ms_per_request']:.2f} ms wall")
+    what = (
+        f"GET /api/_bench/{args.floor}"
+        if args.floor
+        else "GET /healthz"
+        if args.healthz
+        else "GET /api/me"
+        if args.get_me
+        else "PATCH role"
+    )
+    print(
+        f"{what}: {result['requests']} requests, {args.concurrency} in flight: "
+        f"{result['cpu_ms_per_request']:.2f} CPU-ms per request, {result['wall_ms_per_request']:.2f} ms wall"
+    )
     return 0
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.conftest import PG_URL, REDIS_URL, need
 from tests.harness import (
     delete_redis_keys,
+    eventually,
     free_port,
     postgres_available,
     redis_available,
@@ -90,7 +91,7 @@ async def test_a_broadcast_reaches_the_clients_of_every_worker(tmp_path: Path) -
             assert got and all(n == 1 for n in got), f"worker {pid}: events per client {got}"
         assert clients[-1][2][0]["room"] == info["room"]
         # Presence keeps its keys under the run's prefix.
-        assert f"{prefix}:online-users" in redis_keys(REDIS_URL, prefix)
+        await eventually(lambda: f"{prefix}:online-users" in redis_keys(REDIS_URL, prefix))
     finally:
         for client, _, _ in clients:
             await client.disconnect()
