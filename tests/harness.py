@@ -137,6 +137,11 @@ async def _migrate(url: str) -> None:
         await engine.dispose()
 
 
+# Every test signs up and logs in from 127.0.0.1, many times a minute; tests of the limits set their own.
+SIGN_IN_LIMITS = {"login_limit_per_minute": 100_000, "login_ip_limit_per_minute": 100_000,
+                  "signup_limit_per_hour": 100_000, "refresh_limit_per_minute": 100_000}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -179,6 +184,7 @@ class Server:
 async def launch(database_url: str, data_dir: Path, **overrides: Any) -> Server:
     port = overrides.pop("port", None) or free_port()
     overrides.setdefault("redis_prefix", REDIS_PREFIX)
+    overrides = {**SIGN_IN_LIMITS, **overrides}
     settings = Settings(
         database_url=database_url, data_dir=data_dir, port=port, secret_key="test-secret-key-" + "x" * 32,
         serve_web=overrides.pop("serve_web", False), json_logs=False, presence_grace_seconds=0.3, **overrides,

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = 25 * 1024 * 1024
     max_body_bytes: int = 1024 * 1024
     presence_grace_seconds: float = 1.0
+    # Attempts allowed before 429; each bucket refills evenly over its period, and 0 turns one off.
+    login_limit_per_minute: int = 10  # per account (email)
+    login_ip_limit_per_minute: int = 30
+    signup_limit_per_hour: int = 20  # per IP
+    refresh_limit_per_minute: int = 30  # per login, or per IP for a token that is not ours
     dispatcher_poll_seconds: float = 0.5
     longpoll_max_wait: float = 25.0
     instance_id: str = Field(default_factory=lambda: secrets.token_hex(4))

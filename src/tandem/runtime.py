@@ -21,6 +21,7 @@ from tandem.realtime import log as event_log
 from tandem.realtime.bus import LocalBus, RedisBus
 from tandem.realtime.envelope import envelope
 from tandem.realtime.gateway import Gateway
+from tandem.realtime.limits import make_limiter
 from tandem.realtime.metrics import Metrics
 from tandem.realtime.outbox import Dispatcher
 from tandem.realtime.presence import LocalPresence, RedisPresence
@@ -42,6 +43,7 @@ class Runtime:
             socket_seconds=settings.socket_token_seconds,
         )
         self.metrics = Metrics()
+        self.limiter = make_limiter(settings.redis_url, settings.redis_prefix)
         self.bus = RedisBus(settings.redis_url, settings.redis_prefix) if settings.redis_url else LocalBus()
         self.gateway = Gateway(self)
         self.sio = self.gateway.sio
@@ -80,6 +82,7 @@ class Runtime:
         await self.dispatcher.stop()
         await self.presence.stop()
         await self.bus.stop()
+        await self.limiter.close()
         await self.db.dispose()
 
     # -- wiring -----------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import free_port
+from tests.harness import SIGN_IN_LIMITS, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC_INDEX = ROOT / "src" / "tandem" / "static" / "index.html"
@@ -46,6 +46,7 @@ class TandemProcess:
             TANDEM_HOST="127.0.0.1",
             TANDEM_LOG_LEVEL="warning",
             TANDEM_PRESENCE_GRACE_SECONDS="1.0",
+            **{f"TANDEM_{name.upper()}": str(value) for name, value in SIGN_IN_LIMITS.items()},
         )
         for key in ("TANDEM_DATABASE_URL", "TANDEM_REDIS_URL"):
             self.env.pop(key, None)

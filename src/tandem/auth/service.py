@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,13 +25,18 @@ hasher = PasswordHasher()
 _DUMMY_HASH = hasher.hash("not-a-real-password")
 
 
+# argon2 is CPU-bound: more hashes at once than cores only makes every one of them slower, so
+# they queue here, one per core, and a login waits behind at most what the rate limits let in.
+_password_work = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="tandem-argon2")
+
+
 async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(hasher.hash, password)
+    return await asyncio.get_running_loop().run_in_executor(_password_work, hasher.hash, password)
 
 
 async def _verify_password(password_hash: str, password: str) -> bool:
     try:
-        return await asyncio.to_thread(hasher.verify, password_hash, password)
+        return await asyncio.get_running_loop().run_in_executor(_password_work, hasher.verify, password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
