@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 import socketio
 from tests.conftest import PG_URL
 from tests.harness import (
@@ -105,10 +106,37 @@ async def test_a_killed_instance_leaves_only_keys_that_expire(
         await proc.wait()
         left = redis_keys(redis_url, prefix)
         assert f"{prefix}:online:{user_id}" in left  # the killed instance could not clean up
-        assert all(0 < ttl <= RedisPresence.KEY_TTL for ttl in left.values()), left
+        assert all(ttl > 0 for ttl in left.values()), left  # none is kept for good
+        presence = {
+            k: ttl for k, ttl in left.items() if k.split(":")[1].startswith(("online", "presence"))
+        }
+        assert all(ttl <= RedisPresence.KEY_TTL for ttl in presence.values()), presence
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
         await sio.disconnect()
+        delete_redis_keys(redis_url, prefix)
+
+
+async def test_a_live_instance_keeps_refreshing_its_keys(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(RedisPresence, "REFRESH", 0.2)
+    monkeypatch.setattr(RedisPresence, "KEY_TTL", 1)
+    prefix = f"tandem-test-refresh-{uuid.uuid4().hex[:8]}"
+    try:
+        async with (
+            fresh_database_url("sqlite", tmp_path, PG_URL) as url,
+            start_server(url, tmp_path, redis_url=redis_url, redis_prefix=prefix) as server,
+        ):
+            _, (owner,) = await quick_team(server, ["Owner"])
+            listener = await Listener(server, await owner.socket_token()).connect()
+            online = f"{prefix}:online:{owner.id}"
+            await eventually(lambda: online in redis_keys(redis_url, prefix))
+            await asyncio.sleep(2.5)  # more than twice the keys' lifetime
+            kept = redis_keys(redis_url, prefix)
+            assert online in kept and 0 < kept[online] <= 1, kept
+            await listener.close()
+    finally:
         delete_redis_keys(redis_url, prefix)
