@@ -29,6 +29,10 @@ from tandem.accel import fast_session
 from tandem.accel.fast_session import FastSession, fast_runs
 from tandem.db import Database, UTCDateTime
 
+
+# The accelerated path's own behaviour; the stock path is what the rest of the suite runs under TANDEM_ACCEL=off.
+pytestmark = pytest.mark.skipif(accel.switched_off(), reason="accelerators are off (TANDEM_ACCEL=off)")
+
 T0 = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
 
 

@@ -9,10 +9,16 @@ import sqlite3
 import threading
 
 import pytest
+
+from tandem import accel
 from sqlalchemy import event, exc, text
 
 from tandem.accel import sqlite_inline
 from tandem.db import Database
+
+
+# The accelerated path's own behaviour; the stock path is what the rest of the suite runs under TANDEM_ACCEL=off.
+pytestmark = pytest.mark.skipif(accel.switched_off(), reason="accelerators are off (TANDEM_ACCEL=off)")
 
 
 def _trace_threads(db: Database) -> list[tuple[int, str]]:
