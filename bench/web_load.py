@@ -68,14 +68,26 @@ def demo_server() -> Iterator[str]:
     """A throwaway `tandem serve` with the demo data; yields its URL."""
     with tempfile.TemporaryDirectory(prefix="tandem-web-load-") as data_dir:
         port = free_port()
-        env = dict(os.environ, TANDEM_DATA_DIR=data_dir, TANDEM_PORT=str(port), TANDEM_HOST="127.0.0.1",
-                   TANDEM_LOG_LEVEL="warning")
+        env = dict(
+            os.environ,
+            TANDEM_DATA_DIR=data_dir,
+            TANDEM_PORT=str(port),
+            TANDEM_HOST="127.0.0.1",
+            TANDEM_LOG_LEVEL="warning",
+        )
         for key in ("TANDEM_DATABASE_URL", "TANDEM_REDIS_URL"):
             env.pop(key, None)
         for command in ("migrate", "demo"):
-            subprocess.run([sys.executable, "-m", "tandem.cli", command], env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "tandem.cli", command],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         log = open(Path(data_dir) / "server.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "tandem.cli", "serve"], env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tandem.cli", "serve"], env=env, stdout=log, stderr=log
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
@@ -101,11 +113,21 @@ def session_storage(url: str, email: str, password: str) -> dict:
     r = httpx.post(url + "/api/auth/login", json={"email": email, "password": password}, timeout=30)
     r.raise_for_status()
     tokens = r.json()
-    me = httpx.get(url + "/api/me", headers={"Authorization": f"Bearer {tokens['accessToken']}"}, timeout=30).json()
-    items = {"tandem.accessToken": tokens["accessToken"], "tandem.refreshToken": tokens["refreshToken"]}
+    me = httpx.get(
+        url + "/api/me", headers={"Authorization": f"Bearer {tokens['accessToken']}"}, timeout=30
+    ).json()
+    items = {
+        "tandem.accessToken": tokens["accessToken"],
+        "tandem.refreshToken": tokens["refreshToken"],
+    }
     if me["memberships"]:
         items["tandem.orgId"] = me["memberships"][0]["orgId"]
-    return {"cookies": [], "origins": [{"origin": url, "localStorage": [{"name": k, "value": v} for k, v in items.items()]}]}
+    return {
+        "cookies": [],
+        "origins": [
+            {"origin": url, "localStorage": [{"name": k, "value": v} for k, v in items.items()]}
+        ],
+    }
 
 
 def load_once(browser, url: str, state: dict) -> dict:
@@ -132,11 +154,23 @@ def load_once(browser, url: str, state: dict) -> dict:
             decoded = len(response.body())
             js_wire += wire
             js_decoded += decoded
-            scripts.append({"url": response.url.removeprefix(url), "wire": wire, "decoded": decoded,
-                            "encoding": response.headers.get("content-encoding", "identity")})
+            scripts.append(
+                {
+                    "url": response.url.removeprefix(url),
+                    "wire": wire,
+                    "decoded": decoded,
+                    "encoding": response.headers.get("content-encoding", "identity"),
+                }
+            )
     context.close()
-    return {"table_ms": table_ms, "wall_ms": wall_ms, "js_wire_bytes": js_wire, "js_decoded_bytes": js_decoded,
-            "all_wire_bytes": total_wire, "scripts": scripts}
+    return {
+        "table_ms": table_ms,
+        "wall_ms": wall_ms,
+        "js_wire_bytes": js_wire,
+        "js_decoded_bytes": js_decoded,
+        "all_wire_bytes": total_wire,
+        "scripts": scripts,
+    }
 
 
 def built_js_gzip() -> int | None:
@@ -146,9 +180,13 @@ def built_js_gzip() -> int | None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--url", help="an already running Tandem with the demo data (default: start one)")
+    parser.add_argument(
+        "--url", help="an already running Tandem with the demo data (default: start one)"
+    )
     parser.add_argument("--email", default="ada@example.com")
     parser.add_argument("--password", default="tandem-demo")
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON")
@@ -158,8 +196,11 @@ def main() -> int:
 
     server = contextlib.nullcontext(args.url.rstrip("/")) if args.url else demo_server()
     with server as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
         try:
             state = session_storage(url, args.email, args.password)
             load_once(browser, url, state)  # warms the server (imports, caches), not the browser
@@ -180,13 +221,21 @@ def main() -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"/dashboard, {args.runs} cold loads (new browser context each, session in localStorage)")
-    print("  time to members table: " + ", ".join(f"{r['table_ms']:.0f}" for r in runs)
-          + f" ms  → median {result['table_ms_median']:.0f} ms")
-    print("  goto → first row (driver): " + ", ".join(f"{r['wall_ms']:.0f}" for r in runs)
-          + f" ms  → median {result['wall_ms_median']:.0f} ms")
-    print(f"  JavaScript: {result['js_wire_kb']:.1f} KB on the wire "
-          f"({', '.join(s['encoding'] for s in runs[-1]['scripts'])}), {result['js_decoded_kb']:.1f} KB decoded; "
-          f"built bundle gzip -9: {result['built_js_gzip9_kb']:.1f} KB")
+    print(
+        "  time to members table: "
+        + ", ".join(f"{r['table_ms']:.0f}" for r in runs)
+        + f" ms  → median {result['table_ms_median']:.0f} ms"
+    )
+    print(
+        "  goto → first row (driver): "
+        + ", ".join(f"{r['wall_ms']:.0f}" for r in runs)
+        + f" ms  → median {result['wall_ms_median']:.0f} ms"
+    )
+    print(
+        f"  JavaScript: {result['js_wire_kb']:.1f} KB on the wire "
+        f"({', '.join(s['encoding'] for s in runs[-1]['scripts'])}), {result['js_decoded_kb']:.1f} KB decoded; "
+        f"built bundle gzip -9: {result['built_js_gzip9_kb']:.1f} KB"
+    )
     print(f"  everything the page fetched: {result['all_wire_kb']:.1f} KB on the wire")
     return 0
 

@@ -23,11 +23,11 @@ from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tandem.accel.uvicorn_wsproto import uvicorn_ws
 from tandem.app import TandemASGI, create_app
 from tandem.config import Settings
 from tandem.db import make_engine
 from tandem.flags import service as flags
-from tandem.accel.uvicorn_wsproto import uvicorn_ws
 
 PASSWORD = "correct horse battery"
 _TLS_CONTEXT = ssl.create_default_context()
@@ -66,7 +66,10 @@ def redis_keys(url: str, prefix: str) -> dict[str, int]:
 
     client = redis.from_url(url, socket_connect_timeout=1)
     try:
-        return {key.decode(): client.ttl(key) for key in client.scan_iter(match=f"{prefix}:*", count=1000)}
+        return {
+            key.decode(): client.ttl(key)
+            for key in client.scan_iter(match=f"{prefix}:*", count=1000)
+        }
     finally:
         client.close()
 
@@ -126,6 +129,7 @@ async def _migrate(url: str) -> None:
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:
+
             def upgrade(sync_conn: Any) -> None:
                 cfg = Config(str(ROOT / "alembic.ini"))
                 cfg.attributes["connection"] = sync_conn
@@ -138,8 +142,12 @@ async def _migrate(url: str) -> None:
 
 
 # Every test signs up and logs in from 127.0.0.1, many times a minute; tests of the limits set their own.
-SIGN_IN_LIMITS = {"login_limit_per_minute": 100_000, "login_ip_limit_per_minute": 100_000,
-                  "signup_limit_per_hour": 100_000, "refresh_limit_per_minute": 100_000}
+SIGN_IN_LIMITS = {
+    "login_limit_per_minute": 100_000,
+    "login_ip_limit_per_minute": 100_000,
+    "signup_limit_per_hour": 100_000,
+    "refresh_limit_per_minute": 100_000,
+}
 
 
 def free_port() -> int:
@@ -161,13 +169,15 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def runtime(self):  # noqa: ANN201
+    def runtime(self):
         return self.app.runtime
 
     def client(self, token: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         # One shared TLS context: building one per client costs ~50 ms, and tests make thousands.
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, verify=_TLS_CONTEXT)
+        return httpx.AsyncClient(
+            base_url=self.url, headers=headers, timeout=30, verify=_TLS_CONTEXT
+        )
 
     async def settle(self) -> None:
         """Wait until every committed event was published (the dispatcher saw an empty outbox)."""
@@ -186,15 +196,29 @@ async def launch(database_url: str, data_dir: Path, **overrides: Any) -> Server:
     overrides.setdefault("redis_prefix", REDIS_PREFIX)
     overrides = {**SIGN_IN_LIMITS, **overrides}
     settings = Settings(
-        database_url=database_url, data_dir=data_dir, port=port, secret_key="test-secret-key-" + "x" * 32,
-        serve_web=overrides.pop("serve_web", False), json_logs=False, presence_grace_seconds=0.3, **overrides,
+        database_url=database_url,
+        data_dir=data_dir,
+        port=port,
+        secret_key="test-secret-key-" + "x" * 32,
+        serve_web=overrides.pop("serve_web", False),
+        json_logs=False,
+        presence_grace_seconds=0.3,
+        **overrides,
     )
     flags.cache.clear()
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                            # what `tandem serve` runs: the lean wsproto connection, engine.io's pings only
-                            ws=uvicorn_ws("wsproto"), ws_ping_interval=None, ws_per_message_deflate=False,
-                            loop="asyncio")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        # what `tandem serve` runs: the lean wsproto connection, engine.io's pings only
+        ws=uvicorn_ws("wsproto"),
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,
+        loop="asyncio",
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):
@@ -209,7 +233,9 @@ async def launch(database_url: str, data_dir: Path, **overrides: Any) -> Server:
 
 
 @asynccontextmanager
-async def start_server(database_url: str, data_dir: Path, **overrides: Any) -> AsyncIterator[Server]:
+async def start_server(
+    database_url: str, data_dir: Path, **overrides: Any
+) -> AsyncIterator[Server]:
     srv = await launch(database_url, data_dir, **overrides)
     try:
         yield srv
@@ -218,11 +244,15 @@ async def start_server(database_url: str, data_dir: Path, **overrides: Any) -> A
 
 
 @asynccontextmanager
-async def two_instances(database_url: str, data_dir: Path, redis_url: str) -> AsyncIterator[tuple[Server, Server]]:
+async def two_instances(
+    database_url: str, data_dir: Path, redis_url: str
+) -> AsyncIterator[tuple[Server, Server]]:
     """Instances a and b of one Tandem: the same database, Redis between them."""
     suffix = uuid.uuid4().hex[:6]
-    async with start_server(database_url, data_dir, redis_url=redis_url, instance_id=f"a-{suffix}") as a, \
-            start_server(database_url, data_dir, redis_url=redis_url, instance_id=f"b-{suffix}") as b:
+    async with (
+        start_server(database_url, data_dir, redis_url=redis_url, instance_id=f"a-{suffix}") as a,
+        start_server(database_url, data_dir, redis_url=redis_url, instance_id=f"b-{suffix}") as b,
+    ):
         yield a, b
 
 
@@ -258,10 +288,14 @@ async def signup(server: Server, name: str | None = None, email: str | None = No
     name = name or f"Person {uuid.uuid4().hex[:5]}"
     email = email or f"{uuid.uuid4().hex[:10]}@example.com"
     async with server.client() as http:
-        r = await http.post("/api/auth/signup", json={"email": email, "password": PASSWORD, "name": name})
+        r = await http.post(
+            "/api/auth/signup", json={"email": email, "password": PASSWORD, "name": name}
+        )
         assert r.status_code == 201, r.text
         body = r.json()
-    return Person(server, body["user"]["id"], email, name, body["accessToken"], body["refreshToken"])
+    return Person(
+        server, body["user"]["id"], email, name, body["accessToken"], body["refreshToken"]
+    )
 
 
 async def make_org(owner: Person, name: str = "Acme") -> str:
@@ -274,7 +308,9 @@ async def make_org(owner: Person, name: str = "Acme") -> str:
 async def join(org_id: str, inviter: Person, person: Person, role: str = "Member") -> None:
     """Invite and accept: the real path (emits org.member.joined)."""
     async with inviter.http() as http:
-        r = await http.post(f"/api/orgs/{org_id}/invites", json={"email": person.email, "role": role})
+        r = await http.post(
+            f"/api/orgs/{org_id}/invites", json={"email": person.email, "role": role}
+        )
         assert r.status_code == 201, r.text
         token = r.json()["invite"]["token"]
     async with person.http() as http:
@@ -311,8 +347,12 @@ class Listener:
                 self._arrived.notify_all()
 
     async def connect(self, url: str | None = None) -> Listener:
-        await self.sio.connect(url or self.server.url, auth={"token": self.token}, transports=["websocket"],
-                               wait_timeout=10)
+        await self.sio.connect(
+            url or self.server.url,
+            auth={"token": self.token},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
         return self
 
     async def subscribe(self, room: str, after: int | None = None) -> dict[str, Any]:
@@ -334,7 +374,11 @@ class Listener:
 
     async def wait_event(self, name: str, timeout: float = 5.0, **data: Any) -> dict[str, Any]:
         return await self.wait_for(
-            lambda e: e.get("event") == name and all(e.get("data", {}).get(k) == v for k, v in data.items()), timeout
+            lambda e: (
+                e.get("event") == name
+                and all(e.get("data", {}).get(k) == v for k, v in data.items())
+            ),
+            timeout,
         )
 
     def named(self, name: str) -> list[dict[str, Any]]:
@@ -380,7 +424,9 @@ async def login(server: Server, email: str, password: str = PASSWORD) -> Person:
         assert r.status_code == 200, r.text
         body = r.json()
     user = body["user"]
-    return Person(server, user["id"], user["email"], user["name"], body["accessToken"], body["refreshToken"])
+    return Person(
+        server, user["id"], user["email"], user["name"], body["accessToken"], body["refreshToken"]
+    )
 
 
 async def handshake(server: Server, token: Any) -> str | None:
@@ -393,7 +439,9 @@ async def handshake(server: Server, token: Any) -> str | None:
         refused.append(data)
 
     try:
-        await sio.connect(server.url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
+        await sio.connect(
+            server.url, auth={"token": token}, transports=["websocket"], wait_timeout=10
+        )
     except socketio.exceptions.ConnectionError:
         assert refused, "the connection failed without a connect_error"
         data = refused[0]
@@ -419,10 +467,21 @@ async def run_tandem(*args: str, database_url: str, data_dir: Path) -> tuple[int
     from tandem.cli import ROOT
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
-    env.update(TANDEM_DATABASE_URL=database_url, TANDEM_DATA_DIR=str(data_dir), TANDEM_JSON_LOGS="false")
+    env.update(
+        TANDEM_DATABASE_URL=database_url, TANDEM_DATA_DIR=str(data_dir), TANDEM_JSON_LOGS="false"
+    )
     proc = await asyncio.create_subprocess_exec(
-        "uv", "run", "--frozen", "--project", str(ROOT), "tandem", *args,
-        cwd=str(data_dir), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        "uv",
+        "run",
+        "--frozen",
+        "--project",
+        str(ROOT),
+        "tandem",
+        *args,
+        cwd=str(data_dir),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode()
@@ -449,23 +508,33 @@ async def quick_signup(server: Server, name: str | None = None, email: str | Non
     name = name or f"Person {uuid.uuid4().hex[:5]}"
     email = email or f"{uuid.uuid4().hex[:10]}@example.com"
     async with server.runtime.db.unit_of_work() as session:
-        user = await auth_service.create_user(session, email=email, password=PASSWORD, name=name,
-                                              password_hash=_password_hash())
+        user = await auth_service.create_user(
+            session, email=email, password=PASSWORD, name=name, password_hash=_password_hash()
+        )
         access, refresh = await auth_service.start_login(session, server.runtime.tokens, user)
     return Person(server, user.id, user.email, user.name, access, refresh)
 
 
-async def quick_team(server: Server, roles: list[str], org_name: str = "Acme") -> tuple[str, list[Person]]:
+async def quick_team(
+    server: Server, roles: list[str], org_name: str = "Acme"
+) -> tuple[str, list[Person]]:
     """Like `team`, with `quick_signup` people; members still join through invite and accept."""
-    people = [await quick_signup(server, name=f"{role} {i} {uuid.uuid4().hex[:4]}") for i, role in enumerate(roles)]
+    people = [
+        await quick_signup(server, name=f"{role} {i} {uuid.uuid4().hex[:4]}")
+        for i, role in enumerate(roles)
+    ]
     org_id = await make_org(people[0], org_name)
     for person, role in zip(people[1:], roles[1:], strict=True):
         await join(org_id, people[0], person, role)
     return org_id, people
 
 
-async def connect_outcome(server: Server, auth: Any = None, headers: dict[str, str] | None = None,
-                          transports: list[str] | None = None) -> str | dict[str, Any]:
+async def connect_outcome(
+    server: Server,
+    auth: Any = None,
+    headers: dict[str, str] | None = None,
+    transports: list[str] | None = None,
+) -> str | dict[str, Any]:
     """Try to open a socket: "connected", or what the client's `connect_error` handler received."""
     sio = socketio.AsyncClient(reconnection=False)
     errors: list[Any] = []
@@ -475,8 +544,13 @@ async def connect_outcome(server: Server, auth: Any = None, headers: dict[str, s
         errors.append(data)
 
     try:
-        await sio.connect(server.url, auth=auth, headers=headers or {}, transports=transports or ["websocket"],
-                          wait_timeout=10)
+        await sio.connect(
+            server.url,
+            auth=auth,
+            headers=headers or {},
+            transports=transports or ["websocket"],
+            wait_timeout=10,
+        )
     except socketio.exceptions.ConnectionError as exc:
         return errors[0] if errors else {"message": str(exc)}
     await sio.disconnect()
@@ -511,7 +585,8 @@ async def logged(server: Server, room: str, after: int = 0) -> list[dict[str, An
 
     async with server.runtime.db.read() as session:
         rows = await session.scalars(
-            select(EventRecord.envelope).where(EventRecord.room == room, EventRecord.seq > after)
+            select(EventRecord.envelope)
+            .where(EventRecord.room == room, EventRecord.seq > after)
             .order_by(EventRecord.seq)
         )
         return list(rows)
@@ -555,10 +630,22 @@ async def eventually(predicate: Any, timeout: float = 5.0, interval: float = 0.0
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
-def assert_envelope(env: dict[str, Any], event: str, room: str, data: dict[str, Any], *, actor_id: str | None,
-                    trace_id: str | None = None, durable: bool = True) -> None:
+def assert_envelope(
+    env: dict[str, Any],
+    event: str,
+    room: str,
+    data: dict[str, Any],
+    *,
+    actor_id: str | None,
+    trace_id: str | None = None,
+    durable: bool = True,
+) -> None:
     """SPEC §4's envelope, exactly: its keys, its meta, and the given data (durable events carry a seq)."""
-    keys = {"event", "version", "seq", "room", "data", "meta"} if durable else {"event", "version", "room", "data", "meta"}
+    keys = (
+        {"event", "version", "seq", "room", "data", "meta"}
+        if durable
+        else {"event", "version", "room", "data", "meta"}
+    )
     assert set(env) == keys, env
     assert (env["event"], env["version"], env["room"]) == (event, 1, room), env
     if durable:
@@ -578,13 +665,20 @@ def assert_envelope(env: dict[str, Any], event: str, room: str, data: dict[str, 
 
 def member_data(person: Person, role: str, **changes: Any) -> dict[str, Any]:
     """A member as phase-1 events carry it."""
-    return {"userId": person.id, "name": person.name, "email": person.email, "role": role, "status": "active",
-            "avatarUrl": None, **changes}
+    return {
+        "userId": person.id,
+        "name": person.name,
+        "email": person.email,
+        "role": role,
+        "status": "active",
+        "avatarUrl": None,
+        **changes,
+    }
 
 
 # argon2 at its production cost takes ~0.5 s a hash on two cores, so signups and logins would
 # dominate a test's time. This fixture keeps the real argon2id, at its smallest work factor; a
-# directory opts in with `from tests.harness import fast_password_hashing  # noqa: F401` in its conftest.
+# directory opts in by importing `fast_password_hashing` from tests.harness in its conftest.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
