@@ -50,15 +50,26 @@ async def test_metrics_count_connections_and_emitted_events(sqlite_server):
 
         async with listening(member, f"org:{org_id}") as listener:
             async with owner.http() as owner_http:
-                r = await owner_http.patch(f"/api/orgs/{org_id}/members/{member.id}", json={"role": "Admin"})
+                r = await owner_http.patch(
+                    f"/api/orgs/{org_id}/members/{member.id}", json={"role": "Admin"}
+                )
                 assert r.status_code == 200
             await listener.wait_event("org.member.updated")
             text = (await http.get("/metrics")).text
             assert metric(text, "tandem_connections") == 1
-            assert metric(text, "tandem_events_emitted_total", event="org.member.updated") == before + 1
+            assert (
+                metric(text, "tandem_events_emitted_total", event="org.member.updated")
+                == before + 1
+            )
             assert metric(text, "tandem_room_members", kind="org") == 1
-            for family in ("tandem_dispatch_lag_seconds", "tandem_client_latency_seconds", "tandem_resyncs",
-                           "tandem_replayed_events", "tandem_rate_limited", "tandem_dropped_events"):
+            for family in (
+                "tandem_dispatch_lag_seconds",
+                "tandem_client_latency_seconds",
+                "tandem_resyncs",
+                "tandem_replayed_events",
+                "tandem_rate_limited",
+                "tandem_dropped_events",
+            ):
                 assert f"# TYPE {family}" in text, family
         for _ in range(100):  # the server notices the closed socket promptly
             text = (await http.get("/metrics")).text
@@ -75,13 +86,24 @@ async def test_openapi_and_docs(sqlite_server):
         spec = r.json()
         assert spec["openapi"].startswith("3.")
         paths = spec["paths"]
-        for path, method in (("/api/auth/signup", "post"), ("/api/auth/login", "post"), ("/api/auth/refresh", "post"),
-                             ("/api/auth/socket-token", "post"), ("/api/auth/logout", "post"), ("/api/me", "get"),
-                             ("/api/me", "patch"), ("/api/orgs", "post"), ("/api/orgs/{org_id}/members", "get"),
-                             ("/api/orgs/{org_id}/invites", "post"), ("/api/orgs/{org_id}/invites", "get"),
-                             ("/api/invites/{token}/accept", "post"), ("/api/orgs/{org_id}/members/{user_id}", "patch"),
-                             ("/api/orgs/{org_id}/members/{user_id}", "delete"), ("/api/orgs/{org_id}/leave", "post"),
-                             ("/api/events", "get")):
+        for path, method in (
+            ("/api/auth/signup", "post"),
+            ("/api/auth/login", "post"),
+            ("/api/auth/refresh", "post"),
+            ("/api/auth/socket-token", "post"),
+            ("/api/auth/logout", "post"),
+            ("/api/me", "get"),
+            ("/api/me", "patch"),
+            ("/api/orgs", "post"),
+            ("/api/orgs/{org_id}/members", "get"),
+            ("/api/orgs/{org_id}/invites", "post"),
+            ("/api/orgs/{org_id}/invites", "get"),
+            ("/api/invites/{token}/accept", "post"),
+            ("/api/orgs/{org_id}/members/{user_id}", "patch"),
+            ("/api/orgs/{org_id}/members/{user_id}", "delete"),
+            ("/api/orgs/{org_id}/leave", "post"),
+            ("/api/events", "get"),
+        ):
             assert method in paths.get(path, {}), (method, path)
         assert (await http.get("/api/docs")).status_code == 200
 
@@ -111,14 +133,18 @@ async def test_oversized_bodies_are_refused_with_413(sqlite_server):
     async with person.http() as http:
         r = await http.patch("/api/me", content=big, headers={"Content-Type": "application/json"})
         assert_error(r, 413, "too_large")
-        r = await http.post("/api/auth/signup", content=big, headers={"Content-Type": "application/json"})
+        r = await http.post(
+            "/api/auth/signup", content=big, headers={"Content-Type": "application/json"}
+        )
         assert_error(r, 413, "too_large")
 
         async def chunks():  # no Content-Length: the limit still holds
             for _ in range(limit // 65536 + 2):
                 yield b" " * 65536
 
-        r = await http.patch("/api/me", content=chunks(), headers={"Content-Type": "application/json"})
+        r = await http.patch(
+            "/api/me", content=chunks(), headers={"Content-Type": "application/json"}
+        )
         assert_error(r, 413, "too_large")
         assert (await http.get("/api/me")).json()["user"]["name"] == person.name
 
@@ -134,8 +160,11 @@ async def test_trace_id_is_returned_and_carried_into_events(sqlite_server):
         assert r.headers["x-trace-id"] == "client-trace-1"
 
     async with listening(member, f"org:{org_id}") as listener, owner.http() as http:
-        r = await http.patch(f"/api/orgs/{org_id}/members/{member.id}", json={"role": "Admin"},
-                             headers={"X-Trace-Id": "trace-for-the-role-change"})
+        r = await http.patch(
+            f"/api/orgs/{org_id}/members/{member.id}",
+            json={"role": "Admin"},
+            headers={"X-Trace-Id": "trace-for-the-role-change"},
+        )
         assert r.headers["x-trace-id"] == "trace-for-the-role-change"
         event = await listener.wait_event("org.member.updated")
     assert event["meta"]["traceId"] == "trace-for-the-role-change"
@@ -156,7 +185,10 @@ async def test_migrate_then_demo_on_a_fresh_sqlite_file(tmp_path):
     assert roles == {"Owner", "Admin", "Member", "Guest"}, out
     assert len(logins) >= 8
 
-    (code, again), (quiet_code, quiet) = await asyncio.gather(  # side by side: neither writes anything
+    (
+        (code, again),
+        (quiet_code, quiet),
+    ) = await asyncio.gather(  # side by side: neither writes anything
         run_tandem("demo", database_url=db_url, data_dir=tmp_path),
         run_tandem("demo", "--if-empty", database_url=db_url, data_dir=tmp_path),
     )
@@ -172,7 +204,11 @@ async def test_migrate_then_demo_on_a_fresh_sqlite_file(tmp_path):
         token = r.json()["accessToken"]
         me = (await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})).json()
         org_id = me["memberships"][0]["orgId"]
-        members = (await http.get(f"/api/orgs/{org_id}/members", headers={"Authorization": f"Bearer {token}"})).json()
+        members = (
+            await http.get(
+                f"/api/orgs/{org_id}/members", headers={"Authorization": f"Bearer {token}"}
+            )
+        ).json()
         assert {m["role"] for m in members["members"]} == {"Owner", "Admin", "Member", "Guest"}
         assert len(members["members"]) >= 8
         assert {m["email"] for m in members["members"]} <= {email for _, email in logins}

@@ -19,9 +19,12 @@ import pytest
 from tandem.cli import ROOT, main
 
 ARTIFACTS = [
-    "--ts", "web/src/sdk/events.gen.ts",
-    "--asyncapi", "docs/asyncapi.json",
-    "--openapi", "docs/openapi.json",
+    "--ts",
+    "web/src/sdk/events.gen.ts",
+    "--asyncapi",
+    "docs/asyncapi.json",
+    "--openapi",
+    "docs/openapi.json",
 ]
 
 
@@ -29,7 +32,12 @@ def tandem_contracts(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
     return subprocess.run(
         [sys.executable, "-m", "tandem.cli", "contracts", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -38,13 +46,21 @@ def test_generated_contract_files_are_fresh() -> None:
     assert result.returncode == 0, result.stderr + "\nrun `make contracts` and commit the result"
 
 
-def test_check_names_each_stale_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "ts").write_text((ROOT / "web/src/sdk/events.gen.ts").read_text().replace("string", "number", 1))
+def test_check_names_each_stale_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "ts").write_text(
+        (ROOT / "web/src/sdk/events.gen.ts").read_text().replace("string", "number", 1)
+    )
     (tmp_path / "asyncapi").write_text((ROOT / "docs/asyncapi.json").read_text() + " ")
     (tmp_path / "openapi").write_text((ROOT / "docs/openapi.json").read_text())  # fresh
     monkeypatch.chdir(tmp_path)
-    assert main(["contracts", "--check", "--ts", "ts", "--asyncapi", "asyncapi", "--openapi", "openapi"]) == 1
+    assert (
+        main(
+            ["contracts", "--check", "--ts", "ts", "--asyncapi", "asyncapi", "--openapi", "openapi"]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "stale generated contract files" in err
     assert "ts, asyncapi" in err and "openapi" not in err
@@ -97,8 +113,15 @@ def test_rendering_the_openapi_document_starts_nothing_and_touches_no_file(tmp_p
         TANDEM_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'env.db'}",
     )
     (tmp_path / ".env").write_text("TANDEM_SERVE_WEB=true\n")
-    result = subprocess.run([sys.executable, "-c", AUDIT], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", AUDIT],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["seen"] == []

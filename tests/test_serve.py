@@ -21,13 +21,24 @@ from tests.harness import free_port
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     """`tandem serve --host 0.0.0.0 --port N` with nothing set in the environment but the data directory."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_") or k == "TANDEM_ACCEL"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("TANDEM_") or k == "TANDEM_ACCEL"
+    }
     env.update(TANDEM_DATA_DIR=str(tmp_path), TANDEM_LOG_LEVEL="warning")
-    subprocess.run([sys.executable, "-m", "tandem.cli", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "tandem.cli", "migrate"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     port = free_port()
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "tandem.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
-                            env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandem.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -49,8 +60,11 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
 
 
 def _signup(url: str) -> tuple[str, str]:
-    r = httpx.post(url + "/api/auth/signup", json={"email": "new@example.com", "password": "a-long-password",
-                                                  "name": "New Person"}, timeout=30)
+    r = httpx.post(
+        url + "/api/auth/signup",
+        json={"email": "new@example.com", "password": "a-long-password", "name": "New Person"},
+        timeout=30,
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     return body["user"]["id"], body["accessToken"]
@@ -58,13 +72,20 @@ def _signup(url: str) -> tuple[str, str]:
 
 async def test_the_page_opens_its_socket_on_the_port_and_address_given_on_the_command_line(served):
     url, _ = served
-    user_id, access = _signup(url)
-    token = httpx.post(url + "/api/auth/socket-token", headers={"Authorization": f"Bearer {access}"}).json()["token"]
+    _, access = _signup(url)
+    token = httpx.post(
+        url + "/api/auth/socket-token", headers={"Authorization": f"Bearer {access}"}
+    ).json()["token"]
     for origin_host in ("127.0.0.1", "localhost"):
         page = url.replace("127.0.0.1", origin_host)
         client = socketio.AsyncClient(reconnection=False)
-        await client.connect(page, auth={"token": token}, headers={"Origin": page}, transports=["websocket"],
-                             wait_timeout=10)
+        await client.connect(
+            page,
+            auth={"token": token},
+            headers={"Origin": page},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
         assert client.connected
         await client.disconnect()
 
@@ -77,7 +98,9 @@ def test_sigterm_stops_the_server_within_five_seconds_while_long_polls_wait(serv
     async def wait_for_events() -> None:
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
             try:
-                await http.get("/api/events", params={"room": f"user:{user_id}", "after": 0, "wait": 25})
+                await http.get(
+                    "/api/events", params={"room": f"user:{user_id}", "after": 0, "wait": 25}
+                )
             except httpx.HTTPError:
                 pass
 

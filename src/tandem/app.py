@@ -54,7 +54,9 @@ class RequestGuard:
         trace_header = (b"x-trace-id", trace.encode("latin-1"))
         limit = self.limit_for(scope["path"])
         if length is not None and length.isdigit() and int(length) > limit:
-            response = JSONResponse(error_body("too_large", f"the body is larger than {limit} bytes"), status_code=413)
+            response = JSONResponse(
+                error_body("too_large", f"the body is larger than {limit} bytes"), status_code=413
+            )
             response.raw_headers.append(trace_header)
             await response(scope, receive, send)
             return
@@ -103,11 +105,17 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
     api.add_middleware(small_json_gzip.gzip_middleware(), minimum_size=1024)
 
     def body_limit(path: str) -> int:
-        return settings.max_attachment_bytes + 65536 if "/attachments" in path else settings.max_body_bytes
+        return (
+            settings.max_attachment_bytes + 65536
+            if "/attachments" in path
+            else settings.max_body_bytes
+        )
 
     api.add_middleware(RequestGuard, limit_for=body_limit)
 
-    include_api(api)  # first: the API is what a request most often wants (routes are tried in order)
+    include_api(
+        api
+    )  # first: the API is what a request most often wants (routes are tried in order)
 
     @api.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
@@ -118,7 +126,7 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
         try:
             async with runtime.db.read() as session:
                 await session.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return JSONResponse({"ok": False, "database": str(exc)}, status_code=503)
         return JSONResponse({"ok": True, "dispatcherLeader": runtime.dispatcher.is_leader})
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHUTDOWN_GRACE_SECONDS = 2
 
 
-def _alembic_config():  # noqa: ANN202
+def _alembic_config():
     from alembic.config import Config
 
     ini = ROOT / "alembic.ini"
@@ -68,8 +68,13 @@ async def _flags(args: argparse.Namespace) -> int:
             if args.flags_command == "set":
                 enabled = {"on": True, "off": False}.get(args.state) if args.state else None
                 allow = [o for o in args.allow.split(",") if o] if args.allow is not None else None
-                await flags.set_rule(session, args.phase, enabled=enabled, allow_orgs=allow,
-                                     rollout_percent=args.rollout)
+                await flags.set_rule(
+                    session,
+                    args.phase,
+                    enabled=enabled,
+                    allow_orgs=allow,
+                    rollout_percent=args.rollout,
+                )
             elif args.flags_command == "org":
                 state = {"on": True, "off": False, "default": None}[args.state]
                 await flags.set_org_override(session, args.phase, args.org, state)
@@ -79,8 +84,10 @@ async def _flags(args: argparse.Namespace) -> int:
         await db.dispose()
     print(f"{'phase':10} {'state':5} {'rollout':>7}  allow-list")
     for rule in rules:
-        print(f"{rule.phase:10} {'on' if rule.enabled else 'off':5} {rule.rollout_percent:>6}%  "
-              f"{', '.join(rule.allow_orgs) or '-'}")
+        print(
+            f"{rule.phase:10} {'on' if rule.enabled else 'off':5} {rule.rollout_percent:>6}%  "
+            f"{', '.join(rule.allow_orgs) or '-'}"
+        )
     for (phase, org), enabled in overrides:
         print(f"override: {phase} {'on' if enabled else 'off'} for {org}")
     if args.flags_command != "show":
@@ -115,16 +122,28 @@ def serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level, settings.json_logs)
     accel.log_table()  # one warning for each accelerator whose library version differs, then which are on
     if workers > 1 and settings.is_sqlite:
-        print("Several workers need PostgreSQL and Redis (TANDEM_DATABASE_URL, TANDEM_REDIS_URL).", file=sys.stderr)
+        print(
+            "Several workers need PostgreSQL and Redis (TANDEM_DATABASE_URL, TANDEM_REDIS_URL).",
+            file=sys.stderr,
+        )
         return 2
     print(f"Tandem is serving on http://{host}:{port}", flush=True)
     factory = "tandem.cli:paced_app" if args.gc == "paced" else "tandem.app:create_app"
     uvicorn.run(
-        factory, factory=True, host=host, port=port, workers=workers,
-        loop="uvloop", http="httptools", ws=uvicorn_ws(args.ws), ws_per_message_deflate=False,
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        ws=uvicorn_ws(args.ws),
+        ws_per_message_deflate=False,
         # engine.io pings every connection itself: no second keepalive (and its timer) per socket
         ws_ping_interval=None,
-        log_level="warning", access_log=False, lifespan="on",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
         # Long-polls (GET /api/events, Socket.IO's polling transport) wait up to 25 s for events: at
         # SIGTERM they are cut after this grace, and their clients reconnect elsewhere and replay.
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
@@ -133,18 +152,28 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tandem", description="Tandem: a self-hosted real-time team workspace")
+    parser = argparse.ArgumentParser(
+        prog="tandem", description="Tandem: a self-hosted real-time team workspace"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve the app (REST, Socket.IO and the web client)")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
     s.add_argument("--workers", type=int)
-    s.add_argument("--ws", default="wsproto", choices=["wsproto", "wsproto-stock", "websockets-sansio", "websockets"],
-                   help="uvicorn's WebSocket implementation; wsproto (Tandem's subclass of uvicorn's, "
-                        "accel/uvicorn_wsproto.py, unless accelerators are off) holds the least per connection")
-    s.add_argument("--gc", default="paced", choices=["paced", "stock"],
-                   help="paced: full garbage collections examine only what is new since the last one, and "
-                        "everything every 10 minutes (short pauses with many connections); stock: CPython's own")
+    s.add_argument(
+        "--ws",
+        default="wsproto",
+        choices=["wsproto", "wsproto-stock", "websockets-sansio", "websockets"],
+        help="uvicorn's WebSocket implementation; wsproto (Tandem's subclass of uvicorn's, "
+        "accel/uvicorn_wsproto.py, unless accelerators are off) holds the least per connection",
+    )
+    s.add_argument(
+        "--gc",
+        default="paced",
+        choices=["paced", "stock"],
+        help="paced: full garbage collections examine only what is new since the last one, and "
+        "everything every 10 minutes (short pauses with many connections); stock: CPython's own",
+    )
     sub.add_parser("migrate", help="apply database migrations")
     d = sub.add_parser("demo", help="load the demo organization")
     d.add_argument("--if-empty", action="store_true", help="say nothing when it is already loaded")
@@ -160,11 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     fo.add_argument("phase")
     fo.add_argument("org")
     fo.add_argument("state", choices=["on", "off", "default"])
-    c = sub.add_parser("contracts", help="generate the contract artifacts (event types, AsyncAPI, OpenAPI)")
+    c = sub.add_parser(
+        "contracts", help="generate the contract artifacts (event types, AsyncAPI, OpenAPI)"
+    )
     c.add_argument("--ts", help="write the TypeScript event types here")
     c.add_argument("--asyncapi", help="write the AsyncAPI document here")
     c.add_argument("--openapi", help="write the OpenAPI document of the REST API here")
-    c.add_argument("--check", action="store_true", help="fail if the files differ instead of writing")
+    c.add_argument(
+        "--check", action="store_true", help="fail if the files differ instead of writing"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -187,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "contracts":
         from tandem.realtime.contracts import write_artifacts
 
-        return write_artifacts(ts=args.ts, asyncapi=args.asyncapi, openapi=args.openapi, check=args.check)
+        return write_artifacts(
+            ts=args.ts, asyncapi=args.asyncapi, openapi=args.openapi, check=args.check
+        )
     return 2
 
 

@@ -38,7 +38,9 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    __table__: ClassVar[Table]  # every model maps one table (typed so Core insert/update/delete accept it)
+    __table__: ClassVar[
+        Table
+    ]  # every model maps one table (typed so Core insert/update/delete accept it)
 
 
 class UTCDateTime(TypeDecorator):
@@ -66,25 +68,37 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
         # beats several connections contending in SQLite's busy handler, which sleeps in steps of
         # milliseconds. Readers (WAL) keep a pool of their own.
         in_memory = ":memory:" in url  # one StaticPool connection already
-        pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if writer and not in_memory else {}
+        pool = (
+            {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+            if writer and not in_memory
+            else {}
+        )
         database = make_url(url).database or ":memory:"
         checkpointer = None
         if accel.enabled(sqlite_inline.ACCELERATOR.name):
             # Statements run inline on the event loop, except those that may wait (accel/sqlite_inline.py).
             # The writer's connections leave checkpoints to a thread of their own (a COMMIT then never
             # waits for the disk, so it runs inline too).
-            checkpointer = sqlite_inline.WalCheckpointer(database) if writer and not in_memory else None
+            checkpointer = (
+                sqlite_inline.WalCheckpointer(database) if writer and not in_memory else None
+            )
             engine = create_async_engine(
                 make_url(url).set(drivername="sqlite+tandem_inline"),
                 tandem_writer=writer,
-                async_creator=lambda: sqlite_inline.connect(database, timeout=30, checkpointer=checkpointer),
+                async_creator=lambda: sqlite_inline.connect(
+                    database, timeout=30, checkpointer=checkpointer
+                ),
                 **pool,
                 **_JSON,
             )
             engine.sync_engine.dialect.tandem_checkpointer = checkpointer  # type: ignore[attr-defined]  # dispose() stops it
         else:
-            engine = create_async_engine(make_url(url).set(drivername="sqlite+aiosqlite"), connect_args={"timeout": 30},
-                                         **pool, **_JSON)
+            engine = create_async_engine(
+                make_url(url).set(drivername="sqlite+aiosqlite"),
+                connect_args={"timeout": 30},
+                **pool,
+                **_JSON,
+            )
 
             @event.listens_for(engine.sync_engine, "begin")
             def _sqlite_begin(conn: Any) -> None:
@@ -94,7 +108,9 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
-            dbapi_conn.isolation_level = None  # BEGIN comes from the inline dialect or the "begin" hook
+            dbapi_conn.isolation_level = (
+                None  # BEGIN comes from the inline dialect or the "begin" hook
+            )
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -110,8 +126,14 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
     if "search_path" in parsed.query:
         connect_args["server_settings"] = {"search_path": parsed.query["search_path"]}
         parsed = parsed.difference_update_query(["search_path"])
-    return create_async_engine(parsed, pool_size=20, max_overflow=20, pool_pre_ping=True, connect_args=connect_args,
-                               **_JSON)
+    return create_async_engine(
+        parsed,
+        pool_size=20,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+        **_JSON,
+    )
 
 
 class Database:
@@ -123,9 +145,13 @@ class Database:
         self.engine = make_engine(url)
         # The fast session runs repeated Core statements on the cursor; the stock one when it is off.
         session_class = fast_session.session_class()
-        self.sessions = async_sessionmaker(self.engine, class_=session_class, expire_on_commit=False, autoflush=True)
+        self.sessions = async_sessionmaker(
+            self.engine, class_=session_class, expire_on_commit=False, autoflush=True
+        )
         self.read_engine = make_engine(url, writer=False) if self.is_sqlite else self.engine
-        self.read_sessions = async_sessionmaker(self.read_engine, class_=session_class, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(
+            self.read_engine, class_=session_class, expire_on_commit=False
+        )
         self._after_commit: list[Callable[[AsyncSession], None]] = []
 
     def on_commit(self, hook: Callable[[AsyncSession], None]) -> None:
@@ -138,7 +164,9 @@ class Database:
         try:
             yield session
             if session.in_transaction() or session.new or session.dirty or session.deleted:
-                await session.commit()  # a unit of work that read and wrote nothing has nothing to commit
+                await (
+                    session.commit()
+                )  # a unit of work that read and wrote nothing has nothing to commit
         except BaseException:
             try:
                 await session.rollback()

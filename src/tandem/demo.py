@@ -39,7 +39,9 @@ async def load_demo(session: AsyncSession) -> list[tuple[str, str, str, str]]:
         session.add(org)
         await session.flush()
         for name, email, role in people:
-            user = await auth.create_user(session, email=email, password="", name=name, password_hash=password_hash)
+            user = await auth.create_user(
+                session, email=email, password="", name=name, password_hash=password_hash
+            )
             session.add(Membership(org_id=org.id, user_id=user.id, role=role, status="active"))
             printed.append((org_name, name, email, role))
     await session.flush()

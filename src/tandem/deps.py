@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -69,12 +69,16 @@ class _BearerCaller(HTTPBearer):
 
 class _WritingCaller(_BearerCaller):
     async def __call__(self, request: Request, session: Session) -> Caller:  # type: ignore[override]
-        return await _authenticate(session, request.app.state.runtime, await self.credentials(request))
+        return await _authenticate(
+            session, request.app.state.runtime, await self.credentials(request)
+        )
 
 
 class _ReadingCaller(_BearerCaller):
     async def __call__(self, request: Request, session: ReadSession) -> Caller:  # type: ignore[override]
-        return await _authenticate(session, request.app.state.runtime, await self.credentials(request))
+        return await _authenticate(
+            session, request.app.state.runtime, await self.credentials(request)
+        )
 
 
 get_caller = _WritingCaller()

@@ -23,8 +23,8 @@ def mount_web(app: FastAPI) -> None:
         app.mount("/assets", StaticFiles(directory=assets), name="assets")
 
     @app.get("/{path:path}", include_in_schema=False)
-    async def page(path: str):  # noqa: ANN202
-        if path.startswith("api/") or path == "api" or path.startswith("socket.io"):
+    async def page(path: str):
+        if path.startswith(("api/", "socket.io")) or path == "api":
             raise NotFound("no such endpoint")
         candidate = (STATIC_DIR / path).resolve()
         if path and candidate.is_file() and STATIC_DIR.resolve() in candidate.parents:

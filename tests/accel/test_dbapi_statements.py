@@ -26,24 +26,37 @@ class Shouted(TypeDecorator):
 
 meta = MetaData()
 things = Table(
-    "prepared_things", meta,
+    "prepared_things",
+    meta,
     Column("id", String(8), primary_key=True),
     Column("kind", String(8)),
     Column("label", Shouted()),
     Column("n", Integer),
 )
-stamped = Table("prepared_stamped", meta, Column("id", String(8), primary_key=True),
-                Column("n", Integer, onupdate=lambda: 1))
+stamped = Table(
+    "prepared_stamped",
+    meta,
+    Column("id", String(8), primary_key=True),
+    Column("n", Integer, onupdate=lambda: 1),
+)
 
 BY_KIND = Prepared(
     select(things.c.id, things.c.label, things.c.n)
-    .where(things.c.kind == bindparam("kind"), things.c.n >= 2)  # a constant of the statement, and a parameter
+    .where(
+        things.c.kind == bindparam("kind"), things.c.n >= 2
+    )  # a constant of the statement, and a parameter
     .order_by(things.c.id)
     .with_for_update()
 )
 ONE = Prepared(select(things.c.id, things.c.n).where(things.c.id == bindparam("id")))
-RELABEL = Prepared(things.update().where(things.c.id == bindparam("t_id")).values(label=bindparam("t_label")))
-ADD = Prepared(insert(things).values(id=bindparam("i_id"), kind="a", label=bindparam("i_label"), n=bindparam("i_n")))
+RELABEL = Prepared(
+    things.update().where(things.c.id == bindparam("t_id")).values(label=bindparam("t_label"))
+)
+ADD = Prepared(
+    insert(things).values(
+        id=bindparam("i_id"), kind="a", label=bindparam("i_label"), n=bindparam("i_n")
+    )
+)
 
 
 @pytest.fixture
@@ -52,70 +65,107 @@ async def db(database_url: str):
     async with database.engine.begin() as conn:
         for table in meta.sorted_tables:
             await conn.execute(CreateTable(table))
-        await conn.execute(things.insert(), [
-            {"id": "t1", "kind": "a", "label": "one", "n": 1},
-            {"id": "t2", "kind": "a", "label": "two", "n": 2},
-            {"id": "t3", "kind": "b", "label": "three", "n": 3},
-            {"id": "t4", "kind": "a", "label": "four", "n": 4},
-        ])
+        await conn.execute(
+            things.insert(),
+            [
+                {"id": "t1", "kind": "a", "label": "one", "n": 1},
+                {"id": "t2", "kind": "a", "label": "two", "n": 2},
+                {"id": "t3", "kind": "b", "label": "three", "n": 3},
+                {"id": "t4", "kind": "a", "label": "four", "n": 4},
+            ],
+        )
     yield database
     await database.dispose()
 
 
 def _both(session, statement: Prepared, params: dict) -> tuple[list, list]:
     conn = session.connection()
-    return ([tuple(r) for r in statement.rows(conn, params)],
-            [tuple(r) for r in conn.execute(statement.statement, params)])
+    return (
+        [tuple(r) for r in statement.rows(conn, params)],
+        [tuple(r) for r in conn.execute(statement.statement, params)],
+    )
 
 
 async def test_a_select_gives_the_rows_connection_execute_gives(db):
     async with db.unit_of_work() as session:
         prepared, executed = await session.run_sync(_both, BY_KIND, {"kind": "a"})
         assert prepared == executed == [("t2", "TWO", 2), ("t4", "FOUR", 4)]
-        again, _ = await session.run_sync(_both, BY_KIND, {"kind": "b"})  # compiled once, other values
+        again, _ = await session.run_sync(
+            _both, BY_KIND, {"kind": "b"}
+        )  # compiled once, other values
         assert again == [("t3", "THREE", 3)]
         assert await session.run_sync(lambda s: ONE.first(s.connection(), {"id": "t9"})) is None
-        assert tuple(await session.run_sync(lambda s: ONE.first(s.connection(), {"id": "t1"}))) == ("t1", 1)
+        assert tuple(await session.run_sync(lambda s: ONE.first(s.connection(), {"id": "t1"}))) == (
+            "t1",
+            1,
+        )
 
 
 async def test_writes_go_through_the_bind_processors_and_belong_to_the_unit_of_work(db):
     async with db.unit_of_work() as session:
-        matched = await session.run_sync(lambda s: RELABEL.run(s.connection(), {"t_id": "t1", "t_label": "uno"}))
+        matched = await session.run_sync(
+            lambda s: RELABEL.run(s.connection(), {"t_id": "t1", "t_label": "uno"})
+        )
         assert matched == 1
-        await session.run_sync(lambda s: ADD.run(s.connection(), {"i_id": "t5", "i_label": "five", "i_n": 5}))
+        await session.run_sync(
+            lambda s: ADD.run(s.connection(), {"i_id": "t5", "i_label": "five", "i_n": 5})
+        )
         # Seen by SQLAlchemy's own statements in the same transaction.
-        assert (await session.execute(select(things.c.label).where(things.c.id == "t1"))).scalar_one() == "UNO"
+        assert (
+            await session.execute(select(things.c.label).where(things.c.id == "t1"))
+        ).scalar_one() == "UNO"
     async with db.unit_of_work() as session:  # and committed with it
-        rows = (await session.execute(select(things.c.id, things.c.label).order_by(things.c.id))).all()
+        rows = (
+            await session.execute(select(things.c.id, things.c.label).order_by(things.c.id))
+        ).all()
         assert tuple(rows[0]) == ("t1", "UNO") and ("t5", "FIVE") in rows
-        assert await session.run_sync(lambda s: RELABEL.run(s.connection(), {"t_id": "nope", "t_label": "x"})) == 0
+        assert (
+            await session.run_sync(
+                lambda s: RELABEL.run(s.connection(), {"t_id": "nope", "t_label": "x"})
+            )
+            == 0
+        )
 
 
 async def test_a_unit_of_work_that_fails_rolls_back_what_it_ran(db):
     with pytest.raises(RuntimeError):
         async with db.unit_of_work() as session:
-            await session.run_sync(lambda s: RELABEL.run(s.connection(), {"t_id": "t2", "t_label": "gone"}))
+            await session.run_sync(
+                lambda s: RELABEL.run(s.connection(), {"t_id": "t2", "t_label": "gone"})
+            )
             raise RuntimeError("the handler failed")
     async with db.read() as session:
-        assert (await session.execute(select(things.c.label).where(things.c.id == "t2"))).scalar_one() == "TWO"
+        assert (
+            await session.execute(select(things.c.label).where(things.c.id == "t2"))
+        ).scalar_one() == "TWO"
 
 
 async def test_a_database_error_propagates_and_the_next_unit_of_work_runs(db):
     with pytest.raises(Exception) as raised:
         async with db.unit_of_work() as session:  # t1 exists: a primary key violation
-            await session.run_sync(lambda s: ADD.run(s.connection(), {"i_id": "t1", "i_label": "x", "i_n": 0}))
+            await session.run_sync(
+                lambda s: ADD.run(s.connection(), {"i_id": "t1", "i_label": "x", "i_n": 0})
+            )
     assert "unique" in str(raised.value).lower() or "duplicate" in str(raised.value).lower()
     async with db.unit_of_work() as session:
-        await session.run_sync(lambda s: ADD.run(s.connection(), {"i_id": "t6", "i_label": "six", "i_n": 6}))
+        await session.run_sync(
+            lambda s: ADD.run(s.connection(), {"i_id": "t6", "i_label": "six", "i_n": 6})
+        )
     async with db.read() as session:
-        assert (await session.execute(select(things.c.label).where(things.c.id == "t6"))).scalar_one() == "SIX"
+        assert (
+            await session.execute(select(things.c.label).where(things.c.id == "t6"))
+        ).scalar_one() == "SIX"
 
 
 async def test_a_named_parameter_with_a_value_takes_the_callers_own(db):
-    by_n = Prepared(select(things.c.id).where(things.c.n >= bindparam("at_least", 3)).order_by(things.c.id))
+    by_n = Prepared(
+        select(things.c.id).where(things.c.n >= bindparam("at_least", 3)).order_by(things.c.id)
+    )
     async with db.unit_of_work() as session:
         kept = await session.run_sync(lambda s: [r[0] for r in by_n.rows(s.connection(), {})])
-        given = await session.run_sync(lambda s: [r[0] for r in by_n.rows(s.connection(), {"at_least": 2})])
+        given = await session.run_sync(
+            lambda s: [r[0] for r in by_n.rows(s.connection(), {"at_least": 2})]
+        )
     assert kept == ["t3", "t4"] and given == ["t2", "t3", "t4"]
 
 
@@ -123,16 +173,33 @@ async def test_a_missing_parameter_is_an_error_before_anything_runs(db):
     async with db.unit_of_work() as session:
         with pytest.raises(KeyError, match="t_label"):
             await session.run_sync(lambda s: RELABEL.run(s.connection(), {"t_id": "t1"}))
-        assert (await session.execute(select(things.c.label).where(things.c.id == "t1"))).scalar_one() == "ONE"
+        assert (
+            await session.execute(select(things.c.label).where(things.c.id == "t1"))
+        ).scalar_one() == "ONE"
 
 
-@pytest.mark.parametrize("statement, why", [
-    (select(things.c.id).where(things.c.id.in_(bindparam("ids", expanding=True))), "rendered at execution"),
-    (stamped.update().where(stamped.c.id == bindparam("s_id")).values(id=bindparam("s_new")), "Python-side defaults"),
-    (select(things.c.id).where(things.c.id == bindparam("later", callable_=lambda: "t1")), "computed at execution"),
-])
+@pytest.mark.parametrize(
+    "statement, why",
+    [
+        (
+            select(things.c.id).where(things.c.id.in_(bindparam("ids", expanding=True))),
+            "rendered at execution",
+        ),
+        (
+            stamped.update().where(stamped.c.id == bindparam("s_id")).values(id=bindparam("s_new")),
+            "Python-side defaults",
+        ),
+        (
+            select(things.c.id).where(things.c.id == bindparam("later", callable_=lambda: "t1")),
+            "computed at execution",
+        ),
+    ],
+)
 async def test_what_it_cannot_run_faithfully_it_refuses(db, statement, why):
     async with db.unit_of_work() as session:
         with pytest.raises(TypeError, match=why):
-            await session.run_sync(lambda s: Prepared(statement).rows(s.connection(), {"ids": ["t1"], "s_id": "x",
-                                                                                    "s_new": "y"}))
+            await session.run_sync(
+                lambda s: Prepared(statement).rows(
+                    s.connection(), {"ids": ["t1"], "s_id": "x", "s_new": "y"}
+                )
+            )

@@ -29,9 +29,10 @@ from tandem.accel import fast_session
 from tandem.accel.fast_session import FastSession, fast_runs
 from tandem.db import Database, UTCDateTime
 
-
 # The accelerated path's own behaviour; the stock path is what the rest of the suite runs under TANDEM_ACCEL=off.
-pytestmark = pytest.mark.skipif(accel.switched_off(), reason="accelerators are off (TANDEM_ACCEL=off)")
+pytestmark = pytest.mark.skipif(
+    accel.switched_off(), reason="accelerators are off (TANDEM_ACCEL=off)"
+)
 
 T0 = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
 
@@ -77,15 +78,25 @@ class Entry(Base):
 crew = Crew.__table__
 WRITE_ENTRY = Entry.__table__.insert()
 
-BY_TEAM = (select(crew.c.id, crew.c.label, crew.c.n, crew.c.seen_at, crew.c.data)
-           .where(crew.c.team == bindparam("team"), crew.c.n >= 2).order_by(crew.c.id).with_for_update())
-ORM_COLUMNS = (select(Crew.id, Crew.n.is_not(None), func.lower(Crew.label), Crew.seen_at)
-               .where(Crew.team == bindparam("team")).order_by(Crew.id))
+BY_TEAM = (
+    select(crew.c.id, crew.c.label, crew.c.n, crew.c.seen_at, crew.c.data)
+    .where(crew.c.team == bindparam("team"), crew.c.n >= 2)
+    .order_by(crew.c.id)
+    .with_for_update()
+)
+ORM_COLUMNS = (
+    select(Crew.id, Crew.n.is_not(None), func.lower(Crew.label), Crew.seen_at)
+    .where(Crew.team == bindparam("team"))
+    .order_by(Crew.id)
+)
 COUNT = select(func.count()).select_from(crew).where(crew.c.team == bindparam("team"))
 IDS = select(Crew.id).where(Crew.n >= bindparam("at_least")).order_by(Crew.id)
 ADD = insert(crew)
-RELABEL = crew.update().where(crew.c.id == bindparam("c_id")).values(label=bindparam("c_label"),
-                                                                      seen_at=bindparam("c_seen"))
+RELABEL = (
+    crew.update()
+    .where(crew.c.id == bindparam("c_id"))
+    .values(label=bindparam("c_label"), seen_at=bindparam("c_seen"))
+)
 DROP = delete(crew).where(crew.c.id == bindparam("c_id"))
 ADD_RETURNING = insert(crew).returning(crew.c.id, crew.c.seen_at)
 
@@ -99,8 +110,16 @@ async def db(database_url: str):
         await conn.run_sync(Base.metadata.create_all)
     async with database.unit_of_work() as session:
         for i, team in enumerate(["a", "a", "b", "a"], start=1):
-            session.add(Crew(id=f"c{i}", team=team, label=f"name {i}", n=i, seen_at=T0 + timedelta(minutes=i),
-                             data={"i": i, "tags": ["x", i]}))
+            session.add(
+                Crew(
+                    id=f"c{i}",
+                    team=team,
+                    label=f"name {i}",
+                    n=i,
+                    seen_at=T0 + timedelta(minutes=i),
+                    data={"i": i, "tags": ["x", i]},
+                )
+            )
     yield database
     await database.dispose()
 
@@ -109,7 +128,9 @@ def _plain(rows: Any) -> list[tuple]:
     return [tuple(row) for row in rows]
 
 
-async def test_the_session_is_the_fast_one_and_the_stock_one_when_switched_off(db, monkeypatch, database_url):
+async def test_the_session_is_the_fast_one_and_the_stock_one_when_switched_off(
+    db, monkeypatch, database_url
+):
     assert db.sessions.class_ is FastSession
     monkeypatch.setenv("TANDEM_ACCEL", "off")
     accel.reset()
@@ -117,7 +138,9 @@ async def test_the_session_is_the_fast_one_and_the_stock_one_when_switched_off(d
     try:
         assert off.sessions.class_ is AsyncSession and fast_session.session_class() is AsyncSession
         if off.is_sqlite:
-            assert off.engine.dialect.driver == "aiosqlite"  # the stock SQLite driver, not the inline one
+            assert (
+                off.engine.dialect.driver == "aiosqlite"
+            )  # the stock SQLite driver, not the inline one
         async with off.unit_of_work() as session:
             for _ in range(3):
                 rows = _plain(await session.execute(BY_TEAM, {"team": "a"}))
@@ -138,15 +161,20 @@ async def test_a_repeated_select_gives_the_stock_rows_from_its_second_execution(
         assert fast_runs(by_team) == 0  # the first execution is the stock one
         second = (await session.execute(by_team, {"team": "a"})).all()
         assert fast_runs(by_team) == 1
-        assert _plain(second) == _plain(first) == [
-            ("c2", "NAME 2", 2, T0 + timedelta(minutes=2), {"i": 2, "tags": ["x", 2]}),
-            ("c4", "NAME 4", 4, T0 + timedelta(minutes=4), {"i": 4, "tags": ["x", 4]}),
-        ]
+        assert (
+            _plain(second)
+            == _plain(first)
+            == [
+                ("c2", "NAME 2", 2, T0 + timedelta(minutes=2), {"i": 2, "tags": ["x", 2]}),
+                ("c4", "NAME 4", 4, T0 + timedelta(minutes=4), {"i": 4, "tags": ["x", 4]}),
+            ]
+        )
         row = second[0]
         assert (row.id, row.label, row._mapping["n"]) == ("c2", "NAME 2", 2)
         assert row.seen_at.tzinfo is not None  # the type's result processor ran
         assert _plain(await session.execute(by_team, {"team": "b"})) == [
-            ("c3", "NAME 3", 3, T0 + timedelta(minutes=3), {"i": 3, "tags": ["x", 3]})]
+            ("c3", "NAME 3", 3, T0 + timedelta(minutes=3), {"i": 3, "tags": ["x", 3]})
+        ]
 
 
 async def test_orm_columns_scalar_and_scalars_give_the_stock_values(db):
@@ -175,7 +203,10 @@ async def test_result_methods_behave_as_the_stock_results(db):
         assert (await session.execute(IDS, {"at_least": 9})).first() is None
         assert (await session.execute(IDS, {"at_least": 3})).scalars().first() == "c3"
         assert [row.id for row in await session.execute(IDS, {"at_least": 3})] == ["c3", "c4"]
-        assert (await session.execute(IDS, {"at_least": 3})).mappings().all() == [{"id": "c3"}, {"id": "c4"}]
+        assert (await session.execute(IDS, {"at_least": 3})).mappings().all() == [
+            {"id": "c3"},
+            {"id": "c4"},
+        ]
         with pytest.raises(exc.NoResultFound):
             (await session.execute(IDS, {"at_least": 9})).one()
         with pytest.raises(exc.MultipleResultsFound):
@@ -192,11 +223,24 @@ async def test_result_methods_behave_as_the_stock_results(db):
 async def test_writes_go_through_bind_processors_and_belong_to_the_unit_of_work(db):
     async with db.unit_of_work() as session:
         for i, label in ((5, "five"), (6, "six"), (7, "seven")):
-            await session.execute(ADD, {"id": f"c{i}", "team": "c", "label": label, "n": i, "seen_at": T0,
-                                        "data": {"label": label}})
+            await session.execute(
+                ADD,
+                {
+                    "id": f"c{i}",
+                    "team": "c",
+                    "label": label,
+                    "n": i,
+                    "seen_at": T0,
+                    "data": {"label": label},
+                },
+            )
         assert fast_runs(ADD)
-        changed = [(await session.execute(RELABEL, {"c_id": cid, "c_label": "moved", "c_seen": T0})).rowcount
-                   for cid in ("c5", "c6", "nope")]
+        changed = [
+            (
+                await session.execute(RELABEL, {"c_id": cid, "c_label": "moved", "c_seen": T0})
+            ).rowcount
+            for cid in ("c5", "c6", "nope")
+        ]
         assert changed == [1, 1, 0] and fast_runs(RELABEL)
         dropped = [(await session.execute(DROP, {"c_id": cid})).rowcount for cid in ("c7", "c7")]
         assert dropped == [1, 0]
@@ -204,20 +248,37 @@ async def test_writes_go_through_bind_processors_and_belong_to_the_unit_of_work(
         assert fast_runs(DROP) and not result.returns_rows
         with pytest.raises(exc.ResourceClosedError):
             result.all()
-        returned = [_plain(await session.execute(ADD_RETURNING, {"id": f"r{i}", "team": "r", "label": "r", "n": i,
-                                                                "seen_at": T0, "data": None})) for i in range(3)]
+        returned = [
+            _plain(
+                await session.execute(
+                    ADD_RETURNING,
+                    {"id": f"r{i}", "team": "r", "label": "r", "n": i, "seen_at": T0, "data": None},
+                )
+            )
+            for i in range(3)
+        ]
         assert returned == [[(f"r{i}", T0)] for i in range(3)] and fast_runs(ADD_RETURNING)
     async with db.read() as session:  # committed with the unit of work
-        rows = (await session.execute(select(crew.c.id, crew.c.label, crew.c.seen_at, crew.c.data)
-                                      .where(crew.c.team == "c").order_by(crew.c.id))).all()
-        assert _plain(rows) == [("c5", "MOVED", T0, {"label": "five"}), ("c6", "MOVED", T0, {"label": "six"})]
+        rows = (
+            await session.execute(
+                select(crew.c.id, crew.c.label, crew.c.seen_at, crew.c.data)
+                .where(crew.c.team == "c")
+                .order_by(crew.c.id)
+            )
+        ).all()
+        assert _plain(rows) == [
+            ("c5", "MOVED", T0, {"label": "five"}),
+            ("c6", "MOVED", T0, {"label": "six"}),
+        ]
 
 
 async def test_a_failed_unit_of_work_rolls_back_what_the_fast_path_ran(db):
     async with db.unit_of_work() as session:  # warm: from here on RELABEL and ADD run fast
         for cid in ("c1", "c1"):
             await session.execute(RELABEL, {"c_id": cid, "c_label": "name 1", "c_seen": T0})
-        await session.execute(ADD, {"id": "c8", "team": "d", "label": "x", "n": 8, "seen_at": T0, "data": None})
+        await session.execute(
+            ADD, {"id": "c8", "team": "d", "label": "x", "n": 8, "seen_at": T0, "data": None}
+        )
     with pytest.raises(RuntimeError):
         async with db.unit_of_work() as session:
             await session.execute(RELABEL, {"c_id": "c2", "c_label": "gone", "c_seen": T0})
@@ -225,10 +286,14 @@ async def test_a_failed_unit_of_work_rolls_back_what_the_fast_path_ran(db):
     with pytest.raises(exc.IntegrityError):  # the error SQLAlchemy raises, wrapping the driver's
         async with db.unit_of_work() as session:
             await session.execute(RELABEL, {"c_id": "c3", "c_label": "gone", "c_seen": T0})
-            await session.execute(ADD, {"id": "c1", "team": "d", "label": "x", "n": 0, "seen_at": T0, "data": None})
+            await session.execute(
+                ADD, {"id": "c1", "team": "d", "label": "x", "n": 0, "seen_at": T0, "data": None}
+            )
     assert fast_runs(RELABEL) and fast_runs(ADD)
     async with db.unit_of_work() as session:  # the connection is usable again
-        await session.execute(ADD, {"id": "c9", "team": "d", "label": "nine", "n": 9, "seen_at": T0, "data": None})
+        await session.execute(
+            ADD, {"id": "c9", "team": "d", "label": "nine", "n": 9, "seen_at": T0, "data": None}
+        )
     async with db.read() as session:
         labels = dict((await session.execute(select(crew.c.id, crew.c.label))).all())
     assert labels["c2"] == "NAME 2" and labels["c3"] == "NAME 3" and labels["c9"] == "NINE"
@@ -249,7 +314,11 @@ async def test_what_the_fast_path_cannot_run_faithfully_takes_the_stock_path(db)
     async with db.unit_of_work() as session:
         for _ in range(3):  # a statement built per call is new each time: never planned
             assert await session.scalar(select(func.count()).select_from(crew)) == 4
-        expanding = select(crew.c.id).where(crew.c.id.in_(bindparam("ids", expanding=True))).order_by(crew.c.id)
+        expanding = (
+            select(crew.c.id)
+            .where(crew.c.id.in_(bindparam("ids", expanding=True)))
+            .order_by(crew.c.id)
+        )
         with_default = insert(Note)
         entities = select(Crew).where(Crew.team == bindparam("team")).order_by(Crew.id)
         for i in range(3):
@@ -262,7 +331,9 @@ async def test_what_the_fast_path_cannot_run_faithfully_takes_the_stock_path(db)
             await session.execute(RELABEL, {"c_id": "c1"})
 
 
-ORM_RENUMBER = crew.update().where(Crew.id == bindparam("c_id")).values(n=bindparam("c_n"))  # names ORM attributes
+ORM_RENUMBER = (
+    crew.update().where(Crew.id == bindparam("c_id")).values(n=bindparam("c_n"))
+)  # names ORM attributes
 
 
 async def test_orm_enabled_dml_runs_fast_only_while_no_object_is_loaded(db):
@@ -288,15 +359,25 @@ async def test_the_first_statement_of_a_session_begins_its_transaction_as_the_st
         assert await session.scalar(select(crew.c.label).where(crew.c.id == "c4")) == "FIRST"
 
 
-async def test_another_sqlalchemy_release_switches_both_database_accelerators_off(tmp_path, monkeypatch, caplog):
+async def test_another_sqlalchemy_release_switches_both_database_accelerators_off(
+    tmp_path, monkeypatch, caplog
+):
     monkeypatch.delenv(accel.ENV, raising=False)
     real = accel.installed_version
-    monkeypatch.setattr(accel, "installed_version", lambda name: "2.1.10" if name == "sqlalchemy" else real(name))
+    monkeypatch.setattr(
+        accel, "installed_version", lambda name: "2.1.10" if name == "sqlalchemy" else real(name)
+    )
     accel.reset()
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
     try:
-        assert database.engine.dialect.driver == "aiosqlite" and database.sessions.class_ is AsyncSession
-        assert "accelerator sqlite_inline is off" in caplog.text and "sqlalchemy 2.1.10 (written for 2.1.9)" in caplog.text
+        assert (
+            database.engine.dialect.driver == "aiosqlite"
+            and database.sessions.class_ is AsyncSession
+        )
+        assert (
+            "accelerator sqlite_inline is off" in caplog.text
+            and "sqlalchemy 2.1.10 (written for 2.1.9)" in caplog.text
+        )
         assert "accelerator dbapi_statements is off" in caplog.text
         async with database.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
@@ -312,7 +393,10 @@ async def test_another_sqlalchemy_release_switches_both_database_accelerators_of
 
 async def test_an_insert_of_a_generated_key_gives_the_stock_primary_key(db):
     async with db.unit_of_work() as session:
-        keys = [(await session.execute(WRITE_ENTRY, {"body": f"e{i}"})).inserted_primary_key for i in range(3)]
+        keys = [
+            (await session.execute(WRITE_ENTRY, {"body": f"e{i}"})).inserted_primary_key
+            for i in range(3)
+        ]
         assert fast_runs(WRITE_ENTRY) == 2
         stored = (await session.execute(select(Entry.id, Entry.body).order_by(Entry.id))).all()
     assert [tuple(key) for key in keys] == [(row.id,) for row in stored]

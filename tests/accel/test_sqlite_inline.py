@@ -9,16 +9,16 @@ import sqlite3
 import threading
 
 import pytest
-
-from tandem import accel
 from sqlalchemy import event, exc, text
 
+from tandem import accel
 from tandem.accel import sqlite_inline
 from tandem.db import Database
 
-
 # The accelerated path's own behaviour; the stock path is what the rest of the suite runs under TANDEM_ACCEL=off.
-pytestmark = pytest.mark.skipif(accel.switched_off(), reason="accelerators are off (TANDEM_ACCEL=off)")
+pytestmark = pytest.mark.skipif(
+    accel.switched_off(), reason="accelerators are off (TANDEM_ACCEL=off)"
+)
 
 
 def _trace_threads(db: Database) -> list[tuple[int, str]]:
@@ -27,7 +27,9 @@ def _trace_threads(db: Database) -> list[tuple[int, str]]:
 
     @event.listens_for(db.engine.sync_engine, "connect")
     def _trace(dbapi_conn, _):
-        dbapi_conn._connection._conn.set_trace_callback(lambda sql: seen.append((threading.get_ident(), sql)))
+        dbapi_conn._connection._conn.set_trace_callback(
+            lambda sql: seen.append((threading.get_ident(), sql))
+        )
 
     return seen
 
@@ -42,7 +44,11 @@ async def test_statements_begin_and_commit_run_inline_on_the_event_loop_thread(t
         await session.execute(text("INSERT INTO t VALUES (1)"))
         assert (await session.execute(text("SELECT a FROM t"))).scalar_one() == 1
     statements = [sql for _, sql in seen]
-    assert "BEGIN IMMEDIATE" in statements and "COMMIT" in statements and "INSERT INTO t VALUES (1)" in statements
+    assert (
+        "BEGIN IMMEDIATE" in statements
+        and "COMMIT" in statements
+        and "INSERT INTO t VALUES (1)" in statements
+    )
     assert {thread for thread, _ in seen} == {threading.get_ident()}
     async with db.read() as session:
         assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1

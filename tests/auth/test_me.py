@@ -11,14 +11,21 @@ async def test_me_lists_active_memberships(sqlite_server):
     await join(other, boss, person, "Guest")
     pending = await make_org(boss, "Pending Inc")
     async with boss.http() as http:  # invited but not accepted: not a membership yet
-        r = await http.post(f"/api/orgs/{pending}/invites", json={"email": person.email, "role": "Member"})
+        r = await http.post(
+            f"/api/orgs/{pending}/invites", json={"email": person.email, "role": "Member"}
+        )
         assert r.status_code == 201
 
     async with person.http() as http:
         r = await http.get("/api/me")
         assert r.status_code == 200, r.text
         body = r.json()
-    assert body["user"] == {"id": person.id, "email": person.email, "name": "Katherine", "avatarUrl": None}
+    assert body["user"] == {
+        "id": person.id,
+        "email": person.email,
+        "name": "Katherine",
+        "avatarUrl": None,
+    }
     assert sorted(body["memberships"], key=lambda m: m["orgName"]) == [
         {"orgId": other, "orgName": "Alpha Works", "role": "Guest"},
         {"orgId": own, "orgName": "Zeta Labs", "role": "Owner"},
@@ -29,10 +36,18 @@ async def test_patch_me_changes_name_and_avatar(server):
     person = await signup(server, name="Old Name")
     org_id = await make_org(person)
     async with listening(person, f"org:{org_id}") as listener, person.http() as http:
-        r = await http.patch("/api/me", json={"name": "  New Name ", "avatarUrl": "https://cdn.example.com/a.png"})
+        r = await http.patch(
+            "/api/me", json={"name": "  New Name ", "avatarUrl": "https://cdn.example.com/a.png"}
+        )
         assert r.status_code == 200, r.text
-        assert r.json() == {"user": {"id": person.id, "email": person.email, "name": "New Name",
-                                     "avatarUrl": "https://cdn.example.com/a.png"}}
+        assert r.json() == {
+            "user": {
+                "id": person.id,
+                "email": person.email,
+                "name": "New Name",
+                "avatarUrl": "https://cdn.example.com/a.png",
+            }
+        }
         event = await listener.wait_event("org.member.updated")
         assert event["data"]["member"]["name"] == "New Name"
         assert event["data"]["member"]["avatarUrl"] == "https://cdn.example.com/a.png"
@@ -76,8 +91,11 @@ async def test_patch_me_refuses_bad_input(sqlite_server):
     async with person.http() as http:
         for body in BAD_PATCHES:
             assert_error(await http.patch("/api/me", json=body), 422, "validation")
-        assert_error(await http.patch("/api/me", content=b"{", headers={"Content-Type": "application/json"}),
-                     400, "invalid")
+        assert_error(
+            await http.patch("/api/me", content=b"{", headers={"Content-Type": "application/json"}),
+            400,
+            "invalid",
+        )
         me = (await http.get("/api/me")).json()["user"]
         assert (me["name"], me["avatarUrl"], me["email"]) == ("Stays", None, person.email)
         # The longest allowed values are accepted.

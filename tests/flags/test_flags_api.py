@@ -10,7 +10,9 @@ async def put_flag(person, org_id, phase, enabled):
 
 
 async def test_flags_read_by_members_and_set_by_owners_only(sqlite_server):
-    org_id, (owner, admin, member, guest) = await team(sqlite_server, ["Owner", "Admin", "Member", "Guest"])
+    org_id, (owner, admin, member, guest) = await team(
+        sqlite_server, ["Owner", "Admin", "Member", "Guest"]
+    )
     for person in (owner, admin, member, guest):
         async with person.http() as http:
             r = await http.get(f"/api/orgs/{org_id}/flags")
@@ -39,10 +41,20 @@ async def test_flags_read_by_members_and_set_by_owners_only(sqlite_server):
             r = await http.put(f"/api/orgs/{org_id}/flags/{phase}", json={"enabled": False})
             assert r.status_code in (400, 422), r.text
             assert_error(r, r.status_code, "invalid" if r.status_code == 400 else "validation")
-        for body in ({}, {"enabled": "off"}, {"enabled": "true"}, {"enabled": 0}, {"enabled": [True]},
-                     {"enabled": False, "phase": "chat"}):
-            assert_error(await http.put(f"/api/orgs/{org_id}/flags/members", json=body), 422, "validation")
-        assert (await http.get(f"/api/orgs/{org_id}/flags")).json() == {"flags": {p: True for p in PHASES}}
+        for body in (
+            {},
+            {"enabled": "off"},
+            {"enabled": "true"},
+            {"enabled": 0},
+            {"enabled": [True]},
+            {"enabled": False, "phase": "chat"},
+        ):
+            assert_error(
+                await http.put(f"/api/orgs/{org_id}/flags/members", json=body), 422, "validation"
+            )
+        assert (await http.get(f"/api/orgs/{org_id}/flags")).json() == {
+            "flags": {p: True for p in PHASES}
+        }
 
 
 async def test_members_off_means_no_phase1_events_for_that_org(server):
@@ -67,9 +79,13 @@ async def test_members_off_means_no_phase1_events_for_that_org(server):
             r = await http.patch(f"/api/orgs/{loud}/members/{member.id}", json={"role": "Admin"})
             assert r.status_code == 200
         await listener.wait_event("org.member.updated", organizationId=loud)
-        quiet_events = [e for e in listener.events if e.get("data", {}).get("organizationId") == quiet]
+        quiet_events = [
+            e for e in listener.events if e.get("data", {}).get("organizationId") == quiet
+        ]
         assert quiet_events == []
-        async with member.http() as http:  # the snapshot is still right: pages fall back to polling it
+        async with (
+            member.http() as http
+        ):  # the snapshot is still right: pages fall back to polling it
             members = (await http.get(f"/api/orgs/{quiet}/members")).json()["members"]
             assert {m["userId"]: m["role"] for m in members}[member.id] == "Admin"
 

@@ -21,7 +21,14 @@ def table(output: str) -> dict[str, tuple[str, str, str]]:
     rows = {}
     for line in output.splitlines():
         parts = line.split(None, 3)
-        if len(parts) >= 3 and parts[0] in ("members", "dashboard", "kanban", "task", "project", "chat"):
+        if len(parts) >= 3 and parts[0] in (
+            "members",
+            "dashboard",
+            "kanban",
+            "task",
+            "project",
+            "chat",
+        ):
             rows[parts[0]] = (parts[1], parts[2], parts[3].strip() if len(parts) > 3 else "")
     return rows
 
@@ -37,7 +44,10 @@ async def until(predicate, seconds: float) -> bool:
 
 async def test_tandem_flags_against_a_running_server(tmp_path):
     # `tandem migrate` itself runs through the CLI in tests/test_app.py; here the schema comes from the harness.
-    async with fresh_database_url("sqlite", tmp_path, PG_URL) as db_url, start_server(db_url, tmp_path) as server:
+    async with (
+        fresh_database_url("sqlite", tmp_path, PG_URL) as db_url,
+        start_server(db_url, tmp_path) as server,
+    ):
         quiet, (owner, member) = await team(server, ["Owner", "Member"])
         loud = await make_org(owner, "Loud")
         await join(loud, owner, member, "Member")
@@ -52,10 +62,15 @@ async def test_tandem_flags_against_a_running_server(tmp_path):
         async def quiet_is_off():
             return await members_flag(quiet) is False
 
-        code, out = await run_tandem("flags", "set", "members", "off", database_url=db_url, data_dir=tmp_path)
+        code, out = await run_tandem(
+            "flags", "set", "members", "off", database_url=db_url, data_dir=tmp_path
+        )
         assert code == 0, out
         rows = table(out)
-        assert rows == {"members": ("off", "100%", "-"), **{p: ("on", "100%", "-") for p in PHASES[1:]}}, out
+        assert rows == {
+            "members": ("off", "100%", "-"),
+            **{p: ("on", "100%", "-") for p in PHASES[1:]},
+        }, out
         assert f"override: members on for {loud}" in out
 
         # The running server follows (the CLI says: within 2 seconds; some slack for the poll).
@@ -68,22 +83,40 @@ async def test_tandem_flags_against_a_running_server(tmp_path):
             for org_id in (quiet, loud):
                 assert (await listener.subscribe(f"org:{org_id}"))["ok"]
             async with owner.http() as http:
-                r = await http.patch(f"/api/orgs/{quiet}/members/{member.id}", json={"role": "Admin"})
+                r = await http.patch(
+                    f"/api/orgs/{quiet}/members/{member.id}", json={"role": "Admin"}
+                )
                 assert r.status_code == 200
-                r = await http.patch(f"/api/orgs/{loud}/members/{member.id}", json={"role": "Admin"})
+                r = await http.patch(
+                    f"/api/orgs/{loud}/members/{member.id}", json={"role": "Admin"}
+                )
                 assert r.status_code == 200
             # Published in commit order: once `loud`'s event is here, one from `quiet` would be too.
             await listener.wait_event("org.member.updated", organizationId=loud)
-            assert [e for e in listener.events if e.get("data", {}).get("organizationId") == quiet] == []
+            assert [
+                e for e in listener.events if e.get("data", {}).get("organizationId") == quiet
+            ] == []
 
             # On again, for no org by percentage but for `quiet` by the allow-list.
-            code, out = await run_tandem("flags", "set", "members", "on", "--rollout", "0", "--allow", quiet,
-                                         database_url=db_url, data_dir=tmp_path)
+            code, out = await run_tandem(
+                "flags",
+                "set",
+                "members",
+                "on",
+                "--rollout",
+                "0",
+                "--allow",
+                quiet,
+                database_url=db_url,
+                data_dir=tmp_path,
+            )
             assert code == 0, out
             assert table(out)["members"] == ("on", "0%", quiet)
             assert await until(lambda: members_flag(quiet), 3.5)
             async with owner.http() as http:
-                r = await http.patch(f"/api/orgs/{quiet}/members/{member.id}", json={"role": "Member"})
+                r = await http.patch(
+                    f"/api/orgs/{quiet}/members/{member.id}", json={"role": "Member"}
+                )
                 assert r.status_code == 200
             event = await listener.wait_event("org.member.updated", organizationId=quiet)
             assert event["data"]["member"]["role"] == "Member"
@@ -94,7 +127,15 @@ async def test_tandem_flags_against_a_running_server(tmp_path):
         (code, out), *refused = await asyncio.gather(
             run_tandem("flags", "org", "chat", loud, "off", database_url=db_url, data_dir=tmp_path),
             run_tandem("flags", "set", "nope", "off", database_url=db_url, data_dir=tmp_path),
-            run_tandem("flags", "set", "members", "--rollout", "150", database_url=db_url, data_dir=tmp_path),
+            run_tandem(
+                "flags",
+                "set",
+                "members",
+                "--rollout",
+                "150",
+                database_url=db_url,
+                data_dir=tmp_path,
+            ),
         )
         assert code == 0, out
         assert f"override: chat off for {loud}" in out
@@ -109,8 +150,11 @@ async def test_tandem_flags_against_a_running_server(tmp_path):
             assert await until(lambda: _chat_off(http, loud), 3.5)
         async with server.runtime.db.read() as session:
             rules = {r.phase: r for r in await flags.rules(session)}
-        assert (rules["members"].enabled, rules["members"].rollout_percent, rules["members"].allow_orgs) == \
-            (True, 0, (quiet,))
+        assert (
+            rules["members"].enabled,
+            rules["members"].rollout_percent,
+            rules["members"].allow_orgs,
+        ) == (True, 0, (quiet,))
 
 
 async def _chat_off(http, org_id):

@@ -36,7 +36,14 @@ async def set_override(db, phase, org_id, enabled):
 async def test_a_new_install_has_every_phase_on_everywhere(db):
     async with db.read() as session:
         rules = await flags.rules(session)
-        assert [r.phase for r in rules] == ["members", "dashboard", "kanban", "task", "project", "chat"]
+        assert [r.phase for r in rules] == [
+            "members",
+            "dashboard",
+            "kanban",
+            "task",
+            "project",
+            "chat",
+        ]
         assert all(r.enabled and r.rollout_percent == 100 and r.allow_orgs == () for r in rules)
         assert await flags.flags_for_org(session, "org_any") == {p: True for p in flags.PHASES}
     for phase in flags.PHASES:
@@ -49,7 +56,10 @@ async def test_rollout_percentage_is_a_stable_growing_share_of_orgs(db):
         await set_rule(db, "kanban", rollout_percent=percent)
         shares[percent] = await enabled_orgs(db, "kanban")
         # About that share of orgs (the hash is even), the same answer on every read.
-        assert abs(len(shares[percent]) - percent * len(ORGS) / 100) <= 40, (percent, len(shares[percent]))
+        assert abs(len(shares[percent]) - percent * len(ORGS) / 100) <= 40, (
+            percent,
+            len(shares[percent]),
+        )
         flags.cache.clear()
         assert await enabled_orgs(db, "kanban") == shares[percent]
     assert shares[0] == set() and shares[100] == set(ORGS)
@@ -62,7 +72,11 @@ async def test_rollout_percentage_is_a_stable_growing_share_of_orgs(db):
 async def test_allow_list_wins_over_the_rollout_but_not_over_off(db):
     allowed = ["org_0001", "org_0500", "org_xyz"]
     rule = await set_rule(db, "task", rollout_percent=0, allow_orgs=allowed + ["org_0001"])
-    assert (rule.enabled, rule.rollout_percent, rule.allow_orgs) == (True, 0, tuple(sorted(allowed)))
+    assert (rule.enabled, rule.rollout_percent, rule.allow_orgs) == (
+        True,
+        0,
+        tuple(sorted(allowed)),
+    )
     assert await enabled_orgs(db, "task", ORGS + ["org_xyz"]) == set(allowed)
 
     # Changing one part of a rule keeps the others.
@@ -80,7 +94,12 @@ async def test_allow_list_wins_over_the_rollout_but_not_over_off(db):
 
 async def test_an_org_override_wins_over_the_rule_until_removed(db):
     await set_override(db, "members", "org_0002", False)
-    assert await enabled_orgs(db, "members", ORGS[:5]) == {"org_0000", "org_0001", "org_0003", "org_0004"}
+    assert await enabled_orgs(db, "members", ORGS[:5]) == {
+        "org_0000",
+        "org_0001",
+        "org_0003",
+        "org_0004",
+    }
 
     await set_rule(db, "members", enabled=False)
     await set_override(db, "members", "org_0003", True)
@@ -93,7 +112,9 @@ async def test_an_org_override_wins_over_the_rule_until_removed(db):
     assert await enabled_orgs(db, "members", ORGS[:5]) == set(ORGS[:5])
     async with db.read() as session:  # an override for one phase leaves the other phases alone
         await set_override(db, "chat", "org_0004", False)
-        assert await flags.flags_for_org(session, "org_0004") == {p: p != "chat" for p in flags.PHASES}
+        assert await flags.flags_for_org(session, "org_0004") == {
+            p: p != "chat" for p in flags.PHASES
+        }
 
 
 async def test_bad_rules_are_refused_and_change_nothing(db):

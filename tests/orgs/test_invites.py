@@ -11,7 +11,9 @@ async def invite(person, org_id, email, role="Member"):
 
 
 async def test_owner_and_admin_invite_within_their_rights(sqlite_server):
-    org_id, (owner, admin, member, guest) = await team(sqlite_server, ["Owner", "Admin", "Member", "Guest"])
+    org_id, (owner, admin, member, guest) = await team(
+        sqlite_server, ["Owner", "Admin", "Member", "Guest"]
+    )
     outsider = await signup(sqlite_server)
 
     r = await invite(owner, org_id, "New.Person@Example.COM", "Admin")
@@ -36,10 +38,19 @@ async def test_owner_and_admin_invite_within_their_rights(sqlite_server):
     assert_error(await invite(admin, org_id, owner.email, "Member"), 409, "conflict")
 
     async with owner.http() as http:
-        for body in ({}, {"role": "Member"}, {"email": "not-an-email"}, {"email": "x@example.com", "role": "King"},
-                     {"email": "x@example.com", "role": "owner"}, {"email": 3, "role": "Member"},
-                     {"email": "a" * 250 + "@example.com"}, {"email": "x@example.com", "role": None}):
-            assert_error(await http.post(f"/api/orgs/{org_id}/invites", json=body), 422, "validation")
+        for body in (
+            {},
+            {"role": "Member"},
+            {"email": "not-an-email"},
+            {"email": "x@example.com", "role": "King"},
+            {"email": "x@example.com", "role": "owner"},
+            {"email": 3, "role": "Member"},
+            {"email": "a" * 250 + "@example.com"},
+            {"email": "x@example.com", "role": None},
+        ):
+            assert_error(
+                await http.post(f"/api/orgs/{org_id}/invites", json=body), 422, "validation"
+            )
         # Without a role, the invite is for a Member.
         r = await http.post(f"/api/orgs/{org_id}/invites", json={"email": "plain@example.com"})
         assert r.status_code == 201 and r.json()["invite"]["role"] == "Member"
@@ -47,9 +58,14 @@ async def test_owner_and_admin_invite_within_their_rights(sqlite_server):
         listed = await http.get(f"/api/orgs/{org_id}/invites")
         assert listed.status_code == 200
         emails = {i["email"]: i["role"] for i in listed.json()["invites"]}
-    assert emails == {"new.person@example.com": "Admin", "co-owner@example.com": "Owner",
-                      "helper@example.com": "Member", "visitor@example.com": "Guest", "peer@example.com": "Admin",
-                      "plain@example.com": "Member"}
+    assert emails == {
+        "new.person@example.com": "Admin",
+        "co-owner@example.com": "Owner",
+        "helper@example.com": "Member",
+        "visitor@example.com": "Guest",
+        "peer@example.com": "Admin",
+        "plain@example.com": "Member",
+    }
 
     async with admin.http() as http:
         assert (await http.get(f"/api/orgs/{org_id}/invites")).status_code == 200
@@ -69,13 +85,18 @@ async def test_accepting_an_invite(server):
     assert r.status_code == 201
     token = r.json()["invite"]["token"]
     async with owner.http() as http:
-        assert [i["token"] for i in (await http.get(f"/api/orgs/{org_id}/invites")).json()["invites"]] == [token]
+        assert [
+            i["token"] for i in (await http.get(f"/api/orgs/{org_id}/invites")).json()["invites"]
+        ] == [token]
 
-    async with server.client() as anonymous:  # the invite page can show what is offered before signing in
+    async with (
+        server.client() as anonymous
+    ):  # the invite page can show what is offered before signing in
         info = await anonymous.get(f"/api/invites/{token}")
         assert info.status_code == 200, info.text
-        assert info.json() == {"invite": {"orgId": org_id, "orgName": "Acme", "email": newcomer.email,
-                                          "role": "Admin"}}
+        assert info.json() == {
+            "invite": {"orgId": org_id, "orgName": "Acme", "email": newcomer.email, "role": "Admin"}
+        }
         assert_error(await anonymous.get("/api/invites/no-such-invite"), 404, "not_found")
         assert_error(await anonymous.post(f"/api/invites/{token}/accept"), 401, "unauthenticated")
 
@@ -86,7 +107,12 @@ async def test_accepting_an_invite(server):
     async with listening(member, f"org:{org_id}") as listener, newcomer.http() as http:
         r = await http.post(f"/api/invites/{token}/accept")
         assert r.status_code == 200, r.text
-        assert r.json()["membership"] == {"orgId": org_id, "orgName": "Acme", "role": "Admin", "status": "active"}
+        assert r.json()["membership"] == {
+            "orgId": org_id,
+            "orgName": "Acme",
+            "role": "Admin",
+            "status": "active",
+        }
         joined = await listener.wait_event("org.member.joined")
         assert joined["data"]["member"]["userId"] == newcomer.id
         assert joined["data"]["member"]["role"] == "Admin"
@@ -121,7 +147,9 @@ async def test_accepting_twice_at_once_joins_once(server):
     person = await signup(server)
     token = (await invite(owner, org_id, person.email)).json()["invite"]["token"]
     async with person.http() as http:
-        answers = await asyncio.gather(*(http.post(f"/api/invites/{token}/accept") for _ in range(4)))
+        answers = await asyncio.gather(
+            *(http.post(f"/api/invites/{token}/accept") for _ in range(4))
+        )
     codes = sorted(a.status_code for a in answers)
     assert codes.count(200) == 1, [a.text for a in answers]
     for a in answers:
@@ -131,4 +159,3 @@ async def test_accepting_twice_at_once_joins_once(server):
     async with owner.http() as http:
         members = (await http.get(f"/api/orgs/{org_id}/members")).json()["members"]
     assert [m["userId"] for m in members].count(person.id) == 1
-

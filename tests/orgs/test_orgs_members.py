@@ -20,8 +20,15 @@ async def test_create_org_makes_the_caller_its_owner(sqlite_server):
         me = (await http.get("/api/me")).json()
         assert me["memberships"] == [{"orgId": org["id"], "orgName": "Initech", "role": "Owner"}]
 
-        for body in ({}, {"name": ""}, {"name": "   "}, {"name": "n" * 101}, {"name": 5}, {"name": None},
-                     {"name": "ok", "id": "org_mine"}):
+        for body in (
+            {},
+            {"name": ""},
+            {"name": "   "},
+            {"name": "n" * 101},
+            {"name": 5},
+            {"name": None},
+            {"name": "ok", "id": "org_mine"},
+        ):
             assert_error(await http.post("/api/orgs", json=body), 422, "validation")
         r = await http.post("/api/orgs", json={"name": "n" * 100})
         assert r.status_code == 201
@@ -31,7 +38,9 @@ async def test_create_org_makes_the_caller_its_owner(sqlite_server):
 
 
 async def test_members_list_shape_presence_and_cursor(server):
-    org_id, (owner, admin, member, guest) = await team(server, ["Owner", "Admin", "Member", "Guest"])
+    org_id, (owner, admin, member, guest) = await team(
+        server, ["Owner", "Admin", "Member", "Guest"]
+    )
     async with owner.http() as http:
         r = await http.get(f"/api/orgs/{org_id}/members")
         assert r.status_code == 200, r.text
@@ -43,7 +52,12 @@ async def test_members_list_shape_presence_and_cursor(server):
     for person, role in ((owner, "Owner"), (admin, "Admin"), (member, "Member"), (guest, "Guest")):
         row = rows[person.id]
         assert set(row) == MEMBER_KEYS, row
-        assert (row["name"], row["email"], row["role"], row["status"]) == (person.name, person.email, role, "active")
+        assert (row["name"], row["email"], row["role"], row["status"]) == (
+            person.name,
+            person.email,
+            role,
+            "active",
+        )
         assert row["avatarUrl"] is None
         assert row["online"] is False
         assert row["lastActiveAt"] is None or ISO.match(row["lastActiveAt"])
@@ -59,7 +73,10 @@ async def test_members_list_shape_presence_and_cursor(server):
     async with listening(member):
         for _ in range(100):
             async with owner.http() as http:
-                now = {m["userId"]: m for m in (await http.get(f"/api/orgs/{org_id}/members")).json()["members"]}
+                now = {
+                    m["userId"]: m
+                    for m in (await http.get(f"/api/orgs/{org_id}/members")).json()["members"]
+                }
             if now[member.id]["online"]:
                 break
             await asyncio.sleep(0.02)
@@ -98,12 +115,18 @@ async def test_outsiders_get_the_same_404_as_for_a_missing_org(server):
             foreign = await http.request(method, path.format(org=org_id), json=body)
             absent = await http.request(method, path.format(org=missing), json=body)
             assert_error(foreign, 404, "not_found")
-            assert (foreign.status_code, foreign.json()) == (absent.status_code, absent.json()), (method, path)
+            assert (foreign.status_code, foreign.json()) == (absent.status_code, absent.json()), (
+                method,
+                path,
+            )
             assert org_id not in foreign.text
 
     # And nothing changed inside the org.
     async with owner.http() as http:
         r = await http.get(f"/api/orgs/{org_id}/members")
-        assert {m["userId"]: m["role"] for m in r.json()["members"]} == {owner.id: "Owner", member.id: "Member"}
+        assert {m["userId"]: m["role"] for m in r.json()["members"]} == {
+            owner.id: "Owner",
+            member.id: "Member",
+        }
         assert (await http.get(f"/api/orgs/{org_id}/invites")).json()["invites"] == []
         assert (await http.get(f"/api/orgs/{org_id}/flags")).json()["flags"]["members"] is True

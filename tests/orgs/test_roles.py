@@ -28,7 +28,9 @@ async def roles(person, org_id):
 
 
 async def test_change_role_rules(server):
-    org_id, (owner, admin, member, guest) = await team(server, ["Owner", "Admin", "Member", "Guest"])
+    org_id, (owner, admin, member, guest) = await team(
+        server, ["Owner", "Admin", "Member", "Guest"]
+    )
     outsider = await signup(server)
 
     # The sole Owner cannot step down.
@@ -36,7 +38,12 @@ async def test_change_role_rules(server):
 
     # A Member promotes no one, not even themselves; a Guest neither.
     for actor in (member, guest):
-        for target, role in ((guest, "Member"), (actor, "Admin"), (actor, "Owner"), (admin, "Member")):
+        for target, role in (
+            (guest, "Member"),
+            (actor, "Admin"),
+            (actor, "Owner"),
+            (admin, "Member"),
+        ):
             assert_error(await set_role(actor, org_id, target.id, role), 403, "forbidden")
 
     # An Admin manages Members and Guests, but neither makes nor touches an Owner.
@@ -44,7 +51,12 @@ async def test_change_role_rules(server):
     assert r.status_code == 200, r.text
     body = r.json()["member"]
     assert set(body) == MEMBER_KEYS
-    assert (body["userId"], body["role"], body["email"], body["status"]) == (guest.id, "Member", guest.email, "active")
+    assert (body["userId"], body["role"], body["email"], body["status"]) == (
+        guest.id,
+        "Member",
+        guest.email,
+        "active",
+    )
     assert (await set_role(admin, org_id, guest.id, "Guest")).status_code == 200
     assert_error(await set_role(admin, org_id, member.id, "Owner"), 403, "forbidden")
     assert_error(await set_role(admin, org_id, admin.id, "Owner"), 403, "forbidden")
@@ -54,7 +66,9 @@ async def test_change_role_rules(server):
     # The Owner may do anything that leaves the org an Owner.
     assert (await set_role(owner, org_id, member.id, "Owner")).json()["member"]["role"] == "Owner"
     assert (await set_role(owner, org_id, owner.id, "Member")).json()["member"]["role"] == "Member"
-    assert_error(await set_role(member, org_id, member.id, "Admin"), 409, "conflict")  # the new sole Owner
+    assert_error(
+        await set_role(member, org_id, member.id, "Admin"), 409, "conflict"
+    )  # the new sole Owner
     assert (await set_role(member, org_id, owner.id, "Owner")).status_code == 200
     assert (await set_role(owner, org_id, member.id, "Member")).status_code == 200
 
@@ -62,17 +76,31 @@ async def test_change_role_rules(server):
     assert_error(await set_role(owner, org_id, "u_nobody", "Admin"), 404, "not_found")
     assert_error(await set_role(owner, org_id, outsider.id, "Admin"), 404, "not_found")
     async with owner.http() as http:
-        for body in ({}, {"role": "King"}, {"role": "admin"}, {"role": None}, {"role": 1}, {"role": ["Admin"]},
-                     {"role": "Admin", "userId": guest.id}):
+        for body in (
+            {},
+            {"role": "King"},
+            {"role": "admin"},
+            {"role": None},
+            {"role": 1},
+            {"role": ["Admin"]},
+            {"role": "Admin", "userId": guest.id},
+        ):
             r = await http.patch(f"/api/orgs/{org_id}/members/{member.id}", json=body)
             assert_error(r, 422, "validation")
     assert_error(await set_role(outsider, org_id, member.id, "Admin"), 404, "not_found")
 
-    assert await roles(owner, org_id) == {owner.id: "Owner", admin.id: "Admin", member.id: "Member", guest.id: "Guest"}
+    assert await roles(owner, org_id) == {
+        owner.id: "Owner",
+        admin.id: "Admin",
+        member.id: "Member",
+        guest.id: "Guest",
+    }
 
 
 async def test_remove_rules(server):
-    org_id, (owner, admin, member, guest, member2) = await team(server, ["Owner", "Admin", "Member", "Guest", "Member"])
+    org_id, (owner, admin, member, guest, member2) = await team(
+        server, ["Owner", "Admin", "Member", "Guest", "Member"]
+    )
     outsider = await signup(server)
 
     for actor in (member, guest):
@@ -94,7 +122,9 @@ async def test_remove_rules(server):
     for gone in (guest, member2):
         async with gone.http() as http:
             assert_error(await http.get(f"/api/orgs/{org_id}/members"), 404, "not_found")
-            assert org_id not in {m["orgId"] for m in (await http.get("/api/me")).json()["memberships"]}
+            assert org_id not in {
+                m["orgId"] for m in (await http.get("/api/me")).json()["memberships"]
+            }
     assert await roles(owner, org_id) == {owner.id: "Owner", admin.id: "Admin", member.id: "Member"}
 
     # With a second Owner, one Owner may remove the other.
@@ -134,9 +164,12 @@ async def test_two_owners_demoting_each_other_at_once_leave_one_owner(server):
 
     org_id, (first, second) = await team(server, ["Owner", "Owner"])
     for _ in range(3):
-        async def demote(actor, target):  # noqa: ANN001, ANN202
+
+        async def demote(actor, target):
             async with actor.http() as http:
-                return await http.patch(f"/api/orgs/{org_id}/members/{target.id}", json={"role": "Admin"})
+                return await http.patch(
+                    f"/api/orgs/{org_id}/members/{target.id}", json={"role": "Admin"}
+                )
 
         results = await asyncio.gather(demote(first, second), demote(second, first))
         statuses = sorted(r.status_code for r in results)

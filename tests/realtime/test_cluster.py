@@ -44,7 +44,9 @@ pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
 @pytest.fixture
-async def pair(database_url: str, tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[Server, Server]]:
+async def pair(
+    database_url: str, tmp_path: Path, redis_url: str
+) -> AsyncIterator[tuple[Server, Server]]:
     async with two_instances(database_url, tmp_path, redis_url) as both:
         yield both
 
@@ -82,8 +84,12 @@ async def test_a_change_through_either_instance_reaches_clients_of_both_exactly_
         await set_role(on(owner, b), org_id, member.id, "Guest")  # through b
         await set_role(owner, org_id, member.id, "Member")  # through a, and the last
         for client in (client_a, client_b):
-            await client.wait_for(lambda e: e.get("event") == "org.member.updated"
-                                  and e["data"]["member"]["role"] == "Member")
+            await client.wait_for(
+                lambda e: (
+                    e.get("event") == "org.member.updated"
+                    and e["data"]["member"]["role"] == "Member"
+                )
+            )
         await asyncio.sleep(0.2)  # room for a duplicate to show up; the assertion below is exact
         for client in (client_a, client_b):
             await barrier(client)
@@ -91,10 +97,14 @@ async def test_a_change_through_either_instance_reaches_clients_of_both_exactly_
             assert roles_of(got) == ["Admin", "Guest", "Member"]
             seqs = [e["seq"] for e in got]
             assert seqs == sorted(set(seqs))
-        assert durable(client_a.events, room) == durable(client_b.events, room)  # the same envelopes
+        assert durable(client_a.events, room) == durable(
+            client_b.events, room
+        )  # the same envelopes
 
 
-async def test_subscribing_with_after_on_one_instance_while_the_other_writes_repeats_and_loses_nothing(pair):
+async def test_subscribing_with_after_on_one_instance_while_the_other_writes_repeats_and_loses_nothing(
+    pair,
+):
     """The replay/live hand-off when live events arrive through Redis from the other instance."""
     a, b = pair
     org_id, people = await quick_team(a, ["Owner", "Member", "Member", "Member"])
@@ -103,7 +113,10 @@ async def test_subscribing_with_after_on_one_instance_while_the_other_writes_rep
     await settle(a, b)
     async with owner.http() as http:
         cursor = (await http.get(f"/api/orgs/{org_id}/members")).json()["cursor"]
-    sockets = [await Listener(b, await on(people[i % len(people)], b).socket_token()).connect() for i in range(8)]
+    sockets = [
+        await Listener(b, await on(people[i % len(people)], b).socket_token()).connect()
+        for i in range(8)
+    ]
     rounds = 5
 
     async def writer(person: Person) -> None:
@@ -115,12 +128,17 @@ async def test_subscribing_with_after_on_one_instance_while_the_other_writes_rep
         assert (await listener.subscribe(room, after=cursor))["ok"]
 
     try:
-        await asyncio.gather(*(writer(p) for p in writers),
-                             *(subscriber(s, i * 0.03) for i, s in enumerate(sockets)))
+        await asyncio.gather(
+            *(writer(p) for p in writers), *(subscriber(s, i * 0.03) for i, s in enumerate(sockets))
+        )
         total = rounds * len(writers)
-        await eventually(lambda: all(len(durable(s.events, room)) >= total for s in sockets), timeout=10)
+        await eventually(
+            lambda: all(len(durable(s.events, room)) >= total for s in sockets), timeout=10
+        )
         await rename(owner, "Owner, last")  # a marker: everything before it has reached b
-        await eventually(lambda: all(len(durable(s.events, room)) >= total + 1 for s in sockets), timeout=5)
+        await eventually(
+            lambda: all(len(durable(s.events, room)) >= total + 1 for s in sockets), timeout=5
+        )
         for s in sockets:
             await barrier(s)
         async with owner.http() as http:
@@ -149,22 +167,33 @@ async def test_patch_to_event_latency_across_instances_is_measured(pair, capsys)
             r = await http.patch(f"/api/orgs/{org_id}/members/{member.id}", json={"role": role})
             assert r.status_code == 200, r.text
             responses.append(time.perf_counter() - started)
-            await eventually(lambda seen=seen: len(durable(client.events, room)) > seen, timeout=5, interval=0.001)
+            await eventually(
+                lambda seen=seen: len(durable(client.events, room)) > seen,
+                timeout=5,
+                interval=0.001,
+            )
             samples.append(time.perf_counter() - started)
     assert roles_of(durable(client.events, room)) == [("Admin", "Guest")[i % 2] for i in range(40)]
     ms = sorted(s * 1000 for s in samples)
     p50, p99 = statistics.median(ms), ms[min(len(ms) - 1, int(len(ms) * 0.99))]
     with capsys.disabled():
-        print(f"\n  PATCH on instance a -> event at a client of instance b: p50 {p50:.1f} ms, "
-              f"p99 {p99:.1f} ms, max {ms[-1]:.1f} ms over {len(ms)} changes "
-              f"(the PATCH's own response: p50 {statistics.median(responses) * 1000:.1f} ms)")
+        print(
+            f"\n  PATCH on instance a -> event at a client of instance b: p50 {p50:.1f} ms, "
+            f"p99 {p99:.1f} ms, max {ms[-1]:.1f} ms over {len(ms)} changes "
+            f"(the PATCH's own response: p50 {statistics.median(responses) * 1000:.1f} ms)"
+        )
 
 
-async def test_a_removal_on_one_instance_evicts_the_persons_socket_on_the_other_within_one_second(pair):
+async def test_a_removal_on_one_instance_evicts_the_persons_socket_on_the_other_within_one_second(
+    pair,
+):
     a, b = pair
     org_id, (owner, member, colleague) = await quick_team(a, ["Owner", "Member", "Member"])
     room = f"org:{org_id}"
-    async with listening(on(member, b), room) as removed, listening(on(colleague, b), room) as stays:
+    async with (
+        listening(on(member, b), room) as removed,
+        listening(on(colleague, b), room) as stays,
+    ):
         sid = removed.sio.get_sid("/")
         started = time.monotonic()
         async with owner.http() as http:
@@ -172,30 +201,48 @@ async def test_a_removal_on_one_instance_evicts_the_persons_socket_on_the_other_
             assert r.status_code == 204, r.text
 
         notice = await removed.wait_for(
-            lambda e: e.get("event") == "org.member.removed" and e.get("room") == f"user:{member.id}", timeout=1)
-        assert notice["data"] == {"organizationId": org_id, "userId": member.id, "removedBy": owner.id}
-        await eventually(lambda: sid not in b.runtime.gateway.manager.rooms.get("/", {}).get(room, {}), timeout=1)
+            lambda e: (
+                e.get("event") == "org.member.removed" and e.get("room") == f"user:{member.id}"
+            ),
+            timeout=1,
+        )
+        assert notice["data"] == {
+            "organizationId": org_id,
+            "userId": member.id,
+            "removedBy": owner.id,
+        }
+        await eventually(
+            lambda: sid not in b.runtime.gateway.manager.rooms.get("/", {}).get(room, {}), timeout=1
+        )
         assert time.monotonic() - started < 1.0
         marker = len(removed.events)
 
         # Past the bound, nothing of the org reaches it, durable or ephemeral; its colleague on b hears both.
         await asyncio.sleep(max(0.0, started + 1.0 - time.monotonic()))
         await rename(colleague, "Still Here")
-        await stays.wait_for(lambda e: e.get("event") == "org.member.updated"
-                             and e["data"]["member"]["name"] == "Still Here")
+        await stays.wait_for(
+            lambda e: (
+                e.get("event") == "org.member.updated"
+                and e["data"]["member"]["name"] == "Still Here"
+            )
+        )
         async with listening(owner):  # the owner's presence goes to the org room
             await stays.wait_event("org.member.presence", userId=owner.id, online=True)
             await barrier(removed)
         assert [e for e in removed.events[marker:] if e.get("room") == room] == []
         # Before the bound, the removal itself is the only durable event of the org that may have reached it.
-        assert {e["event"] for e in durable(removed.events[:marker], room)} <= {"org.member.removed"}
+        assert {e["event"] for e in durable(removed.events[:marker], room)} <= {
+            "org.member.removed"
+        }
 
         ack = await removed.subscribe(room)
         assert ack["ok"] is False and ack["error"]["code"] == "forbidden"
         assert removed.sio.connected  # evicted from the org, not disconnected
 
 
-async def test_logout_on_one_instance_closes_that_logins_sockets_on_the_other_within_one_second(pair):
+async def test_logout_on_one_instance_closes_that_logins_sockets_on_the_other_within_one_second(
+    pair,
+):
     a, b = pair
     org_id, (owner, member) = await quick_team(a, ["Owner", "Member"])
     room = f"org:{org_id}"
@@ -206,7 +253,9 @@ async def test_logout_on_one_instance_closes_that_logins_sockets_on_the_other_wi
         async with a.client() as http:
             r = await http.post("/api/auth/logout", json={"refreshToken": member.refresh})
             assert r.status_code == 204, r.text
-        assert await disconnected_within(ending, 1.0 - (time.monotonic() - started)), "still connected after 1 s"
+        assert await disconnected_within(ending, 1.0 - (time.monotonic() - started)), (
+            "still connected after 1 s"
+        )
 
         assert staying.sio.connected  # another login of the same person is untouched
         await set_role(owner, org_id, member.id, "Admin")
@@ -224,19 +273,33 @@ async def test_presence_is_one_across_instances(pair):
     grace = a.settings.presence_grace_seconds
 
     def presence(listener: Listener, online: bool) -> list[dict[str, Any]]:
-        return [e for e in listener.named("org.member.presence")
-                if e["data"]["userId"] == person.id and e["data"]["online"] is online]
+        return [
+            e
+            for e in listener.named("org.member.presence")
+            if e["data"]["userId"] == person.id and e["data"]["online"] is online
+        ]
 
     async with listening(owner, room) as watch_a, listening(on(owner, b), room) as watch_b:
         socket_a = await Listener(a, await person.socket_token()).connect()
         for watcher in (watch_a, watch_b):
-            await watcher.wait_for(lambda e: e.get("event") == "org.member.presence"
-                                   and e["data"]["userId"] == person.id and e["data"]["online"], timeout=2)
+            await watcher.wait_for(
+                lambda e: (
+                    e.get("event") == "org.member.presence"
+                    and e["data"]["userId"] == person.id
+                    and e["data"]["online"]
+                ),
+                timeout=2,
+            )
         socket_b = await Listener(b, await person.socket_token()).connect()
         await socket_a.close()
-        await asyncio.sleep(grace + 0.7)  # well past the grace: a wrong "offline" would have been sent by now
+        await asyncio.sleep(
+            grace + 0.7
+        )  # well past the grace: a wrong "offline" would have been sent by now
 
-        seen_a, seen_b = await members_seen_from(owner, org_id), await members_seen_from(on(owner, b), org_id)
+        seen_a, seen_b = (
+            await members_seen_from(owner, org_id),
+            await members_seen_from(on(owner, b), org_id),
+        )
         assert seen_a == seen_b
         assert {m["userId"]: m["online"] for m in seen_a} == {owner.id: True, person.id: True}
         for watcher in (watch_a, watch_b):
@@ -247,13 +310,21 @@ async def test_presence_is_one_across_instances(pair):
         await socket_b.close()
         for watcher in (watch_a, watch_b):
             offline = await watcher.wait_for(
-                lambda e: e.get("event") == "org.member.presence" and e["data"]["userId"] == person.id
-                and e["data"]["online"] is False, timeout=2.5)
+                lambda e: (
+                    e.get("event") == "org.member.presence"
+                    and e["data"]["userId"] == person.id
+                    and e["data"]["online"] is False
+                ),
+                timeout=2.5,
+            )
             assert offline["room"] == room and "seq" not in offline
             assert offline["data"]["lastActiveAt"]
         assert time.monotonic() - closed < 2.0
 
-        seen_a, seen_b = await members_seen_from(owner, org_id), await members_seen_from(on(owner, b), org_id)
+        seen_a, seen_b = (
+            await members_seen_from(owner, org_id),
+            await members_seen_from(on(owner, b), org_id),
+        )
         assert seen_a == seen_b
         gone = next(m for m in seen_a if m["userId"] == person.id)
         assert gone["online"] is False and gone["lastActiveAt"]
@@ -276,22 +347,39 @@ class Remote:
 
 
 @asynccontextmanager
-async def tandem_process(settings_of: Server, data_dir: Path, instance_id: str) -> AsyncIterator[Remote]:
+async def tandem_process(
+    settings_of: Server, data_dir: Path, instance_id: str
+) -> AsyncIterator[Remote]:
     """`tandem serve` with the same database, Redis and secret as an in-process instance."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
     s = settings_of.settings
     env.update(
-        TANDEM_DATABASE_URL=s.database_url, TANDEM_REDIS_URL=s.redis_url, TANDEM_SECRET_KEY=s.secret_key,
+        TANDEM_DATABASE_URL=s.database_url,
+        TANDEM_REDIS_URL=s.redis_url,
+        TANDEM_SECRET_KEY=s.secret_key,
         TANDEM_REDIS_PREFIX=s.redis_prefix,
-        TANDEM_DATA_DIR=str(data_dir), TANDEM_INSTANCE_ID=instance_id, TANDEM_SERVE_WEB="false",
-        TANDEM_JSON_LOGS="false", TANDEM_LOG_LEVEL="warning", TANDEM_PRESENCE_GRACE_SECONDS="0.3",
+        TANDEM_DATA_DIR=str(data_dir),
+        TANDEM_INSTANCE_ID=instance_id,
+        TANDEM_SERVE_WEB="false",
+        TANDEM_JSON_LOGS="false",
+        TANDEM_LOG_LEVEL="warning",
+        TANDEM_PRESENCE_GRACE_SECONDS="0.3",
     )
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(data_dir / "serve.log", "wb")  # noqa: ASYNC230, SIM115 (a subprocess writes it)
+    log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 (a subprocess writes it)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tandem.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-        env=env, stdout=log, stderr=log,
+        sys.executable,
+        "-m",
+        "tandem.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        stdout=log,
+        stderr=log,
     )
     remote = Remote(f"http://127.0.0.1:{port}")
     try:
@@ -319,7 +407,9 @@ async def tandem_process(settings_of: Server, data_dir: Path, instance_id: str) 
         log.close()
 
 
-async def test_a_flag_change_on_one_instance_applies_on_another_process_within_two_seconds(pair, tmp_path):
+async def test_a_flag_change_on_one_instance_applies_on_another_process_within_two_seconds(
+    pair, tmp_path
+):
     a, _ = pair
     org_id, (owner, member) = await quick_team(a, ["Owner", "Member"])
     room = f"org:{org_id}"
@@ -340,7 +430,9 @@ async def test_a_flag_change_on_one_instance_applies_on_another_process_within_t
                 assert r.json()["flags"]["members"] is False
             took = await eventually(lambda: _not(members_flag_on_c()), timeout=2.0)
             assert took < 2.0
-            await set_role(owner_c, org_id, member.id, "Admin")  # through c, with members off: no event
+            await set_role(
+                owner_c, org_id, member.id, "Admin"
+            )  # through c, with members off: no event
 
             async with owner.http() as http:
                 r = await http.put(f"/api/orgs/{org_id}/flags/members", json={"enabled": None})
@@ -348,8 +440,12 @@ async def test_a_flag_change_on_one_instance_applies_on_another_process_within_t
             await eventually(members_flag_on_c, timeout=2.0)
             await set_role(owner_c, org_id, member.id, "Guest")  # through c, back on: an event
             for client in (client_a, client_c):
-                await client.wait_for(lambda e: e.get("event") == "org.member.updated"
-                                      and e["data"]["member"]["role"] == "Guest")
+                await client.wait_for(
+                    lambda e: (
+                        e.get("event") == "org.member.updated"
+                        and e["data"]["member"]["role"] == "Guest"
+                    )
+                )
                 assert roles_of(durable(client.events, room)) == ["Guest"]
 
 

@@ -39,10 +39,14 @@ def assert_strictly_increasing(events: list[dict[str, Any]]) -> None:
     assert all(a < b for a, b in itertools.pairwise(seqs)), seqs
 
 
-async def test_reconnect_with_after_replays_exactly_the_missed_events_in_order_before_the_ack_then_live(server):
+async def test_reconnect_with_after_replays_exactly_the_missed_events_in_order_before_the_ack_then_live(
+    server,
+):
     org_id, (owner, member, other) = await quick_team(server, ["Owner", "Member", "Member"])
     room = f"org:{org_id}"
-    async with listening(owner, room) as steady:  # stays connected throughout: what the room really carried
+    async with listening(
+        owner, room
+    ) as steady:  # stays connected throughout: what the room really carried
         client = await connected(member)
         assert (await client.subscribe(room))["ok"]
         await set_role(owner, org_id, other.id, "Admin")
@@ -124,7 +128,11 @@ async def test_after_zero_replays_the_whole_room_log(sqlite_server):
     await set_role(owner, org_id, guest.id, "Member")
     await sqlite_server.settle()
     whole = await logged(sqlite_server, room)
-    assert [e["event"] for e in whole] == ["org.member.joined", "org.member.joined", "org.member.updated"]
+    assert [e["event"] for e in whole] == [
+        "org.member.joined",
+        "org.member.joined",
+        "org.member.updated",
+    ]
 
     client = await connected(member)
     try:
@@ -135,7 +143,9 @@ async def test_after_zero_replays_the_whole_room_log(sqlite_server):
         await client.close()
 
 
-async def test_replay_during_a_burst_of_concurrent_changes_loses_duplicates_and_reorders_nothing(server):
+async def test_replay_during_a_burst_of_concurrent_changes_loses_duplicates_and_reorders_nothing(
+    server,
+):
     """Many sockets subscribe with `after` while changes commit concurrently: the replay/live hand-off."""
     org_id, people = await quick_team(server, ["Owner"] + ["Member"] * 4)
     owner, members = people[0], people[1:]
@@ -162,7 +172,9 @@ async def test_replay_during_a_burst_of_concurrent_changes_loses_duplicates_and_
             *(subscriber(s, i * 0.025) for i, s in enumerate(sockets)),
         )
         total = rounds * len(members)
-        await eventually(lambda: all(len(durable(s.events, room)) >= total for s in sockets), timeout=15)
+        await eventually(
+            lambda: all(len(durable(s.events, room)) >= total for s in sockets), timeout=15
+        )
         await quiesce(server, *sockets)
         expected = await logged(server, room, after=cursor)
         assert len(expected) == total
@@ -174,7 +186,9 @@ async def test_replay_during_a_burst_of_concurrent_changes_loses_duplicates_and_
             await listener.close()
 
 
-async def test_seq_strictly_increases_in_every_room_and_one_event_keeps_one_seq_across_rooms(sqlite_server):
+async def test_seq_strictly_increases_in_every_room_and_one_event_keeps_one_seq_across_rooms(
+    sqlite_server,
+):
     org_a, (owner_a, member) = await quick_team(sqlite_server, ["Owner", "Member"])
     org_b, (owner_b,) = await quick_team(sqlite_server, ["Owner"])
     await join(org_b, owner_b, member, "Member")
@@ -203,19 +217,34 @@ async def test_seq_strictly_increases_in_every_room_and_one_event_keeps_one_seq_
         assert len(in_org) == 1 and len(in_own) == 1
         assert in_org[0]["room"] == room_a
         assert in_org[0]["seq"] == in_own[0]["seq"]
-        assert in_org[0]["data"] == in_own[0]["data"] == {
-            "organizationId": org_a, "userId": member.id, "removedBy": owner_a.id,
-        }
+        assert (
+            in_org[0]["data"]
+            == in_own[0]["data"]
+            == {
+                "organizationId": org_a,
+                "userId": member.id,
+                "removedBy": owner_a.id,
+            }
+        )
         # The profile change became one event per org, each with its own seq.
-        renames = [e for e in durable(client.events) if e["event"] == "org.member.updated"
-                   and e["meta"]["actorId"] == member.id and e["data"]["member"]["name"] == "Member v0"]
+        renames = [
+            e
+            for e in durable(client.events)
+            if e["event"] == "org.member.updated"
+            and e["meta"]["actorId"] == member.id
+            and e["data"]["member"]["name"] == "Member v0"
+        ]
         assert sorted(e["room"] for e in renames) == sorted([room_a, room_b])
         assert renames[0]["seq"] != renames[1]["seq"]
 
 
-async def test_a_position_older_than_the_log_keeps_gets_resync_required_then_the_ack(database_url, tmp_path):
+async def test_a_position_older_than_the_log_keeps_gets_resync_required_then_the_ack(
+    database_url, tmp_path
+):
     keep = 2  # events kept per room past the retention: a small log to fall out of
-    async with start_server(database_url, tmp_path, event_retention_days=0, event_retention_min_per_room=keep) as srv:
+    async with start_server(
+        database_url, tmp_path, event_retention_days=0, event_retention_min_per_room=keep
+    ) as srv:
         org_id, (owner, member) = await quick_team(srv, ["Owner", "Member"])
         room = f"org:{org_id}"
         await srv.settle()
@@ -232,7 +261,9 @@ async def test_a_position_older_than_the_log_keeps_gets_resync_required_then_the
         client = await connected(member)
         try:
             ack = await client.subscribe(room, after=old)
-            assert [e.get("event") for e in client.events if e.get("room") == room] == ["resync.required"]
+            assert [e.get("event") for e in client.events if e.get("room") == room] == [
+                "resync.required"
+            ]
             resync = client.named("resync.required")[0]
             assert resync["room"] == room and "seq" not in resync
             assert resync["data"]["room"] == room and isinstance(resync["data"]["reason"], str)
@@ -252,7 +283,7 @@ async def test_a_position_older_than_the_log_keeps_gets_resync_required_then_the
         try:
             ack = await again.subscribe(room, after=floor)
             assert again.named("resync.required") == []
-            assert durable(again.events)[: keep] == kept
+            assert durable(again.events)[:keep] == kept
             assert ack["replayed"] == keep + 1
         finally:
             await again.close()

@@ -25,7 +25,12 @@ def apply_member_event(state: dict[str, dict[str, Any]], envelope: dict[str, Any
     if event in ("org.member.joined", "org.member.updated"):
         member = data["member"]
         assert set(member) == MEMBER_FIELDS, member
-        state[member["userId"]] = {"online": False, "lastActiveAt": None, **state.get(member["userId"], {}), **member}
+        state[member["userId"]] = {
+            "online": False,
+            "lastActiveAt": None,
+            **state.get(member["userId"], {}),
+            **member,
+        }
     elif event in ("org.member.left", "org.member.removed"):
         state.pop(data["userId"], None)
     else:
@@ -43,8 +48,13 @@ async def members_snapshot(person: Person, org_id: str) -> dict[str, Any]:
         return r.json()
 
 
-async def verify_action(person: Person, org_id: str, action: Callable[[], Awaitable[Any]], *,
-                        before_subscribing: Callable[[], Awaitable[Any]] | None = None) -> list[dict[str, Any]]:
+async def verify_action(
+    person: Person,
+    org_id: str,
+    action: Callable[[], Awaitable[Any]],
+    *,
+    before_subscribing: Callable[[], Awaitable[Any]] | None = None,
+) -> list[dict[str, Any]]:
     """Snapshot, subscribe after its cursor, act, apply the events, compare with a fresh snapshot.
 
     `before_subscribing` runs between the snapshot and the subscribe: its events must come by replay.
@@ -81,14 +91,19 @@ async def _ok(request: Awaitable[Any], status: int = 200) -> None:
     assert r.status_code == status, r.text
 
 
-def invite_and_accept(org_id: str, inviter: Person, person: Person, role: str) -> Callable[[], Awaitable[None]]:
+def invite_and_accept(
+    org_id: str, inviter: Person, person: Person, role: str
+) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         async with inviter.http() as http:
-            r = await http.post(f"/api/orgs/{org_id}/invites", json={"email": person.email, "role": role})
+            r = await http.post(
+                f"/api/orgs/{org_id}/invites", json={"email": person.email, "role": role}
+            )
             assert r.status_code == 201, r.text
             token = r.json()["invite"]["token"]
         async with person.http() as http:
             await _ok(http.post(f"/api/invites/{token}/accept"))
+
     return run
 
 
@@ -96,6 +111,7 @@ def set_role(org_id: str, actor: Person, user_id: str, role: str) -> Callable[[]
     async def run() -> None:
         async with actor.http() as http:
             await _ok(http.patch(f"/api/orgs/{org_id}/members/{user_id}", json={"role": role}))
+
     return run
 
 
@@ -103,6 +119,7 @@ def edit_profile(person: Person, **changes: Any) -> Callable[[], Awaitable[None]
     async def run() -> None:
         async with person.http() as http:
             await _ok(http.patch("/api/me", json=changes))
+
     return run
 
 
@@ -110,6 +127,7 @@ def leave(org_id: str, person: Person) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         async with person.http() as http:
             await _ok(http.post(f"/api/orgs/{org_id}/leave"), 204)
+
     return run
 
 
@@ -117,6 +135,7 @@ def remove(org_id: str, actor: Person, user_id: str) -> Callable[[], Awaitable[N
     async def run() -> None:
         async with actor.http() as http:
             await _ok(http.delete(f"/api/orgs/{org_id}/members/{user_id}"), 204)
+
     return run
 
 
@@ -141,13 +160,20 @@ async def test_updated_by_a_role_change(server):
 
 async def test_updated_by_a_profile_change(server):
     org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
-    await quick_team(server, ["Owner"], org_name="Elsewhere")  # another org, so seqs are not all this org's
-    events = await verify_action(owner, org_id, edit_profile(member, name="Grace Hopper",
-                                                             avatarUrl="https://img.example/grace.png"))
+    await quick_team(
+        server, ["Owner"], org_name="Elsewhere"
+    )  # another org, so seqs are not all this org's
+    events = await verify_action(
+        owner,
+        org_id,
+        edit_profile(member, name="Grace Hopper", avatarUrl="https://img.example/grace.png"),
+    )
     assert events_named(events) == ["org.member.updated"]
     events = await verify_action(owner, org_id, edit_profile(member, avatarUrl=None))
     assert events_named(events) == ["org.member.updated"]
-    events = await verify_action(owner, org_id, edit_profile(owner, name="The Owner"))  # the viewer's own row
+    events = await verify_action(
+        owner, org_id, edit_profile(owner, name="The Owner")
+    )  # the viewer's own row
     assert events_named(events) == ["org.member.updated"]
 
 
@@ -164,7 +190,9 @@ async def test_removed(server):
 
 
 async def test_a_burst_of_changes_at_once(server):
-    org_id, people = await quick_team(server, ["Owner", "Admin", "Member", "Member", "Member", "Guest", "Member"])
+    org_id, people = await quick_team(
+        server, ["Owner", "Admin", "Member", "Member", "Member", "Guest", "Member"]
+    )
     owner, admin, m1, m2, m3, guest, m4 = people
     newcomers = [await quick_signup(server) for _ in range(2)]
 
@@ -181,20 +209,35 @@ async def test_a_burst_of_changes_at_once(server):
         )
 
     events = await verify_action(owner, org_id, burst)
-    subjects = [(e["event"], e["data"]["member"]["userId"] if "member" in e["data"] else e["data"]["userId"])
-                for e in events]
-    expected = [("org.member.updated", m1.id), ("org.member.updated", guest.id), ("org.member.updated", m2.id),
-                ("org.member.left", m3.id), ("org.member.removed", m4.id),
-                ("org.member.joined", newcomers[0].id), ("org.member.joined", newcomers[1].id)]
+    subjects = [
+        (
+            e["event"],
+            e["data"]["member"]["userId"] if "member" in e["data"] else e["data"]["userId"],
+        )
+        for e in events
+    ]
+    expected = [
+        ("org.member.updated", m1.id),
+        ("org.member.updated", guest.id),
+        ("org.member.updated", m2.id),
+        ("org.member.left", m3.id),
+        ("org.member.removed", m4.id),
+        ("org.member.joined", newcomers[0].id),
+        ("org.member.joined", newcomers[1].id),
+    ]
     # m4's profile edit races m4's removal: it reaches the org only if it committed first.
     if ("org.member.updated", m4.id) in subjects:
         expected.insert(0, ("org.member.updated", m4.id))
-        assert subjects.index(("org.member.updated", m4.id)) < subjects.index(("org.member.removed", m4.id))
+        assert subjects.index(("org.member.updated", m4.id)) < subjects.index(
+            ("org.member.removed", m4.id)
+        )
     assert sorted(subjects) == sorted(expected)
 
 
 async def test_changes_between_the_snapshot_and_the_subscribe_arrive_by_replay(server):
-    org_id, (owner, admin, member, other) = await quick_team(server, ["Owner", "Admin", "Member", "Member"])
+    org_id, (owner, admin, member, other) = await quick_team(
+        server, ["Owner", "Admin", "Member", "Member"]
+    )
     newcomer = await quick_signup(server)
 
     async def meanwhile() -> None:
@@ -206,14 +249,20 @@ async def test_changes_between_the_snapshot_and_the_subscribe_arrive_by_replay(s
         await edit_profile(member, name="Member Renamed")()
 
     events = await verify_action(owner, org_id, then, before_subscribing=meanwhile)
-    assert events_named(events) == ["org.member.updated", "org.member.left", "org.member.joined",
-                                     "org.member.updated"]
+    assert events_named(events) == [
+        "org.member.updated",
+        "org.member.left",
+        "org.member.joined",
+        "org.member.updated",
+    ]
 
 
 async def test_an_action_that_emits_nothing_fails_the_check(sqlite_server):
     org_id, (owner, member) = await quick_team(sqlite_server, ["Owner", "Member"])
     with pytest.raises(AssertionError, match="emitted nothing"):
-        await verify_action(owner, org_id, set_role(org_id, owner, member.id, "Member"))  # already a Member
+        await verify_action(
+            owner, org_id, set_role(org_id, owner, member.id, "Member")
+        )  # already a Member
     with pytest.raises(AssertionError, match="emitted nothing"):
         await verify_action(owner, org_id, edit_profile(member, name=member.name))  # same name
 
@@ -249,7 +298,9 @@ async def test_role_changes_racing_removals_of_the_same_person(server):
             assert r.status_code in (200, 404), r.text
 
     async def race() -> None:
-        await asyncio.gather(*(step for m in members for step in (change_role(m), remove(org_id, owner, m.id)())))
+        await asyncio.gather(
+            *(step for m in members for step in (change_role(m), remove(org_id, owner, m.id)()))
+        )
 
     events = await verify_action(owner, org_id, race)
     assert len(statuses) == len(members)

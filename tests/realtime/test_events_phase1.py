@@ -20,7 +20,9 @@ from tests.harness import (
 
 async def accept_invite(org_id: str, inviter, person, role: str):
     async with inviter.http() as http:
-        r = await http.post(f"/api/orgs/{org_id}/invites", json={"email": person.email, "role": role})
+        r = await http.post(
+            f"/api/orgs/{org_id}/invites", json={"email": person.email, "role": role}
+        )
         assert r.status_code == 201, r.text
         token = r.json()["invite"]["token"]
     async with person.http() as http:
@@ -50,21 +52,34 @@ async def test_member_joined(server):
     async with listening(owner, f"org:{org_id}") as listener:
         r = await accept_invite(org_id, owner, newcomer, "Admin")
         event = await listener.wait_event("org.member.joined")
-    assert_envelope(event, "org.member.joined", f"org:{org_id}",
-                    {"organizationId": org_id, "member": member_data(newcomer, "Admin")},
-                    actor_id=newcomer.id, trace_id=r.headers["x-trace-id"])
+    assert_envelope(
+        event,
+        "org.member.joined",
+        f"org:{org_id}",
+        {"organizationId": org_id, "member": member_data(newcomer, "Admin")},
+        actor_id=newcomer.id,
+        trace_id=r.headers["x-trace-id"],
+    )
     assert event["seq"] > cursor
 
 
 async def test_member_updated_on_a_role_change(server):
     org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
-    async with listening(owner, f"org:{org_id}") as actor, listening(member, f"org:{org_id}") as subject:
+    async with (
+        listening(owner, f"org:{org_id}") as actor,
+        listening(member, f"org:{org_id}") as subject,
+    ):
         r = await set_role(owner, org_id, member.id, "Admin")
         seen_by_actor = await actor.wait_event("org.member.updated")
         seen_by_subject = await subject.wait_event("org.member.updated")
-    assert_envelope(seen_by_actor, "org.member.updated", f"org:{org_id}",
-                    {"organizationId": org_id, "member": member_data(member, "Admin")},
-                    actor_id=owner.id, trace_id=r.headers["x-trace-id"])
+    assert_envelope(
+        seen_by_actor,
+        "org.member.updated",
+        f"org:{org_id}",
+        {"organizationId": org_id, "member": member_data(member, "Admin")},
+        actor_id=owner.id,
+        trace_id=r.headers["x-trace-id"],
+    )
     assert seen_by_subject == seen_by_actor
 
 
@@ -72,24 +87,40 @@ async def test_member_updated_on_a_profile_change_reaches_every_org_of_that_pers
     org_a, (owner_a, person) = await quick_team(server, ["Owner", "Member"], org_name="Acme")
     org_b, (owner_b,) = await quick_team(server, ["Owner"], org_name="Globex")
     await accept_invite(org_b, owner_b, person, "Admin")
-    async with listening(owner_a, f"org:{org_a}") as in_a, listening(owner_b, f"org:{org_b}") as in_b, \
-            listening(person, f"org:{org_a}", f"org:{org_b}") as own:
+    async with (
+        listening(owner_a, f"org:{org_a}") as in_a,
+        listening(owner_b, f"org:{org_b}") as in_b,
+        listening(person, f"org:{org_a}", f"org:{org_b}") as own,
+    ):
         async with person.http() as http:
-            r = await http.patch("/api/me", json={"name": "Ada Lovelace", "avatarUrl": "https://img.example/ada.png"})
+            r = await http.patch(
+                "/api/me", json={"name": "Ada Lovelace", "avatarUrl": "https://img.example/ada.png"}
+            )
             assert r.status_code == 200, r.text
         event_a = await in_a.wait_event("org.member.updated")
         event_b = await in_b.wait_event("org.member.updated")
         await quiesce(server, own)
     changed = {"name": "Ada Lovelace", "avatarUrl": "https://img.example/ada.png"}
-    assert_envelope(event_a, "org.member.updated", f"org:{org_a}",
-                    {"organizationId": org_a, "member": member_data(person, "Member", **changed)},
-                    actor_id=person.id, trace_id=r.headers["x-trace-id"])
-    assert_envelope(event_b, "org.member.updated", f"org:{org_b}",
-                    {"organizationId": org_b, "member": member_data(person, "Admin", **changed)},
-                    actor_id=person.id, trace_id=r.headers["x-trace-id"])
+    assert_envelope(
+        event_a,
+        "org.member.updated",
+        f"org:{org_a}",
+        {"organizationId": org_a, "member": member_data(person, "Member", **changed)},
+        actor_id=person.id,
+        trace_id=r.headers["x-trace-id"],
+    )
+    assert_envelope(
+        event_b,
+        "org.member.updated",
+        f"org:{org_b}",
+        {"organizationId": org_b, "member": member_data(person, "Admin", **changed)},
+        actor_id=person.id,
+        trace_id=r.headers["x-trace-id"],
+    )
     # The actor hears its own change too, once per org.
     assert sorted(own.named("org.member.updated"), key=lambda e: e["room"]) == sorted(
-        [event_a, event_b], key=lambda e: e["room"])
+        [event_a, event_b], key=lambda e: e["room"]
+    )
 
 
 async def test_member_left(server):
@@ -107,8 +138,14 @@ async def test_member_left(server):
         assert [e for e in leaver.events if e["event"] == "org.member.updated"] == []
         refused = await leaver.subscribe(room)
         assert refused["ok"] is False and refused["error"]["code"] == "forbidden"
-    assert_envelope(event, "org.member.left", room, {"organizationId": org_id, "userId": member.id},
-                    actor_id=member.id, trace_id=r.headers["x-trace-id"])
+    assert_envelope(
+        event,
+        "org.member.left",
+        room,
+        {"organizationId": org_id, "userId": member.id},
+        actor_id=member.id,
+        trace_id=r.headers["x-trace-id"],
+    )
     # The leaver's own tabs hear it on their user room, with the same seq, so they can move on.
     own = [e for e in leaver.named("org.member.left") if e["room"] == f"user:{member.id}"]
     assert len(own) == 1 and own[0]["seq"] == event["seq"] and own[0]["data"] == event["data"]
@@ -117,22 +154,42 @@ async def test_member_left(server):
 async def test_member_removed_reaches_the_org_and_the_person_who_is_evicted_at_once(server):
     org_id, (owner, member, other) = await quick_team(server, ["Owner", "Member", "Member"])
     room = f"org:{org_id}"
-    async with listening(owner, room) as org_side, listening(member, room) as removed, \
-            listening(member, room) as second_tab:
+    async with (
+        listening(owner, room) as org_side,
+        listening(member, room) as removed,
+        listening(member, room) as second_tab,
+    ):
         sids = {removed.sio.get_sid(), second_tab.sio.get_sid()}
         async with owner.http() as http:
             r = await http.delete(f"/api/orgs/{org_id}/members/{member.id}")
             assert r.status_code == 204, r.text
         started = time.monotonic()  # the removal has committed
         while sids & set(server.runtime.gateway.manager.rooms["/"].get(room, {})):
-            assert time.monotonic() - started < 1.0, "a socket of the removed person is still in the org room"
+            assert time.monotonic() - started < 1.0, (
+                "a socket of the removed person is still in the org room"
+            )
             await asyncio.sleep(0.01)
         to_org = await org_side.wait_event("org.member.removed")
-        to_person = await removed.wait_for(lambda e: e["event"] == "org.member.removed" and e["room"] == f"user:{member.id}")
+        to_person = await removed.wait_for(
+            lambda e: e["event"] == "org.member.removed" and e["room"] == f"user:{member.id}"
+        )
         data = {"organizationId": org_id, "userId": member.id, "removedBy": owner.id}
-        assert_envelope(to_org, "org.member.removed", room, data, actor_id=owner.id, trace_id=r.headers["x-trace-id"])
-        assert_envelope(to_person, "org.member.removed", f"user:{member.id}", data, actor_id=owner.id,
-                        trace_id=r.headers["x-trace-id"])
+        assert_envelope(
+            to_org,
+            "org.member.removed",
+            room,
+            data,
+            actor_id=owner.id,
+            trace_id=r.headers["x-trace-id"],
+        )
+        assert_envelope(
+            to_person,
+            "org.member.removed",
+            f"user:{member.id}",
+            data,
+            actor_id=owner.id,
+            trace_id=r.headers["x-trace-id"],
+        )
         # Later org events reach the org, not the removed person; nor can they come back in.
         await set_role(owner, org_id, other.id, "Admin")
         await org_side.wait_event("org.member.updated")
@@ -162,7 +219,9 @@ async def test_seq_strictly_increases_within_a_room_and_matches_the_log(server):
     assert len(seqs) == 5 and seqs[0] > cursor
     assert all(x < y for x, y in itertools.pairwise(seqs))
     async with owner.http() as http:
-        log = (await http.get("/api/events", params={"room": room, "after": cursor})).json()["events"]
+        log = (await http.get("/api/events", params={"room": room, "after": cursor})).json()[
+            "events"
+        ]
     assert listener.events == log
 
 
@@ -174,25 +233,51 @@ async def test_presence_online_with_the_first_socket_and_offline_after_the_last(
     async with listening(owner, f"org:{org_id}") as observer:
         started = time.monotonic()
         socket = await Listener(server, await member.socket_token()).connect()
-        online = await observer.wait_for(lambda e: e["event"] == "org.member.presence"
-                                         and e["data"]["userId"] == member.id, timeout=2)
+        online = await observer.wait_for(
+            lambda e: e["event"] == "org.member.presence" and e["data"]["userId"] == member.id,
+            timeout=2,
+        )
         assert time.monotonic() - started < 2
-        assert_envelope(online, "org.member.presence", f"org:{org_id}",
-                        {"organizationId": org_id, "userId": member.id, "online": True,
-                         "lastActiveAt": online["data"]["lastActiveAt"]},
-                        actor_id=member.id, durable=False)
+        assert_envelope(
+            online,
+            "org.member.presence",
+            f"org:{org_id}",
+            {
+                "organizationId": org_id,
+                "userId": member.id,
+                "online": True,
+                "lastActiveAt": online["data"]["lastActiveAt"],
+            },
+            actor_id=member.id,
+            durable=False,
+        )
         row = {m["userId"]: m for m in (await snapshot(owner, org_id))["members"]}[member.id]
         assert row["online"] is True and row["lastActiveAt"] == online["data"]["lastActiveAt"]
 
         started = time.monotonic()
         await socket.close()
-        offline = await observer.wait_for(lambda e: e["event"] == "org.member.presence"
-                                          and e["data"]["userId"] == member.id and not e["data"]["online"], timeout=2)
+        offline = await observer.wait_for(
+            lambda e: (
+                e["event"] == "org.member.presence"
+                and e["data"]["userId"] == member.id
+                and not e["data"]["online"]
+            ),
+            timeout=2,
+        )
         assert time.monotonic() - started < 2
-        assert_envelope(offline, "org.member.presence", f"org:{org_id}",
-                        {"organizationId": org_id, "userId": member.id, "online": False,
-                         "lastActiveAt": offline["data"]["lastActiveAt"]},
-                        actor_id=member.id, durable=False)
+        assert_envelope(
+            offline,
+            "org.member.presence",
+            f"org:{org_id}",
+            {
+                "organizationId": org_id,
+                "userId": member.id,
+                "online": False,
+                "lastActiveAt": offline["data"]["lastActiveAt"],
+            },
+            actor_id=member.id,
+            durable=False,
+        )
         assert offline["data"]["lastActiveAt"] >= online["data"]["lastActiveAt"]
         row = {m["userId"]: m for m in (await snapshot(owner, org_id))["members"]}[member.id]
         assert row["online"] is False and row["lastActiveAt"] == offline["data"]["lastActiveAt"]
@@ -207,7 +292,9 @@ async def test_closing_one_of_two_sockets_keeps_the_person_online(sqlite_server)
         second = await Listener(sqlite_server, await member.socket_token()).connect()
         await observer.wait_event("org.member.presence", userId=member.id, online=True, timeout=2)
         await first.close()
-        await asyncio.sleep(grace + 0.5)  # past the grace period: an offline would have been sent by now
+        await asyncio.sleep(
+            grace + 0.5
+        )  # past the grace period: an offline would have been sent by now
         await quiesce(sqlite_server, observer)
         assert [e["data"]["online"] for e in presence_of(observer, member.id)] == [True]
         row = {m["userId"]: m for m in (await snapshot(owner, org_id))["members"]}[member.id]
@@ -237,21 +324,30 @@ async def test_presence_goes_to_every_org_of_the_person(sqlite_server):
     org_a, (owner_a, person) = await quick_team(sqlite_server, ["Owner", "Member"], org_name="Acme")
     org_b, (owner_b,) = await quick_team(sqlite_server, ["Owner"], org_name="Globex")
     await accept_invite(org_b, owner_b, person, "Guest")
-    async with listening(owner_a, f"org:{org_a}") as in_a, listening(owner_b, f"org:{org_b}") as in_b:
+    async with (
+        listening(owner_a, f"org:{org_a}") as in_a,
+        listening(owner_b, f"org:{org_b}") as in_b,
+    ):
         socket = await Listener(sqlite_server, await person.socket_token()).connect()
         for org_id, observer in ((org_a, in_a), (org_b, in_b)):
-            event = await observer.wait_event("org.member.presence", userId=person.id, online=True, timeout=2)
+            event = await observer.wait_event(
+                "org.member.presence", userId=person.id, online=True, timeout=2
+            )
             assert event["room"] == f"org:{org_id}" and event["data"]["organizationId"] == org_id
         await socket.close()
         for org_id, observer in ((org_a, in_a), (org_b, in_b)):
-            event = await observer.wait_event("org.member.presence", userId=person.id, online=False, timeout=2)
+            event = await observer.wait_event(
+                "org.member.presence", userId=person.id, online=False, timeout=2
+            )
             assert event["room"] == f"org:{org_id}" and event["data"]["organizationId"] == org_id
 
 
 async def test_someone_online_when_they_join_is_announced_online_to_the_org(sqlite_server):
     org_id, (owner,) = await quick_team(sqlite_server, ["Owner"])
     person = await quick_signup(sqlite_server)
-    socket = await Listener(sqlite_server, await person.socket_token()).connect()  # online before joining
+    socket = await Listener(
+        sqlite_server, await person.socket_token()
+    ).connect()  # online before joining
     try:
         async with listening(owner, f"org:{org_id}") as observer:
             await accept_invite(org_id, owner, person, "Member")
@@ -259,9 +355,19 @@ async def test_someone_online_when_they_join_is_announced_online_to_the_org(sqli
             row = {m["userId"]: m for m in (await snapshot(owner, org_id))["members"]}[person.id]
         # After the joined event, or a client applying joined (online: false by default) would show them offline.
         assert [e["event"] for e in observer.events] == ["org.member.joined", "org.member.presence"]
-        assert_envelope(presence, "org.member.presence", f"org:{org_id}",
-                        {"organizationId": org_id, "userId": person.id, "online": True,
-                         "lastActiveAt": row["lastActiveAt"]}, actor_id=person.id, durable=False)
+        assert_envelope(
+            presence,
+            "org.member.presence",
+            f"org:{org_id}",
+            {
+                "organizationId": org_id,
+                "userId": person.id,
+                "online": True,
+                "lastActiveAt": row["lastActiveAt"],
+            },
+            actor_id=person.id,
+            durable=False,
+        )
         assert row["online"] is True
     finally:
         await socket.close()
@@ -271,10 +377,17 @@ async def test_someone_online_when_they_join_is_announced_online_to_the_org(sqli
 
 
 async def test_no_event_type_crosses_into_another_org(sqlite_server):
-    org_id, (owner, changer, leaver, removed) = await quick_team(sqlite_server, ["Owner", "Member", "Member", "Member"])
-    other_org, (stranger, colleague) = await quick_team(sqlite_server, ["Owner", "Member"], org_name="Globex")
+    org_id, (owner, changer, leaver, removed) = await quick_team(
+        sqlite_server, ["Owner", "Member", "Member", "Member"]
+    )
+    other_org, (stranger, colleague) = await quick_team(
+        sqlite_server, ["Owner", "Member"], org_name="Globex"
+    )
     newcomer = await quick_signup(sqlite_server)
-    async with listening(owner, f"org:{org_id}") as insider, listening(stranger, f"org:{other_org}") as outsider:
+    async with (
+        listening(owner, f"org:{org_id}") as insider,
+        listening(stranger, f"org:{other_org}") as outsider,
+    ):
         await accept_invite(org_id, owner, newcomer, "Member")
         await set_role(owner, org_id, changer.id, "Admin")
         async with changer.http() as http:
@@ -282,7 +395,9 @@ async def test_no_event_type_crosses_into_another_org(sqlite_server):
         async with leaver.http() as http:
             assert (await http.post(f"/api/orgs/{org_id}/leave")).status_code == 204
         async with owner.http() as http:
-            assert (await http.delete(f"/api/orgs/{org_id}/members/{removed.id}")).status_code == 204
+            assert (
+                await http.delete(f"/api/orgs/{org_id}/members/{removed.id}")
+            ).status_code == 204
         socket = await Listener(sqlite_server, await changer.socket_token()).connect()
         await insider.wait_event("org.member.presence", userId=changer.id, online=True, timeout=2)
         await socket.close()
@@ -292,6 +407,11 @@ async def test_no_event_type_crosses_into_another_org(sqlite_server):
         await outsider.wait_event("org.member.updated")
         await quiesce(sqlite_server, insider, outsider)
     assert {e["event"] for e in insider.events} == {
-        "org.member.joined", "org.member.updated", "org.member.left", "org.member.removed", "org.member.presence"}
+        "org.member.joined",
+        "org.member.updated",
+        "org.member.left",
+        "org.member.removed",
+        "org.member.presence",
+    }
     assert [e["event"] for e in outsider.events] == ["org.member.updated"]
     assert outsider.events[0]["data"]["organizationId"] == other_org

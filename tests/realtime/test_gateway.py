@@ -52,18 +52,31 @@ async def test_missing_bad_and_expired_tokens_are_refused_with_unauthorized(sqli
         "empty token": {"token": ""},
         "token of the wrong type": {"token": 12345},
         "malformed token": {"token": "not.a.jwt"},
-        "signed with another secret": {"token": jwt.encode(good, "another-secret-" + "y" * 32, algorithm="HS256")},
+        "signed with another secret": {
+            "token": jwt.encode(good, "another-secret-" + "y" * 32, algorithm="HS256")
+        },
         "expired socket token": {"token": forge(sqlite_server, **{**good, "exp": past})},
-        "expired access token": {"token": forge(sqlite_server, **{**claims_of(person.access), "exp": past})},
+        "expired access token": {
+            "token": forge(sqlite_server, **{**claims_of(person.access), "exp": past})
+        },
         "refresh token": {"token": person.refresh},
-        "unknown login session": {"token": forge(sqlite_server, **{**good, "sid": "no-such-login"})},
-        "someone else's login session": {"token": forge(sqlite_server, **{**good, "sub": "u_someone_else"})},
+        "unknown login session": {
+            "token": forge(sqlite_server, **{**good, "sid": "no-such-login"})
+        },
+        "someone else's login session": {
+            "token": forge(sqlite_server, **{**good, "sub": "u_someone_else"})
+        },
         "oversized token": {"token": "x" * 10_000},
     }
-    outcomes = {case: await connect_outcome(sqlite_server, auth=auth) for case, auth in cases.items()}
+    outcomes = {
+        case: await connect_outcome(sqlite_server, auth=auth) for case, auth in cases.items()
+    }
     assert outcomes == {case: UNAUTHORIZED for case in cases}
     # The refusals left the gateway healthy.
-    assert await connect_outcome(sqlite_server, auth={"token": await person.socket_token()}) == "connected"
+    assert (
+        await connect_outcome(sqlite_server, auth={"token": await person.socket_token()})
+        == "connected"
+    )
 
 
 async def test_tokens_of_a_logged_out_login_are_refused_and_its_sockets_closed(sqlite_server):
@@ -71,8 +84,14 @@ async def test_tokens_of_a_logged_out_login_are_refused_and_its_sockets_closed(s
     async with sqlite_server.client() as http:
         r = await http.post("/api/auth/login", json={"email": person.email, "password": PASSWORD})
         assert r.status_code == 200, r.text
-    other_login = Person(sqlite_server, person.id, person.email, person.name, r.json()["accessToken"],
-                         r.json()["refreshToken"])
+    other_login = Person(
+        sqlite_server,
+        person.id,
+        person.email,
+        person.name,
+        r.json()["accessToken"],
+        r.json()["refreshToken"],
+    )
     socket_token = await person.socket_token()
     ended = Listener(sqlite_server, await person.socket_token())
     kept = Listener(sqlite_server, await other_login.socket_token())
@@ -89,7 +108,10 @@ async def test_tokens_of_a_logged_out_login_are_refused_and_its_sockets_closed(s
         assert (await kept.subscribe(f"user:{person.id}"))["ok"]
         for token in (socket_token, person.access):
             assert await connect_outcome(sqlite_server, auth={"token": token}) == UNAUTHORIZED
-        assert await connect_outcome(sqlite_server, auth={"token": await other_login.socket_token()}) == "connected"
+        assert (
+            await connect_outcome(sqlite_server, auth={"token": await other_login.socket_token()})
+            == "connected"
+        )
     finally:
         await ended.close()
         await kept.close()
@@ -104,8 +126,12 @@ async def test_a_foreign_origin_is_refused_and_the_servers_own_origin_accepted(s
     assert await connect_outcome(sqlite_server, auth=auth, headers={"Origin": own}) == "connected"
     # What a browser sees on the polling handshake: no CORS grant for the foreign origin.
     async with sqlite_server.client() as http:
-        refused = await http.get("/socket.io/", params={"EIO": "4", "transport": "polling"}, headers={"Origin": evil})
-        accepted = await http.get("/socket.io/", params={"EIO": "4", "transport": "polling"}, headers={"Origin": own})
+        refused = await http.get(
+            "/socket.io/", params={"EIO": "4", "transport": "polling"}, headers={"Origin": evil}
+        )
+        accepted = await http.get(
+            "/socket.io/", params={"EIO": "4", "transport": "polling"}, headers={"Origin": own}
+        )
     assert refused.status_code == 400
     assert "access-control-allow-origin" not in refused.headers
     assert accepted.status_code == 200
@@ -117,9 +143,20 @@ async def test_the_page_is_accepted_at_whatever_address_the_server_is_reached(sq
     person = await quick_signup(sqlite_server)
     auth = {"token": await person.socket_token()}
     alias = f"http://localhost:{sqlite_server.port}"
-    assert await connect_outcome(sqlite_server, auth=auth, headers={"Origin": alias, "Host": f"localhost:{sqlite_server.port}"}) == "connected"
+    assert (
+        await connect_outcome(
+            sqlite_server,
+            auth=auth,
+            headers={"Origin": alias, "Host": f"localhost:{sqlite_server.port}"},
+        )
+        == "connected"
+    )
     # Behind a balancer that forwards its public host and scheme.
-    public = {"Origin": "https://tandem.example", "X-Forwarded-Host": "tandem.example", "X-Forwarded-Proto": "https"}
+    public = {
+        "Origin": "https://tandem.example",
+        "X-Forwarded-Host": "tandem.example",
+        "X-Forwarded-Proto": "https",
+    }
     assert await connect_outcome(sqlite_server, auth=auth, headers=public) == "connected"
     # A foreign page that merely claims a forwarded host of its own is still another origin.
     spoof = {"Origin": "http://evil.example", "X-Forwarded-Host": "tandem.example"}
@@ -172,11 +209,18 @@ async def test_subscribe_ack_carries_the_rooms_latest_seq_and_the_replay_count(s
         replay = await listener.subscribe(room, after=before)
         assert replay == {"ok": True, "room": room, "seq": latest, "replayed": 2}
         # Replayed events arrive before the ack, in order.
-        assert [e["data"]["member"]["role"] for e in listener.named("org.member.updated")] == ["Admin", "Guest"]
+        assert [e["data"]["member"]["role"] for e in listener.named("org.member.updated")] == [
+            "Admin",
+            "Guest",
+        ]
     for after in (latest, latest + 1000):
         async with listening(owner) as listener:
-            assert await listener.subscribe(room, after=after) == {"ok": True, "room": room, "seq": latest,
-                                                                   "replayed": 0}
+            assert await listener.subscribe(room, after=after) == {
+                "ok": True,
+                "room": room,
+                "seq": latest,
+                "replayed": 0,
+            }
             await quiesce(sqlite_server, listener)
             assert listener.events == []
 
@@ -208,7 +252,9 @@ async def test_missing_foreign_and_malformed_rooms_get_one_and_the_same_forbidde
         # The refused room delivers nothing.
         guest = await quick_signup(sqlite_server)
         async with stranger.http() as http:
-            r = await http.post(f"/api/orgs/{other_org}/invites", json={"email": guest.email, "role": "Member"})
+            r = await http.post(
+                f"/api/orgs/{other_org}/invites", json={"email": guest.email, "role": "Member"}
+            )
             token = r.json()["invite"]["token"]
         async with guest.http() as http:
             assert (await http.post(f"/api/invites/{token}/accept")).status_code == 200
@@ -251,7 +297,10 @@ async def test_bad_subscribe_payloads_are_answered_invalid(sqlite_server):
         acks = {}
         for case, payload in INVALID_SUBSCRIBES.items():
             acks[case] = await listener.sio.call("subscribe", _fill(payload, room), timeout=10)
-        codes = {case: ack.get("error", {}).get("code") if isinstance(ack, dict) else ack for case, ack in acks.items()}
+        codes = {
+            case: ack.get("error", {}).get("code") if isinstance(ack, dict) else ack
+            for case, ack in acks.items()
+        }
         assert codes == {case: "invalid" for case in INVALID_SUBSCRIBES}
         for ack in acks.values():
             assert set(ack) == {"ok", "error"} and ack["ok"] is False
@@ -266,8 +315,15 @@ async def test_bad_subscribe_payloads_are_answered_invalid(sqlite_server):
 async def test_bad_unsubscribe_payloads_are_answered_invalid(sqlite_server):
     org_id, (owner,) = await quick_team(sqlite_server, ["Owner"])
     async with listening(owner, f"org:{org_id}") as listener:
-        for payload in ("org:x", None, {}, {"room": 5}, {"room": "o"}, {"room": "org:" + "x" * 77},
-                        {"room": f"org:{org_id}", "after": 0}):
+        for payload in (
+            "org:x",
+            None,
+            {},
+            {"room": 5},
+            {"room": "o"},
+            {"room": "org:" + "x" * 77},
+            {"room": f"org:{org_id}", "after": 0},
+        ):
             ack = await listener.sio.call("unsubscribe", payload, timeout=10)
             assert ack["ok"] is False and ack["error"]["code"] == "invalid", (payload, ack)
 
@@ -306,14 +362,18 @@ async def test_unsubscribe_stops_the_rooms_events(sqlite_server):
         assert await listener.sio.call("unsubscribe", {"room": room}, timeout=10) == {"ok": True}
         await role_change(owner, org_id, member.id, "Guest")
         await quiesce(sqlite_server, listener)
-        assert [e["data"]["member"]["role"] for e in listener.named("org.member.updated")] == ["Admin"]
+        assert [e["data"]["member"]["role"] for e in listener.named("org.member.updated")] == [
+            "Admin"
+        ]
         # Unsubscribing from a room one is not in is harmless.
         assert await listener.sio.call("unsubscribe", {"room": room}, timeout=10) == {"ok": True}
 
 
 async def test_a_person_of_another_org_never_receives_the_orgs_events(sqlite_server):
     org_id, (owner, member) = await quick_team(sqlite_server, ["Owner", "Member"])
-    other_org, (stranger, colleague) = await quick_team(sqlite_server, ["Owner", "Member"], org_name="Globex")
+    other_org, (stranger, colleague) = await quick_team(
+        sqlite_server, ["Owner", "Member"], org_name="Globex"
+    )
     async with listening(stranger, f"org:{other_org}") as listener:
         refused = await listener.subscribe(f"org:{org_id}")
         assert refused["ok"] is False and refused["error"]["code"] == "forbidden"

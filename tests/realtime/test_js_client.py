@@ -29,7 +29,9 @@ def node() -> str:
             pytest.fail("Node.js and npm are required (TANDEM_REQUIRE_SERVICES=1)")
         pytest.skip("Node.js and npm are not installed")
     if not (JS_DIR / "node_modules" / "socket.io-client").is_dir():
-        subprocess.run([npm, "ci", "--prefix", str(JS_DIR), "--no-audit", "--no-fund"], check=True, timeout=300)
+        subprocess.run(
+            [npm, "ci", "--prefix", str(JS_DIR), "--no-audit", "--no-fund"], check=True, timeout=300
+        )
     return node
 
 
@@ -54,7 +56,9 @@ class NodeClient:
             self.ended = True
             self._arrived.notify_all()
 
-    async def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 10) -> None:
+    async def wait_for(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 10
+    ) -> None:
         async def until() -> None:
             async with self._arrived:
                 await self._arrived.wait_for(lambda: predicate(self.lines) or self.ended)
@@ -78,11 +82,29 @@ class NodeClient:
 
 
 @asynccontextmanager
-async def node_client(node: str, server: Server, token: str | None, room: str = "", after: int | None = None,
-                      transports: str = "") -> AsyncIterator[NodeClient]:
-    args = [str(JS_DIR / "client.mjs"), server.url, token or "-", room, "" if after is None else str(after), transports]
+async def node_client(
+    node: str,
+    server: Server,
+    token: str | None,
+    room: str = "",
+    after: int | None = None,
+    transports: str = "",
+) -> AsyncIterator[NodeClient]:
+    args = [
+        str(JS_DIR / "client.mjs"),
+        server.url,
+        token or "-",
+        room,
+        "" if after is None else str(after),
+        transports,
+    ]
     process = await asyncio.create_subprocess_exec(
-        node, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        node,
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     client = NodeClient(process)
     try:
         yield client
@@ -95,7 +117,9 @@ async def _ok(request: Any, status: int = 200) -> None:
     assert r.status_code == status, r.text
 
 
-async def test_the_official_client_gets_the_replay_then_live_events_with_exact_envelopes(node, sqlite_server):
+async def test_the_official_client_gets_the_replay_then_live_events_with_exact_envelopes(
+    node, sqlite_server
+):
     server = sqlite_server
     org_id, (owner, a, b) = await quick_team(server, ["Owner", "Member", "Member"])
     newcomer = await quick_signup(server)
@@ -103,7 +127,9 @@ async def test_the_official_client_gets_the_replay_then_live_events_with_exact_e
     await server.settle()
     async with owner.http() as http:
         cursor = (await http.get(f"/api/orgs/{org_id}/members")).json()["cursor"]
-        await _ok(http.patch(f"/api/orgs/{org_id}/members/{a.id}", json={"role": "Admin"}))  # missed: replayed
+        await _ok(
+            http.patch(f"/api/orgs/{org_id}/members/{a.id}", json={"role": "Admin"})
+        )  # missed: replayed
     await server.settle()
 
     async with node_client(node, server, await owner.socket_token(), room, after=cursor) as client:
@@ -111,12 +137,23 @@ async def test_the_official_client_gets_the_replay_then_live_events_with_exact_e
         kinds = [line["type"] for line in client.lines]
         assert kinds == ["connected", "event", "ack"], client.lines
         replayed = client.events[0]["payload"]
-        assert client.lines[2]["ack"] == {"ok": True, "room": room, "seq": replayed["seq"], "replayed": 1}
+        assert client.lines[2]["ack"] == {
+            "ok": True,
+            "room": room,
+            "seq": replayed["seq"],
+            "replayed": 1,
+        }
 
         async with b.http() as http:
-            await _ok(http.patch("/api/me", json={"name": "Bea Live", "avatarUrl": "https://img.example/b.png"}))
+            await _ok(
+                http.patch(
+                    "/api/me", json={"name": "Bea Live", "avatarUrl": "https://img.example/b.png"}
+                )
+            )
         async with owner.http() as http:
-            r = await http.post(f"/api/orgs/{org_id}/invites", json={"email": newcomer.email, "role": "Guest"})
+            r = await http.post(
+                f"/api/orgs/{org_id}/invites", json={"email": newcomer.email, "role": "Guest"}
+            )
             token = r.json()["invite"]["token"]
         async with newcomer.http() as http:
             await _ok(http.post(f"/api/invites/{token}/accept"))
@@ -127,20 +164,51 @@ async def test_the_official_client_gets_the_replay_then_live_events_with_exact_e
         await client.wait_for(lambda lines: sum(line["type"] == "event" for line in lines) >= 5)
         await server.settle()
         async with owner.http() as http:
-            log = (await http.get("/api/events", params={"room": room, "after": cursor})).json()["events"]
+            log = (await http.get("/api/events", params={"room": room, "after": cursor})).json()[
+                "events"
+            ]
 
-    assert [e["event"] for e in log] == ["org.member.updated", "org.member.updated", "org.member.joined",
-                                         "org.member.left", "org.member.removed"]
+    assert [e["event"] for e in log] == [
+        "org.member.updated",
+        "org.member.updated",
+        "org.member.joined",
+        "org.member.left",
+        "org.member.removed",
+    ]
     # Exactly the log's envelopes, in order, under their own event names, and nothing else.
     assert [line["payload"] for line in client.events] == log
     assert [line["event"] for line in client.events] == [e["event"] for e in log]
-    assert [line["type"] for line in client.lines] == ["connected", "event", "ack"] + ["event"] * 4 + ["disconnect"]
-    assert client.lines[-1] == {"type": "disconnect", "reason": "io client disconnect"}  # our own close, at the end
-    assert_envelope(log[1], "org.member.updated", room, {"organizationId": org_id, "member": {
-        "userId": b.id, "name": "Bea Live", "email": b.email, "role": "Member", "status": "active",
-        "avatarUrl": "https://img.example/b.png"}}, actor_id=b.id)
-    assert_envelope(log[4], "org.member.removed", room,
-                    {"organizationId": org_id, "userId": b.id, "removedBy": owner.id}, actor_id=owner.id)
+    assert [line["type"] for line in client.lines] == ["connected", "event", "ack"] + [
+        "event"
+    ] * 4 + ["disconnect"]
+    assert client.lines[-1] == {
+        "type": "disconnect",
+        "reason": "io client disconnect",
+    }  # our own close, at the end
+    assert_envelope(
+        log[1],
+        "org.member.updated",
+        room,
+        {
+            "organizationId": org_id,
+            "member": {
+                "userId": b.id,
+                "name": "Bea Live",
+                "email": b.email,
+                "role": "Member",
+                "status": "active",
+                "avatarUrl": "https://img.example/b.png",
+            },
+        },
+        actor_id=b.id,
+    )
+    assert_envelope(
+        log[4],
+        "org.member.removed",
+        room,
+        {"organizationId": org_id, "userId": b.id, "removedBy": owner.id},
+        actor_id=owner.id,
+    )
 
 
 async def test_the_official_client_hears_its_removal_in_its_user_room(node, sqlite_server):
@@ -152,16 +220,29 @@ async def test_the_official_client_hears_its_removal_in_its_user_room(node, sqli
         await client.wait_for(lambda lines: any(line["type"] == "event" for line in lines))
     event = client.events[0]
     assert event["event"] == "org.member.removed"
-    assert_envelope(event["payload"], "org.member.removed", f"user:{member.id}",
-                    {"organizationId": org_id, "userId": member.id, "removedBy": owner.id}, actor_id=owner.id)
+    assert_envelope(
+        event["payload"],
+        "org.member.removed",
+        f"user:{member.id}",
+        {"organizationId": org_id, "userId": member.id, "removedBy": owner.id},
+        actor_id=owner.id,
+    )
 
 
 async def test_the_official_client_is_refused_with_unauthorized(node, sqlite_server):
     person = await quick_signup(sqlite_server)
     claims = jwt.decode(await person.socket_token(), options={"verify_signature": False})
-    expired = jwt.encode({**claims, "exp": datetime.now(UTC) - timedelta(minutes=1)},
-                         sqlite_server.settings.secret_key, algorithm="HS256")
-    tokens = {"no token": None, "garbage": "garbage", "expired": expired, "refresh token": person.refresh}
+    expired = jwt.encode(
+        {**claims, "exp": datetime.now(UTC) - timedelta(minutes=1)},
+        sqlite_server.settings.secret_key,
+        algorithm="HS256",
+    )
+    tokens = {
+        "no token": None,
+        "garbage": "garbage",
+        "expired": expired,
+        "refresh token": person.refresh,
+    }
 
     async def outcome(token: str | None) -> list[dict[str, Any]]:
         async with node_client(node, sqlite_server, token) as client:
@@ -170,4 +251,5 @@ async def test_the_official_client_is_refused_with_unauthorized(node, sqlite_ser
 
     results = await asyncio.gather(*(outcome(token) for token in tokens.values()))
     assert dict(zip(tokens, results, strict=True)) == {
-        case: [{"type": "connect_error", "message": "unauthorized"}] for case in tokens}
+        case: [{"type": "connect_error", "message": "unauthorized"}] for case in tokens
+    }

@@ -67,7 +67,9 @@ async def test_long_poll_waits_and_answers_as_soon_as_an_event_arrives(sqlite_se
     assert [e["event"] for e in body["events"]] == ["org.member.updated"]
     assert body["events"][0]["data"]["member"]["role"] == "Admin"
     assert body["cursor"] == body["events"][0]["seq"]
-    assert answered - changed < 2.0, "the long-poll did not answer promptly"  # SPEC §5.6 board/member bounds
+    assert answered - changed < 2.0, (
+        "the long-poll did not answer promptly"
+    )  # SPEC §5.6 board/member bounds
     assert answered - started < 20
 
 
@@ -83,7 +85,9 @@ async def test_long_poll_without_events_waits_the_asked_time_then_answers_empty(
     assert 0.45 <= elapsed < 3
 
     started = time.monotonic()
-    assert (await poll(owner, room=room, after=cursor))["events"] == []  # wait defaults to 0: no wait
+    assert (await poll(owner, room=room, after=cursor))[
+        "events"
+    ] == []  # wait defaults to 0: no wait
     assert time.monotonic() - started < 0.5
 
 
@@ -91,8 +95,10 @@ async def test_long_poll_wait_is_capped_by_the_server_setting(tmp_path):
     from tests.conftest import PG_URL
     from tests.harness import fresh_database_url
 
-    async with fresh_database_url("sqlite", tmp_path, PG_URL) as url, \
-            start_server(url, tmp_path, longpoll_max_wait=0.3) as srv:
+    async with (
+        fresh_database_url("sqlite", tmp_path, PG_URL) as url,
+        start_server(url, tmp_path, longpoll_max_wait=0.3) as srv,
+    ):
         org_id, (owner,) = await quick_team(srv, ["Owner"])
         cursor = (await poll(owner, room=f"org:{org_id}"))["cursor"]
         started = time.monotonic()
@@ -137,7 +143,10 @@ async def test_long_poll_admits_exactly_the_rooms_a_socket_may_subscribe_to(serv
                 assert ack["ok"] is True, (room, ack)
                 assert r.status_code == 200, (room, r.text)
             else:
-                assert ack["ok"] is False and ack["error"]["code"] in ("forbidden", "invalid"), (room, ack)
+                assert ack["ok"] is False and ack["error"]["code"] in ("forbidden", "invalid"), (
+                    room,
+                    ack,
+                )
                 assert_error(r, 404, "not_found")
                 refusals.append(r.json())
     finally:
@@ -161,7 +170,10 @@ async def test_long_poll_forgets_a_removed_member_but_their_own_room_tells_them(
         assert r.json() == r2.json()
     body = await poll(member, room=own_room, after=own_cursor)
     assert [(e["event"], e["data"]) for e in body["events"]] == [
-        ("org.member.removed", {"organizationId": org_id, "userId": member.id, "removedBy": owner.id}),
+        (
+            "org.member.removed",
+            {"organizationId": org_id, "userId": member.id, "removedBy": owner.id},
+        ),
     ]
 
 
@@ -170,8 +182,15 @@ async def test_long_poll_needs_a_valid_access_token(sqlite_server):
     params = {"room": f"org:{org_id}"}
     async with sqlite_server.client() as http:
         assert_error(await http.get("/api/events", params=params), 401, "unauthenticated")
-        for token in ("not-a-jwt", owner.access[:-4] + "AAAA", await owner.socket_token(), owner.refresh):
-            r = await http.get("/api/events", params=params, headers={"Authorization": f"Bearer {token}"})
+        for token in (
+            "not-a-jwt",
+            owner.access[:-4] + "AAAA",
+            await owner.socket_token(),
+            owner.refresh,
+        ):
+            r = await http.get(
+                "/api/events", params=params, headers={"Authorization": f"Bearer {token}"}
+            )
             assert_error(r, 401, "unauthenticated")
     expired = sqlite_server.runtime.tokens
     import jwt
@@ -182,7 +201,9 @@ async def test_long_poll_needs_a_valid_access_token(sqlite_server):
     async with sqlite_server.client(stale) as http:
         assert_error(await http.get("/api/events", params=params), 401, "unauthenticated")
     async with owner.http() as http:  # after logout, the login's access token is refused too
-        assert (await http.post("/api/auth/logout", json={"refreshToken": owner.refresh})).status_code == 204
+        assert (
+            await http.post("/api/auth/logout", json={"refreshToken": owner.refresh})
+        ).status_code == 204
         assert_error(await http.get("/api/events", params=params), 401, "unauthenticated")
 
 
@@ -204,7 +225,11 @@ async def test_long_poll_bad_parameters_answer_422_in_the_error_shape(sqlite_ser
     org_id, (owner,) = await quick_team(sqlite_server, ["Owner"])
     async with owner.http() as http:
         for case, params in BAD_PARAMETERS.items():
-            query = params if case.startswith("no room") or "room" in params else {"room": f"org:{org_id}", **params}
+            query = (
+                params
+                if case.startswith("no room") or "room" in params
+                else {"room": f"org:{org_id}", **params}
+            )
             r = await http.get("/api/events", params=query)
             assert r.status_code == 422, (case, r.text)
             assert_error(r, 422, "validation")
@@ -215,7 +240,9 @@ async def test_an_after_beyond_any_possible_seq_is_a_validation_error_not_a_cras
     org_id, (owner,) = await quick_team(server, ["Owner"])
     room = f"org:{org_id}"
     async with owner.http() as http:
-        assert_error(await http.get("/api/events", params={"room": room, "after": 2**63}), 422, "validation")
+        assert_error(
+            await http.get("/api/events", params={"room": room, "after": 2**63}), 422, "validation"
+        )
         r = await http.get("/api/events", params={"room": room, "after": 2**63 - 1})
         assert r.status_code == 200, r.text
         assert r.json()["events"] == []

@@ -78,7 +78,9 @@ async def test_a_rolled_back_transaction_emits_nothing(server):
     assert {m["userId"]: m["role"] for m in members} == {owner.id: "Owner", member.id: "Guest"}
 
 
-async def test_events_committed_while_no_dispatcher_runs_are_delivered_in_order_when_it_starts(server):
+async def test_events_committed_while_no_dispatcher_runs_are_delivered_in_order_when_it_starts(
+    server,
+):
     org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
     room = f"org:{org_id}"
     async with listening(owner, room) as watcher:
@@ -102,13 +104,18 @@ async def test_events_committed_while_no_dispatcher_runs_are_delivered_in_order_
     got = durable(watcher.events, room)
     assert len(got) == len(roles) + 1
     assert roles_of(got[:-1]) == roles
-    assert (got[-1]["data"]["member"]["userId"], got[-1]["data"]["member"]["name"]) == (owner.id, "Renamed Owner")
+    assert (got[-1]["data"]["member"]["userId"], got[-1]["data"]["member"]["name"]) == (
+        owner.id,
+        "Renamed Owner",
+    )
     assert_consecutive(got)
     assert got == await logged(server, room, after=got[0]["seq"] - 1)
     assert await outbox_size(server) == 0
 
 
-async def test_a_server_started_after_another_died_delivers_what_that_one_committed(database_url, tmp_path):
+async def test_a_server_started_after_another_died_delivers_what_that_one_committed(
+    database_url, tmp_path
+):
     """Instance 1 commits with no dispatcher running, then goes away; instance 2 starts on the same database."""
     first = await launch(database_url, tmp_path)
     try:
@@ -140,7 +147,9 @@ async def test_a_server_started_after_another_died_delivers_what_that_one_commit
     assert got[0]["seq"] > cursor
 
 
-async def test_events_logged_but_not_published_before_a_crash_are_published_when_a_dispatcher_starts(server):
+async def test_events_logged_but_not_published_before_a_crash_are_published_when_a_dispatcher_starts(
+    server,
+):
     org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
     room = f"org:{org_id}"
     runtime = server.runtime
@@ -166,12 +175,18 @@ async def test_events_logged_but_not_published_before_a_crash_are_published_when
 
         state = await log_state(server)
         in_log = await logged(server, room, after=state.get("published", 0))
-        assert roles_of(in_log) == ["Admin", "Guest", "Member"]  # committed to the log, above the watermark
+        assert roles_of(in_log) == [
+            "Admin",
+            "Guest",
+            "Member",
+        ]  # committed to the log, above the watermark
         assert await outbox_size(server) == 0
         await watcher.wait_for(lambda e: e.get("seq") == sent[0])
 
         runtime.dispatcher.start()  # the next dispatcher publishes everything past the watermark
-        await eventually(lambda: {e["seq"] for e in durable(watcher.events)} >= {e["seq"] for e in in_log})
+        await eventually(
+            lambda: {e["seq"] for e in durable(watcher.events)} >= {e["seq"] for e in in_log}
+        )
         await quiesce(server, watcher)
         # A client dropping duplicates by seq sees each event once, in order: nothing lost.
         seen: dict[int, dict[str, Any]] = {}
@@ -223,13 +238,16 @@ async def test_concurrent_writers_give_a_subscriber_gap_free_ordered_events(serv
     last_seen = {e["data"]["member"]["userId"]: e["data"]["member"]["name"] for e in got}
     async with owner.http() as http:
         snapshot = (await http.get(f"/api/orgs/{org_id}/members")).json()
-    assert {m["userId"]: m["name"] for m in snapshot["members"] if m["userId"] != owner.id} == last_seen
+    assert {
+        m["userId"]: m["name"] for m in snapshot["members"] if m["userId"] != owner.id
+    } == last_seen
     assert snapshot["cursor"] >= got[-1]["seq"]
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-async def test_one_dispatcher_leads_on_postgresql_and_another_takes_over_when_it_stops(database_url, tmp_path,
-                                                                                        redis_url):
+async def test_one_dispatcher_leads_on_postgresql_and_another_takes_over_when_it_stops(
+    database_url, tmp_path, redis_url
+):
     suffix = uuid.uuid4().hex[:6]
     a = await launch(database_url, tmp_path, redis_url=redis_url, instance_id=f"a-{suffix}")
     b = await launch(database_url, tmp_path, redis_url=redis_url, instance_id=f"b-{suffix}")
@@ -248,14 +266,19 @@ async def test_one_dispatcher_leads_on_postgresql_and_another_takes_over_when_it
         org_id, (owner, member) = await quick_team(follower, ["Owner", "Member"])
         room = f"org:{org_id}"
         async with listening(owner, room) as watcher:
-            await set_role(replace(owner, server=follower), org_id, member.id, "Admin")  # written here, dispatched by the leader
+            await set_role(
+                replace(owner, server=follower), org_id, member.id, "Admin"
+            )  # written here, dispatched by the leader
             first = await watcher.wait_event("org.member.updated")
             assert first["data"]["member"]["role"] == "Admin"
 
             await leader.stop()
             await set_role(replace(owner, server=follower), org_id, member.id, "Guest")
             second = await watcher.wait_for(
-                lambda e: e.get("event") == "org.member.updated" and e["data"]["member"]["role"] == "Guest",
+                lambda e: (
+                    e.get("event") == "org.member.updated"
+                    and e["data"]["member"]["role"] == "Guest"
+                ),
                 timeout=5,
             )
             assert follower.runtime.dispatcher.is_leader
@@ -268,14 +291,21 @@ async def test_one_dispatcher_leads_on_postgresql_and_another_takes_over_when_it
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-async def test_tandems_in_different_schemas_of_one_database_each_run_a_dispatcher(database_url, tmp_path):
+async def test_tandems_in_different_schemas_of_one_database_each_run_a_dispatcher(
+    database_url, tmp_path
+):
     """The dispatcher lock belongs to one Tandem (schema), not the whole PostgreSQL database."""
     from tests.conftest import PG_URL
     from tests.harness import fresh_database_url
 
-    async with fresh_database_url("postgresql", tmp_path, PG_URL) as other_url, \
-            start_server(database_url, tmp_path) as one, start_server(other_url, tmp_path) as two:
-        await eventually(lambda: one.runtime.dispatcher.is_leader and two.runtime.dispatcher.is_leader)
+    async with (
+        fresh_database_url("postgresql", tmp_path, PG_URL) as other_url,
+        start_server(database_url, tmp_path) as one,
+        start_server(other_url, tmp_path) as two,
+    ):
+        await eventually(
+            lambda: one.runtime.dispatcher.is_leader and two.runtime.dispatcher.is_leader
+        )
         for srv in (one, two):
             org_id, (owner, member) = await quick_team(srv, ["Owner", "Member"])
             async with listening(owner, f"org:{org_id}") as watcher:
@@ -330,16 +360,28 @@ async def test_record_applies_the_phase_flag_and_keeps_access_changes(database_u
             await flags.set_org_override(session, "members", "org_quiet", False)
         trace_id_var.set("trace-record")
         for org_id in ("org_loud", "org_quiet", None):
-            member = OrgMember(user_id="u_1", name="Ada", email="ada@example.com", role="Admin", status="active",
-                               avatar_url=None)
+            member = OrgMember(
+                user_id="u_1",
+                name="Ada",
+                email="ada@example.com",
+                role="Admin",
+                status="active",
+                avatar_url=None,
+            )
             data = OrgMemberUpdated(organization_id=org_id or "org_none", member=member)
             control = {"type": "reauthorize", "userId": "u_1", "orgId": org_id}
             for with_control in (True, False):
                 flags.cache.clear()
                 async with db.unit_of_work() as session:
                     before = await session.scalar(select(func.count()).select_from(OutboxEntry))
-                    recorded = await outbox.record(session, data, [f"org:{org_id}"], org_id=org_id, actor_id="u_2",
-                                                   control=control if with_control else None)
+                    recorded = await outbox.record(
+                        session,
+                        data,
+                        [f"org:{org_id}"],
+                        org_id=org_id,
+                        actor_id="u_2",
+                        control=control if with_control else None,
+                    )
                     assert recorded == (org_id != "org_quiet")
                     count = await session.scalar(select(func.count()).select_from(OutboxEntry))
                     if org_id == "org_quiet" and not with_control:
@@ -348,9 +390,15 @@ async def test_record_applies_the_phase_flag_and_keeps_access_changes(database_u
                         await session.rollback()
                         continue
                     assert count == before + 1 and session.info["tandem_outbox"] is True
-                    entry = (await session.scalars(select(OutboxEntry).order_by(OutboxEntry.id.desc()))).first()
+                    entry = (
+                        await session.scalars(select(OutboxEntry).order_by(OutboxEntry.id.desc()))
+                    ).first()
                     assert entry.rooms == ([] if org_id == "org_quiet" else [f"org:{org_id}"])
-                    assert (entry.event, entry.actor_id, entry.trace_id) == ("org.member.updated", "u_2", "trace-record")
+                    assert (entry.event, entry.actor_id, entry.trace_id) == (
+                        "org.member.updated",
+                        "u_2",
+                        "trace-record",
+                    )
                     assert entry.control == (control if with_control else None)
                     assert entry.data["member"]["userId"] == "u_1"
                     await session.rollback()

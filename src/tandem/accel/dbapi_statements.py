@@ -24,15 +24,19 @@ from sqlalchemy.sql.elements import BindParameter
 
 from tandem import accel
 
-ACCELERATOR = accel.register(accel.Accelerator(
-    name="dbapi_statements",
-    summary="hot Core statements run on the DBAPI cursor, compiled once per dialect",
-    requires={"sqlalchemy": "2.1.9", "aiosqlite": "0.22.1", "asyncpg": "0.32.0"},
-))
+ACCELERATOR = accel.register(
+    accel.Accelerator(
+        name="dbapi_statements",
+        summary="hot Core statements run on the DBAPI cursor, compiled once per dialect",
+        requires={"sqlalchemy": "2.1.9", "aiosqlite": "0.22.1", "asyncpg": "0.32.0"},
+    )
+)
 
 GIVEN = object()  # a bind parameter the caller must pass: it has no value of its own
 
-Slot = tuple[str, Any, Callable[[Any], Any] | None]  # (name, its processed value or GIVEN, bind processor)
+Slot = tuple[
+    str, Any, Callable[[Any], Any] | None
+]  # (name, its processed value or GIVEN, bind processor)
 
 
 class CursorCompiled:
@@ -57,16 +61,29 @@ class CursorCompiled:
         return tuple(values)
 
 
-def compile_for_cursor(statement: Executable, dialect: Dialect, column_keys: Sequence[str] | None = None,
-                       *, implicit_returning: bool = False) -> CursorCompiled:
+def compile_for_cursor(
+    statement: Executable,
+    dialect: Dialect,
+    column_keys: Sequence[str] | None = None,
+    *,
+    implicit_returning: bool = False,
+) -> CursorCompiled:
     """SQLAlchemy's compilation of statement for dialect, as the cursor will run it. `implicit_returning`
     accepts the RETURNING of generated primary keys that SQLAlchemy adds to an INSERT on PostgreSQL."""
     compiled = statement.compile(dialect=dialect, column_keys=column_keys)  # type: ignore[attr-defined]
     if compiled.positiontup is None:
-        raise TypeError(f"a cursor statement needs a positional paramstyle; {dialect.name} has {dialect.paramstyle}")
-    if compiled.insert_prefetch or compiled.update_prefetch:  # Python-side defaults: SQLAlchemy's job
-        raise TypeError("a cursor statement cannot run a statement whose columns take Python-side defaults")
-    if (getattr(compiled, "implicit_returning", None) and not implicit_returning) or compiled.escaped_bind_names:
+        raise TypeError(
+            f"a cursor statement needs a positional paramstyle; {dialect.name} has {dialect.paramstyle}"
+        )
+    if (
+        compiled.insert_prefetch or compiled.update_prefetch
+    ):  # Python-side defaults: SQLAlchemy's job
+        raise TypeError(
+            "a cursor statement cannot run a statement whose columns take Python-side defaults"
+        )
+    if (
+        getattr(compiled, "implicit_returning", None) and not implicit_returning
+    ) or compiled.escaped_bind_names:
         raise TypeError("a cursor statement cannot run implicit RETURNING or escaped bind names")
     slots = []
     for name in compiled.positiontup:
@@ -74,7 +91,9 @@ def compile_for_cursor(statement: Executable, dialect: Dialect, column_keys: Seq
         if bind.expanding or bind.literal_execute:
             raise TypeError(f"a cursor statement cannot run {name!r}: it is rendered at execution")
         if bind.callable is not None:
-            raise TypeError(f"a cursor statement cannot run {name!r}: its value is computed at execution")
+            raise TypeError(
+                f"a cursor statement cannot run {name!r}: its value is computed at execution"
+            )
         processor = bind.type._cached_bind_processor(dialect)
         # A bind with a value (a literal of the statement) sends it unless the caller passes its own.
         default = GIVEN if bind.required else (processor(bind.value) if processor else bind.value)
@@ -100,11 +119,19 @@ class CursorStatement:
             done = self._by_dialect[dialect] = compile_for_cursor(self.statement, dialect)
         return done
 
-    def _values(self, conn: Connection, params: Mapping[str, Any]) -> tuple[CursorCompiled, tuple[Any, ...]]:
+    def _values(
+        self, conn: Connection, params: Mapping[str, Any]
+    ) -> tuple[CursorCompiled, tuple[Any, ...]]:
         compiled = self._compiled(conn.dialect)  # refuses what the cursor cannot run, on both paths
         values = compiled.values(params)
         if values is None:
-            raise KeyError(next(key for key, default, _ in compiled.slots if default is GIVEN and key not in params))
+            raise KeyError(
+                next(
+                    key
+                    for key, default, _ in compiled.slots
+                    if default is GIVEN and key not in params
+                )
+            )
         return compiled, values
 
     def _cursor(self, conn: Connection, compiled: CursorCompiled, values: tuple[Any, ...]) -> Any:

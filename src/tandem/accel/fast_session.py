@@ -47,7 +47,16 @@ _CLOSED = "This result object is closed."
 class _Plan:
     """What is known of one statement object: seen once, eligible, its result keys, its compilations."""
 
-    __slots__ = ("__weakref__", "by_params", "eligible", "keys", "metadata", "orm_dml", "runs", "width")
+    __slots__ = (
+        "__weakref__",
+        "by_params",
+        "eligible",
+        "keys",
+        "metadata",
+        "orm_dml",
+        "runs",
+        "width",
+    )
 
     def __init__(self) -> None:
         self.eligible: bool | None = None  # decided at the second execution
@@ -55,7 +64,9 @@ class _Plan:
         self.metadata: Any = None  # SimpleResultMetaData(keys), for the rows
         self.width = 0  # result columns
         self.runs = 0  # fast executions, for tests
-        self.orm_dml = False  # an ORM-enabled INSERT/UPDATE/DELETE: fast only while no object is loaded
+        self.orm_dml = (
+            False  # an ORM-enabled INSERT/UPDATE/DELETE: fast only while no object is loaded
+        )
         # (dialect, the parameter names for INSERT/UPDATE, whose SQL depends on them) -> compiled or None
         self.by_params: dict[Any, _Cursor | None] = {}
 
@@ -71,8 +82,12 @@ class _Cursor:
         implicit = getattr(compiled.compiled, "implicit_returning", None)
         self.lastrowid = bool(compiled.compiled.postfetch_lastrowid) and not implicit
         columns = implicit or (primary_key if self.lastrowid else ())
-        self.primary_key = SimpleResultMetaData([column.key for column in columns]) if columns else None
-        self.processors: Any = _UNSET  # decided from the first run's cursor description, as SQLAlchemy does
+        self.primary_key = (
+            SimpleResultMetaData([column.key for column in columns]) if columns else None
+        )
+        self.processors: Any = (
+            _UNSET  # decided from the first run's cursor description, as SQLAlchemy does
+        )
         self.scalar_processor: Any = None
 
 
@@ -86,12 +101,17 @@ def fast_runs(statement: Any) -> int:
 
 
 def _eligible(statement: Any, plan: _Plan) -> bool:
-    if statement._execution_options or getattr(statement, "_with_options", ()) or \
-            getattr(statement, "_with_context_options", ()):
+    if (
+        statement._execution_options
+        or getattr(statement, "_with_options", ())
+        or getattr(statement, "_with_context_options", ())
+    ):
         return False
     orm = statement._propagate_attrs.get("compile_state_plugin") == "orm"
     if isinstance(statement, Select):
-        if orm and not all(isinstance(d["type"], TypeEngine) for d in statement.column_descriptions):
+        if orm and not all(
+            isinstance(d["type"], TypeEngine) for d in statement.column_descriptions
+        ):
             return False  # entities load objects into the identity map: the ORM's job
         plan.width = len(statement.selected_columns)
         return True
@@ -109,7 +129,13 @@ class FastResult:
 
     __slots__ = ("_inserted", "_keys", "_rows", "rowcount")
 
-    def __init__(self, keys: tuple[str, ...], rows: list[Row] | None, rowcount: int, inserted: Row | None = None) -> None:
+    def __init__(
+        self,
+        keys: tuple[str, ...],
+        rows: list[Row] | None,
+        rowcount: int,
+        inserted: Row | None = None,
+    ) -> None:
         self._keys = keys
         self._rows = rows  # None: a statement that returns no rows; [] once consumed
         self.rowcount = rowcount
@@ -118,8 +144,10 @@ class FastResult:
     @property
     def inserted_primary_key(self) -> Row:
         if self._inserted is None:
-            raise exc.InvalidRequestError("inserted_primary_key of a fast statement: only an INSERT that "
-                                          "returned its generated key has one here")
+            raise exc.InvalidRequestError(
+                "inserted_primary_key of a fast statement: only an INSERT that "
+                "returned its generated key has one here"
+            )
         return self._inserted
 
     @property
@@ -247,7 +275,9 @@ def _in_greenlet(conn: Connection, sql: str, values: Sequence[Any], lastrowid: b
     try:
         done = _run_on_cursor(cursor, sql, values, lastrowid)
     except Exception as error:  # wrapped and raised as Connection.execute does
-        conn._handle_dbapi_exception(error, sql, values, cursor, None)  # closes the cursor, invalidates if gone
+        conn._handle_dbapi_exception(
+            error, sql, values, cursor, None
+        )  # closes the cursor, invalidates if gone
     cursor.close()
     return done
 
@@ -255,14 +285,18 @@ def _in_greenlet(conn: Connection, sql: str, values: Sequence[Any], lastrowid: b
 class FastSession(AsyncSession):
     """`AsyncSession` with the fast path for repeated eligible statements (see the module's note)."""
 
-    def _plan_for(self, statement: Any, params: Any, scalar: bool) -> tuple[_Plan, Connection, _Cursor, tuple[Any, ...]] | None:
+    def _plan_for(
+        self, statement: Any, params: Any, scalar: bool
+    ) -> tuple[_Plan, Connection, _Cursor, tuple[Any, ...]] | None:
         """The connection, compilation and cursor parameters of a fast run, or None for the stock path.
         Reads the session's and connection's private state: no I/O, no greenlet."""
         if not isinstance(statement, _KINDS):
             return None
         plan = _plans.get(statement)
         if plan is None:
-            _plans[statement] = _Plan()  # first execution: stock; a statement built per call stops here
+            _plans[statement] = (
+                _Plan()
+            )  # first execution: stock; a statement built per call stops here
             return None
         if not plan.eligible:
             if plan.eligible is False:
@@ -271,9 +305,17 @@ class FastSession(AsyncSession):
             if not plan.eligible:
                 return None
         if (not plan.width) if scalar else (plan.keys is None):
-            return None  # scalar() of a statement with no columns; execute() before the keys are known
+            return (
+                None  # scalar() of a statement with no columns; execute() before the keys are known
+            )
         sync = self.sync_session
-        if sync._new or sync._deleted or sync.identity_map._modified or sync.dispatch.do_orm_execute or sync.binds:
+        if (
+            sync._new
+            or sync._deleted
+            or sync.identity_map._modified
+            or sync.dispatch.do_orm_execute
+            or sync.binds
+        ):
             return None  # autoflush and ORM execution events: the stock path's work
         if plan.orm_dml and len(sync.identity_map):
             return None
@@ -288,14 +330,21 @@ class FastSession(AsyncSession):
         if entry is None or not transaction.is_active:
             return None
         conn: Connection = entry[0]
-        if conn._has_events or conn.engine._has_events or conn._execution_options or conn._dbapi_connection is None:
+        if (
+            conn._has_events
+            or conn.engine._has_events
+            or conn._execution_options
+            or conn._dbapi_connection is None
+        ):
             return None
         dialect: Dialect = conn.dialect
         keyed = isinstance(statement, (Insert, Update))
         key = (dialect, frozenset(params)) if keyed else dialect
         cursor = plan.by_params.get(key, _UNSET)
         if cursor is _UNSET:
-            cursor = plan.by_params[key] = _compile(statement, dialect, sorted(params) if keyed else None, plan.width)
+            cursor = plan.by_params[key] = _compile(
+                statement, dialect, sorted(params) if keyed else None, plan.width
+            )
         if cursor is None:
             return None
         values = cursor.compiled.values(params)
@@ -307,7 +356,10 @@ class FastSession(AsyncSession):
     async def _run(self, conn: Connection, cursor: _Cursor, values: tuple[Any, ...]) -> Ran:
         sql = cursor.compiled.sql
         adapted = conn._dbapi_connection.dbapi_connection  # type: ignore[union-attr]
-        if isinstance(adapted, sqlite_inline.InlineAdaptedConnection) and adapted._connection._connection is not None:
+        if (
+            isinstance(adapted, sqlite_inline.InlineAdaptedConnection)
+            and adapted._connection._connection is not None
+        ):
             # SELECT / INSERT / UPDATE / DELETE never wait on SQLite (see accel/sqlite_inline.py): run inline.
             raw = adapted._connection._conn.cursor()
             try:
@@ -324,15 +376,29 @@ class FastSession(AsyncSession):
         processors = cursor.processors
         if processors is _UNSET:
             columns = cursor.compiled.compiled._result_columns
-            found = [column.type._cached_result_processor(dialect, described[1])
-                     for column, described in zip(columns, description, strict=True)]
+            found = [
+                column.type._cached_result_processor(dialect, described[1])
+                for column, described in zip(columns, description, strict=True)
+            ]
             processors = cursor.processors = found if any(found) else None
             cursor.scalar_processor = found[0] if found else None
         return processors
 
-    async def execute(self, statement: Any, params: Any = None, *, execution_options: Any = EMPTY_DICT,
-                      bind_arguments: Any = None, **kw: Any) -> Any:
-        if not execution_options and bind_arguments is None and not kw and (params is None or type(params) is dict):
+    async def execute(
+        self,
+        statement: Any,
+        params: Any = None,
+        *,
+        execution_options: Any = EMPTY_DICT,
+        bind_arguments: Any = None,
+        **kw: Any,
+    ) -> Any:
+        if (
+            not execution_options
+            and bind_arguments is None
+            and not kw
+            and (params is None or type(params) is dict)
+        ):
             fast = self._plan_for(statement, params or EMPTY_DICT, False)
             if fast is _BEGIN:
                 await greenlet_spawn(self.sync_session.connection)
@@ -343,8 +409,12 @@ class FastSession(AsyncSession):
                 if cursor.primary_key is not None:
                     key = cursor.primary_key
                     if cursor.lastrowid:
-                        return FastResult((), None, rowcount, Row(key, None, key._key_to_index, (lastrowid,)))
-                    inserted: Row | None = Row(key, None, key._key_to_index, rows[0]) if rows else None
+                        return FastResult(
+                            (), None, rowcount, Row(key, None, key._key_to_index, (lastrowid,))
+                        )
+                    inserted: Row | None = (
+                        Row(key, None, key._key_to_index, rows[0]) if rows else None
+                    )
                     return FastResult((), None, rowcount, inserted)
                 if rows is None:
                     return FastResult((), None, rowcount)
@@ -352,9 +422,16 @@ class FastSession(AsyncSession):
                 processors = self._processors(cursor, conn.dialect, description)
                 metadata = plan.metadata
                 key_to_index = metadata._key_to_index
-                return FastResult(keys, [Row(metadata, processors, key_to_index, row) for row in rows], rowcount)
-        result = await super().execute(statement, params, execution_options=execution_options,
-                                       bind_arguments=bind_arguments, **kw)
+                return FastResult(
+                    keys, [Row(metadata, processors, key_to_index, row) for row in rows], rowcount
+                )
+        result = await super().execute(
+            statement,
+            params,
+            execution_options=execution_options,
+            bind_arguments=bind_arguments,
+            **kw,
+        )
         plan = _plans.get(statement) if isinstance(statement, _KINDS) else None
         if plan is not None and plan.keys is None and plan.eligible is not False:
             try:
@@ -364,9 +441,21 @@ class FastSession(AsyncSession):
             plan.metadata = SimpleResultMetaData(plan.keys)
         return result
 
-    async def scalar(self, statement: Any, params: Any = None, *, execution_options: Any = EMPTY_DICT,
-                     bind_arguments: Any = None, **kw: Any) -> Any:
-        if not execution_options and bind_arguments is None and not kw and (params is None or type(params) is dict):
+    async def scalar(
+        self,
+        statement: Any,
+        params: Any = None,
+        *,
+        execution_options: Any = EMPTY_DICT,
+        bind_arguments: Any = None,
+        **kw: Any,
+    ) -> Any:
+        if (
+            not execution_options
+            and bind_arguments is None
+            and not kw
+            and (params is None or type(params) is dict)
+        ):
             fast = self._plan_for(statement, params or EMPTY_DICT, True)
             if fast is _BEGIN:
                 await greenlet_spawn(self.sync_session.connection)
@@ -378,13 +467,32 @@ class FastSession(AsyncSession):
                     return None
                 self._processors(cursor, conn.dialect, description)
                 value = rows[0][0]
-                return cursor.scalar_processor(value) if cursor.scalar_processor is not None else value
-        return await super().scalar(statement, params, execution_options=execution_options,
-                                    bind_arguments=bind_arguments, **kw)
+                return (
+                    cursor.scalar_processor(value) if cursor.scalar_processor is not None else value
+                )
+        return await super().scalar(
+            statement,
+            params,
+            execution_options=execution_options,
+            bind_arguments=bind_arguments,
+            **kw,
+        )
 
-    async def scalars(self, statement: Any, params: Any = None, *, execution_options: Any = EMPTY_DICT,
-                      bind_arguments: Any = None, **kw: Any) -> Any:
-        if not execution_options and bind_arguments is None and not kw and (params is None or type(params) is dict):
+    async def scalars(
+        self,
+        statement: Any,
+        params: Any = None,
+        *,
+        execution_options: Any = EMPTY_DICT,
+        bind_arguments: Any = None,
+        **kw: Any,
+    ) -> Any:
+        if (
+            not execution_options
+            and bind_arguments is None
+            and not kw
+            and (params is None or type(params) is dict)
+        ):
             fast = self._plan_for(statement, params or EMPTY_DICT, True)
             if fast is _BEGIN:
                 await greenlet_spawn(self.sync_session.connection)
@@ -396,16 +504,27 @@ class FastSession(AsyncSession):
                     raise exc.ResourceClosedError(_NOT_ROWS)
                 self._processors(cursor, conn.dialect, description)
                 processor = cursor.scalar_processor
-                return FastScalars([processor(row[0]) for row in rows] if processor else [row[0] for row in rows])
-        return await super().scalars(statement, params, execution_options=execution_options,
-                                     bind_arguments=bind_arguments, **kw)
+                return FastScalars(
+                    [processor(row[0]) for row in rows] if processor else [row[0] for row in rows]
+                )
+        return await super().scalars(
+            statement,
+            params,
+            execution_options=execution_options,
+            bind_arguments=bind_arguments,
+            **kw,
+        )
 
 
-def _compile(statement: Any, dialect: Dialect, column_keys: list[str] | None, width: int) -> _Cursor | None:
+def _compile(
+    statement: Any, dialect: Dialect, column_keys: list[str] | None, width: int
+) -> _Cursor | None:
     if dialect.bind_typing is BindTyping.SETINPUTSIZES:
         return None
     try:
-        compiled = dbapi_statements.compile_for_cursor(statement, dialect, column_keys, implicit_returning=True)
+        compiled = dbapi_statements.compile_for_cursor(
+            statement, dialect, column_keys, implicit_returning=True
+        )
     except TypeError:
         return None
     if getattr(compiled.compiled, "implicit_returning", None):
@@ -422,4 +541,3 @@ def _compile(statement: Any, dialect: Dialect, column_keys: list[str] | None, wi
 def session_class() -> type[AsyncSession]:
     """FastSession when the accelerator is on, else the stock AsyncSession."""
     return FastSession if accel.enabled(ACCELERATOR.name) else AsyncSession
-

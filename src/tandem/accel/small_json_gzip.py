@@ -18,7 +18,7 @@ accel.register(
 )
 
 
-def gzip_middleware() -> type:
+def gzip_middleware() -> type[SmallJSONGzip] | type[GZipMiddleware]:
     """The gzip middleware class for the app: SmallJSONGzip, or Starlette's own when the accelerator is off."""
     return SmallJSONGzip if accel.enabled(NAME) else GZipMiddleware
 

@@ -54,11 +54,13 @@ from tandem import accel
 
 logger = logging.getLogger("tandem.db")
 
-ACCELERATOR = accel.register(accel.Accelerator(
-    name="sqlite_inline",
-    summary="SQLite statements, BEGIN and COMMIT inline on the event loop, checkpoints on a thread",
-    requires={"sqlalchemy": "2.1.9", "aiosqlite": "0.22.1"},
-))
+ACCELERATOR = accel.register(
+    accel.Accelerator(
+        name="sqlite_inline",
+        summary="SQLite statements, BEGIN and COMMIT inline on the event loop, checkpoints on a thread",
+        requires={"sqlalchemy": "2.1.9", "aiosqlite": "0.22.1"},
+    )
+)
 
 # Statements that may wait: for another process's write lock, or for the disk.
 _MAY_WAIT = ("BEGIN", "COMMIT", "END", "VACUUM", "PRAGMA WAL_CHECKPOINT")
@@ -67,7 +69,9 @@ _TAKES_WRITE_LOCK = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 
 def _may_wait(fn: Any, args: tuple) -> bool:
     name = getattr(fn, "__name__", "")
-    if name in ("commit", "close", "backup") and isinstance(getattr(fn, "__self__", None), sqlite3.Connection):
+    if name in ("commit", "close", "backup") and isinstance(
+        getattr(fn, "__self__", None), sqlite3.Connection
+    ):
         return True
     if name == "executescript":
         return True
@@ -161,7 +165,9 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _async_soft_close(self) -> None:
         if not self._soft_closed_memoized:
-            self._soft_closed_memoized = self._soft_closed_memoized.union({"description": self._cursor.description})
+            self._soft_closed_memoized = self._soft_closed_memoized.union(
+                {"description": self._cursor.description}
+            )
             self._cursor.close()
 
     def close(self) -> None:
@@ -197,7 +203,9 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
         try:
             result = self._cursor.executemany(operation, seq_of_parameters)
-            await_(_nothing())  # as execute(): AsyncConnection.execute of several rows insists on an await
+            await_(
+                _nothing()
+            )  # as execute(): AsyncConnection.execute of several rows insists on an await
             return result
         except Exception as error:  # re-raised, as SQLAlchemy's adapter does
             self._adapt_connection._handle_exception(error)
@@ -289,8 +297,13 @@ class InlineSQLiteDialect(SQLiteDialect_aiosqlite):
 registry.register("sqlite.tandem_inline", __name__, "InlineSQLiteDialect")
 
 
-def connect(database: str, *, timeout: float = 30, checkpointer: WalCheckpointer | None = None,
-            **kwargs: Any) -> InlineConnection:
+def connect(
+    database: str,
+    *,
+    timeout: float = 30,
+    checkpointer: WalCheckpointer | None = None,
+    **kwargs: Any,
+) -> InlineConnection:
     """Like aiosqlite.connect: an awaitable connection (SQLAlchemy's `async_creator`)."""
     # The sqlite3 connection is made on aiosqlite's thread and also used from the event loop's; calls
     # never overlap, which is what sqlite3's same-thread check guards against.

@@ -34,7 +34,9 @@ _MEMBERSHIPS = (
 )
 _MEMBERSHIPS_LOCKED = _MEMBERSHIPS.with_for_update(read=True, of=Membership)
 
-_LOGIN = select(LoginSession.user_id, LoginSession.revoked_at).where(LoginSession.id == bindparam("session_id"))
+_LOGIN = select(LoginSession.user_id, LoginSession.revoked_at).where(
+    LoginSession.id == bindparam("session_id")
+)
 
 
 async def caller(session: AsyncSession, user_id: str, session_id: str) -> CallerRow | None:
@@ -50,14 +52,24 @@ async def login_is_live(session: AsyncSession, user_id: str, session_id: str) ->
 async def revoked_logins(session: AsyncSession, session_ids: set[str]) -> set[str]:
     if not session_ids:
         return set()
-    return set((await session.scalars(
-        select(LoginSession.id).where(LoginSession.id.in_(session_ids), LoginSession.revoked_at.is_not(None))
-    )).all())
+    return set(
+        (
+            await session.scalars(
+                select(LoginSession.id).where(
+                    LoginSession.id.in_(session_ids), LoginSession.revoked_at.is_not(None)
+                )
+            )
+        ).all()
+    )
 
 
-async def memberships(session: AsyncSession, user_id: str, *, lock: bool = False) -> list[tuple[str, str, str]]:
+async def memberships(
+    session: AsyncSession, user_id: str, *, lock: bool = False
+) -> list[tuple[str, str, str]]:
     """(org id, org name, role) of every org the person is an active member of, by name."""
-    rows = await session.execute(_MEMBERSHIPS_LOCKED if lock else _MEMBERSHIPS, {"user_id": user_id})
+    rows = await session.execute(
+        _MEMBERSHIPS_LOCKED if lock else _MEMBERSHIPS, {"user_id": user_id}
+    )
     return [(row[0], row[1], row[2]) for row in rows]
 
 
@@ -66,4 +78,6 @@ async def user_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def email_taken(session: AsyncSession, email: str) -> bool:
-    return bool(await session.scalar(select(func.count()).select_from(User).where(User.email == email)))
+    return bool(
+        await session.scalar(select(func.count()).select_from(User).where(User.email == email))
+    )

@@ -12,7 +12,7 @@ from tandem.realtime.envelope import Model
 def _url_or_path(value: str | None) -> str | None:
     if value is None or value == "":
         return None
-    if not (value.startswith("https://") or value.startswith("http://") or value.startswith("/")):
+    if not value.startswith(("https://", "http://", "/")):
         raise ValueError("must be an http(s) URL or a path starting with /")
     return value
 

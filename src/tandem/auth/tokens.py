@@ -33,7 +33,9 @@ class TokenError(Exception):
 
 
 class Tokens:
-    def __init__(self, secret: str, *, access_minutes: int, refresh_days: int, socket_seconds: int) -> None:
+    def __init__(
+        self, secret: str, *, access_minutes: int, refresh_days: int, socket_seconds: int
+    ) -> None:
         self.secret = secret
         self.lifetimes = {
             ACCESS: timedelta(minutes=access_minutes),
@@ -44,12 +46,19 @@ class Tokens:
         # base64 (the expiry is still checked on each use; revocation is the login session's, in the database).
         self._verified: dict[str, Claims] = {}
 
-    def issue(self, kind: str, user_id: str, session_id: str, generation: int = 0) -> tuple[str, datetime]:
+    def issue(
+        self, kind: str, user_id: str, session_id: str, generation: int = 0
+    ) -> tuple[str, datetime]:
         now = utcnow()
         expires = now + self.lifetimes[kind]
         payload = {
-            "sub": user_id, "sid": session_id, "typ": kind, "gen": generation,
-            "iat": int(now.timestamp()), "exp": expires, "jti": uuid.uuid4().hex,
+            "sub": user_id,
+            "sid": session_id,
+            "typ": kind,
+            "gen": generation,
+            "iat": int(now.timestamp()),
+            "exp": expires,
+            "jti": uuid.uuid4().hex,
         }
         return jwt.encode(payload, self.secret, algorithm=ALGORITHM), expires
 
@@ -70,7 +79,12 @@ class Tokens:
 
     def _decode(self, token: str) -> Claims:
         try:
-            payload = jwt.decode(token, self.secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "sid"]})
+            payload = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "sub", "sid"]},
+            )
         except jwt.ExpiredSignatureError as exc:
             raise TokenError("token expired") from exc
         except jwt.PyJWTError as exc:

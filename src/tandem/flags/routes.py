@@ -26,8 +26,9 @@ async def org_flags(member: policy.Member, session: Session) -> FlagsOut:
 
 
 @router.put("/orgs/{org_id}/flags/{phase}", response_model=FlagsOut)
-async def set_org_flag(body: FlagOverrideIn, owner: policy.Owner, session: Session,
-                       phase: str = Path(max_length=16)) -> FlagsOut:
+async def set_org_flag(
+    body: FlagOverrideIn, owner: policy.Owner, session: Session, phase: str = Path(max_length=16)
+) -> FlagsOut:
     """Turn a phase on or off for this organization (Owners only); null returns to the global rule."""
     await service.set_org_override(session, phase, owner.org_id, body.enabled)
     return FlagsOut(flags=await service.flags_for_org(session, owner.org_id))

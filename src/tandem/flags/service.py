@@ -65,8 +65,12 @@ async def _load(session: AsyncSession) -> None:
         return
     rules = {p: Rule(p) for p in PHASES}
     for flag in (await session.scalars(select(Flag))).all():
-        rules[flag.phase] = Rule(flag.phase, flag.enabled, tuple(flag.allow_orgs or ()), flag.rollout_percent)
-    overrides = {(o.phase, o.org_id): o.enabled for o in (await session.scalars(select(FlagOverride))).all()}
+        rules[flag.phase] = Rule(
+            flag.phase, flag.enabled, tuple(flag.allow_orgs or ()), flag.rollout_percent
+        )
+    overrides = {
+        (o.phase, o.org_id): o.enabled for o in (await session.scalars(select(FlagOverride))).all()
+    }
     cache.rules, cache.overrides, cache.loaded_at = rules, overrides, time.monotonic()
 
 
@@ -125,10 +129,14 @@ async def set_rule(
     return Rule(phase, flag.enabled, tuple(flag.allow_orgs), flag.rollout_percent)
 
 
-async def set_org_override(session: AsyncSession, phase: str, org_id: str, enabled: bool | None) -> None:
+async def set_org_override(
+    session: AsyncSession, phase: str, org_id: str, enabled: bool | None
+) -> None:
     """enabled=None removes the override, so the global rule applies again."""
     check_phase(phase)
-    await session.execute(delete(FlagOverride).where(FlagOverride.phase == phase, FlagOverride.org_id == org_id))
+    await session.execute(
+        delete(FlagOverride).where(FlagOverride.phase == phase, FlagOverride.org_id == org_id)
+    )
     if enabled is not None:
         session.add(FlagOverride(phase=phase, org_id=org_id, enabled=enabled))
     await session.flush()

@@ -53,8 +53,15 @@ def error_body(code: str, message: str) -> dict:
 
 
 _HTTP_CODES = {
-    400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "validation", 429: "rate_limited",
+    400: "invalid",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "validation",
+    429: "rate_limited",
 }
 
 
@@ -75,12 +82,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=exc.headers)
+        return JSONResponse(
+            error_body(exc.code, exc.message), status_code=exc.status, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            return JSONResponse(error_body("invalid", "the body is not valid JSON"), status_code=400)
+            return JSONResponse(
+                error_body("invalid", "the body is not valid JSON"), status_code=400
+            )
         body = error_body("validation", _describe(exc.errors()))
         body["error"]["details"] = [
             {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
@@ -92,12 +103,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code
-        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(code, message),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         import logging
 
-        logging.getLogger("tandem.http").exception("unhandled error", extra={"path": request.url.path})
-        return JSONResponse(error_body("internal", "something went wrong on our side; it was logged"),
-                            status_code=500)
+        logging.getLogger("tandem.http").exception(
+            "unhandled error", extra={"path": request.url.path}
+        )
+        return JSONResponse(
+            error_body("internal", "something went wrong on our side; it was logged"),
+            status_code=500,
+        )

@@ -49,7 +49,9 @@ class OrgMemberLeft(EventData):
 class OrgMemberRemoved(EventData):
     event_name: ClassVar[str] = "org.member.removed"
     event_phase: ClassVar[str | None] = "members"
-    event_summary: ClassVar[str] = "A member was removed; also sent to the removed person's user room."
+    event_summary: ClassVar[str] = (
+        "A member was removed; also sent to the removed person's user room."
+    )
 
     organization_id: str
     user_id: str
@@ -60,7 +62,9 @@ class OrgMemberPresence(EventData):
     event_name: ClassVar[str] = "org.member.presence"
     event_phase: ClassVar[str | None] = "members"
     event_durable: ClassVar[bool] = False
-    event_summary: ClassVar[str] = "A member came online or went offline (ephemeral: no seq, never replayed)."
+    event_summary: ClassVar[str] = (
+        "A member came online or went offline (ephemeral: no seq, never replayed)."
+    )
 
     organization_id: str
     user_id: str

@@ -100,11 +100,15 @@ async def _member(caller: Caller, session: AsyncSession, org_id: str) -> OrgCall
     return OrgCaller(caller, org_id, held.role)
 
 
-async def reading_member(caller: ReadingCallerDep, session: ReadSession, org_id: str = OrgId) -> OrgCaller:
+async def reading_member(
+    caller: ReadingCallerDep, session: ReadSession, org_id: str = OrgId
+) -> OrgCaller:
     return await _member(caller, session, org_id)
 
 
-async def reading_manager(caller: ReadingCallerDep, session: ReadSession, org_id: str = OrgId) -> OrgCaller:
+async def reading_manager(
+    caller: ReadingCallerDep, session: ReadSession, org_id: str = OrgId
+) -> OrgCaller:
     checked = await _member(caller, session, org_id)
     require_manager(Held(checked.id, checked.role, "active"))
     return checked

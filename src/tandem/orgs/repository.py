@@ -59,7 +59,11 @@ _TWO_MEMBERSHIPS_LOCKED = (
 _OWNER_COUNT = (
     select(func.count())
     .select_from(Membership)
-    .where(Membership.org_id == bindparam("org_id"), Membership.role == "Owner", Membership.status == "active")
+    .where(
+        Membership.org_id == bindparam("org_id"),
+        Membership.role == "Owner",
+        Membership.status == "active",
+    )
 )
 
 _SET_ROLE = (
@@ -73,7 +77,13 @@ _DELETE_MEMBERSHIP = delete(Membership.__table__).where(
 )
 
 _MEMBER_COLUMNS = (
-    User.id, User.name, User.email, User.avatar_url, Membership.role, Membership.status, User.last_active_at,
+    User.id,
+    User.name,
+    User.email,
+    User.avatar_url,
+    Membership.role,
+    Membership.status,
+    User.last_active_at,
 )
 
 _MEMBER = (
@@ -102,13 +112,17 @@ async def lock_org(session: AsyncSession, org_id: str) -> None:
         await session.execute(_LOCK_ORG, {"org_id": org_id})
 
 
-async def membership(session: AsyncSession, org_id: str, user_id: str, *, lock: bool = False) -> Held | None:
+async def membership(
+    session: AsyncSession, org_id: str, user_id: str, *, lock: bool = False
+) -> Held | None:
     statement = _MEMBERSHIP_LOCKED if lock else _MEMBERSHIP
     row = (await session.execute(statement, {"org_id": org_id, "user_id": user_id})).first()
     return Held(row[0], row[1], row[2]) if row is not None else None
 
 
-async def two_memberships(session: AsyncSession, org_id: str, first_id: str, second_id: str) -> dict[str, Held]:
+async def two_memberships(
+    session: AsyncSession, org_id: str, first_id: str, second_id: str
+) -> dict[str, Held]:
     """Two people's memberships in one locked read, by user id (absent: not an active member)."""
     rows = await session.execute(
         _TWO_MEMBERSHIPS_LOCKED, {"org_id": org_id, "first_id": first_id, "second_id": second_id}
@@ -147,14 +161,20 @@ async def organization(session: AsyncSession, org_id: str) -> Organization | Non
 
 async def pending_invite(session: AsyncSession, org_id: str, email: str) -> Invite | None:
     return await session.scalar(
-        select(Invite).where(Invite.org_id == org_id, Invite.email == email, Invite.accepted_at.is_(None))
+        select(Invite).where(
+            Invite.org_id == org_id, Invite.email == email, Invite.accepted_at.is_(None)
+        )
     )
 
 
 async def pending_invites(session: AsyncSession, org_id: str) -> list[Invite]:
-    return list(await session.scalars(
-        select(Invite).where(Invite.org_id == org_id, Invite.accepted_at.is_(None)).order_by(Invite.created_at)
-    ))
+    return list(
+        await session.scalars(
+            select(Invite)
+            .where(Invite.org_id == org_id, Invite.accepted_at.is_(None))
+            .order_by(Invite.created_at)
+        )
+    )
 
 
 async def invite(session: AsyncSession, token: str, *, lock: bool = False) -> Invite | None:

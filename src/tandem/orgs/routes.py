@@ -8,8 +8,20 @@ from tandem.orgs import policy, service
 from tandem.orgs.models import Invite
 from tandem.orgs.policy import OrgId
 from tandem.orgs.schemas import (
-    InviteEnvelope, InviteIn, InviteInfo, InviteInfoEnvelope, InviteOut, InvitesOut, MemberEnvelope, MembershipEnvelope,
-    MembershipOut, MembersOut, OrganizationEnvelope, OrganizationOut, OrgIn, RoleIn,
+    InviteEnvelope,
+    InviteIn,
+    InviteInfo,
+    InviteInfoEnvelope,
+    InviteOut,
+    InvitesOut,
+    MemberEnvelope,
+    MembershipEnvelope,
+    MembershipOut,
+    MembersOut,
+    OrganizationEnvelope,
+    OrganizationOut,
+    OrgIn,
+    RoleIn,
 )
 
 router = APIRouter(tags=["organizations"])
@@ -18,8 +30,12 @@ UserId = Path(max_length=32)
 
 
 def _invite_out(invite: Invite) -> InviteOut:
-    return InviteOut(token=invite.token, email=invite.email, role=invite.role,  # type: ignore[arg-type]
-                     created_at=iso(invite.created_at))
+    return InviteOut(
+        token=invite.token,
+        email=invite.email,
+        role=invite.role,  # type: ignore[arg-type]
+        created_at=iso(invite.created_at),
+    )
 
 
 @router.post("/orgs", status_code=201, response_model=OrganizationEnvelope)
@@ -30,14 +46,18 @@ async def create_org(body: OrgIn, caller: CallerDep, session: Session) -> Organi
 
 
 @router.get("/orgs/{org_id}/members", response_model=MembersOut)
-async def members(member: policy.ReadingMember, session: ReadSession, runtime: RuntimeDep) -> MembersOut:
+async def members(
+    member: policy.ReadingMember, session: ReadSession, runtime: RuntimeDep
+) -> MembersOut:
     """The members table's snapshot, with presence and the event cursor."""
     rows, cursor = await service.list_members(session, runtime.presence, member.org_id)
     return MembersOut.model_validate({"members": rows, "cursor": cursor})
 
 
 @router.post("/orgs/{org_id}/invites", status_code=201, response_model=InviteEnvelope)
-async def invite(body: InviteIn, caller: CallerDep, session: Session, org_id: str = OrgId) -> InviteEnvelope:
+async def invite(
+    body: InviteIn, caller: CallerDep, session: Session, org_id: str = OrgId
+) -> InviteEnvelope:
     """Invite someone by email (Owners and Admins)."""
     created = await service.create_invite(session, org_id, caller.user, body.email, body.role)
     return InviteEnvelope(invite=_invite_out(created))
@@ -46,35 +66,44 @@ async def invite(body: InviteIn, caller: CallerDep, session: Session, org_id: st
 @router.get("/orgs/{org_id}/invites", response_model=InvitesOut)
 async def invites(manager: policy.ReadingManager, session: ReadSession) -> InvitesOut:
     """Pending invites (Owners and Admins)."""
-    return InvitesOut(invites=[_invite_out(i) for i in await service.list_invites(session, manager.org_id)])
+    return InvitesOut(
+        invites=[_invite_out(i) for i in await service.list_invites(session, manager.org_id)]
+    )
 
 
 @router.get("/invites/{token}", response_model=InviteInfoEnvelope)
 async def invite_info(session: ReadSession, token: str = Path(max_length=64)) -> InviteInfoEnvelope:
     """What an invite link offers: the organization and the role."""
     found, org = await service.open_invite(session, token)
-    return InviteInfoEnvelope(invite=InviteInfo(org_id=org.id, org_name=org.name, email=found.email,
-                                                role=found.role))  # type: ignore[arg-type]
+    return InviteInfoEnvelope(
+        invite=InviteInfo(org_id=org.id, org_name=org.name, email=found.email, role=found.role)
+    )  # type: ignore[arg-type]
 
 
 @router.post("/invites/{token}/accept", response_model=MembershipEnvelope)
-async def accept(caller: CallerDep, session: Session, token: str = Path(max_length=64)) -> MembershipEnvelope:
+async def accept(
+    caller: CallerDep, session: Session, token: str = Path(max_length=64)
+) -> MembershipEnvelope:
     """Join the organization of an invite sent to your email."""
     membership, org = await service.accept_invite(session, token, caller.user)
-    return MembershipEnvelope(membership=MembershipOut(org_id=org.id, org_name=org.name,
-                                                       role=membership.role))  # type: ignore[arg-type]
+    return MembershipEnvelope(
+        membership=MembershipOut(org_id=org.id, org_name=org.name, role=membership.role)
+    )  # type: ignore[arg-type]
 
 
 @router.patch("/orgs/{org_id}/members/{user_id}", response_model=MemberEnvelope)
-async def change_role(body: RoleIn, caller: CallerDep, session: Session,
-                      org_id: str = OrgId, user_id: str = UserId) -> MemberEnvelope:
+async def change_role(
+    body: RoleIn, caller: CallerDep, session: Session, org_id: str = OrgId, user_id: str = UserId
+) -> MemberEnvelope:
     """Change a member's role."""
     member = await service.change_role(session, org_id, caller.user, user_id, body.role)
     return MemberEnvelope(member=member)
 
 
 @router.delete("/orgs/{org_id}/members/{user_id}", status_code=204)
-async def remove(caller: CallerDep, session: Session, org_id: str = OrgId, user_id: str = UserId) -> Response:
+async def remove(
+    caller: CallerDep, session: Session, org_id: str = OrgId, user_id: str = UserId
+) -> Response:
     """Remove a member from the organization."""
     await service.remove_member(session, org_id, caller.user, user_id)
     return Response(status_code=204)

@@ -14,7 +14,13 @@ from tandem.kit.clock import iso, utcnow
 from tandem.kit.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from tandem.kit.ids import new_id, new_token
 from tandem.orgs import policy, repository
-from tandem.orgs.events import OrgMember, OrgMemberJoined, OrgMemberLeft, OrgMemberRemoved, OrgMemberUpdated
+from tandem.orgs.events import (
+    OrgMember,
+    OrgMemberJoined,
+    OrgMemberLeft,
+    OrgMemberRemoved,
+    OrgMemberUpdated,
+)
 from tandem.orgs.models import Invite, Membership, Organization
 from tandem.orgs.repository import MemberRow
 from tandem.realtime import log as event_log
@@ -29,8 +35,14 @@ def _reauthorize(user_id: str, org_id: str) -> dict:
 
 
 def _member(row: MemberRow) -> OrgMember:
-    return OrgMember(user_id=row.user_id, name=row.name, email=row.email, role=row.role,  # type: ignore[arg-type]
-                     status=row.status, avatar_url=row.avatar_url)  # type: ignore[arg-type]
+    return OrgMember(
+        user_id=row.user_id,
+        name=row.name,
+        email=row.email,
+        role=row.role,  # type: ignore[arg-type]
+        status=row.status,
+        avatar_url=row.avatar_url,
+    )  # type: ignore[arg-type]
 
 
 async def create_org(session: AsyncSession, owner: User | Profile, name: str) -> Organization:
@@ -49,7 +61,9 @@ async def org_name(session: AsyncSession, org_id: str) -> str:
     return org.name
 
 
-async def list_members(session: AsyncSession, presence: LocalPresence, org_id: str) -> tuple[list[dict], int]:
+async def list_members(
+    session: AsyncSession, presence: LocalPresence, org_id: str
+) -> tuple[list[dict], int]:
     """The members table's snapshot: every active member with presence, and the event cursor."""
     cursor = await event_log.latest_seq(session)  # read before the state: see SPEC §5.4
     rows = await repository.members(session, org_id)
@@ -63,16 +77,25 @@ async def list_members(session: AsyncSession, presence: LocalPresence, org_id: s
     return members, cursor
 
 
-async def announce_member_updated(session: AsyncSession, org_id: str, user_id: str, *, actor_id: str) -> None:
+async def announce_member_updated(
+    session: AsyncSession, org_id: str, user_id: str, *, actor_id: str
+) -> None:
     """Tell the org a member's profile changed (their name or avatar)."""
     row = await repository.member(session, org_id, user_id)
     if row is None:
         raise NotFound("member not found")
-    await outbox.record(session, OrgMemberUpdated(organization_id=org_id, member=_member(row)), [org_room(org_id)],
-                        org_id=org_id, actor_id=actor_id)
+    await outbox.record(
+        session,
+        OrgMemberUpdated(organization_id=org_id, member=_member(row)),
+        [org_room(org_id)],
+        org_id=org_id,
+        actor_id=actor_id,
+    )
 
 
-async def create_invite(session: AsyncSession, org_id: str, actor: User | Profile, email: str, role: str) -> Invite:
+async def create_invite(
+    session: AsyncSession, org_id: str, actor: User | Profile, email: str, role: str
+) -> Invite:
     mine = policy.require_manager(await repository.membership(session, org_id, actor.id))
     policy.check_invite(mine, role)
     email = email.strip().lower()
@@ -93,8 +116,12 @@ async def list_invites(session: AsyncSession, org_id: str) -> list[Invite]:
     return await repository.pending_invites(session, org_id)
 
 
-async def open_invite(session: AsyncSession, token: str, *, lock: bool = False) -> tuple[Invite, Organization]:
-    invite = await repository.invite(session, token, lock=lock) if token and len(token) <= 64 else None
+async def open_invite(
+    session: AsyncSession, token: str, *, lock: bool = False
+) -> tuple[Invite, Organization]:
+    invite = (
+        await repository.invite(session, token, lock=lock) if token and len(token) <= 64 else None
+    )
     if invite is None or invite.accepted_at is not None:
         raise NotFound("this invite does not exist or was already used")
     org = await repository.organization(session, invite.org_id)
@@ -103,12 +130,16 @@ async def open_invite(session: AsyncSession, token: str, *, lock: bool = False) 
     return invite, org
 
 
-async def accept_invite(session: AsyncSession, token: str, person: User | Profile) -> tuple[Membership, Organization]:
+async def accept_invite(
+    session: AsyncSession, token: str, person: User | Profile
+) -> tuple[Membership, Organization]:
     # Locked: two tabs accepting at once must not both insert the membership (PostgreSQL).
     invite, org = await open_invite(session, token, lock=True)
     # The joined event carries the profile: read it under a share lock, so a concurrent PATCH /me either
     # commits first (and we carry its name) or waits for us (and then sees this membership).
-    user = await session.get(User, person.id, with_for_update={"read": True}, populate_existing=True)
+    user = await session.get(
+        User, person.id, with_for_update={"read": True}, populate_existing=True
+    )
     if user is None:  # deleted since the request was authenticated
         raise Unauthenticated("this login has ended; sign in again")
     if invite.email != user.email.lower():
@@ -119,14 +150,27 @@ async def accept_invite(session: AsyncSession, token: str, person: User | Profil
     membership = Membership(org_id=org.id, user_id=user.id, role=invite.role, status="active")
     session.add(membership)
     await session.flush()
-    member = OrgMember(user_id=user.id, name=user.name, email=user.email, role=invite.role,  # type: ignore[arg-type]
-                       status="active", avatar_url=user.avatar_url)
-    await outbox.record(session, OrgMemberJoined(organization_id=org.id, member=member),
-                        [org_room(org.id)], org_id=org.id, actor_id=user.id)
+    member = OrgMember(
+        user_id=user.id,
+        name=user.name,
+        email=user.email,
+        role=invite.role,  # type: ignore[arg-type]
+        status="active",
+        avatar_url=user.avatar_url,
+    )
+    await outbox.record(
+        session,
+        OrgMemberJoined(organization_id=org.id, member=member),
+        [org_room(org.id)],
+        org_id=org.id,
+        actor_id=user.id,
+    )
     return membership, org
 
 
-async def change_role(session: AsyncSession, org_id: str, actor: User | Profile, user_id: str, role: str) -> OrgMember:
+async def change_role(
+    session: AsyncSession, org_id: str, actor: User | Profile, user_id: str, role: str
+) -> OrgMember:
     """Change a member's role (SPEC §2's rules); returns the member as they now are."""
     await repository.lock_org(session, org_id)
     held = await repository.two_memberships(session, org_id, actor.id, user_id)
@@ -137,20 +181,30 @@ async def change_role(session: AsyncSession, org_id: str, actor: User | Profile,
     policy.check_role_change(mine, target, role)
     if target.role != role:
         if target.role == "Owner":
-            policy.keep_an_owner(await repository.owner_count(session, org_id),
-                                 "an organization must keep an Owner: make someone else Owner first")
+            policy.keep_an_owner(
+                await repository.owner_count(session, org_id),
+                "an organization must keep an Owner: make someone else Owner first",
+            )
         await repository.set_role(session, org_id, user_id, role)
     row = await repository.member(session, org_id, user_id)
     if row is None:
         raise NotFound("member not found")
     member = _member(row)
     if target.role != role:
-        await outbox.record(session, OrgMemberUpdated(organization_id=org_id, member=member), [org_room(org_id)],
-                            org_id=org_id, actor_id=actor.id, control=_reauthorize(user_id, org_id))
+        await outbox.record(
+            session,
+            OrgMemberUpdated(organization_id=org_id, member=member),
+            [org_room(org_id)],
+            org_id=org_id,
+            actor_id=actor.id,
+            control=_reauthorize(user_id, org_id),
+        )
     return member
 
 
-async def remove_member(session: AsyncSession, org_id: str, actor: User | Profile, user_id: str) -> None:
+async def remove_member(
+    session: AsyncSession, org_id: str, actor: User | Profile, user_id: str
+) -> None:
     await repository.lock_org(session, org_id)
     held = await repository.two_memberships(session, org_id, actor.id, user_id)
     mine = policy.require_manager(held.get(actor.id))
@@ -159,12 +213,17 @@ async def remove_member(session: AsyncSession, org_id: str, actor: User | Profil
         raise NotFound("member not found")
     policy.check_removal(mine, target)
     if target.role == "Owner":
-        policy.keep_an_owner(await repository.owner_count(session, org_id), "an organization must keep an Owner")
+        policy.keep_an_owner(
+            await repository.owner_count(session, org_id), "an organization must keep an Owner"
+        )
     await repository.delete_membership(session, org_id, user_id)
     # Also to the removed person's own room: their other pages learn it there.
     await outbox.record(
-        session, OrgMemberRemoved(organization_id=org_id, user_id=user_id, removed_by=actor.id),
-        [org_room(org_id), user_room(user_id)], org_id=org_id, actor_id=actor.id,
+        session,
+        OrgMemberRemoved(organization_id=org_id, user_id=user_id, removed_by=actor.id),
+        [org_room(org_id), user_room(user_id)],
+        org_id=org_id,
+        actor_id=actor.id,
         control=_reauthorize(user_id, org_id),
     )
 
@@ -173,10 +232,17 @@ async def leave(session: AsyncSession, org_id: str, user: User | Profile) -> Non
     await repository.lock_org(session, org_id)
     mine = policy.require_active(await repository.membership(session, org_id, user.id, lock=True))
     if mine.role == "Owner":
-        policy.keep_an_owner(await repository.owner_count(session, org_id),
-                             "you are the last Owner: make someone else Owner before leaving")
+        policy.keep_an_owner(
+            await repository.owner_count(session, org_id),
+            "you are the last Owner: make someone else Owner before leaving",
+        )
     await repository.delete_membership(session, org_id, user.id)
     # Also to their own room, so the leaver's other tabs learn it too.
-    await outbox.record(session, OrgMemberLeft(organization_id=org_id, user_id=user.id),
-                        [org_room(org_id), user_room(user.id)],
-                        org_id=org_id, actor_id=user.id, control=_reauthorize(user.id, org_id))
+    await outbox.record(
+        session,
+        OrgMemberLeft(organization_id=org_id, user_id=user.id),
+        [org_room(org_id), user_room(user.id)],
+        org_id=org_id,
+        actor_id=user.id,
+        control=_reauthorize(user.id, org_id),
+    )

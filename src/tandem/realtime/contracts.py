@@ -35,7 +35,8 @@ def _schemas() -> tuple[dict[str, type[EventData]], dict[str, Any], dict[str, st
 
     registry = dict(sorted(load_all_contracts().items()))
     models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-        (cls, "serialization") for cls in registry.values()]
+        (cls, "serialization") for cls in registry.values()
+    ]
     refs, top = models_json_schema(models, by_alias=True, ref_template="#/$defs/{model}")
     defs = top.get("$defs", {})
     names = {}
@@ -102,10 +103,14 @@ def render_typescript() -> str:
         out.append(f"  {json.dumps(event)}: {data_type_name(cls)};")
     out.append("}\n")
     out.append("export type EventName = keyof EventMap;\n")
-    out.append("export interface EventMeta {\n  emittedAt: string;\n  producer: string;\n"
-               "  traceId: string;\n  actorId: string | null;\n}\n")
-    out.append("export interface Envelope<K extends EventName = EventName> {\n  event: K;\n  version: number;\n"
-               "  seq?: number;\n  room: string;\n  data: EventMap[K];\n  meta: EventMeta;\n}\n")
+    out.append(
+        "export interface EventMeta {\n  emittedAt: string;\n  producer: string;\n"
+        "  traceId: string;\n  actorId: string | null;\n}\n"
+    )
+    out.append(
+        "export interface Envelope<K extends EventName = EventName> {\n  event: K;\n  version: number;\n"
+        "  seq?: number;\n  room: string;\n  data: EventMap[K];\n  meta: EventMeta;\n}\n"
+    )
     out.append("/** The major version of each event this client understands. */")
     out.append("export const EVENT_VERSIONS: Record<EventName, number> = {")
     for event, cls in registry.items():
@@ -118,7 +123,11 @@ def render_typescript() -> str:
     out.append("];\n")
     out.append("/** The feature flag (phase) that gates each event. */")
     out.append("export const EVENT_PHASES: Partial<Record<EventName, string>> = {")
-    out.extend(f"  {json.dumps(e)}: {json.dumps(cls.event_phase)}," for e, cls in registry.items() if cls.event_phase)
+    out.extend(
+        f"  {json.dumps(e)}: {json.dumps(cls.event_phase)},"
+        for e, cls in registry.items()
+        if cls.event_phase
+    )
     out.append("};\n")
     out.extend(_ts_enum_constants(defs, rename))
     out.extend(_ts_rooms())
@@ -127,7 +136,9 @@ def render_typescript() -> str:
 
 def _constant_name(model: str, field: str) -> str:
     """OrgMember.role -> ORG_MEMBER_ROLES, OrgMember.status -> ORG_MEMBER_STATUSES."""
-    words = "".join("_" + c if c.isupper() else c for c in model + field[:1].upper() + field[1:]).strip("_")
+    words = "".join(
+        "_" + c if c.isupper() else c for c in model + field[:1].upper() + field[1:]
+    ).strip("_")
     plural = "ES" if words.endswith(("s", "S")) else "S"
     return words.upper() + plural
 
@@ -142,8 +153,10 @@ def _ts_enum_constants(defs: dict[str, Any], rename: dict[str, str]) -> list[str
                 continue
             values = ", ".join(json.dumps(v) for v in sub["enum"])
             out.append(f"/** Every value of `{ts_name}[{json.dumps(field)}]`. */")
-            out.append(f"export const {_constant_name(ts_name, field)} = [{values}] as const "
-                       f"satisfies ReadonlyArray<{ts_name}[{json.dumps(field)}]>;\n")
+            out.append(
+                f"export const {_constant_name(ts_name, field)} = [{values}] as const "
+                f"satisfies ReadonlyArray<{ts_name}[{json.dumps(field)}]>;\n"
+            )
     return out
 
 
@@ -152,9 +165,11 @@ def _ts_rooms() -> list[str]:
     from tandem.realtime import rooms
 
     kinds = ", ".join(json.dumps(kind) for kind in rooms.ROOM_KINDS)
-    out = ["/** The kinds of room a client may subscribe to. */",
-           f"export const ROOM_KINDS = [{kinds}] as const;\n",
-           "export type RoomKind = (typeof ROOM_KINDS)[number];\n"]
+    out = [
+        "/** The kinds of room a client may subscribe to. */",
+        f"export const ROOM_KINDS = [{kinds}] as const;\n",
+        "export type RoomKind = (typeof ROOM_KINDS)[number];\n",
+    ]
     for kind in rooms.ROOM_KINDS:
         builder = getattr(rooms, f"{kind}_room", None)
         template = builder("${id}") if builder else f"{kind}:${{id}}"
@@ -168,7 +183,10 @@ def render_asyncapi() -> str:
     envelope_props = {
         "event": {"type": "string"},
         "version": {"type": "integer"},
-        "seq": {"type": "integer", "description": "Durable events only: global, strictly increasing."},
+        "seq": {
+            "type": "integer",
+            "description": "Durable events only: global, strictly increasing.",
+        },
         "room": {"type": "string"},
         "meta": {
             "type": "object",
@@ -184,7 +202,9 @@ def render_asyncapi() -> str:
     messages = {}
     schemas = {k: v for k, v in defs.items()}
     for event, cls in registry.items():
-        required = ["event", "version", "room", "data", "meta"] + (["seq"] if cls.event_durable else [])
+        required = ["event", "version", "room", "data", "meta"] + (
+            ["seq"] if cls.event_durable else []
+        )
         messages[event] = {
             "name": event,
             "title": event,
@@ -194,8 +214,12 @@ def render_asyncapi() -> str:
             "payload": {
                 "type": "object",
                 "required": required,
-                "properties": {**envelope_props, "event": {"const": event}, "version": {"const": cls.event_version},
-                               "data": {"$ref": f"#/components/schemas/{names[event]}"}},
+                "properties": {
+                    **envelope_props,
+                    "event": {"const": event},
+                    "version": {"const": cls.event_version},
+                    "data": {"$ref": f"#/components/schemas/{names[event]}"},
+                },
             },
         }
     doc = {
@@ -204,14 +228,20 @@ def render_asyncapi() -> str:
             "title": "Tandem real-time events",
             "version": "1.0.0",
             "description": "Socket.IO v4 at /socket.io (default namespace). The Socket.IO event name is the "
-                           "envelope's `event`. Generated by `tandem contracts`; see SPEC §4.",
+            "envelope's `event`. Generated by `tandem contracts`; see SPEC §4.",
         },
         "channels": {
             "rooms": {
                 "address": "{room}",
-                "parameters": {"room": {"description": "org:{id}, project:{id}, task:{id}, chat:{id} or user:{id}"}},
-                "messages": {e.replace(".", "_"): {"$ref": f"#/components/messages/{e.replace('.', '_')}"}
-                             for e in registry},
+                "parameters": {
+                    "room": {
+                        "description": "org:{id}, project:{id}, task:{id}, chat:{id} or user:{id}"
+                    }
+                },
+                "messages": {
+                    e.replace(".", "_"): {"$ref": f"#/components/messages/{e.replace('.', '_')}"}
+                    for e in registry
+                },
             }
         },
         "operations": {
@@ -246,9 +276,15 @@ def render_openapi() -> str:
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
-def write_artifacts(*, ts: str | None, asyncapi: str | None, check: bool, openapi: str | None = None) -> int:
+def write_artifacts(
+    *, ts: str | None, asyncapi: str | None, check: bool, openapi: str | None = None
+) -> int:
     stale = []
-    for path, render in ((ts, render_typescript), (asyncapi, render_asyncapi), (openapi, render_openapi)):
+    for path, render in (
+        (ts, render_typescript),
+        (asyncapi, render_asyncapi),
+        (openapi, render_openapi),
+    ):
         if not path:
             continue
         content = render()
@@ -261,6 +297,9 @@ def write_artifacts(*, ts: str | None, asyncapi: str | None, check: bool, openap
             target.write_text(content)
             print(f"wrote {path}")
     if stale:
-        print("stale generated contract files (run `make contracts`): " + ", ".join(stale), file=sys.stderr)
+        print(
+            "stale generated contract files (run `make contracts`): " + ", ".join(stale),
+            file=sys.stderr,
+        )
         return 1
     return 0

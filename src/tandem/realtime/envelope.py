@@ -93,7 +93,9 @@ class ResyncRequired(EventData):
 
     event_name: ClassVar[str] = "resync.required"
     event_durable: ClassVar[bool] = False
-    event_summary: ClassVar[str] = "The client's position is older than the log keeps; reload the room's snapshot."
+    event_summary: ClassVar[str] = (
+        "The client's position is older than the log keeps; reload the room's snapshot."
+    )
 
     room: str
     reason: str

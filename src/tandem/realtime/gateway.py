@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 import socketio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from tandem.realtime import log as event_log
 from tandem.realtime import rooms
-from tandem.realtime.envelope import ResyncRequired, envelope
 from tandem.realtime.delivery import LocalDelivery, make_manager
+from tandem.realtime.envelope import ResyncRequired, envelope
 
 if TYPE_CHECKING:
     from tandem.runtime import Runtime
@@ -137,7 +138,9 @@ class Gateway:
 
     # -- rooms ----------------------------------------------------------------
 
-    def _inbound(self, sid: str, model: type[Model], data: Any, extra: tuple) -> tuple[SocketInfo, Model] | dict:
+    def _inbound(
+        self, sid: str, model: type[Model], data: Any, extra: tuple
+    ) -> tuple[SocketInfo, Model] | dict:
         """The caller and its validated payload, or the failure ack to answer with."""
         info = self.sockets.get(sid)
         if info is None:
@@ -172,7 +175,9 @@ class Gateway:
                     replay = await event_log.read_after(session, room, request.after)
                     if replay.resync:
                         self.runtime.metrics.resyncs.inc()
-                        resync = ResyncRequired(room=room, reason="the event log no longer reaches your position")
+                        resync = ResyncRequired(
+                            room=room, reason="the event log no longer reaches your position"
+                        )
                         env = envelope(resync, room=room)
                         await self.sio.emit(env["event"], env, to=sid, ignore_queue=True)
                     for env in replay.events:
@@ -234,7 +239,9 @@ class Gateway:
         """Re-check every local socket: close those whose login ended, leave rooms no longer allowed."""
         if not self.sockets:
             return
-        revoked = await self.runtime.ended_logins({info.session_id for info in self.sockets.values()})
+        revoked = await self.runtime.ended_logins(
+            {info.session_id for info in self.sockets.values()}
+        )
         for sid, info in list(self.sockets.items()):
             if info.session_id in revoked:
                 await self.sio.disconnect(sid, ignore_queue=True)
@@ -256,7 +263,9 @@ class Gateway:
                     if await rooms.authorize(session, user_id, room) is None:
                         info.rooms.pop(room, None)
                         await self.sio.leave_room(sid, room)
-                        logger.info("socket evicted", extra={"sid": sid, "room": room, "user_id": user_id})
+                        logger.info(
+                            "socket evicted", extra={"sid": sid, "room": room, "user_id": user_id}
+                        )
 
     # -- publishing -----------------------------------------------------------
 

@@ -15,7 +15,9 @@ from tandem.realtime.models import EventRecord, LogState, RoomFloor
 SEQ = "seq"  # LogState row: the last seq assigned
 PUBLISHED = "published"  # LogState row: every seq up to here was handed to the socket layer
 REPLAY_LIMIT = 10_000
-MAX_SEQ = 2**63 - 1  # seq is a BIGINT: a larger `after` is not a position, and the database would reject it
+MAX_SEQ = (
+    2**63 - 1
+)  # seq is a BIGINT: a larger `after` is not a position, and the database would reject it
 
 
 @dataclass
@@ -63,17 +65,23 @@ async def prune(session: AsyncSession, *, retention_days: float, keep_per_room: 
     """
     cutoff = utcnow() - timedelta(days=retention_days)
     rooms = (
-        await session.scalars(select(EventRecord.room).where(EventRecord.created_at < cutoff).distinct())
+        await session.scalars(
+            select(EventRecord.room).where(EventRecord.created_at < cutoff).distinct()
+        )
     ).all()
     removed = 0
     for room in rooms:
-        keep_from = await session.scalar(
-            select(EventRecord.seq)
-            .where(EventRecord.room == room)
-            .order_by(EventRecord.seq.desc())
-            .offset(keep_per_room - 1)
-            .limit(1)
-        ) if keep_per_room > 0 else None
+        keep_from = (
+            await session.scalar(
+                select(EventRecord.seq)
+                .where(EventRecord.room == room)
+                .order_by(EventRecord.seq.desc())
+                .offset(keep_per_room - 1)
+                .limit(1)
+            )
+            if keep_per_room > 0
+            else None
+        )
         conditions = [EventRecord.room == room, EventRecord.created_at < cutoff]
         if keep_from is not None:
             conditions.append(EventRecord.seq < keep_from)

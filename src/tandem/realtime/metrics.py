@@ -12,12 +12,16 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)
 
 
 class _RoomCollector(Collector):
-    def __init__(self, rooms: Callable[[], dict[str, int]], connections_by_org: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self, rooms: Callable[[], dict[str, int]], connections_by_org: Callable[[], dict[str, int]]
+    ) -> None:
         self.rooms = rooms
         self.connections_by_org = connections_by_org
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        sizes = GaugeMetricFamily("tandem_room_members", "Local sockets in each room, by room kind", labels=["kind"])
+        sizes = GaugeMetricFamily(
+            "tandem_room_members", "Local sockets in each room, by room kind", labels=["kind"]
+        )
         by_kind: dict[str, int] = {}
         biggest = 0
         for room, size in self.rooms().items():
@@ -30,7 +34,9 @@ class _RoomCollector(Collector):
         largest = GaugeMetricFamily("tandem_room_largest", "Local sockets in the largest room")
         largest.add_metric([], biggest)
         yield largest
-        by_org = GaugeMetricFamily("tandem_connections_by_org", "Local sockets subscribed to each org", labels=["org"])
+        by_org = GaugeMetricFamily(
+            "tandem_connections_by_org", "Local sockets subscribed to each org", labels=["org"]
+        )
         for org, count in sorted(self.connections_by_org().items()):
             by_org.add_metric([org], count)
         yield by_org
@@ -41,18 +47,35 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.connections = Gauge("tandem_connections", "Open sockets on this instance", registry=r)
-        self.events_emitted = Counter("tandem_events_emitted", "Events published, by type", ["event"], registry=r)
+        self.events_emitted = Counter(
+            "tandem_events_emitted", "Events published, by type", ["event"], registry=r
+        )
         self.dispatch_lag = Histogram(
-            "tandem_dispatch_lag_seconds", "Commit to publish", ["event"], buckets=LATENCY_BUCKETS, registry=r
+            "tandem_dispatch_lag_seconds",
+            "Commit to publish",
+            ["event"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.client_latency = Histogram(
-            "tandem_client_latency_seconds", "emittedAt to received, reported by clients", ["event"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "tandem_client_latency_seconds",
+            "emittedAt to received, reported by clients",
+            ["event"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
-        self.replays = Counter("tandem_replayed_events", "Events replayed to reconnecting clients", registry=r)
+        self.replays = Counter(
+            "tandem_replayed_events", "Events replayed to reconnecting clients", registry=r
+        )
         self.resyncs = Counter("tandem_resyncs", "resync.required sent", registry=r)
-        self.rate_limited = Counter("tandem_rate_limited", "Requests refused by a rate limit", ["what"], registry=r)
-        self.dropped = Counter("tandem_dropped_events", "Ephemeral events dropped under backpressure", registry=r)
+        self.rate_limited = Counter(
+            "tandem_rate_limited", "Requests refused by a rate limit", ["what"], registry=r
+        )
+        self.dropped = Counter(
+            "tandem_dropped_events", "Ephemeral events dropped under backpressure", registry=r
+        )
 
-    def watch_rooms(self, rooms: Callable[[], dict[str, int]], connections_by_org: Callable[[], dict[str, int]]) -> None:
+    def watch_rooms(
+        self, rooms: Callable[[], dict[str, int]], connections_by_org: Callable[[], dict[str, int]]
+    ) -> None:
         self.registry.register(_RoomCollector(rooms, connections_by_org))

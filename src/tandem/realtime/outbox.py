@@ -73,25 +73,48 @@ async def record(
     """
     if not data.event_durable:
         raise ValueError(f"{data.event_name} is ephemeral; it has no place in the outbox")
-    enabled = not data.event_phase or org_id is None or await _phase_gate(session, data.event_phase, org_id)
+    enabled = (
+        not data.event_phase
+        or org_id is None
+        or await _phase_gate(session, data.event_phase, org_id)
+    )
     if not enabled and not control:
         return False
     # Access changes still apply when the phase's events are off: the row then carries no rooms.
-    await session.execute(_RECORD, {
-        "event": data.event_name, "version": data.event_version, "rooms": list(rooms) if enabled else [],
-        "data": data.wire(), "org_id": org_id, "actor_id": actor_id, "trace_id": current_trace_id(),
-        "control": control, "created_at": utcnow(),
-    })
+    await session.execute(
+        _RECORD,
+        {
+            "event": data.event_name,
+            "version": data.event_version,
+            "rooms": list(rooms) if enabled else [],
+            "data": data.wire(),
+            "org_id": org_id,
+            "actor_id": actor_id,
+            "trace_id": current_trace_id(),
+            "control": control,
+            "created_at": utcnow(),
+        },
+    )
     session.info["tandem_outbox"] = True
     return enabled
 
 
 async def record_control(session: AsyncSession, control: dict[str, Any]) -> None:
     """Record a side effect for every instance (e.g. close a login's sockets) to run after commit."""
-    await session.execute(_RECORD, {
-        "event": "control", "version": 1, "rooms": [], "data": {}, "org_id": None, "actor_id": None,
-        "trace_id": current_trace_id(), "control": control, "created_at": utcnow(),
-    })
+    await session.execute(
+        _RECORD,
+        {
+            "event": "control",
+            "version": 1,
+            "rooms": [],
+            "data": {},
+            "org_id": None,
+            "actor_id": None,
+            "trace_id": current_trace_id(),
+            "control": control,
+            "created_at": utcnow(),
+        },
+    )
     session.info["tandem_outbox"] = True
 
 
@@ -146,7 +169,7 @@ class Dispatcher:
                 async with self.db.unit_of_work() as session:
                     await _set_state(session, event_log.PUBLISHED, self.published_seq)
                 self._saved_published = self.published_seq
-            except Exception:  # noqa: BLE001 - the next leader republishes; clients drop duplicates by seq
+            except Exception:
                 logger.warning("could not save the published watermark at stop", exc_info=True)
         await self._release()
 
@@ -194,7 +217,9 @@ class Dispatcher:
                 await self._release()
                 await asyncio.sleep(0.5)
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds if self.is_leader else 2.0)
+                await asyncio.wait_for(
+                    self._wake.wait(), self.poll_seconds if self.is_leader else 2.0
+                )
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -206,7 +231,8 @@ class Dispatcher:
         # Advisory locks are database-wide: key them by schema too, so several Tandems (or test runs)
         # sharing one database in different schemas each get their own dispatcher.
         got = await conn.scalar(
-            text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"), {"k": ADVISORY_LOCK_KEY}
+            text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"),
+            {"k": ADVISORY_LOCK_KEY},
         )
         await conn.commit()
         if got:
@@ -234,11 +260,11 @@ class Dispatcher:
             # A session-level advisory lock outlives a connection returned to the pool: drop the connection
             # itself, so another dispatcher (here or elsewhere) can take over at once.
             await conn.invalidate()
-        except Exception:  # noqa: BLE001 - the connection may already be gone, which releases the lock too
+        except Exception:
             logger.debug("closing the dispatcher lock connection failed", exc_info=True)
         try:
             await conn.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             logger.debug("closing the dispatcher lock connection failed", exc_info=True)
 
     async def drain_once(self) -> int:
@@ -262,10 +288,18 @@ class Dispatcher:
                     seq += 1
                     for room in row.rooms:
                         env = envelope(
-                            row.data, event=row.event, version=row.version, room=room, seq=seq,
-                            actor_id=row.actor_id, trace_id=row.trace_id, emitted_at=emitted_at,
+                            row.data,
+                            event=row.event,
+                            version=row.version,
+                            room=room,
+                            seq=seq,
+                            actor_id=row.actor_id,
+                            trace_id=row.trace_id,
+                            emitted_at=emitted_at,
                         )
-                        records.append({"room": room, "seq": seq, "event": row.event, "envelope": env})
+                        records.append(
+                            {"room": room, "seq": seq, "event": row.event, "envelope": env}
+                        )
                         envelopes.append(env)
                 batch.append((row, seq, envelopes))
             if records:
@@ -278,7 +312,9 @@ class Dispatcher:
     async def _publish_batch(self, batch: list[tuple[Any, int, list[dict[str, Any]]]]) -> None:
         now = time.time()
         last = self.published_seq
-        pending: list[dict[str, Any]] = []  # events since the last control message, published together
+        pending: list[
+            dict[str, Any]
+        ] = []  # events since the last control message, published together
         for row, seq, envelopes in batch:
             if row.control:  # after the events before it, before its own
                 if pending:
@@ -298,7 +334,9 @@ class Dispatcher:
 
     async def _republish_unpublished(self) -> None:
         async with self.db.read() as session:
-            published = await session.scalar(select(LogState.value).where(LogState.name == event_log.PUBLISHED))
+            published = await session.scalar(
+                select(LogState.value).where(LogState.name == event_log.PUBLISHED)
+            )
             published = int(published or 0)
             latest = await event_log.latest_seq(session)
             self._saved_published = published
@@ -307,7 +345,9 @@ class Dispatcher:
                 return
             rows = (
                 await session.scalars(
-                    select(EventRecord.envelope).where(EventRecord.seq > published).order_by(EventRecord.seq)
+                    select(EventRecord.envelope)
+                    .where(EventRecord.seq > published)
+                    .order_by(EventRecord.seq)
                 )
             ).all()
         logger.info("republishing %d events committed but not published", len(rows))
@@ -320,7 +360,9 @@ class Dispatcher:
 
 _OUTBOX = OutboxEntry.__table__
 _TAKE_BATCH = select(_OUTBOX).order_by(_OUTBOX.c.id).limit(BATCH).with_for_update()
-_DELETE_TAKEN = delete(OutboxEntry.__table__).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+_DELETE_TAKEN = delete(OutboxEntry.__table__).where(
+    _OUTBOX.c.id.in_(bindparam("ids", expanding=True))
+)
 _INSERT_RECORDS = insert(EventRecord.__table__)
 _STATE = LogState.__table__
 # Locked (PostgreSQL): a dispatcher that lost its lock without knowing cannot hand out the same seqs.
@@ -338,7 +380,7 @@ _STATE_EXISTS = select(_STATE.c.name).where(_STATE.c.name == bindparam("s_name")
 async def _set_state(session: AsyncSession, name: str, value: int) -> None:
     """Raise a LogState counter to value (never lower it), creating the row the first time."""
     updated: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
-        _RAISE_STATE, {"s_name": name, "s_below": value, "s_value": value})
+        _RAISE_STATE, {"s_name": name, "s_below": value, "s_value": value}
+    )
     if updated.rowcount == 0 and await session.scalar(_STATE_EXISTS, {"s_name": name}) is None:
         await session.execute(insert(LogState.__table__), {"name": name, "value": value})
-

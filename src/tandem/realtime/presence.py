@@ -201,7 +201,7 @@ class RedisPresence(LocalPresence):
                             pipe.expire(key, self.KEY_TTL)
                     await pipe.execute()
                 for raw in await self._redis.smembers(self._online_users):
-                    await self._settle_now(raw.decode())
+                    await self._settle_now(raw.decode() if isinstance(raw, bytes) else raw)
             except asyncio.CancelledError:
                 raise
             except Exception:
