@@ -35,12 +35,19 @@ WRONG = "not the password"
 
 @asynccontextmanager
 async def limited_server(tmp_path: Path, **limits: Any) -> AsyncIterator[Server]:
-    async with fresh_database_url("sqlite", tmp_path, PG_URL) as url, start_server(url, tmp_path, **limits) as srv:
+    async with (
+        fresh_database_url("sqlite", tmp_path, PG_URL) as url,
+        start_server(url, tmp_path, **limits) as srv,
+    ):
         yield srv
 
 
-async def log_in(http: httpx.AsyncClient, email: str, password: str, **headers: str) -> httpx.Response:
-    return await http.post("/api/auth/login", json={"email": email, "password": password}, headers=headers)
+async def log_in(
+    http: httpx.AsyncClient, email: str, password: str, **headers: str
+) -> httpx.Response:
+    return await http.post(
+        "/api/auth/login", json={"email": email, "password": password}, headers=headers
+    )
 
 
 def assert_rate_limited(response: httpx.Response, most_seconds: int) -> int:
@@ -53,7 +60,9 @@ def assert_rate_limited(response: httpx.Response, most_seconds: int) -> int:
 
 
 async def test_wrong_passwords_for_one_account_end_in_429_even_for_the_right_one(tmp_path):
-    async with limited_server(tmp_path, login_limit_per_minute=5, login_ip_limit_per_minute=100) as server:
+    async with limited_server(
+        tmp_path, login_limit_per_minute=5, login_ip_limit_per_minute=100
+    ) as server:
         person = await quick_signup(server)
         async with server.client() as http:
             for _ in range(5):
@@ -64,8 +73,25 @@ async def test_wrong_passwords_for_one_account_end_in_429_even_for_the_right_one
             assert_rate_limited(await log_in(http, person.email.upper(), PASSWORD), 60)
 
 
-async def test_another_account_from_the_same_address_has_its_own_budget_until_the_address_limit(tmp_path):
-    async with limited_server(tmp_path, login_limit_per_minute=3, login_ip_limit_per_minute=6) as server:
+async def test_the_person_gets_in_once_retry_after_has_passed(tmp_path):
+    async with limited_server(
+        tmp_path, login_limit_per_minute=10, login_ip_limit_per_minute=100
+    ) as server:
+        person = await quick_signup(server)
+        async with server.client() as http:
+            for _ in range(10):
+                assert_error(await log_in(http, person.email, WRONG), 401)
+            retry_after = assert_rate_limited(await log_in(http, person.email, PASSWORD), 6)
+            await asyncio.sleep(retry_after)
+            assert (await log_in(http, person.email, PASSWORD)).status_code == 200
+
+
+async def test_another_account_from_the_same_address_has_its_own_budget_until_the_address_limit(
+    tmp_path,
+):
+    async with limited_server(
+        tmp_path, login_limit_per_minute=3, login_ip_limit_per_minute=6
+    ) as server:
         guessed, other = await quick_signup(server), await quick_signup(server)
         async with server.client() as http:
             for _ in range(3):
@@ -82,7 +108,11 @@ async def test_a_signup_flood_from_one_address_is_refused(tmp_path):
     async with limited_server(tmp_path, signup_limit_per_hour=3) as server, server.client() as http:
         answers = []
         for i in range(6):
-            body = {"email": f"flood-{i}-{uuid.uuid4().hex[:6]}@example.com", "password": PASSWORD, "name": "Flood"}
+            body = {
+                "email": f"flood-{i}-{uuid.uuid4().hex[:6]}@example.com",
+                "password": PASSWORD,
+                "name": "Flood",
+            }
             answers.append(await http.post("/api/auth/signup", json=body))
         assert [r.status_code for r in answers] == [201, 201, 201, 429, 429, 429]
         assert_rate_limited(answers[3], 3600)
@@ -92,8 +122,10 @@ async def test_forged_refresh_tokens_are_refused_and_real_logins_still_refresh(t
     async with limited_server(tmp_path, refresh_limit_per_minute=4) as server:
         person = await quick_signup(server)
         async with server.client() as http:
-            forged = [await http.post("/api/auth/refresh", json={"refreshToken": f"forged.{i}.token"})
-                      for i in range(8)]
+            forged = [
+                await http.post("/api/auth/refresh", json={"refreshToken": f"forged.{i}.token"})
+                for i in range(8)
+            ]
             assert [r.status_code for r in forged] == [401] * 4 + [429] * 4
             assert_rate_limited(forged[-1], 60)
 
@@ -103,15 +135,23 @@ async def test_forged_refresh_tokens_are_refused_and_real_logins_still_refresh(t
                 r = await http.post("/api/auth/refresh", json={"refreshToken": token})
                 assert r.status_code == 200, r.text
                 token = r.json()["refreshToken"]
-            assert_rate_limited(await http.post("/api/auth/refresh", json={"refreshToken": token}), 60)
+            assert_rate_limited(
+                await http.post("/api/auth/refresh", json={"refreshToken": token}), 60
+            )
 
 
 async def test_login_limits_hold_across_two_instances_sharing_redis(tmp_path, redis_url):
-    limits = {"login_limit_per_minute": 4, "login_ip_limit_per_minute": 100, "redis_url": redis_url,
-              "redis_prefix": f"{REDIS_PREFIX}:{uuid.uuid4().hex[:8]}"}
-    async with fresh_database_url("sqlite", tmp_path, PG_URL) as url, \
-            start_server(url, tmp_path, instance_id="a", **limits) as a, \
-            start_server(url, tmp_path, instance_id="b", **limits) as b:
+    limits = {
+        "login_limit_per_minute": 4,
+        "login_ip_limit_per_minute": 100,
+        "redis_url": redis_url,
+        "redis_prefix": f"{REDIS_PREFIX}:{uuid.uuid4().hex[:8]}",
+    }
+    async with (
+        fresh_database_url("sqlite", tmp_path, PG_URL) as url,
+        start_server(url, tmp_path, instance_id="a", **limits) as a,
+        start_server(url, tmp_path, instance_id="b", **limits) as b,
+    ):
         person = await quick_signup(a)
         async with a.client() as http_a, b.client() as http_b:
             for http in (http_a, http_b, http_a, http_b):
@@ -152,14 +192,21 @@ async def test_the_in_process_and_redis_limiters_decide_a_sequence_alike(redis_u
         await shared.close()
 
 
-async def test_a_real_login_is_answered_while_a_wrong_password_flood_is_refused(tmp_path, monkeypatch):
+async def test_a_real_login_is_answered_while_a_wrong_password_flood_is_refused(
+    tmp_path, monkeypatch
+):
     # argon2 at its production cost: the subject here is what the hashing of a flood does to others
     monkeypatch.setattr(auth_service, "hasher", PasswordHasher())
-    async with limited_server(tmp_path, login_limit_per_minute=100, login_ip_limit_per_minute=4) as server:
+    async with limited_server(
+        tmp_path, login_limit_per_minute=100, login_ip_limit_per_minute=4
+    ) as server:
         target, person = await quick_signup(server), await quick_signup(server)
         async with server.client() as attacker, server.client() as http:
             # uvicorn takes X-Forwarded-For from a loopback peer: the flood comes from another address
-            flood = [log_in(attacker, target.email, WRONG, **{"X-Forwarded-For": "203.0.113.7"}) for _ in range(32)]
+            flood = [
+                log_in(attacker, target.email, WRONG, **{"X-Forwarded-For": "203.0.113.7"})
+                for _ in range(32)
+            ]
             answers = await asyncio.gather(*flood, log_in(http, person.email, PASSWORD))
         real = answers[-1]
         assert real.status_code == 200, real.text

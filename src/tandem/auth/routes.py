@@ -43,7 +43,8 @@ async def login_budget(request: Request, runtime: RuntimeDep) -> None:
     """Refuse a login past its address's or its account's attempts, before any password is hashed.
 
     Every attempt counts against the account, so someone guessing a person's password also holds
-    that person off, for as long as the guessing goes on and at most one minute after it stops.
+    that person off while the guessing goes on; the account frees a slot every 60 / limit seconds
+    (6 s by default), so the person gets in at most that long after it stops.
     """
     settings = runtime.settings
     await enforce(
