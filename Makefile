@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 # The Python that runs Tandem: the operating system's own python3 when it is 3.11 or newer, else the
 # 3.11+ that uv finds. Distributions compile theirs with profile-guided and link-time optimization, as
 # do python.org's installers and the official Docker images; pyenv's default build has neither, and
-# spends about 1.2x the CPU on Tandem's request path (issue 4, bench/README.md). UV_PYTHON chooses another.
+# spends about 1.2x the CPU on Tandem's request path (bench/README.md). UV_PYTHON chooses another.
 SYSTEM_PYTHON := $(shell /usr/bin/python3 -c 'import sys; print(sys.executable if sys.version_info >= (3, 11) else "")' 2>/dev/null)
 ifneq ($(SYSTEM_PYTHON),)
 export UV_PYTHON ?= $(SYSTEM_PYTHON)
@@ -98,6 +98,11 @@ fmt: deps
 # The socket and delivery tests once more with every accelerator off (accel/): the stock library path keeps working.
 test-stock: web
 	@TANDEM_ACCEL=off $(UV) run --frozen pytest -q tests/realtime tests/accel $(PYTEST_ARGS)
+
+# Engine.IO and Socket.IO protocol checks, accelerators on and off (docs/protocol-compliance.md).
+.PHONY: test-protocol
+test-protocol: deps
+	@$(UV) run --frozen pytest -q tests/protocol $(PYTEST_ARGS)
 
 test: lint test-contracts test-web test-bench test-python test-stock
 
