@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from sqlalchemy import select, update
@@ -44,12 +45,19 @@ class Runtime:
         )
         self.metrics = Metrics()
         self.limiter = make_limiter(settings.redis_url, settings.redis_prefix)
-        self.bus = RedisBus(settings.redis_url, settings.redis_prefix) if settings.redis_url else LocalBus()
+        self.bus = (
+            RedisBus(settings.redis_url, settings.redis_prefix)
+            if settings.redis_url
+            else LocalBus()
+        )
         self.gateway = Gateway(self)
         self.sio = self.gateway.sio
         if settings.redis_url:
             self.presence: LocalPresence = RedisPresence(
-                self.announce_presence, settings.presence_grace_seconds, settings.redis_url, settings.instance_id,
+                self.announce_presence,
+                settings.presence_grace_seconds,
+                settings.redis_url,
+                settings.instance_id,
                 settings.redis_prefix,
             )
         else:
@@ -67,6 +75,7 @@ class Runtime:
         self.db.on_commit(self._after_commit)
         self.metrics.watch_rooms(self._room_sizes, self._connections_by_org)
         self._tasks: list[asyncio.Task] = []
+        self._background: set[asyncio.Future[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -100,9 +109,15 @@ class Runtime:
         if session.info.pop("tandem_outbox", False):
             self.dispatcher.wake()
             if not self.dispatcher.is_leader and self.settings.redis_url:
-                asyncio.ensure_future(self.bus.publish({"type": "wake"}))
+                self._in_background(self.bus.publish({"type": "wake"}))
         if session.info.pop("tandem_flags_changed", False):
-            asyncio.ensure_future(self.bus.publish({"type": "flags_changed"}))
+            self._in_background(self.bus.publish({"type": "flags_changed"}))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        # The loop keeps only a weak reference to a task: hold it until it finishes.
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _on_bus(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -126,20 +141,28 @@ class Runtime:
     async def publish(self, envelopes: list[dict[str, Any]]) -> None:
         """The dispatcher's publisher: envelopes to their rooms on every instance, in order, pipelined to
         Redis; returns once Redis accepted them all (raises if it did not)."""
-        await self.gateway.manager.emit_many([(env["event"], env, env["room"]) for env in envelopes])
+        await self.gateway.manager.emit_many(
+            [(env["event"], env, env["room"]) for env in envelopes]
+        )
         for env in envelopes:
             self.metrics.events_emitted.labels(env["event"]).inc()
             if env["event"] == OrgMemberJoined.event_name:
                 # Presence is announced on connect, to the orgs one belonged to then: someone online when
                 # they join would look offline to the new org's clients until they reconnected.
-                await self._announce_online_to(env["data"]["organizationId"], env["data"]["member"]["userId"])
+                await self._announce_online_to(
+                    env["data"]["organizationId"], env["data"]["member"]["userId"]
+                )
 
     async def _announce_online_to(self, org_id: str, user_id: str) -> None:
         if user_id not in await self.presence.online([user_id]):
             return
         async with self.db.read() as session:
-            last_active = await session.scalar(select(User.last_active_at).where(User.id == user_id))
-        data = OrgMemberPresence(organization_id=org_id, user_id=user_id, online=True, last_active_at=iso(last_active))
+            last_active = await session.scalar(
+                select(User.last_active_at).where(User.id == user_id)
+            )
+        data = OrgMemberPresence(
+            organization_id=org_id, user_id=user_id, online=True, last_active_at=iso(last_active)
+        )
         env = envelope(data, room=org_room(org_id), actor_id=user_id)
         await self.sio.emit(env["event"], env, room=env["room"])
         self.metrics.events_emitted.labels(env["event"]).inc()
@@ -151,7 +174,9 @@ class Runtime:
             org_ids = await orgs.active_org_ids(session, user_id)
             enabled = [o for o in org_ids if await flags.is_enabled(session, "members", o)]
         for org_id in enabled:
-            data = OrgMemberPresence(organization_id=org_id, user_id=user_id, online=online, last_active_at=iso(now))
+            data = OrgMemberPresence(
+                organization_id=org_id, user_id=user_id, online=online, last_active_at=iso(now)
+            )
             env = envelope(data, room=org_room(org_id), actor_id=user_id)
             await self.sio.emit(env["event"], env, room=env["room"])
             self.metrics.events_emitted.labels(env["event"]).inc()
@@ -175,7 +200,11 @@ class Runtime:
             )
 
     def _room_sizes(self) -> dict[str, int]:
-        return {room: len(sids) for room, sids in self.gateway.manager.rooms.get("/", {}).items() if room and ":" in room}
+        return {
+            room: len(sids)
+            for room, sids in self.gateway.manager.rooms.get("/", {}).items()
+            if room and ":" in room
+        }
 
     def _connections_by_org(self) -> dict[str, int]:
         counts: dict[str, int] = {}

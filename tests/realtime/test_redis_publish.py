@@ -40,7 +40,9 @@ EVENT = "kanban.task.moved"
 
 
 @pytest.fixture
-async def pair(database_url: str, tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[Server, Server]]:
+async def pair(
+    database_url: str, tmp_path: Path, redis_url: str
+) -> AsyncIterator[tuple[Server, Server]]:
     """Instances a and b; only a's dispatcher runs, so a publishes every durable event."""
     async with two_instances(database_url, tmp_path, redis_url) as (a, b):
         await b.runtime.dispatcher.stop()
@@ -63,11 +65,24 @@ class Errors(logging.Handler):
 
 
 def env(room: str, seq: int) -> dict[str, Any]:
-    return {"event": EVENT, "version": 1, "seq": seq, "room": room, "data": {"taskId": f"t_{seq}"},
-            "meta": {"emittedAt": "2026-11-26T12:00:00.000Z", "producer": "server", "traceId": "t", "actorId": None}}
+    return {
+        "event": EVENT,
+        "version": 1,
+        "seq": seq,
+        "room": room,
+        "data": {"taskId": f"t_{seq}"},
+        "meta": {
+            "emittedAt": "2026-11-26T12:00:00.000Z",
+            "producer": "server",
+            "traceId": "t",
+            "actorId": None,
+        },
+    }
 
 
-async def test_the_dispatchers_batch_reaches_a_client_of_the_other_instance_complete_and_in_seq_order(pair):
+async def test_the_dispatchers_batch_reaches_a_client_of_the_other_instance_complete_and_in_seq_order(
+    pair,
+):
     a, b = pair
     org_id, (owner, member) = await quick_team(a, ["Owner", "Member"])
     room = f"org:{org_id}"
@@ -75,7 +90,9 @@ async def test_the_dispatchers_batch_reaches_a_client_of_the_other_instance_comp
         await a.settle()
         cursor = (await log_state(a))["seq"]
         await a.runtime.dispatcher.stop()
-        for i in range(40):  # committed while no dispatcher runs: the next one takes them as one batch
+        for i in range(
+            40
+        ):  # committed while no dispatcher runs: the next one takes them as one batch
             await rename(owner, f"Owner {i}")
         assert await outbox_size(a) == 40
         a.runtime.dispatcher.start()
@@ -98,19 +115,27 @@ async def test_batches_from_several_coroutines_keep_each_rooms_order_across_inst
 
         async def batches(room: str, size: int) -> None:
             for first in range(1, n + 1, size):
-                await manager.emit_many([(EVENT, env(room, s), room) for s in range(first, first + size)])
+                await manager.emit_many(
+                    [(EVENT, env(room, s), room) for s in range(first, first + size)]
+                )
 
         async def one_by_one(room: str) -> None:  # python-socketio's emit, through the same queue
             for seq in range(1, n + 1):
                 await a.runtime.gateway.publish(EVENT, env(room, seq), room)
 
-        await asyncio.gather(batches(org, 25), batches(f"project:{uuid.uuid4().hex}", 7), one_by_one(user))
-        await eventually(lambda: len(durable(client.events, org)) >= n and len(durable(client.events, user)) >= n)
+        await asyncio.gather(
+            batches(org, 25), batches(f"project:{uuid.uuid4().hex}", 7), one_by_one(user)
+        )
+        await eventually(
+            lambda: len(durable(client.events, org)) >= n and len(durable(client.events, user)) >= n
+        )
         assert [e["seq"] for e in durable(client.events, org)] == list(range(1, n + 1))
         assert [e["seq"] for e in durable(client.events, user)] == list(range(1, n + 1))
 
 
-async def test_a_batch_redis_did_not_take_stays_above_the_watermark_and_is_published_later(pair, redis_url):
+async def test_a_batch_redis_did_not_take_stays_above_the_watermark_and_is_published_later(
+    pair, redis_url
+):
     a, b = pair
     org_id, (owner, member) = await quick_team(a, ["Owner", "Member"])
     room = f"org:{org_id}"
@@ -135,7 +160,9 @@ async def test_a_batch_redis_did_not_take_stays_above_the_watermark_and_is_publi
         finally:
             logging.getLogger("tandem.outbox").removeHandler(errors)
         # The batch is in the log (later changes may still wait in the outbox): above the watermark.
-        assert [e["data"]["member"]["role"] for e in await logged(a, room, after=watermark)][:1] == ["Guest"]
+        assert [e["data"]["member"]["role"] for e in await logged(a, room, after=watermark)][
+            :1
+        ] == ["Guest"]
         assert dispatcher.published_seq == watermark
         assert (await log_state(a))["published"] == watermark
         assert [e["seq"] for e in durable(client.events, room) if e["seq"] > watermark] == []

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth import repository
-from tandem.auth.models import LoginSession, Profile, User
+from tandem.auth.models import LoginSession, User
 from tandem.auth.tokens import ACCESS, REFRESH, SOCKET, TokenError, Tokens
 from tandem.kit.clock import utcnow
 from tandem.kit.errors import Conflict, Unauthenticated
@@ -27,7 +27,9 @@ _DUMMY_HASH = hasher.hash("not-a-real-password")
 
 # argon2 is CPU-bound: more hashes at once than cores only makes every one of them slower, so
 # they queue here, one per core, and a login waits behind at most what the rate limits let in.
-_password_work = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="tandem-argon2")
+_password_work = ThreadPoolExecutor(
+    max_workers=os.cpu_count() or 1, thread_name_prefix="tandem-argon2"
+)
 
 
 async def hash_password(password: str) -> str:
@@ -36,7 +38,9 @@ async def hash_password(password: str) -> str:
 
 async def _verify_password(password_hash: str, password: str) -> bool:
     try:
-        return await asyncio.get_running_loop().run_in_executor(_password_work, hasher.verify, password_hash, password)
+        return await asyncio.get_running_loop().run_in_executor(
+            _password_work, hasher.verify, password_hash, password
+        )
     except (VerificationError, InvalidHashError):
         return False
 
@@ -49,13 +53,25 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
     return await repository.user_by_email(session, normalize_email(email))
 
 
-async def create_user(session: AsyncSession, *, email: str, password: str, name: str, avatar_url: str | None = None,
-                      password_hash: str | None = None) -> User:
+async def create_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    avatar_url: str | None = None,
+    password_hash: str | None = None,
+) -> User:
     email = normalize_email(email)
     if await repository.email_taken(session, email):
         raise Conflict("an account with this email already exists")
-    user = User(id=new_id("u"), email=email, name=name.strip(), avatar_url=avatar_url,
-                password_hash=password_hash or await hash_password(password))
+    user = User(
+        id=new_id("u"),
+        email=email,
+        name=name.strip(),
+        avatar_url=avatar_url,
+        password_hash=password_hash or await hash_password(password),
+    )
     try:
         # A savepoint: two signups racing with one address (PostgreSQL) end in 409, not 500.
         async with session.begin_nested():
@@ -66,8 +82,12 @@ async def create_user(session: AsyncSession, *, email: str, password: str, name:
 
 
 async def start_login(session: AsyncSession, tokens: Tokens, user: User) -> tuple[str, str]:
-    login = LoginSession(id=new_token(18), user_id=user.id, refresh_generation=0,
-                         expires_at=utcnow() + tokens.lifetimes[REFRESH])
+    login = LoginSession(
+        id=new_token(18),
+        user_id=user.id,
+        refresh_generation=0,
+        expires_at=utcnow() + tokens.lifetimes[REFRESH],
+    )
     session.add(login)
     await session.flush()
     access, _ = tokens.issue(ACCESS, user.id, login.id)
@@ -75,7 +95,9 @@ async def start_login(session: AsyncSession, tokens: Tokens, user: User) -> tupl
     return access, refresh
 
 
-async def login(session: AsyncSession, tokens: Tokens, email: str, password: str) -> tuple[User, str, str]:
+async def login(
+    session: AsyncSession, tokens: Tokens, email: str, password: str
+) -> tuple[User, str, str]:
     user = await find_user_by_email(session, email)
     ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok:
@@ -84,7 +106,9 @@ async def login(session: AsyncSession, tokens: Tokens, email: str, password: str
     return user, access, refresh
 
 
-async def _login_of(session: AsyncSession, tokens: Tokens, refresh_token: str) -> tuple[LoginSession, int]:
+async def _login_of(
+    session: AsyncSession, tokens: Tokens, refresh_token: str
+) -> tuple[LoginSession, int]:
     try:
         claims = tokens.verify(refresh_token, REFRESH)
     except TokenError as exc:
@@ -103,7 +127,9 @@ async def refresh(session: AsyncSession, tokens: Tokens, refresh_token: str) -> 
         raise Unauthenticated("this refresh token was replaced; sign in again")
     login.refresh_generation += 1
     access, _ = tokens.issue(ACCESS, login.user_id, login.id)
-    new_refresh, _ = tokens.issue(REFRESH, login.user_id, login.id, generation=login.refresh_generation)
+    new_refresh, _ = tokens.issue(
+        REFRESH, login.user_id, login.id, generation=login.refresh_generation
+    )
     return access, new_refresh
 
 
@@ -123,7 +149,9 @@ async def memberships(session: AsyncSession, user_id: str) -> list[tuple[str, st
     return await repository.memberships(session, user_id)
 
 
-async def socket_identity(session: AsyncSession, tokens: Tokens, token: object) -> tuple[str, str] | None:
+async def socket_identity(
+    session: AsyncSession, tokens: Tokens, token: object
+) -> tuple[str, str] | None:
     """(user id, login id) of a socket handshake's token, or None when it does not sign anyone in."""
     try:
         claims = tokens.verify(token, SOCKET, ACCESS)  # type: ignore[arg-type]
