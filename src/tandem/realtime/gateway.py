@@ -245,27 +245,43 @@ class Gateway:
         for sid, info in list(self.sockets.items()):
             if info.session_id in revoked:
                 await self.sio.disconnect(sid, ignore_queue=True)
-        for user_id in {info.user_id for info in self.sockets.values()}:
-            await self.reauthorize(user_id, None)
+        await self._recheck(list(self.sockets.items()), None)
 
     async def reauthorize(self, user_id: str, org_id: str | None) -> None:
         """Re-check the rooms of this user's local sockets; leave those no longer allowed."""
         # The person's local sockets are the members of their user room: no scan over every socket.
         members = self.manager.rooms.get("/", {}).get(rooms.user_room(user_id), {})
-        local = [(sid, self.sockets[sid]) for sid in list(members) if sid in self.sockets]
-        if not local:
+        await self._recheck(
+            [(sid, self.sockets[sid]) for sid in list(members) if sid in self.sockets], org_id
+        )
+
+    async def _recheck(self, local: list[tuple[str, SocketInfo]], org_id: str | None) -> None:
+        """One `authorize` per distinct (person, room) among these sockets, its verdict applied to all.
+
+        A person may hold hundreds of sockets in the same rooms: a query per socket made one role
+        change cost hundreds of queries and stalled delivery to everyone else meanwhile."""
+        holders: dict[tuple[str, str], list[tuple[str, SocketInfo]]] = {}
+        for sid, info in local:
+            for room, room_org in info.rooms.items():
+                if room_org is None or (org_id is not None and room_org != org_id):
+                    continue
+                holders.setdefault((info.user_id, room), []).append((sid, info))
+        if not holders:
             return
+        refused: list[tuple[str, str]] = []
         async with self.runtime.db.read() as session:
-            for sid, info in local:
-                for room, room_org in list(info.rooms.items()):
-                    if room_org is None or (org_id is not None and room_org != org_id):
-                        continue
-                    if await rooms.authorize(session, user_id, room) is None:
-                        info.rooms.pop(room, None)
-                        await self.sio.leave_room(sid, room)
-                        logger.info(
-                            "socket evicted", extra={"sid": sid, "room": room, "user_id": user_id}
-                        )
+            for user_id, room in holders:
+                if await rooms.authorize(session, user_id, room) is None:
+                    refused.append((user_id, room))
+        for user_id, room in refused:
+            evicted = holders[(user_id, room)]
+            for sid, info in evicted:
+                if info.rooms.pop(room, None) is not None:
+                    await self.sio.leave_room(sid, room)
+            logger.info(
+                "sockets evicted",
+                extra={"room": room, "user_id": user_id, "sockets": len(evicted)},
+            )
 
     # -- publishing -----------------------------------------------------------
 
