@@ -17,16 +17,28 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 import socketio
 
 from tandem.kit.ids import new_id
 from tandem.realtime import rooms
 from tests.battery import SCALE, SEED
-from tests.harness import Listener, Person, Server, join, quick_signup, quick_team, quiesce, rename
+from tests.harness import (
+    Listener,
+    Person,
+    Server,
+    join,
+    quick_signup,
+    quick_team,
+    quiesce,
+    rename,
+    start_server,
+)
 
 ATTEMPTS = max(1, int(10_000 * SCALE))
 WORKERS = 6
@@ -300,8 +312,16 @@ def leaks(
     return found
 
 
-async def test_no_attempt_reaches_another_org(sqlite_server: Server, capsys) -> None:
-    server = sqlite_server
+async def test_no_attempt_reaches_another_org(
+    backend: str, database_url: str, tmp_path: Path, request: pytest.FixtureRequest, capsys
+) -> None:
+    # On PostgreSQL the instance delivers through Redis, as a deployment of several would.
+    redis = {"redis_url": request.getfixturevalue("redis_url")} if backend == "postgresql" else {}
+    async with start_server(database_url, tmp_path, **redis) as server:
+        await attack(server, backend, capsys)
+
+
+async def attack(server: Server, backend: str, capsys) -> None:
     started = time.monotonic()
     victim_orgs: dict[str, list[Person]] = {}
     for name in ("Globex", "Initech"):
@@ -382,7 +402,7 @@ async def test_no_attempt_reaches_another_org(sqlite_server: Server, capsys) -> 
     total = sum(figures.attempts.values())
     with capsys.disabled():
         print(
-            f"\nisolation battery (seed {SEED}, scale {SCALE:g}): {total} attempts "
+            f"\nisolation battery ({backend}, seed {SEED}, scale {SCALE:g}): {total} attempts "
             f"{dict(figures.attempts)}; by target {dict(sorted(figures.by_target.items()))}; successes {len(figures.successes)}; "
             f"rate_limited {figures.rate_limited}; socket drops {figures.disconnected}; "
             f"foreign events seen {foreign_seen}; other orgs' changes {dict(changes)} "

@@ -190,7 +190,7 @@ async def test_a_page_of_another_site_cannot_open_a_socket(server: Server) -> No
                     server, {"token": token}, headers={"Origin": origin}, transports=[transport]
                 )
         own = await connect_outcome(
-            server, {"token": token}, headers={"Origin": server.url}, transports=["polling"]
+            server, {"token": token}, headers={"Origin": server.url}, transports=["websocket"]
         )
     assert [key for key, outcome in outcomes.items() if outcome == "connected"] == []
     assert own == "connected"  # the same token from the server's own page is let in
