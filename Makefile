@@ -111,3 +111,8 @@ bench: deps
 
 clean:
 	rm -rf var src/tandem/static web/node_modules .venv
+
+# The reliability battery at ten times the size `make test` runs it (docs/reliability.md); TANDEM_BATTERY_SCALE overrides.
+.PHONY: soak
+soak: deps
+	@TANDEM_BATTERY_SCALE=$${TANDEM_BATTERY_SCALE:-10} $(UV) run --frozen pytest -q tests/battery $(PYTEST_ARGS)

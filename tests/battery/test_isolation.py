@@ -72,7 +72,7 @@ class Figures:
         default_factory=Counter
     )  # room kind or the attacker's role, by category
     successes: list[str] = field(default_factory=list)
-    rate_limited: int = 0
+    rate_limited: Counter = field(default_factory=Counter)  # by surface: refusals, counted apart
     disconnected: int = 0
     # (surface, kind) -> category ("foreign" | "missing") -> the answers seen
     answers: dict[tuple[str, str], dict[str, Counter]] = field(
@@ -227,7 +227,7 @@ class Attacker:
             self.figures.successes.append(f"subscribe {payload!r}: {ack!r}")
         error = ack.get("error", {}) if isinstance(ack, dict) else {}
         if error.get("code") == "rate_limited":
-            self.figures.rate_limited += 1
+            self.figures.rate_limited["subscribe"] += 1
             self.figures.attempts["subscribe"] += 1
             await asyncio.sleep(min(float(error.get("retryAfter") or 0.05), 1.0))
             return
@@ -259,7 +259,7 @@ class Attacker:
         if r.status_code < 400:
             self.figures.successes.append(f"{what}: {r.status_code} {r.text[:200]}")
         if r.status_code == 429:
-            self.figures.rate_limited += 1
+            self.figures.rate_limited[surface] += 1
             self.figures.attempts[surface] += 1
             return
         self.figures.answer(surface, kind, category, error_of(r))
@@ -404,7 +404,7 @@ async def attack(server: Server, backend: str, capsys) -> None:
         print(
             f"\nisolation battery ({backend}, seed {SEED}, scale {SCALE:g}): {total} attempts "
             f"{dict(figures.attempts)}; by target {dict(sorted(figures.by_target.items()))}; successes {len(figures.successes)}; "
-            f"rate_limited {figures.rate_limited}; socket drops {figures.disconnected}; "
+            f"rate_limited {dict(figures.rate_limited)}; socket drops {figures.disconnected}; "
             f"foreign events seen {foreign_seen}; other orgs' changes {dict(changes)} "
             f"({victim_events} events delivered to them); "
             f"attack {attack_seconds:.1f} s, total {time.monotonic() - started:.1f} s"

@@ -124,6 +124,9 @@ async def attacks(server: Server, person: Person) -> dict[str, tuple[str, str]]:
     found["refresh: access token as refresh"] = ("refresh", access)
     found["refresh: socket token as refresh"] = ("refresh", socket)
     found["socket: refresh token as socket token"] = ("socket", refresh)
+    found["socket: forged access token"] = ("socket", forged(access))
+    found["socket: access token, alg none"] = ("socket", unsigned(access))
+    found["socket: expired access token"] = ("socket", expired(server, ACCESS, access))
     return found
 
 
