@@ -102,3 +102,25 @@ async def test_a_removal_takes_every_socket_out_of_the_room_within_a_second(serv
             if e.get("room") == room and e.get("event") == "org.member.updated"
         ]
         assert leaked == []
+
+
+async def test_a_recheck_of_every_socket_asks_once_per_person_and_room(server: Server):
+    """After a dispatcher takeover every instance re-checks all its sockets; a membership whose
+    side effects never ran (its leader died after commit) is enforced then."""
+    from tandem.orgs import repository
+
+    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
+    room = rooms.org_room(org_id)
+    async with (
+        many_sockets(owner, room, 10) as owners,
+        many_sockets(member, room, 10) as members,
+    ):
+        async with server.runtime.db.unit_of_work() as session:
+            await repository.delete_membership(session, org_id, member.id)
+        async with counting_org_checks() as asked:
+            await server.runtime.bus.publish({"type": "reauthorize_all"})
+            assert sorted(asked) == sorted([(owner.id, org_id), (member.id, org_id)])
+        await rename(owner, "Owner renamed")
+        await quiesce(server, *owners, *members)
+        assert all(listener.named("org.member.updated") for listener in owners)
+        assert not any(listener.named("org.member.updated") for listener in members)
