@@ -88,6 +88,8 @@ AUDIT = textwrap.dedent(
             path, mode, flags = args
             if (isinstance(mode, str) and set(mode) & set("wax+")) or (isinstance(flags, int) and flags & WRITE):
                 seen.append(f"open {path} {mode}")
+        elif event == "socket.bind" and args[1] == ("::1", 0):
+            pass  # urllib3's IPv6 probe, at import (engineio imports requests when installed)
         elif event in WATCHED:
             seen.append(f"{event} {args!r:.200}")
 

@@ -1,14 +1,40 @@
-"""Every domain's router under /api, one line each."""
+"""Every domain's router under /api, one line each; then what the OpenAPI document says each route
+may answer, and the answer for a path or method no route takes."""
 
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tandem.auth.routes import router as auth_router
+from tandem.deps import get_caller, get_reading_caller
 from tandem.flags.routes import router as flags_router
+from tandem.kit.errors import ErrorBody, error_responses
 from tandem.orgs.routes import router as orgs_router
 from tandem.realtime.routes import router as events_router
 from tandem.telemetry.routes import router as telemetry_router
 
 API = "/api"
+
+# Errors a route gives besides those read from its signature (see documented_errors): the rules its
+# service enforces. Each key must name a route; include_api fails at start-up when one does not.
+RULE_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
+    ("POST", "/api/auth/signup"): (409, 429),
+    ("POST", "/api/auth/login"): (401, 429),
+    ("POST", "/api/auth/refresh"): (401, 429),
+    ("POST", "/api/auth/logout"): (401,),
+    ("POST", "/api/orgs"): (409, 429),
+    ("POST", "/api/orgs/{org_id}/invites"): (403, 409),
+    ("GET", "/api/orgs/{org_id}/invites"): (403,),
+    ("POST", "/api/invites/{token}/accept"): (403, 409),
+    ("PATCH", "/api/orgs/{org_id}/members/{user_id}"): (403, 409),
+    ("DELETE", "/api/orgs/{org_id}/members/{user_id}"): (403, 409),
+    ("POST", "/api/orgs/{org_id}/leave"): (409,),
+    ("PUT", "/api/orgs/{org_id}/flags/{phase}"): (403,),
+    ("GET", "/api/events"): (404,),
+}
 
 
 def include_api(app: FastAPI) -> None:
@@ -20,3 +46,112 @@ def include_api(app: FastAPI) -> None:
     app.include_router(flags_router, prefix=API)
     app.include_router(events_router, prefix=API)
     app.include_router(telemetry_router, prefix=API)
+    routes = api_routes(app)
+    known = {(method, route.path) for route in routes for method in route.methods or ()}
+    if unknown := set(RULE_ERRORS) - known:
+        raise RuntimeError(f"RULE_ERRORS names routes that do not exist: {sorted(unknown)}")
+    document_errors(app, routes)
+    answer_unrouted(app, routes)
+
+
+def api_routes(app: FastAPI) -> list[RouteContext]:
+    """Every API route as requests see it: its full path and methods."""
+    return [
+        route
+        for route in iter_route_contexts(app.router.routes)
+        if isinstance(route.original_route, APIRoute)
+    ]
+
+
+def requires_caller(dependant: Dependant) -> bool:
+    """Whether a route (or one of its dependencies) needs a signed-in caller."""
+    return any(
+        dep.call is get_caller or dep.call is get_reading_caller or requires_caller(dep)
+        for dep in dependant.dependencies
+    )
+
+
+def documented_errors(route: APIRoute, method: str, path: str) -> set[int]:
+    """The error statuses a route can answer: read from its signature, plus its RULE_ERRORS."""
+    statuses = set(RULE_ERRORS.get((method, path), ()))
+    if requires_caller(route.dependant):
+        statuses.add(401)
+    path_params, query_params = takes_params(route.dependant)
+    if path_params:
+        statuses.add(404)
+    if route.body_field is not None:
+        statuses |= {400, 413}  # not JSON; over the route's body limit
+    if path_params or query_params or route.body_field is not None:
+        statuses.add(422)
+    return statuses
+
+
+def takes_params(dependant: Dependant) -> tuple[bool, bool]:
+    """Whether a route or its dependencies read (path, query or header) parameters."""
+    path = bool(dependant.path_params)
+    query = bool(dependant.query_params or dependant.header_params)
+    for dep in dependant.dependencies:
+        dep_path, dep_query = takes_params(dep)
+        path, query = path or dep_path, query or dep_query
+    return path, query
+
+
+def document_errors(app: FastAPI, routes: list[RouteContext]) -> None:
+    """Add to each operation of the OpenAPI document the errors it can answer, in the SPEC's shape.
+
+    Done on the generated document rather than through each route's `responses`, which FastAPI
+    turns into models only when a route is built; it replaces FastAPI's own 422 (HTTPValidationError
+    is not the body we send)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = generate()
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(error_schema.pop("$defs", {}))
+        schemas["ErrorBody"] = error_schema
+        for route in routes:
+            original, path = route.original_route, route.path or ""
+            if not isinstance(original, APIRoute) or not original.include_in_schema:
+                continue
+            for method in route.methods or ():
+                operation = doc["paths"][path][method.lower()]
+                responses = operation.setdefault("responses", {})
+                for status, response in error_responses(
+                    documented_errors(original, method, path)
+                ).items():
+                    responses[str(status)] = {
+                        "description": response["description"],
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErrorBody"}
+                            }
+                        },
+                        **({"headers": response["headers"]} if "headers" in response else {}),
+                    }
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def answer_unrouted(app: FastAPI, routes: list[RouteContext]) -> None:
+    """After every API route: 405 with every method the path takes, or 404; never the web page."""
+
+    @app.api_route(
+        API + "/{rest:path}",
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        include_in_schema=False,
+    )
+    async def unrouted(request: Request) -> None:
+        path = request.url.path
+        allowed = sorted({m for r in routes if r.path_regex.match(path) for m in r.methods or ()})
+        if allowed:
+            raise StarletteHTTPException(
+                405, "this path does not take that method", headers={"Allow": ", ".join(allowed)}
+            )
+        raise StarletteHTTPException(404, "no such endpoint")

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import socketio
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tandem.accel import small_json_gzip
-from tandem.api import include_api
+from tandem.api import include_api, requires_caller
 from tandem.config import Settings, get_settings
-from tandem.kit.errors import error_body, install_error_handlers
+from tandem.kit.errors import BODY_LIMIT, NotFound, Unauthenticated, install_error_handlers
 from tandem.realtime.envelope import trace_id_var
 from tandem.runtime import Runtime
 from tandem.web import mount_web
+
+# Peers that are this machine (uvicorn reports the X-Forwarded-For address instead for a trusted proxy).
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 class TandemASGI(socketio.ASGIApp):
@@ -32,38 +37,53 @@ class TandemASGI(socketio.ASGIApp):
 
 class RequestGuard:
     """Pure ASGI (no task per request, unlike BaseHTTPMiddleware): gives each request its traceId
-    (X-Trace-Id in and out), refuses a declared body over the limit at once, and counts the body as it
-    arrives, so a chunked upload without Content-Length cannot exceed the limit either."""
+    (X-Trace-Id in and out) and holds each body to the limit of the route it reached.
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+    The body is judged when the handler first asks for it, which is after routing and before a byte
+    of it is read: a route that needs a token refuses a request without one (401), a declared
+    Content-Length over the route's limit is refused (413), and the bytes are counted as they arrive,
+    so a chunked upload without Content-Length cannot exceed the limit either.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.limit_for = limit_for
+        self.settings = settings
+        self.rules: dict[int, tuple[int, bool]] = {}  # id(route) -> (body limit, needs a token)
+
+    def rule_for(self, route: object) -> tuple[int, bool]:
+        rule = self.rules.get(id(route))
+        if rule is None:
+            rule = self.rules[id(route)] = route_body_rule(route, self.settings)
+        return rule
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared_trace, length = b"", None
+        declared_trace, length, authorized = b"", None, False
         for name, value in scope["headers"]:
             if name == b"x-trace-id":
                 declared_trace = value
             elif name == b"content-length":
                 length = value
+            elif name == b"authorization":
+                authorized = True
         trace = declared_trace[:64].decode("latin-1") or uuid.uuid4().hex
         trace_id_var.set(trace)
         trace_header = (b"x-trace-id", trace.encode("latin-1"))
-        limit = self.limit_for(scope["path"])
-        if length is not None and length.isdigit() and int(length) > limit:
-            response = JSONResponse(
-                error_body("too_large", f"the body is larger than {limit} bytes"), status_code=413
-            )
-            response.raw_headers.append(trace_header)
-            await response(scope, receive, send)
-            return
+        limit: int | None = None
         received = 0
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal limit, received
+            if limit is None:
+                limit, needs_token = self.rule_for(scope.get("route"))
+                if needs_token and not authorized:
+                    raise StarletteHTTPException(
+                        401, "sign in first: send Authorization: Bearer <accessToken>"
+                    )
+                if length is not None and length.isdigit() and int(length) > limit:
+                    raise StarletteHTTPException(413, f"the body is larger than {limit} bytes")
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -77,6 +97,19 @@ class RequestGuard:
             await send(message)
 
         await self.app(scope, limited, traced)
+
+
+def route_body_rule(route: object, settings: Settings) -> tuple[int, bool]:
+    """The body limit a route declares (errors.BODY_LIMIT in its openapi_extra) and whether it needs
+    a signed-in caller; a request that reached no API route gets the default and no token check."""
+    if not isinstance(route, APIRoute):
+        return settings.max_body_bytes, False
+    kind = (route.openapi_extra or {}).get(BODY_LIMIT)
+    # An upload arrives as multipart: the file plus its part headers and boundaries.
+    limit = (
+        settings.max_attachment_bytes + 65536 if kind == "attachment" else settings.max_body_bytes
+    )
+    return limit, requires_caller(route.dependant)
 
 
 def create_app(settings: Settings | None = None) -> TandemASGI:
@@ -104,14 +137,7 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
     install_error_handlers(api)
     api.add_middleware(small_json_gzip.gzip_middleware(), minimum_size=1024)
 
-    def body_limit(path: str) -> int:
-        return (
-            settings.max_attachment_bytes + 65536
-            if "/attachments" in path
-            else settings.max_body_bytes
-        )
-
-    api.add_middleware(RequestGuard, limit_for=body_limit)
+    api.add_middleware(RequestGuard, settings=settings)
 
     include_api(
         api
@@ -131,7 +157,16 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
         return JSONResponse({"ok": True, "dispatcherLeader": runtime.dispatcher.is_leader})
 
     @api.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if settings.metrics_token:
+            offered = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(offered, f"Bearer {settings.metrics_token}".encode()):
+                raise Unauthenticated(
+                    "send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
+                )
+        elif not request.client or request.client.host not in LOOPBACK:
+            # Without a token the figures are for this machine alone; others learn nothing is here.
+            raise NotFound("no such endpoint")
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     if settings.serve_web:

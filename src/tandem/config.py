@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     max_socket_payload: int = 64 * 1024
     max_attachment_bytes: int = 25 * 1024 * 1024
     max_body_bytes: int = 1024 * 1024
+    # Bearer token /metrics asks for; unset, /metrics answers loopback clients only (404 to others).
+    metrics_token: str = ""
     presence_grace_seconds: float = 1.0
     # Attempts allowed before 429; each bucket refills evenly over its period, and 0 turns one off.
     login_limit_per_minute: int = 10  # per account (email)

@@ -1,6 +1,10 @@
+"""An organization's feature flags: read by members, overridden by Owners."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from typing import Literal
+
+from fastapi import APIRouter
 from pydantic import StrictBool
 
 from tandem.deps import Session
@@ -9,6 +13,9 @@ from tandem.orgs import policy
 from tandem.realtime.envelope import Model
 
 router = APIRouter(tags=["flags"])
+
+# service.PHASES as a type, so the OpenAPI document lists the phases (tests check the two agree).
+Phase = Literal["members", "dashboard", "kanban", "task", "project", "chat"]
 
 
 class FlagsOut(Model):
@@ -27,7 +34,7 @@ async def org_flags(member: policy.Member, session: Session) -> FlagsOut:
 
 @router.put("/orgs/{org_id}/flags/{phase}", response_model=FlagsOut)
 async def set_org_flag(
-    body: FlagOverrideIn, owner: policy.Owner, session: Session, phase: str = Path(max_length=16)
+    phase: Phase, body: FlagOverrideIn, owner: policy.Owner, session: Session
 ) -> FlagsOut:
     """Turn a phase on or off for this organization (Owners only); null returns to the global rule."""
     await service.set_org_override(session, phase, owner.org_id, body.enabled)

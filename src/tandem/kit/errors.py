@@ -1,9 +1,12 @@
-"""Errors in the SPEC's shape: {"error": {"code", "message"}} with the matching status."""
+"""Errors in the SPEC's shape, {"error": {"code", "message", "details"?}} with the matching status:
+the exceptions services raise, the handlers that render them, and their OpenAPI description."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -46,6 +49,54 @@ class TooLarge(AppError):
 
 class RateLimited(AppError):
     status, code = 429, "rate_limited"
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None  # for "validation": one entry per refused field
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "The request is malformed (e.g. the body is not JSON)",
+    401: "No valid access token: sign in first",
+    403: "Signed in, but your role does not allow this",
+    404: "No such resource, or one you may not see",
+    409: "The change conflicts with the current state",
+    413: "The body is larger than this route allows",
+    422: "A field is missing or invalid; details names each",
+    429: "Too many attempts; try again after Retry-After seconds",
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+
+
+def error_responses(statuses: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each with the error body (and Retry-After on 429)."""
+    responses: dict[int, dict[str, Any]] = {}
+    for status in sorted(set(statuses)):
+        response: dict[str, Any] = {"model": ErrorBody, "description": _DESCRIPTIONS[status]}
+        if status == 429:
+            response["headers"] = _RETRY_AFTER
+        responses[status] = response
+    return responses
+
+
+# A route whose body may exceed settings.max_body_bytes declares which larger limit it takes, read by
+# app.RequestGuard from the route it matched: openapi_extra=body_limit("attachment").
+BODY_LIMIT = "x-body-limit"
+
+
+def body_limit(kind: Literal["attachment"]) -> dict[str, str]:
+    return {BODY_LIMIT: kind}
 
 
 def error_body(code: str, message: str) -> dict:
