@@ -147,6 +147,7 @@ SIGN_IN_LIMITS = {
     "login_ip_limit_per_minute": 100_000,
     "signup_limit_per_hour": 100_000,
     "refresh_limit_per_minute": 100_000,
+    "org_create_limit_per_hour": 100_000,
 }
 
 

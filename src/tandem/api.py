@@ -28,7 +28,7 @@ RULE_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/orgs"): (409, 429),
     ("POST", "/api/orgs/{org_id}/invites"): (403, 409),
     ("GET", "/api/orgs/{org_id}/invites"): (403,),
-    ("POST", "/api/invites/{token}/accept"): (403, 409),
+    ("POST", "/api/invites/{token}/accept"): (400, 403, 409),  # 400: a malformed Idempotency-Key
     ("PATCH", "/api/orgs/{org_id}/members/{user_id}"): (403, 409),
     ("DELETE", "/api/orgs/{org_id}/members/{user_id}"): (403, 409),
     ("POST", "/api/orgs/{org_id}/leave"): (409,),

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     login_ip_limit_per_minute: int = 30
     signup_limit_per_hour: int = 20  # per IP
     refresh_limit_per_minute: int = 30  # per login, or per IP for a token that is not ours
+    org_create_limit_per_hour: int = 10  # per account
+    max_orgs_per_user: int = 50  # organizations one account may own at once
     dispatcher_poll_seconds: float = 0.5
     longpoll_max_wait: float = 25.0
     instance_id: str = Field(default_factory=lambda: secrets.token_hex(4))

@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth import repository as accounts
 from tandem.auth.models import Profile
 from tandem.auth.tokens import ACCESS, TokenError
+from tandem.kit import idempotency
 from tandem.kit.errors import Unauthenticated
 from tandem.runtime import Runtime
 
@@ -103,3 +104,34 @@ async def _authenticate(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 # For handlers that only read (and must not hold a write transaction, like a waiting long-poll).
 ReadingCallerDep = Annotated[Caller, Depends(get_reading_caller)]
+
+
+# Declared so the OpenAPI document shows it; checked (400) by kit/idempotency.py, not here (422).
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        description="Makes a retried create answer once: the same key and body replay the first "
+        "response (with Idempotent-Replayed: true); the same key with another body is a 422. "
+        "Kept 24 hours; at most 255 characters, no control characters.",
+    ),
+]
+
+
+async def _idempotent(
+    request: Request, caller: CallerDep, session: Session, key: IdempotencyKeyHeader = None
+) -> idempotency.Once:
+    return await idempotency.begin(request, session, caller.id, key)
+
+
+async def _idempotent_signup(
+    request: Request, session: Session, key: IdempotencyKeyHeader = None
+) -> idempotency.Once:
+    caller = idempotency.signup_caller(await request.body())
+    return await idempotency.begin(request, session, caller, key)
+
+
+# A create that honours Idempotency-Key (kit/idempotency.py): by the signed-in caller, or for a
+# signup by the address signing up.
+Idempotent = Annotated[idempotency.Once, Depends(_idempotent)]
+IdempotentSignup = Annotated[idempotency.Once, Depends(_idempotent_signup)]

@@ -15,6 +15,7 @@ from tandem.auth.tokens import Tokens
 from tandem.config import Settings
 from tandem.db import Database
 from tandem.flags import service as flags
+from tandem.kit import idempotency
 from tandem.kit.clock import iso, utcnow
 from tandem.orgs import repository as orgs
 from tandem.orgs.events import OrgMemberJoined, OrgMemberPresence
@@ -193,6 +194,7 @@ class Runtime:
 
     async def prune_log(self) -> int:
         async with self.db.unit_of_work() as session:
+            await idempotency.prune(session)
             return await event_log.prune(
                 session,
                 retention_days=self.settings.event_retention_days,

@@ -17,7 +17,14 @@ from tandem.auth.schemas import (
     UserOut,
 )
 from tandem.auth.tokens import REFRESH, TokenError
-from tandem.deps import CallerDep, ReadingCallerDep, ReadSession, RuntimeDep, Session
+from tandem.deps import (
+    CallerDep,
+    IdempotentSignup,
+    ReadingCallerDep,
+    ReadSession,
+    RuntimeDep,
+    Session,
+)
 from tandem.realtime.limits import enforce
 
 router = APIRouter(tags=["auth"])
@@ -82,13 +89,19 @@ async def refresh_budget(request: Request, runtime: RuntimeDep) -> None:
 @router.post(
     "/auth/signup", status_code=201, response_model=AuthOut, dependencies=[Depends(signup_budget)]
 )
-async def signup(body: SignupIn, session: Session, runtime: RuntimeDep) -> AuthOut:
+async def signup(
+    body: SignupIn, session: Session, runtime: RuntimeDep, once: IdempotentSignup
+) -> AuthOut | Response:
     """Create an account and sign in."""
+    if once.replay is not None:
+        return once.replay
     user = await service.create_user(
         session, email=body.email, password=body.password, name=body.name
     )
     access, refresh = await service.start_login(session, runtime.tokens, user)
-    return AuthOut(user=UserOut.of(user), access_token=access, refresh_token=refresh)
+    return await once.respond(
+        201, AuthOut(user=UserOut.of(user), access_token=access, refresh_token=refresh)
+    )
 
 
 @router.post("/auth/login", response_model=AuthOut, dependencies=[Depends(login_budget)])

@@ -1,26 +1,73 @@
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
 from tandem.auth.models import Profile, User
 from tandem.orgs.events import Role
 from tandem.realtime.envelope import Model
 
+# Characters that reorder or hide text (bidi embeddings, overrides and isolates; zero-width
+# spaces and joiners; the byte-order mark): in a name they disguise who someone is.
+_HIDING = frozenset(
+    [*range(0x202A, 0x202F), *range(0x2066, 0x206A), *range(0x200B, 0x200E), 0xFEFF]
+)
+_SPACES = re.compile(r"\s+")
+
+
+def clean_name(value: str) -> str:
+    """A name as people see it: NFC, trimmed, inner whitespace runs as one space; refused when it
+    holds control characters (tabs and newlines too) or characters that reorder or hide text, or
+    when nothing is left."""
+    for ch in value:
+        if ord(ch) in _HIDING:
+            raise ValueError(
+                f"must not contain invisible or text-reordering characters (U+{ord(ch):04X})"
+            )
+        if unicodedata.category(ch) == "Cc":
+            raise ValueError(f"must not contain control characters (U+{ord(ch):04X})")
+    value = _SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
 
 def _url_or_path(value: str | None) -> str | None:
     if value is None or value == "":
         return None
-    if not value.startswith(("https://", "http://", "/")):
-        raise ValueError("must be an http(s) URL or a path starting with /")
-    return value
+    if value.startswith(("https://", "http://")):
+        return value
+    # "//host/x" and "/\\host/x" are read by browsers as another site, not a path on this one.
+    if value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    raise ValueError("must be an http(s) URL or a path on this site starting with a single /")
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+def _email(value: str) -> str:
+    # Syntax only, with no DNS lookup: addresses at example.com and on .test are accepted like any
+    # other (test_environment), since teams try the product with them.
+    try:
+        return validate_email(value, check_deliverability=False, test_environment=True).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from None
+
+
+Name = Annotated[
+    str, StringConstraints(max_length=100), AfterValidator(clean_name), Field(min_length=1)
+]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
 AvatarUrl = Annotated[str | None, StringConstraints(max_length=2048), AfterValidator(_url_or_path)]
-Email = Annotated[EmailStr, StringConstraints(max_length=254)]
+# One validator for every email field, documented as the `email` format it checks.
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    AfterValidator(_email),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": 254}),
+]
 
 
 class UserOut(Model):

@@ -99,6 +99,18 @@ _MEMBERS = (
     .order_by(func.lower(User.name), User.id)
 )
 
+_LOCK_USER = select(User.id).where(User.id == bindparam("user_id")).with_for_update()
+
+_OWNED_COUNT = (
+    select(func.count())
+    .select_from(Membership)
+    .where(
+        Membership.user_id == bindparam("user_id"),
+        Membership.role == "Owner",
+        Membership.status == "active",
+    )
+)
+
 _ACTIVE_ORG_IDS = select(Membership.org_id).where(
     Membership.user_id == bindparam("user_id"), Membership.status == "active"
 )
@@ -132,6 +144,14 @@ async def two_memberships(
 
 async def owner_count(session: AsyncSession, org_id: str) -> int:
     return int(await session.scalar(_OWNER_COUNT, {"org_id": org_id}) or 0)
+
+
+async def owned_org_count(session: AsyncSession, user_id: str) -> int:
+    """How many organizations this person owns; on PostgreSQL their row is locked first, so two
+    creates at the cap cannot both pass."""
+    if session.get_bind().dialect.name != "sqlite":
+        await session.execute(_LOCK_USER, {"user_id": user_id})
+    return int(await session.scalar(_OWNED_COUNT, {"user_id": user_id}) or 0)
 
 
 async def set_role(session: AsyncSession, org_id: str, user_id: str, role: str) -> None:

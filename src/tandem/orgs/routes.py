@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Depends, Path, Response
 
-from tandem.deps import CallerDep, ReadSession, RuntimeDep, Session
+from tandem.deps import CallerDep, Idempotent, ReadSession, RuntimeDep, Session
 from tandem.kit.clock import iso
 from tandem.orgs import policy, service
 from tandem.orgs.models import Invite
@@ -23,6 +23,7 @@ from tandem.orgs.schemas import (
     OrgIn,
     RoleIn,
 )
+from tandem.realtime.limits import enforce
 
 router = APIRouter(tags=["organizations"])
 
@@ -38,11 +39,36 @@ def _invite_out(invite: Invite) -> InviteOut:
     )
 
 
-@router.post("/orgs", status_code=201, response_model=OrganizationEnvelope)
-async def create_org(body: OrgIn, caller: CallerDep, session: Session) -> OrganizationEnvelope:
+async def org_create_budget(caller: CallerDep, runtime: RuntimeDep, once: Idempotent) -> None:
+    """Refuse an account's organization creates past its hourly allowance (a replay is not one)."""
+    if once.replay is None:
+        await enforce(
+            runtime.limiter,
+            "org-create",
+            caller.id,
+            runtime.settings.org_create_limit_per_hour,
+            3600,
+        )
+
+
+@router.post(
+    "/orgs",
+    status_code=201,
+    response_model=OrganizationEnvelope,
+    dependencies=[Depends(org_create_budget)],
+)
+async def create_org(
+    body: OrgIn, caller: CallerDep, session: Session, runtime: RuntimeDep, once: Idempotent
+) -> OrganizationEnvelope | Response:
     """Create an organization; you become its Owner."""
-    org = await service.create_org(session, caller.user, body.name)
-    return OrganizationEnvelope(organization=OrganizationOut(id=org.id, name=org.name))
+    if once.replay is not None:
+        return once.replay
+    org = await service.create_org(
+        session, caller.user, body.name, max_owned=runtime.settings.max_orgs_per_user
+    )
+    return await once.respond(
+        201, OrganizationEnvelope(organization=OrganizationOut(id=org.id, name=org.name))
+    )
 
 
 @router.get("/orgs/{org_id}/members", response_model=MembersOut)
@@ -56,11 +82,13 @@ async def members(
 
 @router.post("/orgs/{org_id}/invites", status_code=201, response_model=InviteEnvelope)
 async def invite(
-    body: InviteIn, caller: CallerDep, session: Session, org_id: str = OrgId
-) -> InviteEnvelope:
+    body: InviteIn, caller: CallerDep, session: Session, once: Idempotent, org_id: str = OrgId
+) -> InviteEnvelope | Response:
     """Invite someone by email (Owners and Admins)."""
+    if once.replay is not None:
+        return once.replay
     created = await service.create_invite(session, org_id, caller.user, body.email, body.role)
-    return InviteEnvelope(invite=_invite_out(created))
+    return await once.respond(201, InviteEnvelope(invite=_invite_out(created)))
 
 
 @router.get("/orgs/{org_id}/invites", response_model=InvitesOut)
@@ -82,13 +110,18 @@ async def invite_info(session: ReadSession, token: str = Path(max_length=64)) ->
 
 @router.post("/invites/{token}/accept", response_model=MembershipEnvelope)
 async def accept(
-    caller: CallerDep, session: Session, token: str = Path(max_length=64)
-) -> MembershipEnvelope:
+    caller: CallerDep, session: Session, once: Idempotent, token: str = Path(max_length=64)
+) -> MembershipEnvelope | Response:
     """Join the organization of an invite sent to your email."""
+    if once.replay is not None:
+        return once.replay
     membership, org = await service.accept_invite(session, token, caller.user)
-    return MembershipEnvelope(
-        membership=MembershipOut(org_id=org.id, org_name=org.name, role=membership.role)
-    )  # type: ignore[arg-type]
+    return await once.respond(
+        200,
+        MembershipEnvelope(
+            membership=MembershipOut(org_id=org.id, org_name=org.name, role=membership.role)  # type: ignore[arg-type]
+        ),
+    )
 
 
 @router.patch("/orgs/{org_id}/members/{user_id}", response_model=MemberEnvelope)

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import EmailStr, StringConstraints
-
+from tandem.auth.schemas import Email, Name
 from tandem.orgs.events import OrgMember, Role
 from tandem.realtime.envelope import Model
 
-OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+OrgName = Name
 
 
 class OrgIn(Model):
@@ -38,7 +37,7 @@ class MemberEnvelope(Model):
 
 
 class InviteIn(Model):
-    email: Annotated[EmailStr, StringConstraints(max_length=254)]
+    email: Email
     role: Role = "Member"
 
 

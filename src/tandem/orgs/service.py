@@ -45,8 +45,13 @@ def _member(row: MemberRow) -> OrgMember:
     )  # type: ignore[arg-type]
 
 
-async def create_org(session: AsyncSession, owner: User | Profile, name: str) -> Organization:
-    org = Organization(id=new_id("org"), name=name.strip())
+async def create_org(
+    session: AsyncSession, owner: User | Profile, name: str, *, max_owned: int
+) -> Organization:
+    """Create an organization with `owner` as its Owner, within the cap on organizations owned."""
+    if await repository.owned_org_count(session, owner.id) >= max_owned:
+        raise Conflict(f"you already own {max_owned} organizations, the most one account may own")
+    org = Organization(id=new_id("org"), name=name)
     session.add(org)
     await session.flush()
     session.add(Membership(org_id=org.id, user_id=owner.id, role="Owner", status="active"))

@@ -873,7 +873,10 @@ export interface operations {
     signup_api_auth_signup_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retried create answer once: the same key and body replay the first response (with Idempotent-Replayed: true); the same key with another body is a 422. Kept 24 hours; at most 255 characters, no control characters. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1064,7 +1067,10 @@ export interface operations {
     accept_api_invites__token__accept_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retried create answer once: the same key and body replay the first response (with Idempotent-Replayed: true); the same key with another body is a 422. Kept 24 hours; at most 255 characters, no control characters. */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 token: string;
             };
@@ -1079,6 +1085,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MembershipEnvelope"];
+                };
+            };
+            /** @description The request is malformed (e.g. the body is not JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No valid access token: sign in first */
@@ -1220,7 +1235,10 @@ export interface operations {
     create_org_api_orgs_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retried create answer once: the same key and body replay the first response (with Idempotent-Replayed: true); the same key with another body is a 422. Kept 24 hours; at most 255 characters, no control characters. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1488,7 +1506,10 @@ export interface operations {
     invite_api_orgs__org_id__invites_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retried create answer once: the same key and body replay the first response (with Idempotent-Replayed: true); the same key with another body is a 422. Kept 24 hours; at most 255 characters, no control characters. */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 org_id: string;
             };
