@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth import repository as accounts
@@ -109,6 +110,9 @@ ReadingCallerDep = Annotated[Caller, Depends(get_reading_caller)]
 # Declared so the OpenAPI document shows it; checked (400) by kit/idempotency.py, not here (422).
 IdempotencyKeyHeader = Annotated[
     str | None,
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[^\x00-\x1f\x7f-\x9f]*$"}
+    ),
     Header(
         alias=idempotency.HEADER,
         description="Makes a retried create answer once: the same key and body replay the first "

@@ -56,11 +56,33 @@ def _email(value: str) -> str:
         raise ValueError(f"not a valid email address: {exc}") from None
 
 
+# What clean_name refuses, as a pattern: the document says which names are taken (the server still
+# normalises them), so a generated client or a fuzzer sends only names that are.
+_UNSHOWN = r"\u0000-\u001f\u007f-\u009f\u200b-\u200d\u202a-\u202e\u2066-\u2069\ufeff"
+NAME_PATTERN = rf"^[^{_UNSHOWN}]*[^\s{_UNSHOWN}][^{_UNSHOWN}]*$"
+
 Name = Annotated[
-    str, StringConstraints(max_length=100), AfterValidator(clean_name), Field(min_length=1)
+    str,
+    StringConstraints(max_length=100),
+    AfterValidator(clean_name),
+    Field(min_length=1),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 100, "pattern": NAME_PATTERN}),
 ]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
-AvatarUrl = Annotated[str | None, StringConstraints(max_length=2048), AfterValidator(_url_or_path)]
+AvatarUrl = Annotated[
+    str | None,
+    StringConstraints(max_length=2048),
+    AfterValidator(_url_or_path),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                # empty (no avatar), http(s)://…, or a path on this site: "/" or "/" then not / or \.
+                {"type": "string", "maxLength": 2048, "pattern": r"^(https?://|/$|/[^/\\]|$)"},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
 # One validator for every email field, documented as the `email` format it checks.
 Email = Annotated[
     str,

@@ -875,7 +875,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description Makes a retried create answer once: the same key and body replay the first response (with Idempotent-Replayed: true); the same key with another body is a 422. Kept 24 hours; at most 255 characters, no control characters. */
-                "Idempotency-Key"?: string | null;
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -1069,7 +1069,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description Makes a retried create answer once: the same key and body replay the first response (with Idempotent-Replayed: true); the same key with another body is a 422. Kept 24 hours; at most 255 characters, no control characters. */
-                "Idempotency-Key"?: string | null;
+                "Idempotency-Key"?: string;
             };
             path: {
                 token: string;
@@ -1237,7 +1237,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description Makes a retried create answer once: the same key and body replay the first response (with Idempotent-Replayed: true); the same key with another body is a 422. Kept 24 hours; at most 255 characters, no control characters. */
-                "Idempotency-Key"?: string | null;
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -1508,7 +1508,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description Makes a retried create answer once: the same key and body replay the first response (with Idempotent-Replayed: true); the same key with another body is a 422. Kept 24 hours; at most 255 characters, no control characters. */
-                "Idempotency-Key"?: string | null;
+                "Idempotency-Key"?: string;
             };
             path: {
                 org_id: string;
