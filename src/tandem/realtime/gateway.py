@@ -1,6 +1,7 @@
 """The Socket.IO gateway: handshake auth, the user room, subscribe with replay, eviction.
 
-Inbound payloads are validated; failures answer `{ok: false, error: {code, message}}`.
+Inbound events come through `realtime/inbound.py`, which answers every one; payloads are validated
+here, and failures answer `{ok: false, error: {code, message}}`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from tandem.realtime import log as event_log
 from tandem.realtime import rooms
 from tandem.realtime.delivery import LocalDelivery, make_manager
 from tandem.realtime.envelope import ResyncRequired, envelope
+from tandem.realtime.inbound import InboundGate, InboundPacket, UndecodablePayload, failure
+from tandem.realtime.limits import retry_after_seconds
 
 if TYPE_CHECKING:
     from tandem.runtime import Runtime
@@ -33,7 +36,11 @@ class OrjsonAdapter:
 
     @staticmethod
     def loads(s: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        return orjson.loads(s)
+        # orjson refuses nesting past 1024 levels; the refusal is made one the gate acknowledges.
+        try:
+            return orjson.loads(s)
+        except orjson.JSONDecodeError as exc:
+            raise UndecodablePayload(f"the payload is not JSON ({exc})") from None
 
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -72,10 +79,6 @@ class UnsubscribeRequest(BaseModel):
     room: str = Field(min_length=3, max_length=rooms.MAX_ROOM_LENGTH)
 
 
-def failure(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": message, **extra}}
-
-
 def invalid(exc: ValidationError) -> dict[str, Any]:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
@@ -100,6 +103,7 @@ class Gateway:
             cors_allowed_origins=OriginCheck(settings.allowed_origins),
             max_http_buffer_size=settings.max_socket_payload,
             json=OrjsonAdapter,
+            serializer=InboundPacket,
             logger=False,
             engineio_logger=False,
             ping_interval=10,
@@ -108,8 +112,17 @@ class Gateway:
         self.sockets: dict[str, SocketInfo] = {}
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
-        self.sio.on("subscribe", self.on_subscribe)
-        self.sio.on("unsubscribe", self.on_unsubscribe)
+        self.inbound = InboundGate(
+            self.sio,
+            {"subscribe": self.on_subscribe, "unsubscribe": self.on_unsubscribe},
+            self.person_of,
+            max_in_flight=settings.socket_max_in_flight,
+            max_in_flight_per_person=settings.socket_max_in_flight_per_person,
+        )
+
+    def person_of(self, sid: str) -> str | None:
+        info = self.sockets.get(sid)
+        return info.user_id if info is not None else None
 
     # -- connection ---------------------------------------------------------
 
@@ -152,11 +165,21 @@ class Gateway:
         except ValidationError as exc:
             return invalid(exc)
 
-    async def on_subscribe(self, sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
+    async def on_subscribe(self, sid: str, data: Any, extra: tuple) -> dict[str, Any]:
         parsed = self._inbound(sid, SubscribeRequest, data, extra)
         if isinstance(parsed, dict):
             return parsed
         info, request = parsed
+        settings = self.runtime.settings
+        wait = await self.runtime.limiter.hit(
+            "socket-subscribe", sid, settings.socket_subscribe_limit_per_minute, 60
+        )
+        if wait:
+            return failure(
+                "rate_limited",
+                f"too many subscribes; try again in {retry_after_seconds(wait)} s",
+                retryAfterMs=max(1, round(wait * 1000)),
+            )
         room = request.room
         async with self.runtime.db.read() as session:
             grant = await rooms.authorize(session, info.user_id, room)
@@ -211,7 +234,7 @@ class Gateway:
                 if seq is not None:
                     last = seq
 
-    async def on_unsubscribe(self, sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
+    async def on_unsubscribe(self, sid: str, data: Any, extra: tuple) -> dict[str, Any]:
         parsed = self._inbound(sid, UnsubscribeRequest, data, extra)
         if isinstance(parsed, dict):
             return parsed

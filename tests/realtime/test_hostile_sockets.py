@@ -1,0 +1,230 @@
+"""Hostile and broken socket clients: every event is answered, floods are refused at once, binary
+packets end the socket. Spoken as raw Engine.IO / Socket.IO over a WebSocket, as an attacker would,
+on the accelerated engine.io sockets and on the stock ones (TANDEM_ACCEL=off)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from tests.conftest import PG_URL
+from tests.harness import Person, Server, fresh_database_url, quick_team, start_server
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from tandem import accel
+
+
+@pytest.fixture(params=["accelerated", "stock"])
+async def served(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Server]:
+    if request.param == "stock":
+        monkeypatch.setenv(accel.ENV, "off")
+    async with (
+        fresh_database_url("sqlite", tmp_path, PG_URL) as url,
+        start_server(url, tmp_path) as server,
+    ):
+        yield server
+
+
+async def open_socket(person: Person) -> ClientConnection:
+    """A raw WebSocket with its Socket.IO connect accepted."""
+    token = await person.socket_token()
+    ws = await ws_connect(
+        f"ws://127.0.0.1:{person.server.port}/socket.io/?EIO=4&transport=websocket",
+        ping_interval=None,
+        max_size=None,
+    )
+    assert (await ws.recv()).startswith("0")
+    await ws.send("40" + json.dumps({"token": token}))
+    accepted = await ws.recv()
+    assert isinstance(accepted, str) and accepted.startswith("40"), accepted
+    return ws
+
+
+async def acks(ws: ClientConnection, count: int, timeout: float = 20.0) -> dict[int, Any]:
+    """The next `count` acks (id -> the ack's payload), skipping pings and events."""
+    found: dict[int, Any] = {}
+    async with asyncio.timeout(timeout):
+        while len(found) < count:
+            message = await ws.recv()
+            if message == "2":
+                await ws.send("3")
+                continue
+            if isinstance(message, str) and message.startswith("43"):
+                body = message[2:]
+                start = body.index("[")
+                found[int(body[:start])] = json.loads(body[start:])[0]
+    return found
+
+
+async def ack(ws: ClientConnection, packet_id: int, event: str) -> Any:
+    await ws.send(f"42{packet_id}{event}")
+    return (await acks(ws, 1))[packet_id]
+
+
+async def ended_by_server(ws: ClientConnection, within: float = 3.0) -> list[Any]:
+    """What the server sent until it ended the session: closed the connection, or sent engine.io's
+    CLOSE packet (the stock engine.io socket closes the connection itself only at its next receive
+    timeout; the session is over at once). Fails if neither happened within `within` seconds."""
+    received: list[Any] = []
+    async with asyncio.timeout(within):
+        try:
+            while True:
+                received.append(await ws.recv())
+                if received[-1] == "1":
+                    return received
+        except ConnectionClosed:
+            return received
+
+
+def error_code(answer: Any) -> str:
+    assert answer["ok"] is False, answer
+    assert set(answer["error"]) >= {"code", "message"}, answer
+    return answer["error"]["code"]
+
+
+async def test_unknown_and_reserved_events_are_answered_invalid(served: Server) -> None:
+    org_id, (owner,) = await quick_team(served, ["Owner"])
+    ws = await open_socket(owner)
+    for i, event in enumerate(
+        ['["chat.message.send",{"text":"hi"}]', '["kanban.lock",{}]', '["chat.typing"]'], 1
+    ):
+        answer = await ack(ws, i, event)
+        assert error_code(answer) == "invalid"
+        assert "unknown event" in answer["error"]["message"]
+    # "disconnect" as an event must not run the server's disconnect handler (the socket would
+    # then stay in its rooms unchecked); it is just another unknown event.
+    assert error_code(await ack(ws, 4, '["disconnect"]')) == "invalid"
+    assert error_code(await ack(ws, 5, "[42]")) == "invalid"
+    answer = await ack(ws, 6, json.dumps(["subscribe", {"room": f"org:{org_id}"}]))
+    assert answer["ok"] is True, answer
+    await ws.close()
+
+
+async def test_a_payload_nested_too_deep_is_answered_invalid(served: Server) -> None:
+    org_id, (owner,) = await quick_team(served, ["Owner"])
+    ws = await open_socket(owner)
+    for depth in (1100, 5000):
+        nested = "[" * depth + "]" * depth
+        answer = await ack(ws, depth, f'["subscribe",{nested}]')
+        assert error_code(answer) == "invalid"
+    answer = await ack(ws, 7, "not json at all")
+    assert error_code(answer) == "invalid"
+    answer = await ack(ws, 8, json.dumps(["subscribe", {"room": f"org:{org_id}"}]))
+    assert answer["ok"] is True, answer
+    await ws.close()
+
+
+async def test_a_failing_handler_is_answered_internal_and_logged_once(
+    served: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    org_id, (owner,) = await quick_team(served, ["Owner"])
+    async with served.runtime.db.unit_of_work() as session:
+        await session.execute(text("DROP TABLE event_log"))  # every replay now fails
+    ws = await open_socket(owner)
+    subscribe = json.dumps(["subscribe", {"room": f"org:{org_id}", "after": 0}])
+    with caplog.at_level(logging.ERROR, logger="tandem.gateway"):
+        for i in range(1, 11):  # fewer than may be in flight at once
+            await ws.send(f"42{i}{subscribe}")
+        answers = await acks(ws, 10)
+    assert [error_code(a) for a in answers.values()] == ["internal"] * 10
+    failures = [r for r in caplog.records if r.getMessage() == "socket event failed"]
+    assert len(failures) == 1  # one traceback, not one per failed event
+    await ws.close()
+
+
+async def test_a_flood_of_subscribes_is_answered_and_capped(served: Server) -> None:
+    org_id, (owner, other) = await quick_team(served, ["Owner", "Member"])
+    ws = await open_socket(owner)
+    gate = served.runtime.gateway.inbound
+    cap = served.settings.socket_max_in_flight
+    subscribe = json.dumps(["subscribe", {"room": f"org:{org_id}"}])
+    flood = 2000
+    peak = 0
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, sum(gate.in_flight.values()))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    sender = asyncio.ensure_future(
+        asyncio.gather(*(ws.send(f"42{i}{subscribe}") for i in range(1, flood + 1)))
+    )
+    received = asyncio.create_task(acks(ws, flood, timeout=60))
+    await asyncio.sleep(0.05)
+    async with other.http() as http:
+        started = time.monotonic()
+        r = await http.get(f"/api/orgs/{org_id}/members")
+        took = time.monotonic() - started
+    assert r.status_code == 200, r.text
+    assert took < 2.0, f"another person's request took {took:.2f} s during the flood"
+    await sender
+    answers = await received
+    watcher.cancel()
+    assert sorted(answers) == list(range(1, flood + 1))
+    codes = {"ok" if a.get("ok") else error_code(a) for a in answers.values()}
+    assert codes <= {"ok", "rate_limited"}, codes
+    assert "rate_limited" in codes
+    refused = [a for a in answers.values() if not a.get("ok")]
+    assert all(a["error"]["retryAfterMs"] > 0 for a in refused)
+    assert peak <= cap, f"{peak} handlers ran at once (cap {cap})"
+    await ws.close()
+
+
+async def test_a_socket_is_rate_limited_on_subscribes(tmp_path: Path) -> None:
+    async with (
+        fresh_database_url("sqlite", tmp_path, PG_URL) as url,
+        start_server(url, tmp_path, socket_subscribe_limit_per_minute=5) as server,
+    ):
+        org_id, (owner,) = await quick_team(server, ["Owner"])
+        ws = await open_socket(owner)
+        subscribe = json.dumps(["subscribe", {"room": f"org:{org_id}"}])
+        answers = [await ack(ws, i, subscribe) for i in range(1, 8)]
+        assert [a["ok"] for a in answers] == [True] * 5 + [False] * 2
+        assert error_code(answers[-1]) == "rate_limited"
+        assert answers[-1]["error"]["retryAfterMs"] > 0
+        await ws.close()
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        '451-["subscribe",{"_placeholder":true,"num":0}]',
+        '459999999999-["subscribe",{"_placeholder":true,"num":0}]',
+        '61-0[{"_placeholder":true,"num":0}]',
+    ],
+)
+async def test_a_binary_packet_closes_the_socket_with_a_reason(served: Server, first: str) -> None:
+    _, (owner,) = await quick_team(served, ["Owner"])
+    ws = await open_socket(owner)
+    await ws.send(first)
+    chunk = b"\0" * 65_000
+    for _ in range(20):
+        try:
+            await ws.send(chunk)
+        except ConnectionClosed:
+            break
+    received = await ended_by_server(ws)
+    notices = [m for m in received if isinstance(m, str) and m.startswith("44")]
+    assert notices and "binary" in json.loads(notices[0][2:])["message"], received
+    assert served.runtime.gateway.sockets == {}
+
+
+async def test_a_binary_frame_alone_closes_the_socket(served: Server) -> None:
+    _, (owner,) = await quick_team(served, ["Owner"])
+    ws = await open_socket(owner)
+    await ws.send(b"\x01\x02")
+    received = await ended_by_server(ws)
+    assert any(isinstance(m, str) and m.startswith("44") for m in received), received
