@@ -38,12 +38,16 @@ class Settings(BaseSettings):
     max_socket_payload: int = 64 * 1024
     max_attachment_bytes: int = 25 * 1024 * 1024
     max_body_bytes: int = 1024 * 1024
+    # Bearer token /metrics asks for; unset, /metrics answers loopback clients only (404 to others).
+    metrics_token: str = ""
     presence_grace_seconds: float = 1.0
     # Attempts allowed before 429; each bucket refills evenly over its period, and 0 turns one off.
     login_limit_per_minute: int = 10  # per account (email)
     login_ip_limit_per_minute: int = 30
     signup_limit_per_hour: int = 20  # per IP
     refresh_limit_per_minute: int = 30  # per login, or per IP for a token that is not ours
+    org_create_limit_per_hour: int = 10  # per account
+    max_orgs_per_user: int = 50  # organizations one account may own at once
     dispatcher_poll_seconds: float = 0.5
     longpoll_max_wait: float = 25.0
     # Events one socket (and one person, over all their sockets) may have unanswered at once; the
