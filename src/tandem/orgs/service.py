@@ -22,7 +22,7 @@ from tandem.orgs.events import (
     OrgMemberUpdated,
 )
 from tandem.orgs.models import Invite, Membership, Organization
-from tandem.orgs.repository import MemberRow
+from tandem.orgs.repository import Held, MemberRow
 from tandem.realtime import log as event_log
 from tandem.realtime import outbox
 from tandem.realtime.presence import LocalPresence
@@ -173,16 +173,25 @@ async def accept_invite(
     return membership, org
 
 
+async def _manager_and_target(
+    session: AsyncSession, org_id: str, actor_id: str, user_id: str
+) -> tuple[Held, Held]:
+    """With the org locked: the acting manager's membership and the target's, in that order of checks
+    (not a member: org not found; not a manager: forbidden; no such target: member not found)."""
+    await repository.lock_org(session, org_id)
+    held = await repository.two_memberships(session, org_id, actor_id, user_id)
+    mine = policy.require_manager(held.get(actor_id))
+    target = held.get(user_id)
+    if target is None:
+        raise NotFound("member not found")
+    return mine, target
+
+
 async def change_role(
     session: AsyncSession, org_id: str, actor: User | Profile, user_id: str, role: str
 ) -> OrgMember:
     """Change a member's role (SPEC §2's rules); returns the member as they now are."""
-    await repository.lock_org(session, org_id)
-    held = await repository.two_memberships(session, org_id, actor.id, user_id)
-    mine = policy.require_manager(held.get(actor.id))
-    target = held.get(user_id)
-    if target is None:
-        raise NotFound("member not found")
+    mine, target = await _manager_and_target(session, org_id, actor.id, user_id)
     policy.check_role_change(mine, target, role)
     if target.role != role:
         if target.role == "Owner":
@@ -210,12 +219,7 @@ async def change_role(
 async def remove_member(
     session: AsyncSession, org_id: str, actor: User | Profile, user_id: str
 ) -> None:
-    await repository.lock_org(session, org_id)
-    held = await repository.two_memberships(session, org_id, actor.id, user_id)
-    mine = policy.require_manager(held.get(actor.id))
-    target = held.get(user_id)
-    if target is None:
-        raise NotFound("member not found")
+    mine, target = await _manager_and_target(session, org_id, actor.id, user_id)
     policy.check_removal(mine, target)
     if target.role == "Owner":
         policy.keep_an_owner(
