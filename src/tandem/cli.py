@@ -139,6 +139,9 @@ def serve(args: argparse.Namespace) -> int:
         http="httptools",
         ws=uvicorn_ws(args.ws),
         ws_per_message_deflate=False,
+        # Tandem's own message limit: uvicorn's default (16 MiB) lets one frame cost that much
+        # memory before engine.io's check runs.
+        ws_max_size=settings.max_socket_payload,
         # engine.io pings every connection itself: no second keepalive (and its timer) per socket
         ws_ping_interval=None,
         log_level="warning",

@@ -7,15 +7,28 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import httpx
 import pytest
 from sqlalchemy import text
 from tests.conftest import PG_URL
-from tests.harness import Person, Server, fresh_database_url, quick_team, start_server
+from tests.harness import (
+    Person,
+    Server,
+    free_port,
+    fresh_database_url,
+    quick_team,
+    start_server,
+)
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
@@ -228,3 +241,116 @@ async def test_a_binary_frame_alone_closes_the_socket(served: Server) -> None:
     await ws.send(b"\x01\x02")
     received = await ended_by_server(ws)
     assert any(isinstance(m, str) and m.startswith("44") for m in received), received
+
+
+async def polling_session(http: aiohttp.ClientSession, base: str) -> str:
+    async with http.get(base + "&transport=polling") as response:
+        body = await response.text()
+    assert body.startswith("0"), body
+    return json.loads(body[1:])["sid"]
+
+
+async def test_an_oversized_polling_body_is_refused_at_once(served: Server) -> None:
+    base = f"{served.url}/socket.io/?EIO=4"
+    limit = served.settings.max_socket_payload
+    async with aiohttp.ClientSession() as http:
+        sid = await polling_session(http, base)
+        post = f"{base}&transport=polling&sid={sid}"
+
+        async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+            for _ in range(limit // 8192 + 2):
+                yield b"4" * 8192
+
+        for body in (b"4" + b"x" * (limit + 1), chunked()):
+            started = time.monotonic()
+            async with http.post(post, data=body, timeout=aiohttp.ClientTimeout(total=5)) as r:
+                assert r.status == 413
+                assert (await r.json())["error"]["code"] == "too_large"
+            assert time.monotonic() - started < 1.0
+    # The server still stops promptly (the refused body left nothing waiting).
+    started = time.monotonic()
+    await served.stop()
+    assert time.monotonic() - started < 5.0
+
+
+async def test_a_polling_client_within_the_limits_still_works(served: Server) -> None:
+    org_id, (owner,) = await quick_team(served, ["Owner"])
+    token = await owner.socket_token()
+    base = f"{served.url}/socket.io/?EIO=4"
+    async with aiohttp.ClientSession() as http:
+        sid = await polling_session(http, base)
+        post = f"{base}&transport=polling&sid={sid}"
+        async with http.post(post, data="40" + json.dumps({"token": token})) as r:
+            assert r.status == 200
+        async with http.get(post) as r:
+            assert (await r.text()).startswith("40")
+        room = f"org:{org_id}"
+        async with http.post(post, data="421" + json.dumps(["subscribe", {"room": room}])) as r:
+            assert r.status == 200
+        async with http.get(post) as r:
+            answer = json.loads((await r.text())[3:])[0]
+        assert answer["ok"] is True, answer
+
+
+@pytest.fixture
+def tandem_serve(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen]]:
+    """`tandem serve` as deployed, on a free port, with an empty data directory."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("TANDEM_") or k == "TANDEM_ACCEL"
+    }
+    env.update(TANDEM_DATA_DIR=str(tmp_path), TANDEM_LOG_LEVEL="warning")
+    subprocess.run(
+        [sys.executable, "-m", "tandem.cli", "migrate"], env=env, check=True, capture_output=True
+    )
+    port = free_port()
+    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandem.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "tandem serve did not start"
+            time.sleep(0.1)
+        yield port, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.parametrize("accelerators", ["on", "off"])
+async def test_tandem_serve_refuses_big_frames_and_bodies_and_still_stops(
+    accelerators: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    monkeypatch.setenv(accel.ENV, accelerators)
+    port, proc = request.getfixturevalue("tandem_serve")
+    url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+    async with ws_connect(url, ping_interval=None, max_size=None) as ws:
+        assert (await ws.recv()).startswith("0")  # no sign-in needed to send a frame
+        await ws.send("4" + "x" * (1024 * 1024))
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(3):
+                while True:
+                    await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    base = f"http://127.0.0.1:{port}/socket.io/?EIO=4"
+    async with aiohttp.ClientSession() as http:
+        sid = await polling_session(http, base)
+        post = f"{base}&transport=polling&sid={sid}"
+        async with http.post(post, data=b"4" + b"x" * 100_000) as r:
+            assert r.status == 413
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.to_thread(proc.wait, 10)
+    assert time.monotonic() - started < 5.0

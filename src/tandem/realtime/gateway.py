@@ -20,6 +20,7 @@ from tandem.realtime.delivery import LocalDelivery, make_manager
 from tandem.realtime.envelope import ResyncRequired, envelope
 from tandem.realtime.inbound import InboundGate, InboundPacket, UndecodablePayload, failure
 from tandem.realtime.limits import retry_after_seconds
+from tandem.realtime.transport import SocketServer
 
 if TYPE_CHECKING:
     from tandem.runtime import Runtime
@@ -97,7 +98,7 @@ class Gateway:
         self.runtime = runtime
         settings = runtime.settings
         self.manager: LocalDelivery = make_manager(settings.redis_url, settings.redis_prefix)  # type: ignore[assignment]
-        self.sio = socketio.AsyncServer(
+        self.sio = SocketServer(
             async_mode="asgi",
             client_manager=self.manager,
             cors_allowed_origins=OriginCheck(settings.allowed_origins),
