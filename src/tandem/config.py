@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     socket_max_in_flight: int = 16
     socket_max_in_flight_per_person: int = 64
     socket_subscribe_limit_per_minute: int = 600  # per socket; 0 turns it off
+    # An engine.io session must complete its Socket.IO connect within this, or it is closed.
+    socket_handshake_seconds: float = 10.0
     instance_id: str = Field(default_factory=lambda: secrets.token_hex(4))
     log_level: str = "info"
     json_logs: bool = True

@@ -354,3 +354,76 @@ async def test_tandem_serve_refuses_big_frames_and_bodies_and_still_stops(
     proc.send_signal(signal.SIGTERM)
     await asyncio.to_thread(proc.wait, 10)
     assert time.monotonic() - started < 5.0
+
+
+@pytest.fixture(params=["accelerated", "stock"])
+async def quick_deadline(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Server]:
+    """A server whose handshake deadline is short, with fast pings the client answers."""
+    if request.param == "stock":
+        monkeypatch.setenv(accel.ENV, "off")
+    async with (
+        fresh_database_url("sqlite", tmp_path, PG_URL) as url,
+        start_server(url, tmp_path, socket_handshake_seconds=0.5) as server,
+    ):
+        yield server
+
+
+async def pinged_until_ended(ws: ClientConnection, within: float) -> list[Any]:
+    """Answer every ping (a live client) until the server ends the session."""
+    received: list[Any] = []
+    async with asyncio.timeout(within):
+        try:
+            while True:
+                message = await ws.recv()
+                received.append(message)
+                if message == "2":
+                    await ws.send("3")
+                elif message == "1":
+                    return received
+        except ConnectionClosed:
+            return received
+
+
+async def test_a_session_that_never_connects_is_closed(quick_deadline: Server) -> None:
+    ws, _ = await raw_session(quick_deadline)
+    started = time.monotonic()
+    received = await pinged_until_ended(ws, 3.0)
+    assert 0.3 < time.monotonic() - started < 3.0
+    assert any(isinstance(m, str) and m.startswith("44") for m in received), received
+    await eventually_no_sessions(quick_deadline)
+
+
+async def test_a_refused_session_is_closed(quick_deadline: Server) -> None:
+    ws, _ = await raw_session(quick_deadline)
+    await ws.send("40" + json.dumps({"token": "forged"}))
+    refused = await ws.recv()
+    assert isinstance(refused, str) and refused.startswith("44"), refused
+    assert "unauthorized" in refused
+    await pinged_until_ended(ws, 3.0)
+    await eventually_no_sessions(quick_deadline)
+
+
+async def test_a_connected_socket_outlives_the_handshake_deadline(quick_deadline: Server) -> None:
+    org_id, (owner,) = await quick_team(quick_deadline, ["Owner"])
+    ws = await open_socket(owner)
+    await asyncio.sleep(1.0)
+    answer = await ack(ws, 1, json.dumps(["subscribe", {"room": f"org:{org_id}"}]))
+    assert answer["ok"] is True, answer
+    await ws.close()
+
+
+async def raw_session(server: Server) -> tuple[ClientConnection, dict[str, Any]]:
+    ws = await ws_connect(
+        f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket", ping_interval=None
+    )
+    opening = await ws.recv()
+    assert isinstance(opening, str) and opening.startswith("0")
+    return ws, json.loads(opening[1:])
+
+
+async def eventually_no_sessions(server: Server) -> None:
+    async with asyncio.timeout(3):
+        while server.runtime.sio.eio.sockets:
+            await asyncio.sleep(0.02)

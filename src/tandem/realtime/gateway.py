@@ -119,6 +119,7 @@ class Gateway:
             self.person_of,
             max_in_flight=settings.socket_max_in_flight,
             max_in_flight_per_person=settings.socket_max_in_flight_per_person,
+            handshake_seconds=settings.socket_handshake_seconds,
         )
 
     def person_of(self, sid: str) -> str | None:

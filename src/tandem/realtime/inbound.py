@@ -6,7 +6,9 @@ name ("disconnect" sent as an event would otherwise run the server's own disconn
 socket or person with too many events in flight, a handler that fails: each is answered with the
 SPEC's `{ok: false, error}` ack instead of the silence a client would wait on forever. Binary
 packets and malformed ones end the socket before anything is buffered; Tandem sends no binary
-events, so a client that does is broken or hostile. Every other packet goes on to python-socketio.
+events, so a client that does is broken or hostile. An engine.io session that has not completed
+its Socket.IO connect (or was refused) within the handshake deadline is closed, however well it
+answers pings. Every other packet goes on to python-socketio.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ Handler = Callable[[str, Any, tuple], Awaitable[dict[str, Any]]]
 # Socket.IO packet types as the first character of an engine.io message.
 _CONNECT, _EVENT, _BINARY_EVENT, _BINARY_ACK = "0", "2", "5", "6"
 RETRY_IN_FLIGHT_MS = 100  # what a refused event's `retryAfterMs` suggests: about one handler's time
+# engine.io's disconnect waits for the client to take its CLOSE packet; a polling client that never
+# polls again would hold the closing task for good.
+CLOSE_WAIT_SECONDS = 5.0
 
 
 def failure(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -82,12 +87,15 @@ class InboundGate:
         *,
         max_in_flight: int,
         max_in_flight_per_person: int,
+        handshake_seconds: float,
     ) -> None:
         self.sio = sio
         self.handlers = handlers
         self.person_of = person_of
         self.max_in_flight = max_in_flight
         self.max_in_flight_per_person = max_in_flight_per_person
+        self.handshake_seconds = handshake_seconds
+        self.deadlines: dict[str, asyncio.TimerHandle] = {}  # eio sid -> its handshake deadline
         self.in_flight: Counter[str] = Counter()  # by eio sid
         self.person_in_flight: Counter[str] = Counter()
         self.ended: set[str] = set()  # eio sids being closed: what they still send is dropped
@@ -95,12 +103,31 @@ class InboundGate:
         self.tasks: set[asyncio.Task] = set()
         self._passthrough = sio.eio.handlers["message"]
         self._on_disconnect = sio.eio.handlers["disconnect"]
+        self._on_connect = sio.eio.handlers["connect"]
+        sio.eio.on("connect", self.connected)
         sio.eio.on("message", self.message)
         sio.eio.on("disconnect", self.disconnected)
+
+    async def connected(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        result = await self._on_connect(eio_sid, environ)
+        if result is not False and self.handshake_seconds > 0:
+            # A timer, not a task: thousands of sessions opening at once cost a heap entry each.
+            self.deadlines[eio_sid] = asyncio.get_running_loop().call_later(
+                self.handshake_seconds, self._handshake_due, eio_sid
+            )
+        return result
+
+    def _handshake_due(self, eio_sid: str) -> None:
+        self.deadlines.pop(eio_sid, None)
+        if self.sio.manager.sid_from_eio_sid(eio_sid, "/") is None:
+            self.end(eio_sid, "no Socket.IO connect within the handshake deadline")
 
     async def disconnected(self, eio_sid: str, *args: Any) -> Any:
         self.ended.discard(eio_sid)
         self.in_flight.pop(eio_sid, None)
+        deadline = self.deadlines.pop(eio_sid, None)
+        if deadline is not None:
+            deadline.cancel()
         return await self._on_disconnect(eio_sid, *args)
 
     async def message(self, eio_sid: str, data: Any) -> Any:
@@ -213,5 +240,8 @@ class InboundGate:
             await self.sio.eio.send(eio_sid, notice.encode())
         except Exception:  # already gone
             pass
-        await self.sio.eio.disconnect(eio_sid)
+        try:
+            await asyncio.wait_for(self.sio.eio.disconnect(eio_sid), CLOSE_WAIT_SECONDS)
+        except TimeoutError:
+            pass  # closed, only not yet taken by the client: engine.io's sweep forgets it
         self.ended.discard(eio_sid)
