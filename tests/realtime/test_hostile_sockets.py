@@ -427,3 +427,33 @@ async def eventually_no_sessions(server: Server) -> None:
     async with asyncio.timeout(3):
         while server.runtime.sio.eio.sockets:
             await asyncio.sleep(0.02)
+
+
+async def test_one_persons_sockets_share_an_in_flight_cap(tmp_path: Path) -> None:
+    async with (
+        fresh_database_url("sqlite", tmp_path, PG_URL) as url,
+        start_server(
+            url, tmp_path, socket_max_in_flight=16, socket_max_in_flight_per_person=3
+        ) as server,
+    ):
+        org_id, (owner,) = await quick_team(server, ["Owner"])
+        first, second = await open_socket(owner), await open_socket(owner)
+        subscribe = json.dumps(["subscribe", {"room": f"org:{org_id}"}])
+        await asyncio.gather(
+            *(ws.send(f"42{i}{subscribe}") for ws in (first, second) for i in range(1, 11))
+        )
+        answers = [*(await acks(first, 10)).values(), *(await acks(second, 10)).values()]
+        refused = [a for a in answers if not a.get("ok")]
+        assert refused and {error_code(a) for a in refused} == {"rate_limited"}
+        assert len(answers) - len(refused) >= 3
+        await first.close()
+        await second.close()
+
+
+async def test_a_malformed_packet_closes_the_socket(served: Server) -> None:
+    _, (owner,) = await quick_team(served, ["Owner"])
+    ws = await open_socket(owner)
+    await ws.send("42" + "1" * 120 + '["subscribe",{}]')  # an ack id past the protocol's bound
+    received = await ended_by_server(ws)
+    notices = [m for m in received if isinstance(m, str) and m.startswith("44")]
+    assert notices and "malformed" in json.loads(notices[0][2:])["message"], received
