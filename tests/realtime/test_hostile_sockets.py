@@ -457,3 +457,24 @@ async def test_a_malformed_packet_closes_the_socket(served: Server) -> None:
     received = await ended_by_server(ws)
     notices = [m for m in received if isinstance(m, str) and m.startswith("44")]
     assert notices and "malformed" in json.loads(notices[0][2:])["message"], received
+
+
+async def test_a_binary_packet_over_polling_ends_the_session(served: Server) -> None:
+    _, (owner,) = await quick_team(served, ["Owner"])
+    token = await owner.socket_token()
+    base = f"{served.url}/socket.io/?EIO=4"
+    async with aiohttp.ClientSession() as http:
+        sid = await polling_session(http, base)
+        post = f"{base}&transport=polling&sid={sid}"
+        async with http.post(post, data="40" + json.dumps({"token": token})) as r:
+            assert r.status == 200
+        async with http.get(post) as r:
+            assert (await r.text()).startswith("40")
+        async with http.post(post, data="bAQID") as r:  # a base64 binary message
+            assert r.status == 200
+        async with http.get(post, timeout=aiohttp.ClientTimeout(total=5)) as r:
+            answer = r.status, await r.text()
+    # engine.io drops a closed polling session at once: the next poll learns the session is over
+    # (the reason reaches websocket clients only).
+    assert answer[0] == 400 and "disconnected" in answer[1], answer
+    assert served.runtime.gateway.sockets == {}
