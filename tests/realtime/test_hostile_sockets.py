@@ -478,3 +478,14 @@ async def test_a_binary_packet_over_polling_ends_the_session(served: Server) -> 
     # (the reason reaches websocket clients only).
     assert answer[0] == 400 and "disconnected" in answer[1], answer
     assert served.runtime.gateway.sockets == {}
+
+
+async def test_a_session_that_leaves_the_namespace_is_closed(quick_deadline: Server) -> None:
+    _, (owner,) = await quick_team(quick_deadline, ["Owner"])
+    ws = await open_socket(owner)
+    await asyncio.sleep(0.6)  # past the first deadline: connected sockets are not touched
+    await ws.send("41")  # Socket.IO DISCONNECT, keeping the engine.io session
+    started = time.monotonic()
+    await pinged_until_ended(ws, 3.0)
+    assert time.monotonic() - started > 0.3
+    await eventually_no_sessions(quick_deadline)

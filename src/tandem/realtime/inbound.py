@@ -27,7 +27,7 @@ logger = logging.getLogger("tandem.gateway")
 Handler = Callable[[str, Any, tuple], Awaitable[dict[str, Any]]]
 
 # Socket.IO packet types as the first character of an engine.io message.
-_CONNECT, _EVENT, _BINARY_EVENT, _BINARY_ACK = "0", "2", "5", "6"
+_DISCONNECT, _EVENT, _BINARY_EVENT, _BINARY_ACK = "1", "2", "5", "6"
 RETRY_IN_FLIGHT_MS = 100  # what a refused event's `retryAfterMs` suggests: about one handler's time
 # engine.io's disconnect waits for the client to take its CLOSE packet; a polling client that never
 # polls again would hold the closing task for good.
@@ -110,12 +110,17 @@ class InboundGate:
 
     async def connected(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         result = await self._on_connect(eio_sid, environ)
-        if result is not False and self.handshake_seconds > 0:
-            # A timer, not a task: thousands of sessions opening at once cost a heap entry each.
-            self.deadlines[eio_sid] = asyncio.get_running_loop().call_later(
-                self.handshake_seconds, self._handshake_due, eio_sid
-            )
+        if result is not False:
+            self._arm(eio_sid)
         return result
+
+    def _arm(self, eio_sid: str) -> None:
+        if self.handshake_seconds <= 0 or eio_sid in self.deadlines:
+            return
+        # A timer, not a task: thousands of sessions opening at once cost a heap entry each.
+        self.deadlines[eio_sid] = asyncio.get_running_loop().call_later(
+            self.handshake_seconds, self._handshake_due, eio_sid
+        )
 
     def _handshake_due(self, eio_sid: str) -> None:
         self.deadlines.pop(eio_sid, None)
@@ -137,9 +142,12 @@ class InboundGate:
             return self.end(eio_sid, "binary packets are not accepted")
         if data[:1] != _EVENT:
             try:
-                return await self._passthrough(eio_sid, data)
+                result = await self._passthrough(eio_sid, data)
             except ValueError:  # python-socketio's word for a packet it cannot read
                 return self.end(eio_sid, "malformed packet")
+            if data[:1] == _DISCONNECT:  # left the namespace, kept the session: a new deadline
+                self._arm(eio_sid)
+            return result
         try:
             pkt = InboundPacket(encoded_packet=data)
         except ValueError:  # an id or attachment count past the protocol's bounds
