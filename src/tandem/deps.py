@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -17,6 +18,8 @@ from tandem.auth.tokens import ACCESS, TokenError
 from tandem.kit import idempotency
 from tandem.kit.errors import Unauthenticated
 from tandem.runtime import Runtime
+
+logger = logging.getLogger("tandem.auth")
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -71,16 +74,12 @@ class _BearerCaller(HTTPBearer):
 
 class _WritingCaller(_BearerCaller):
     async def __call__(self, request: Request, session: Session) -> Caller:  # type: ignore[override]
-        return await _authenticate(
-            session, request.app.state.runtime, await self.credentials(request)
-        )
+        return await _authenticate(session, request, await self.credentials(request))
 
 
 class _ReadingCaller(_BearerCaller):
     async def __call__(self, request: Request, session: ReadSession) -> Caller:  # type: ignore[override]
-        return await _authenticate(
-            session, request.app.state.runtime, await self.credentials(request)
-        )
+        return await _authenticate(session, request, await self.credentials(request))
 
 
 get_caller = _WritingCaller()
@@ -88,16 +87,34 @@ get_reading_caller = _ReadingCaller()
 
 
 async def _authenticate(
-    session: AsyncSession, runtime: Runtime, credentials: HTTPAuthorizationCredentials | None
+    session: AsyncSession, request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("sign in first: send Authorization: Bearer <accessToken>")
+    client = request.client.host if request.client else None
     try:
-        claims = runtime.tokens.verify(credentials.credentials, ACCESS)
+        claims = request.app.state.runtime.tokens.verify(credentials.credentials, ACCESS)
     except TokenError as exc:
+        # The reason and the library's verdict by its class name (its message may quote the
+        # token's header); never the token, which a log reader could replay until it expires.
+        cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else None
+        logger.warning(
+            "access token refused",
+            extra={"reason": str(exc), "cause": cause, "client": client, "path": request.url.path},
+        )
         raise Unauthenticated(str(exc)) from None
     row = await accounts.caller(session, claims.user_id, claims.session_id)
     if row is None or row.revoked:
+        logger.warning(
+            "access token refused",
+            extra={
+                "reason": "login ended",
+                "cause": None,
+                "client": client,
+                "path": request.url.path,
+                "user_id": claims.user_id,
+            },
+        )
         raise Unauthenticated("this login has ended; sign in again")
     return Caller(Profile(row.id, row.email, row.name, row.avatar_url), claims.session_id)
 

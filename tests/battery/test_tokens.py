@@ -3,7 +3,8 @@
 Forged signatures, expired tokens, `alg: none`, a token of the wrong kind (refresh as access,
 socket token as a REST bearer, access token as refresh), tokens of a login that logged out, and
 sockets opened from another site's page (WebSocket and polling): every one refused, and no token
-written to the server's log records.
+written to the server's log records, while each refusal there is recorded once, at warning level,
+with its reason.
 """
 
 from __future__ import annotations
@@ -56,6 +57,21 @@ def server_logs() -> Iterator[Recorder]:
         tandem.removeHandler(recorder)
         logging.getLogger().removeHandler(recorder)
         tandem.setLevel(level)
+
+
+REFUSALS = {"rest": "access token refused", "socket": "socket handshake refused"}
+
+
+def refusals(recorder: Recorder, where: str) -> list[logging.LogRecord]:
+    """The refusals logged there, each once (the recorder hears a propagating record twice)."""
+    found = {id(r): r for r in recorder.records if r.getMessage() == REFUSALS[where]}
+    return list(found.values())
+
+
+def leaked(written: str, token: str) -> list[str]:
+    """The token, or any of its parts long enough to mean something, found in the logs."""
+    parts = [token, *(part for part in token.split(".") if len(part) >= 8)]
+    return [part for part in parts if part in written]
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -160,7 +176,19 @@ async def test_every_forged_expired_or_misused_token_is_refused_and_never_logged
             except AssertionError as exc:
                 raise AssertionError(f"{name}: {exc}") from None
     written = logs.text()
-    assert [name for name, (_, token) in tried.items() if token in written] == []
+    assert [name for name, (_, token) in tried.items() if leaked(written, token)] == []
+    for where in REFUSALS:
+        records = refusals(logs, where)
+        assert len(records) == sum(1 for w, _ in tried.values() if w == where), where
+        assert {r.levelno for r in records} == {logging.WARNING}
+        assert all(r.reason and r.client == "127.0.0.1" for r in records if where == "rest")
+        assert all(r.reason for r in records)
+    reasons = {(r.reason, r.cause) for r in refusals(logs, "rest") + refusals(logs, "socket")}
+    assert {
+        ("token expired", "ExpiredSignatureError"),
+        ("invalid token", "InvalidSignatureError"),
+        ("wrong kind of token", None),
+    } <= reasons
 
 
 async def test_a_logged_out_logins_tokens_are_refused_everywhere(server: Server) -> None:
@@ -178,7 +206,9 @@ async def test_a_logged_out_logins_tokens_are_refused_everywhere(server: Server)
             assert_error(await http.post("/api/auth/socket-token"), 401, "unauthenticated")
     written = logs.text()
     for token in (person.access, person.refresh, socket):
-        assert token not in written
+        assert leaked(written, token) == []
+    assert [r.reason for r in refusals(logs, "rest")] == ["login ended"] * 2
+    assert [r.reason for r in refusals(logs, "socket")] == ["login ended"] * 2
 
 
 async def test_a_page_of_another_site_cannot_open_a_socket(server: Server) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -150,14 +151,31 @@ async def memberships(session: AsyncSession, user_id: str) -> list[tuple[str, st
 
 
 async def socket_identity(
-    session: AsyncSession, tokens: Tokens, token: object
+    session: AsyncSession, tokens: Tokens, token: object, client: str | None = None
 ) -> tuple[str, str] | None:
-    """(user id, login id) of a socket handshake's token, or None when it does not sign anyone in."""
+    """(user id, login id) of a socket handshake's token, or None when it does not sign anyone in.
+
+    A refusal is logged with its reason and the client's address (`client`, where the caller
+    knows it), never with the token: a log reader could replay it until it expires."""
+    refused = logging.getLogger("tandem.auth").warning
     try:
         claims = tokens.verify(token, SOCKET, ACCESS)  # type: ignore[arg-type]
-    except TokenError:
+    except TokenError as exc:
+        cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else None
+        refused(
+            "socket handshake refused", extra={"reason": str(exc), "cause": cause, "client": client}
+        )
         return None
     if not await repository.login_is_live(session, claims.user_id, claims.session_id):
+        refused(
+            "socket handshake refused",
+            extra={
+                "reason": "login ended",
+                "cause": None,
+                "client": client,
+                "user_id": claims.user_id,
+            },
+        )
         return None
     return claims.user_id, claims.session_id
 
