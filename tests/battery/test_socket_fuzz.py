@@ -115,8 +115,11 @@ wide = st.sampled_from(
 kinds = st.sampled_from([*rooms.ROOM_KINDS, "orgs", "ORG", "", "user:u_1", "__proto__"])
 
 
-def room_payloads(real_rooms: list[str]) -> st.SearchStrategy[dict[str, Any]]:
-    """Objects shaped like a subscribe: real rooms of the caller, near misses, garbage, extra keys."""
+def room_payloads(
+    real_rooms: list[str],
+) -> tuple[st.SearchStrategy[dict[str, Any]], st.SearchStrategy[dict[str, Any]]]:
+    """Objects shaped like a subscribe: valid ones (the caller's rooms, rooms it may not enter, any
+    `after`), and near misses: wrong types, garbage rooms, extra keys."""
     room_names = st.one_of(
         st.sampled_from(real_rooms),
         st.builds(lambda kind, ident: f"{kind}:{ident}", kinds, st.text(max_size=30)),
@@ -128,7 +131,20 @@ def room_payloads(real_rooms: list[str]) -> st.SearchStrategy[dict[str, Any]]:
         scalars,
         any_json,
     )
-    return st.one_of(
+    plausible = st.fixed_dictionaries(
+        {
+            "room": st.one_of(
+                st.sampled_from(real_rooms),
+                st.builds(
+                    lambda kind, ident: f"{kind}:{kind}_{ident}",
+                    st.sampled_from(rooms.ROOM_KINDS),
+                    st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=20),
+                ),
+            )
+        },
+        optional={"after": st.integers(min_value=0, max_value=2**53)},
+    )
+    return plausible, st.one_of(
         st.fixed_dictionaries({"room": room_names}),
         st.fixed_dictionaries({"room": room_names, "after": after_values}),
         st.fixed_dictionaries({"room": room_names}, optional={"after": after_values}).flatmap(
@@ -178,8 +194,8 @@ class Attempt:
 
 
 def attempts(real_rooms: list[str]) -> st.SearchStrategy[Attempt]:
-    rooms_like = room_payloads(real_rooms)
-    payloads = st.one_of(rooms_like, any_json, deep, wide)
+    plausible, rooms_like = room_payloads(real_rooms)
+    payloads = st.one_of(plausible, rooms_like, any_json, deep, wide)
     arguments = st.one_of(
         st.just(()),
         st.tuples(payloads),
@@ -187,6 +203,7 @@ def attempts(real_rooms: list[str]) -> st.SearchStrategy[Attempt]:
     )
     return st.one_of(
         # Most go to the handlers, with one payload: what reaches validation and the database.
+        st.builds(Attempt, known_events, st.tuples(plausible)),
         st.builds(Attempt, known_events, st.tuples(rooms_like)),
         st.builds(Attempt, known_events, st.tuples(payloads)),
         st.builds(Attempt, known_events, arguments),
@@ -244,6 +261,8 @@ def judge(answer: Any) -> str | None:
     if not isinstance(answer, dict):
         return f"the ack is not an object: {answer!r}"
     if answer.get("ok") is True:
+        if set(answer) not in ({"ok"}, {"ok", "room", "seq", "replayed"}):
+            return f"not the SPEC's success shape: {answer!r}"
         return None
     if set(answer) != {"ok", "error"} or answer["ok"] is not False:
         return f"not the SPEC's refusal shape: {answer!r}"
