@@ -137,11 +137,6 @@ async def test_sigkill_of_an_instance_loses_and_repeats_nothing(
     assert figures.reconnects >= SUBSCRIBERS // 2  # b's clients moved to a
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a Redis restart, the instance that does not lead the dispatcher stops hearing "
-    "Redis: its clients get none of the later events and are never told (see docs/reliability.md)",
-)
 async def test_a_redis_restart_under_two_instances_loses_nothing(
     database_url: str, redis: PrivateRedis, tmp_path: Path, capsys
 ):

@@ -13,7 +13,10 @@ can have it: in-process at once, behind Redis once Redis accepted every PUBLISH 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import socketio
@@ -21,6 +24,8 @@ from socketio.async_manager import AsyncManager
 
 from tandem.accel.frame_fanout import FrameFanout
 from tandem.accel.redis_pipeline import PipelinedPublish
+
+logger = logging.getLogger("tandem.realtime")
 
 Broadcast = tuple[str, Any, str]  # event, data, room
 
@@ -115,7 +120,67 @@ class TandemManager(LocalDelivery):
 
 class TandemRedisManager(PipelinedPublish, socketio.AsyncRedisManager, LocalDelivery):
     """Several instances: Redis pub/sub fan-out (accel/redis_pipeline.py), local delivery through
-    LocalDelivery."""
+    LocalDelivery.
+
+    Redis pub/sub keeps nothing for a subscriber that is away: whatever other instances published
+    while this one's subscription was down never reaches its sockets, and no seq gap tells their
+    clients (seqs are global, so gaps are normal). So `_listen` — the method python-socketio's
+    pub/sub managers leave to their subclasses — owns its connection, with no silent reconnect
+    inside redis-py, and after any break in the subscription it calls `on_resubscribed` once
+    subscribed again: the gateway then closes its local sockets, whose clients reconnect and
+    replay from their last seq (SPEC §5.3).
+    """
+
+    LISTEN_RETRY_MAX_SECONDS = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_resubscribed: Callable[[], Awaitable[None]] | None = None
+        self.resubscriptions = 0
+
+    async def _listen(self) -> AsyncIterator[bytes]:
+        import redis.asyncio as redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        channel = self.channel.encode()
+        retry_in = 0.1
+        interrupted = False
+        while True:
+            # No retries inside redis-py: a reconnect there would resubscribe without telling us.
+            client = redis.from_url(
+                self.redis_url, retry=Retry(NoBackoff(), 0), **self.redis_options
+            )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                retry_in = 0.1
+                if interrupted:
+                    interrupted = False
+                    self.resubscriptions += 1
+                    logger.warning("redis subscription restored; local sockets catch up by replay")
+                    if self.on_resubscribed is not None:
+                        await self.on_resubscribed()
+                async for message in pubsub.listen():
+                    if message.get("type") == "message" and message.get("channel") == channel:
+                        yield message["data"]
+                interrupted = True  # listen() ended: the subscription is gone
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure means the subscription broke
+                interrupted = True
+                logger.error(
+                    "redis subscription lost; retrying in %.1f s",
+                    retry_in,
+                    extra={"redis_exception": str(exc)},
+                )
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+            await asyncio.sleep(retry_in)
+            retry_in = min(retry_in * 2, self.LISTEN_RETRY_MAX_SECONDS)
 
     async def emit_many(self, items: Sequence[Broadcast], namespace: str = "/") -> None:
         """Deliver each broadcast here and publish it to the other instances, in order; return

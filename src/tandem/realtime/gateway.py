@@ -121,6 +121,16 @@ class Gateway:
             max_in_flight_per_person=settings.socket_max_in_flight_per_person,
             handshake_seconds=settings.socket_handshake_seconds,
         )
+        if hasattr(self.manager, "on_resubscribed"):
+            self.manager.on_resubscribed = self.catch_up_after_outage
+
+    async def catch_up_after_outage(self) -> None:
+        """This instance missed what other instances published while its Redis subscription was
+        down: close its sockets, so their clients reconnect and replay from their last seq."""
+        sids = list(self.sockets)
+        logger.warning("closing %d sockets to replay what Redis did not deliver", len(sids))
+        for sid in sids:
+            await self.sio.disconnect(sid, ignore_queue=True)
 
     def person_of(self, sid: str) -> str | None:
         info = self.sockets.get(sid)

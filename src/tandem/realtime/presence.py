@@ -11,8 +11,13 @@ crashed leaves nothing behind for good.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+
+from redis.exceptions import RedisError
+
+logger = logging.getLogger("tandem.presence")
 
 Announce = Callable[[str, bool], Awaitable[None]]  # (user_id, online)
 
@@ -180,10 +185,19 @@ class RedisPresence(LocalPresence):
         ids = list(user_ids)
         if not ids:
             return set()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for user_id in ids:
-                pipe.exists(f"{self.prefix}:online:{user_id}")
-            flags = await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for user_id in ids:
+                    pipe.exists(f"{self.prefix}:online:{user_id}")
+                flags = await pipe.execute()
+        except RedisError as exc:
+            # A snapshot must not fail because presence is unreachable: answer with what this
+            # instance sees itself; presence events correct the picture once Redis is back.
+            logger.warning(
+                "presence unreachable; answering from this instance's sockets",
+                extra={"redis_exception": str(exc)},
+            )
+            return {u for u in ids if u in self._sockets}
         return {u for u, f in zip(ids, flags, strict=True) if f}
 
     async def _sweep(self) -> None:
