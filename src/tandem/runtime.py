@@ -97,10 +97,13 @@ class Runtime:
 
     # -- wiring -----------------------------------------------------------------
 
-    async def socket_identity(self, token: object) -> tuple[str, str] | None:
-        """(user id, login id) for a socket handshake's token, or None: the gateway refuses it."""
+    async def socket_identity(
+        self, token: object, client: str | None = None
+    ) -> tuple[str, str] | None:
+        """(user id, login id) for a socket handshake's token, or None: the gateway refuses it.
+        `client` is the peer's address, for the refusal's log line."""
         async with self.db.read() as session:
-            return await accounts.socket_identity(session, self.tokens, token)
+            return await accounts.socket_identity(session, self.tokens, token, client)
 
     async def ended_logins(self, login_ids: set[str]) -> set[str]:
         async with self.db.read() as session:

@@ -140,7 +140,10 @@ class Gateway:
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
-        identity = await self.runtime.socket_identity(token)
+        # engine.io's ASGI environ sets REMOTE_ADDR to a constant; the scope has the real peer
+        peer = (environ.get("asgi.scope") or {}).get("client")
+        client = peer[0] if peer else environ.get("REMOTE_ADDR")
+        identity = await self.runtime.socket_identity(token, client)
         if identity is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         user_id, login_id = identity
