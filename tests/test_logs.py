@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -96,3 +98,21 @@ def test_the_budget_holds_its_memory_when_every_line_is_new() -> None:
         record = logging.makeLogRecord({"name": "tandem.x", "msg": f"line {i}"})
         assert repeats.filter(record)
     assert len(repeats._windows) == logs.RepeatLimit.MAX_KINDS
+
+
+def test_the_last_summary_is_written_when_the_process_exits() -> None:
+    """A serving process that stops mid-window still says how many lines it held back."""
+    script = (
+        "import logging\n"
+        "from tandem import logs\n"
+        "logs.configure('info', repeat_limit=5, repeat_interval=3600)\n"
+        "for i in range(30):\n"
+        "    logging.getLogger('tandem.gateway').info('socket subscribed', extra={'sid': i})\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    written = lines(done.stderr)
+    assert [line["msg"] for line in written[:5]] == ["socket subscribed"] * 5
+    assert len(written) == 6
+    assert written[5]["suppressed"] == 25 and "suppressed 25 similar lines" in written[5]["msg"]

@@ -119,7 +119,7 @@ def serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
-    logs.configure(settings.log_level, settings.json_logs)
+    repeats = logs.configure(settings.log_level, settings.json_logs)
     accel.log_table()  # one warning for each accelerator whose library version differs, then which are on
     if workers > 1 and settings.is_sqlite:
         print(
@@ -129,28 +129,31 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     print(f"Tandem is serving on http://{host}:{port}", flush=True)
     factory = "tandem.cli:paced_app" if args.gc == "paced" else "tandem.app:create_app"
-    uvicorn.run(
-        factory,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        ws=uvicorn_ws(args.ws),
-        ws_per_message_deflate=False,
-        # Tandem's own message limit: uvicorn's default (16 MiB) lets one frame cost that much
-        # memory before engine.io's check runs.
-        ws_max_size=settings.max_socket_payload,
-        # engine.io pings every connection itself: no second keepalive (and its timer) per socket
-        ws_ping_interval=None,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        # Long-polls (GET /api/events, Socket.IO's polling transport) wait up to 25 s for events: at
-        # SIGTERM they are cut after this grace, and their clients reconnect elsewhere and replay.
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-    )
+    try:
+        uvicorn.run(
+            factory,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            ws=uvicorn_ws(args.ws),
+            ws_per_message_deflate=False,
+            # Tandem's own message limit: uvicorn's default (16 MiB) lets one frame cost that much
+            # memory before engine.io's check runs.
+            ws_max_size=settings.max_socket_payload,
+            # engine.io pings every connection itself: no second keepalive (and its timer) per socket
+            ws_ping_interval=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            # Long-polls (GET /api/events, Socket.IO's polling transport) wait up to 25 s for events: at
+            # SIGTERM they are cut after this grace, and their clients reconnect elsewhere and replay.
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        )
+    finally:
+        repeats.flush()  # the summary of lines still held back
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import threading
@@ -153,4 +154,21 @@ def configure(
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    global _installed
+    if _installed is None:
+        atexit.register(_flush_at_exit)
+    _installed = (handler, repeats)
     return repeats
+
+
+# The handler and filter `configure` last installed: at interpreter exit (the serving process, or a
+# spawned worker that configured its logging) the summaries still held back are written.
+_installed: tuple[logging.Handler, RepeatLimit] | None = None
+
+
+def _flush_at_exit() -> None:
+    if _installed is None:
+        return
+    handler, repeats = _installed
+    if handler in logging.getLogger("tandem").handlers:  # not replaced since (as tests do)
+        repeats.flush()
