@@ -83,6 +83,15 @@ async def seed(db: Any, tokens: Any, users: int) -> dict[str, Any]:
     }
 
 
+def _gated(handler: Any) -> Any:
+    """A bench handler(sid, payload) in the inbound gate's shape: handler(sid, payload, extra)."""
+
+    async def run(sid: str, payload: Any, extra: tuple) -> Any:
+        return await handler(sid, payload)
+
+    return run
+
+
 def register_bench_events(app: Any) -> None:
     """The bench-only Socket.IO events, on the app's real AsyncServer, publishing through
     `Runtime.publish` as the outbox dispatcher does for every batch of durable events:
@@ -95,7 +104,6 @@ def register_bench_events(app: Any) -> None:
     from tandem.realtime.envelope import envelope
 
     runtime = app.runtime
-    sio = runtime.sio
     seqs: dict[str, int] = {}
 
     def bench_envelope(room: str, seq: int, size: int, t: float = 0) -> dict[str, Any]:
@@ -139,9 +147,11 @@ def register_bench_events(app: Any) -> None:
     async def whoami(sid: str, payload: Any = None) -> dict[str, Any]:
         return {"ok": True, "pid": os.getpid()}
 
-    sio.on("bench.fanout", fanout)
-    sio.on("bench.emit", emit)
-    sio.on("bench.whoami", whoami)
+    # Through the gateway's inbound gate, as the product's events are: it answers every event and
+    # refuses those it has no handler for.
+    bench_events = {"bench.fanout": fanout, "bench.emit": emit, "bench.whoami": whoami}
+    for name, handler in bench_events.items():
+        runtime.gateway.inbound.handlers[name] = _gated(handler)
 
 
 def add_floor_routes(app: Any) -> None:
@@ -169,7 +179,13 @@ def add_floor_routes(app: Any) -> None:
     async def caller(caller: Any = Depends(get_caller)) -> dict:
         return {"id": caller.id}
 
+    # First in the route list: the app answers any other /api path with 404 or 405 (a catch-all).
+    routes = app.fastapi.router.routes
+    before = len(routes)
     app.fastapi.include_router(router)
+    added = routes[before:]
+    del routes[before:]
+    routes[0:0] = added
 
 
 def choose_fanout(kind: str) -> None:
