@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     socket_subscribe_limit_per_minute: int = 600  # per socket; 0 turns it off
     # An engine.io session must complete its Socket.IO connect within this, or it is closed.
     socket_handshake_seconds: float = 10.0
+    # What one socket may have queued but unwritten (a client that stops reading): past half of
+    # either, its ephemeral events are dropped; past either, it is closed and its client replays.
+    socket_max_buffer_bytes: int = 1024 * 1024
+    socket_max_buffer_packets: int = 1000
     instance_id: str = Field(default_factory=lambda: secrets.token_hex(4))
     log_level: str = "info"
     json_logs: bool = True

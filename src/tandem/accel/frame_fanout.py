@@ -85,6 +85,13 @@ def _is_open(protocol: Any) -> Callable[[], bool] | None:
     return None
 
 
+class EphemeralPacket(eio_packet.Packet):
+    """An engine.io MESSAGE carrying an event without `seq` (presence, typing...): the first thing
+    a slow consumer's queue sheds (see `FrameFanout.backlog`)."""
+
+    event = ""
+
+
 class _Direct:
     """What the fast path needs of one engine.io socket, looked up once per connection."""
 
@@ -125,7 +132,10 @@ class FrameFanout(AsyncManager):
       falls back to the queue, where the library's flow control applies.
 
     Any other recipient gets the engine.io packet put on its queue right away (not from a task
-    per recipient, as the library does), so it keeps its place among that socket's packets.
+    per recipient, as the library does), so it keeps its place among that socket's packets,
+    once `admit` agreed: a subclass bounds what a socket may have queued but unwritten there
+    (`backlog`: its queue, and its transport's write buffer), so a client that stops reading
+    does not grow the server's memory.
 
     Out of a burst, the first broadcast of an event-loop iteration is written to each socket as
     its recipients are found (the first recipient does not wait for the checks of the last:
@@ -196,6 +206,7 @@ class FrameFanout(AsyncManager):
                 **kwargs,
             )
             return
+        ephemeral = not (len(data) == 1 and isinstance(data[0], dict) and "seq" in data[0])
         text = "4" + encoded  # engine.io MESSAGE
         frame = text_frame(text.encode())
         skip = skip_sid if isinstance(skip_sid, list) else ((skip_sid,) if skip_sid else ())
@@ -239,8 +250,14 @@ class FrameFanout(AsyncManager):
             if transport is None:
                 # The library's queue, but put now, not from a task per recipient: the packet
                 # keeps its place relative to this socket's other sends.
+                if not self.admit(sid, eio_sid, socket, event, ephemeral):
+                    continue
                 if queued is None:
-                    queued = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+                    if ephemeral:
+                        queued = EphemeralPacket(eio_packet.MESSAGE, encoded)
+                        queued.event = event
+                    else:
+                        queued = eio_packet.Packet(eio_packet.MESSAGE, encoded)
                 queue.put_nowait(queued)
                 continue
             if immediate:
@@ -261,6 +278,44 @@ class FrameFanout(AsyncManager):
             # A caller emitting in a loop that never suspends would hold every frame until it
             # ends: let the flush run now and then.
             await asyncio.sleep(0)
+
+    def admit(self, sid: str, eio_sid: str, socket: Any, event: str, ephemeral: bool) -> bool:
+        """Whether to queue an event for a socket (a subclass bounds slow consumers); True here."""
+        return True
+
+    def backlog(self, eio_sid: str, socket: Any) -> tuple[int, int]:
+        """What a socket holds queued but unwritten: (packets, bytes). Bytes are those of a
+        ClockedSocket's queue and of its transport's write buffer, when known; 0 for a stock
+        socket, whose queue only says its length."""
+        queue = socket.queue
+        if type(queue) is not PacketQueue:
+            return queue.qsize(), 0
+        nbytes = queue.nbytes
+        if self.fast_fanout and socket.upgraded:
+            ws = getattr(socket, "_tandem_direct", None)
+            if ws is None:
+                ws = socket._tandem_direct = self._lookup(eio_sid)
+            if ws.transport is not None:
+                nbytes += ws.transport.get_write_buffer_size()
+        return len(queue._queue), nbytes
+
+    @staticmethod
+    def drop_ephemeral(socket: Any) -> list[str]:
+        """Remove the ephemeral events queued for a socket; returns their names (stock queue: none)."""
+        queue = socket.queue
+        if type(queue) is not PacketQueue:
+            return []
+        return [p.event for p in queue.drop(lambda p: type(p) is EphemeralPacket)]
+
+    def abort_connection(self, eio_sid: str, socket: Any) -> None:
+        """End a websocket connection at once, unsent data and all (a slow consumer's): its
+        writer may wait forever on a client that does not read. Nothing for a connection this
+        module cannot reach (polling, another server, the accelerator off)."""
+        if not self.fast_fanout or not getattr(socket, "upgraded", False):
+            return
+        ws = getattr(socket, "_tandem_direct", None) or self._lookup(eio_sid)
+        if ws.transport is not None and not ws.transport.is_closing():
+            ws.transport.abort()
 
     def join_next(self) -> None:
         """Join the broadcasts that follow in this event-loop pass, the first one too: a batch known

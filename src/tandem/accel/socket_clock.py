@@ -19,10 +19,11 @@ class PacketQueue:
 
     `on_put`, when set, is called after every put (ClockedSocket starts its writer from it).
     `idle` is True only while a websocket writer is attached and holds nothing: every packet
-    put so far has been written to the connection.
+    put so far has been written to the connection. `nbytes` is the size of the queued packets'
+    data (what a slow consumer's bound counts; see `drop`).
     """
 
-    __slots__ = ("_getters", "_joiners", "_queue", "_unfinished", "idle", "on_put")
+    __slots__ = ("_getters", "_joiners", "_queue", "_unfinished", "idle", "nbytes", "on_put")
 
     def __init__(self) -> None:
         self._queue: list[Any] = []
@@ -31,6 +32,7 @@ class PacketQueue:
         self._unfinished = 0
         self.on_put: Callable[[], None] | None = None
         self.idle = False
+        self.nbytes = 0
 
     def qsize(self) -> int:
         return len(self._queue)
@@ -43,6 +45,7 @@ class PacketQueue:
 
     def put_nowait(self, item: Any) -> None:
         self._queue.append(item)
+        self.nbytes += _size(item)
         self._unfinished += 1
         getters = self._getters
         while getters:
@@ -59,7 +62,9 @@ class PacketQueue:
     def get_nowait(self) -> Any:
         if not self._queue:
             raise asyncio.QueueEmpty
-        return self._queue.pop(0)
+        item = self._queue.pop(0)
+        self.nbytes -= _size(item)
+        return item
 
     async def get(self) -> Any:
         while not self._queue:
@@ -77,7 +82,19 @@ class PacketQueue:
                     # woken, then cancelled: hand the wake-up to the next getter
                     self._wake_getter()
                 raise
-        return self._queue.pop(0)
+        item = self._queue.pop(0)
+        self.nbytes -= _size(item)
+        return item
+
+    def drop(self, unwanted: Callable[[Any], bool]) -> list[Any]:
+        """Remove the queued items for which `unwanted` is true (each counts as done); returns them."""
+        dropped = [item for item in self._queue if unwanted(item)]
+        if dropped:
+            self._queue = [item for item in self._queue if not unwanted(item)]
+            for item in dropped:
+                self.nbytes -= _size(item)
+                self.task_done()
+        return dropped
 
     def _wake_getter(self) -> None:
         while self._getters:
@@ -114,7 +131,14 @@ class PacketQueue:
             except asyncio.QueueEmpty:
                 break
         taken._unfinished = len(taken._queue)
+        taken.nbytes = sum(map(_size, taken._queue))
         return taken
+
+
+def _size(item: Any) -> int:
+    """The bytes an engine.io packet's data holds (0 for None, the writer's end marker)."""
+    data = getattr(item, "data", None)
+    return len(data) if isinstance(data, (str, bytes)) else 0
 
 
 logger = logging.getLogger("tandem.accel.engineio_socket")  # the clock logs as part of the sockets

@@ -9,6 +9,11 @@ dispatcher commits a batch to the log before it publishes it, so a replay can se
 live copy arrives after the hold was released, and the floor (the last seq the replay sent that
 socket) drops such late copies. `emit_many` emits a batch in order and returns once every instance
 can have it: in-process at once, behind Redis once Redis accepted every PUBLISH (SPEC §5.1).
+
+It also bounds slow consumers: a socket whose queued-but-unwritten data passes
+`TANDEM_SOCKET_MAX_BUFFER_PACKETS` or `TANDEM_SOCKET_MAX_BUFFER_BYTES` (a client that stopped
+reading or polling) first loses its ephemeral events (no `seq`: presence, typing; from half the
+bound on), then, if durable ones still do not fit, is closed; its client reconnects and replays from its last seq (SPEC §5.3).
 """
 
 from __future__ import annotations
@@ -17,13 +22,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
 from socketio.async_manager import AsyncManager
 
 from tandem.accel.frame_fanout import FrameFanout
 from tandem.accel.redis_pipeline import PipelinedPublish
+from tandem.config import Settings
+
+if TYPE_CHECKING:
+    from tandem.realtime.metrics import Metrics
 
 logger = logging.getLogger("tandem.realtime")
 
@@ -35,6 +44,107 @@ class LocalDelivery(FrameFanout):
         super().__init__(*args, **kwargs)
         self._holds: dict[str, dict[str, list[tuple[str, Any]]]] = {}  # room -> sid -> buffered
         self._floors: dict[str, dict[str, int]] = {}  # room -> sid -> last seq its replay sent
+        defaults = Settings.model_fields
+        self.max_buffer_packets: int = defaults["socket_max_buffer_packets"].default
+        self.max_buffer_bytes: int = defaults["socket_max_buffer_bytes"].default
+        self.metrics: Metrics | None = None
+        self._configured = False
+        self._shedding: set[str] = set()  # engine.io sids being closed as slow consumers
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def _configure(self) -> None:
+        """Take the bounds and metrics of the runtime whose gateway handles this server's connects."""
+        self._configured = True
+        handler = getattr(self.server, "handlers", {}).get("/", {}).get("connect")
+        runtime = getattr(getattr(handler, "__self__", None), "runtime", None)
+        settings = getattr(runtime, "settings", None)
+        if isinstance(settings, Settings):
+            self.max_buffer_packets = settings.socket_max_buffer_packets
+            self.max_buffer_bytes = settings.socket_max_buffer_bytes
+        if self.metrics is None:
+            self.metrics = getattr(runtime, "metrics", None)
+
+    def admit(self, sid: str, eio_sid: str, socket: Any, event: str, ephemeral: bool) -> bool:
+        """Whether an event may be queued for a socket. Past half its outbound bound, ephemeral
+        events are dropped; past the bound, a durable one first makes room by dropping the
+        ephemeral ones queued, and failing that closes the socket (its client replays what it
+        missed)."""
+        if eio_sid in self._shedding:
+            return False
+        if not self._configured:
+            self._configure()
+        packets, nbytes = self.backlog(eio_sid, socket)
+        max_packets, max_bytes = self.max_buffer_packets, self.max_buffer_bytes
+        if packets * 2 < max_packets and nbytes * 2 < max_bytes:
+            return True
+        if ephemeral:  # past half the bound: ephemeral events are the first to go
+            self._count_dropped(event)
+            return False
+        if packets < max_packets and nbytes < max_bytes:
+            return True
+        dropped = self.drop_ephemeral(socket)
+        for name in dropped:
+            self._count_dropped(name)
+        if dropped:
+            packets, nbytes = self.backlog(eio_sid, socket)
+            if packets < self.max_buffer_packets and nbytes < self.max_buffer_bytes:
+                return True
+        self._shed(sid, eio_sid, socket, packets, nbytes)
+        return False
+
+    def _count_dropped(self, event: str) -> None:
+        if self.metrics is not None:
+            self.metrics.dropped.labels(event).inc()
+
+    def _shed(self, sid: str, eio_sid: str, socket: Any, packets: int, nbytes: int) -> None:
+        self._shedding.add(eio_sid)
+        if self.metrics is not None:
+            self.metrics.slow_consumer_disconnects.inc()
+        logger.warning(
+            "closing a slow consumer: %d packets, %d bytes queued unwritten",
+            packets,
+            nbytes,
+            extra={"sid": sid, "reason": "slow_consumer"},
+        )
+        task = asyncio.ensure_future(self._close_slow(eio_sid, socket))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_slow(self, eio_sid: str, socket: Any) -> None:
+        """Close the engine.io session (not only Socket.IO's: its client reconnects on its own),
+        without waiting for a client that does not read, and free what it had queued."""
+        try:
+            eio = self.server.eio
+            if not socket.closed:
+                self.abort_connection(eio_sid, socket)
+                await socket.close(wait=False, abort=True, reason=eio.reason.TRANSPORT_ERROR)
+            if eio.sockets.get(eio_sid) is socket:
+                del eio.sockets[eio_sid]
+            queue = socket.queue
+            while not queue.empty():
+                queue.get_nowait()
+                queue.task_done()
+        except Exception:
+            logger.exception("closing a slow consumer failed", extra={"sid": eio_sid})
+        finally:
+            self._shedding.discard(eio_sid)
+
+    def _bound_stock(self, event: str, data: Any, namespace: str, room: str, skip: list) -> None:
+        """The library's delivery (fan-out accelerator off): the same bound, on the engine.io
+        socket's public queue length, before the library queues the event."""
+        members = self.rooms.get(namespace or "/", {}).get(room)
+        if not members:
+            return
+        ephemeral = not (isinstance(data, dict) and "seq" in data)
+        sockets = self.server.eio.sockets
+        for sid, eio_sid in list(members.items()):
+            if sid in skip:
+                continue
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                continue
+            if not self.admit(sid, eio_sid, socket, event, ephemeral):
+                skip.append(sid)
 
     def hold(self, sid: str, room: str) -> None:
         self._holds.setdefault(room, {})[sid] = []
@@ -102,6 +212,12 @@ class LocalDelivery(FrameFanout):
                     else:  # the log is published in seq order: nothing at or below the floor comes later
                         self._drop_floor(room, sid)
             skip_sid = skip
+        if not self.fast_fanout and room is not None and callback is None and isinstance(room, str):
+            skip = (
+                list(skip_sid) if isinstance(skip_sid, list) else ([skip_sid] if skip_sid else [])
+            )
+            self._bound_stock(event, data, namespace, room, skip)
+            skip_sid = skip or None
         await super().emit(
             event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
         )

@@ -72,7 +72,15 @@ class Metrics:
             "tandem_rate_limited", "Requests refused by a rate limit", ["what"], registry=r
         )
         self.dropped = Counter(
-            "tandem_dropped_events", "Ephemeral events dropped under backpressure", registry=r
+            "tandem_dropped_events",
+            "Ephemeral events dropped for a socket over its outbound buffer bound, by type",
+            ["event"],
+            registry=r,
+        )
+        self.slow_consumer_disconnects = Counter(
+            "tandem_slow_consumer_disconnects",
+            "Sockets closed because their outbound buffer passed its bound with durable events",
+            registry=r,
         )
 
     def watch_rooms(
