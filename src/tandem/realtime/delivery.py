@@ -48,21 +48,14 @@ class LocalDelivery(FrameFanout):
         self.max_buffer_packets: int = defaults["socket_max_buffer_packets"].default
         self.max_buffer_bytes: int = defaults["socket_max_buffer_bytes"].default
         self.metrics: Metrics | None = None
-        self._configured = False
         self._shedding: set[str] = set()  # engine.io sids being closed as slow consumers
         self._closing: set[asyncio.Task[None]] = set()
 
-    def _configure(self) -> None:
-        """Take the bounds and metrics of the runtime whose gateway handles this server's connects."""
-        self._configured = True
-        handler = getattr(self.server, "handlers", {}).get("/", {}).get("connect")
-        runtime = getattr(getattr(handler, "__self__", None), "runtime", None)
-        settings = getattr(runtime, "settings", None)
-        if isinstance(settings, Settings):
-            self.max_buffer_packets = settings.socket_max_buffer_packets
-            self.max_buffer_bytes = settings.socket_max_buffer_bytes
-        if self.metrics is None:
-            self.metrics = getattr(runtime, "metrics", None)
+    def configure(self, settings: Settings, metrics: Metrics | None) -> None:
+        """Each socket's outbound bound, and where drops and slow-consumer closes are counted."""
+        self.max_buffer_packets = settings.socket_max_buffer_packets
+        self.max_buffer_bytes = settings.socket_max_buffer_bytes
+        self.metrics = metrics
 
     def admit(self, sid: str, eio_sid: str, socket: Any, event: str, ephemeral: bool) -> bool:
         """Whether an event may be queued for a socket. Past half its outbound bound, ephemeral
@@ -71,8 +64,6 @@ class LocalDelivery(FrameFanout):
         missed)."""
         if eio_sid in self._shedding:
             return False
-        if not self._configured:
-            self._configure()
         packets, nbytes = self.backlog(eio_sid, socket)
         max_packets, max_bytes = self.max_buffer_packets, self.max_buffer_bytes
         if packets * 2 < max_packets and nbytes * 2 < max_bytes:

@@ -98,6 +98,7 @@ class Gateway:
         self.runtime = runtime
         settings = runtime.settings
         self.manager: LocalDelivery = make_manager(settings.redis_url, settings.redis_prefix)  # type: ignore[assignment]
+        self.manager.configure(settings, runtime.metrics)
         self.sio = SocketServer(
             async_mode="asgi",
             client_manager=self.manager,
