@@ -16,13 +16,13 @@ included, takes the stock path, so a statement built per call never pays for a p
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.engine.interfaces import BindTyping
-from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.engine.row import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Delete, Insert, Update
@@ -34,14 +34,13 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 from tandem import accel
 from tandem.accel import dbapi_statements, sqlite_inline
 from tandem.accel.dbapi_statements import CursorCompiled
+from tandem.accel.fast_results import NOT_ROWS, FastResult, FastScalars
 
 ACCELERATOR = dbapi_statements.ACCELERATOR
 
 _KINDS = (Select, Insert, Update, Delete)
 _UNSET: Any = object()
 _BEGIN: Any = object()
-_NOT_ROWS = "This result object does not return rows. It has been closed automatically."
-_CLOSED = "This result object is closed."
 
 
 class _Plan:
@@ -121,143 +120,6 @@ def _eligible(statement: Any, plan: _Plan) -> bool:
     plan.orm_dml = orm
     plan.width = len(statement.exported_columns)
     return True
-
-
-class FastResult:
-    """The buffered result of a fast statement: what repository code calls on a `Result`. Anything else
-    (mappings(), partitions(), ...) is answered by a stock `Result` over the remaining rows."""
-
-    __slots__ = ("_inserted", "_keys", "_rows", "rowcount")
-
-    def __init__(
-        self,
-        keys: tuple[str, ...],
-        rows: list[Row] | None,
-        rowcount: int,
-        inserted: Row | None = None,
-    ) -> None:
-        self._keys = keys
-        self._rows = rows  # None: a statement that returns no rows; [] once consumed
-        self.rowcount = rowcount
-        self._inserted = inserted
-
-    @property
-    def inserted_primary_key(self) -> Row:
-        if self._inserted is None:
-            raise exc.InvalidRequestError(
-                "inserted_primary_key of a fast statement: only an INSERT that "
-                "returned its generated key has one here"
-            )
-        return self._inserted
-
-    @property
-    def returns_rows(self) -> bool:
-        return self._rows is not None or bool(self._keys)
-
-    def _take(self) -> list[Row]:
-        rows = self._rows
-        if rows is None:
-            raise exc.ResourceClosedError(_NOT_ROWS if not self._keys else _CLOSED)
-        self._rows = None  # consumed: the stock result is closed after all(), first(), one() ...
-        return rows
-
-    def keys(self) -> list[str]:
-        return list(self._keys)
-
-    def all(self) -> list[Row]:
-        rows = self._take()
-        self._rows = []  # all() leaves a result that is exhausted, not closed
-        return rows
-
-    fetchall = all
-
-    def __iter__(self) -> Iterator[Row]:
-        return iter(self.all())
-
-    def first(self) -> Row | None:
-        rows = self._take()
-        return rows[0] if rows else None
-
-    def one_or_none(self) -> Row | None:
-        rows = self._take()
-        if len(rows) > 1:
-            raise exc.MultipleResultsFound("Multiple rows were found when one or none was required")
-        return rows[0] if rows else None
-
-    def one(self) -> Row:
-        rows = self._take()
-        if not rows:
-            raise exc.NoResultFound("No row was found when one was required")
-        if len(rows) > 1:
-            raise exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
-        return rows[0]
-
-    def scalar(self) -> Any:
-        row = self.first()
-        return row[0] if row is not None else None
-
-    def scalar_one(self) -> Any:
-        return self.one()[0]
-
-    def scalar_one_or_none(self) -> Any:
-        row = self.one_or_none()
-        return row[0] if row is not None else None
-
-    def scalars(self, index: int = 0) -> Any:
-        if index != 0:
-            return self._stock().scalars(index)
-        return FastScalars([row[0] for row in self._take()])
-
-    def _stock(self) -> IteratorResult[Any]:
-        rows = self._take()
-        return IteratorResult(SimpleResultMetaData(self._keys), iter([tuple(row) for row in rows]))
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._stock(), name)
-
-
-class FastScalars:
-    """`ScalarResult` for a fast statement: all(), first(), one(), one_or_none(), iteration."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: list[Any]) -> None:
-        self._values: list[Any] | None = values
-
-    def _take(self) -> list[Any]:
-        values = self._values
-        if values is None:
-            raise exc.ResourceClosedError(_CLOSED)
-        self._values = None
-        return values
-
-    def all(self) -> list[Any]:
-        values = self._take()
-        self._values = []
-        return values
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.all())
-
-    def first(self) -> Any:
-        values = self._take()
-        return values[0] if values else None
-
-    def one_or_none(self) -> Any:
-        values = self._take()
-        if len(values) > 1:
-            raise exc.MultipleResultsFound("Multiple rows were found when one or none was required")
-        return values[0] if values else None
-
-    def one(self) -> Any:
-        values = self._take()
-        if not values:
-            raise exc.NoResultFound("No row was found when one was required")
-        if len(values) > 1:
-            raise exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
-        return values[0]
 
 
 Ran = tuple[Any, "list[Any] | None", int, Any]  # description, rows, rowcount, lastrowid
@@ -384,6 +246,27 @@ class FastSession(AsyncSession):
             cursor.scalar_processor = found[0] if found else None
         return processors
 
+    async def _fast_plan(
+        self,
+        statement: Any,
+        params: Any,
+        execution_options: Any,
+        bind_arguments: Any,
+        kw: dict[str, Any],
+        scalar: bool,
+    ) -> Any:
+        """The fast path's plan for a call, or None for the stock path (options the fast path does
+        not take, several parameter sets, or a statement that is not eligible)."""
+        if execution_options or bind_arguments is not None or kw:
+            return None
+        if params is not None and type(params) is not dict:
+            return None
+        fast = self._plan_for(statement, params or EMPTY_DICT, scalar)
+        if fast is _BEGIN:
+            await greenlet_spawn(self.sync_session.connection)
+            fast = self._plan_for(statement, params or EMPTY_DICT, scalar)
+        return fast
+
     async def execute(
         self,
         statement: Any,
@@ -393,38 +276,29 @@ class FastSession(AsyncSession):
         bind_arguments: Any = None,
         **kw: Any,
     ) -> Any:
-        if (
-            not execution_options
-            and bind_arguments is None
-            and not kw
-            and (params is None or type(params) is dict)
-        ):
-            fast = self._plan_for(statement, params or EMPTY_DICT, False)
-            if fast is _BEGIN:
-                await greenlet_spawn(self.sync_session.connection)
-                fast = self._plan_for(statement, params or EMPTY_DICT, False)
-            if fast is not None:
-                plan, conn, cursor, values = fast
-                description, rows, rowcount, lastrowid = await self._run(conn, cursor, values)
-                if cursor.primary_key is not None:
-                    key = cursor.primary_key
-                    if cursor.lastrowid:
-                        return FastResult(
-                            (), None, rowcount, Row(key, None, key._key_to_index, (lastrowid,))
-                        )
-                    inserted: Row | None = (
-                        Row(key, None, key._key_to_index, rows[0]) if rows else None
+        fast = await self._fast_plan(
+            statement, params, execution_options, bind_arguments, kw, False
+        )
+        if fast is not None:
+            plan, conn, cursor, values = fast
+            description, rows, rowcount, lastrowid = await self._run(conn, cursor, values)
+            if cursor.primary_key is not None:
+                key = cursor.primary_key
+                if cursor.lastrowid:
+                    return FastResult(
+                        (), None, rowcount, Row(key, None, key._key_to_index, (lastrowid,))
                     )
-                    return FastResult((), None, rowcount, inserted)
-                if rows is None:
-                    return FastResult((), None, rowcount)
-                keys = plan.keys or ()
-                processors = self._processors(cursor, conn.dialect, description)
-                metadata = plan.metadata
-                key_to_index = metadata._key_to_index
-                return FastResult(
-                    keys, [Row(metadata, processors, key_to_index, row) for row in rows], rowcount
-                )
+                inserted: Row | None = Row(key, None, key._key_to_index, rows[0]) if rows else None
+                return FastResult((), None, rowcount, inserted)
+            if rows is None:
+                return FastResult((), None, rowcount)
+            keys = plan.keys or ()
+            processors = self._processors(cursor, conn.dialect, description)
+            metadata = plan.metadata
+            key_to_index = metadata._key_to_index
+            return FastResult(
+                keys, [Row(metadata, processors, key_to_index, row) for row in rows], rowcount
+            )
         result = await super().execute(
             statement,
             params,
@@ -450,26 +324,15 @@ class FastSession(AsyncSession):
         bind_arguments: Any = None,
         **kw: Any,
     ) -> Any:
-        if (
-            not execution_options
-            and bind_arguments is None
-            and not kw
-            and (params is None or type(params) is dict)
-        ):
-            fast = self._plan_for(statement, params or EMPTY_DICT, True)
-            if fast is _BEGIN:
-                await greenlet_spawn(self.sync_session.connection)
-                fast = self._plan_for(statement, params or EMPTY_DICT, True)
-            if fast is not None:
-                _, conn, cursor, values = fast
-                description, rows, _, _ = await self._run(conn, cursor, values)
-                if not rows:
-                    return None
-                self._processors(cursor, conn.dialect, description)
-                value = rows[0][0]
-                return (
-                    cursor.scalar_processor(value) if cursor.scalar_processor is not None else value
-                )
+        fast = await self._fast_plan(statement, params, execution_options, bind_arguments, kw, True)
+        if fast is not None:
+            _, conn, cursor, values = fast
+            description, rows, _, _ = await self._run(conn, cursor, values)
+            if not rows:
+                return None
+            self._processors(cursor, conn.dialect, description)
+            value = rows[0][0]
+            return cursor.scalar_processor(value) if cursor.scalar_processor is not None else value
         return await super().scalar(
             statement,
             params,
@@ -487,26 +350,17 @@ class FastSession(AsyncSession):
         bind_arguments: Any = None,
         **kw: Any,
     ) -> Any:
-        if (
-            not execution_options
-            and bind_arguments is None
-            and not kw
-            and (params is None or type(params) is dict)
-        ):
-            fast = self._plan_for(statement, params or EMPTY_DICT, True)
-            if fast is _BEGIN:
-                await greenlet_spawn(self.sync_session.connection)
-                fast = self._plan_for(statement, params or EMPTY_DICT, True)
-            if fast is not None:
-                _, conn, cursor, values = fast
-                description, rows, _, _ = await self._run(conn, cursor, values)
-                if rows is None:
-                    raise exc.ResourceClosedError(_NOT_ROWS)
-                self._processors(cursor, conn.dialect, description)
-                processor = cursor.scalar_processor
-                return FastScalars(
-                    [processor(row[0]) for row in rows] if processor else [row[0] for row in rows]
-                )
+        fast = await self._fast_plan(statement, params, execution_options, bind_arguments, kw, True)
+        if fast is not None:
+            _, conn, cursor, values = fast
+            description, rows, _, _ = await self._run(conn, cursor, values)
+            if rows is None:
+                raise exc.ResourceClosedError(NOT_ROWS)
+            self._processors(cursor, conn.dialect, description)
+            processor = cursor.scalar_processor
+            return FastScalars(
+                [processor(row[0]) for row in rows] if processor else [row[0] for row in rows]
+            )
         return await super().scalars(
             statement,
             params,
