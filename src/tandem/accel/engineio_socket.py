@@ -5,11 +5,9 @@ and `install(sio)`, which gives a python-socketio server's engine.io server such
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import random
 import time
-from collections.abc import Callable
 from typing import Any
 
 import engineio
@@ -18,6 +16,7 @@ from engineio.async_drivers import asgi as engineio_asgi
 from engineio.async_socket import AsyncSocket
 
 from tandem import accel
+from tandem.accel.asgi_websocket import ASGIWebSocket, asgi_data
 from tandem.accel.socket_clock import _EARLY, _RECEIVE, PacketQueue, SocketClock
 
 NAME = "engineio_socket"
@@ -322,7 +321,7 @@ class ClockedSocket(AsyncSocket):
                     # coroutine of theirs for an idle connection to hold
                     p = await receive() if receive is not None else await ws.wait()
                     if receive is not None:
-                        p = _asgi_data(p)
+                        p = asgi_data(p)
                     if p and len(p) > max_size:
                         raise ValueError("packet is too large")
                 except asyncio.CancelledError:
@@ -370,47 +369,6 @@ class ClockedSocket(AsyncSocket):
             if writer is not None:
                 await writer
         await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
-
-
-class ASGIWebSocket:
-    """What engine.io's ASGI `WebSocket` wrapper offers a socket (accept, wait, send, close), in slots."""
-
-    __slots__ = ("receive", "send_event")
-
-    def __init__(self, receive: Callable[[], Any], send: Callable[[dict[str, Any]], Any]) -> None:
-        self.receive = receive
-        self.send_event = send
-
-    async def accept(self) -> None:
-        await self.send_event({"type": "websocket.accept"})
-
-    async def wait(self) -> Any:
-        return _asgi_data(await self.receive())
-
-    async def send(self, message: str | bytes) -> None:
-        if isinstance(message, bytes):
-            await self.send_event({"type": "websocket.send", "bytes": message, "text": None})
-        else:
-            await self.send_event({"type": "websocket.send", "bytes": None, "text": message})
-
-    async def close(self) -> None:
-        with contextlib.suppress(
-            Exception
-        ):  # as the library's: an already closed connection is fine
-            await self.send_event({"type": "websocket.close"})
-
-
-def _asgi_data(event: dict[str, Any]) -> Any:
-    """The text or bytes of an ASGI websocket event, as engine.io's `WebSocket.wait` returns them."""
-    if event["type"] != "websocket.receive":
-        raise OSError()
-    data = event.get("bytes")
-    if data is not None:
-        return data
-    data = event.get("text")
-    if data is not None:
-        return data
-    raise OSError()  # pragma: no cover
 
 
 def trim_environ(environ: dict[str, Any]) -> None:
