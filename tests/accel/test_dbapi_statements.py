@@ -3,6 +3,8 @@ unit of work's transaction, on SQLite and PostgreSQL; what it cannot run faithfu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -203,3 +205,43 @@ async def test_what_it_cannot_run_faithfully_it_refuses(db, statement, why):
                     s.connection(), {"ids": ["t1"], "s_id": "x", "s_new": "y"}
                 )
             )
+
+
+async def test_a_unit_of_work_cancelled_on_its_first_statement_leaves_no_transaction_behind(
+    db, database_url
+):
+    """Cancelled while the cursor statement's implicit BEGIN is on the wire, the connection must not
+    go back to the pool believing it is idle: the next unit of work on it would run inside a
+    transaction nobody commits, holding its locks, its writes seen by no one else."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the driver's implicit BEGIN is asyncpg's")
+
+    async def first_statement() -> None:
+        async with db.unit_of_work() as session:
+            await session.run_sync(lambda s: ONE.first(s.connection(), {"id": "t1"}))
+
+    other = Database(database_url)  # its own connections: sees only what was committed
+    try:
+        for attempt in range(80):
+            # Cancel at 0–1.6 ms: some land before the statement, some on BEGIN, some after.
+            task = asyncio.create_task(first_statement())
+            await asyncio.sleep(0.00002 * attempt)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            label = f"w{attempt}"
+            async with db.unit_of_work() as session:
+                await session.run_sync(
+                    lambda s, label=label: RELABEL.run(
+                        s.connection(), {"t_id": "t3", "t_label": label}
+                    )
+                )
+            async with other.read() as session:
+                seen = (
+                    await session.execute(select(things.c.label).where(things.c.id == "t3"))
+                ).scalar_one()
+            assert seen == label.upper(), (
+                f"after a cancel at {attempt * 20} µs, a commit went nowhere"
+            )
+    finally:
+        await other.dispose()

@@ -138,8 +138,14 @@ class CursorStatement:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(compiled.sql, values)
-        except BaseException:
+        except Exception:
             cursor.close()
+            raise
+        except BaseException as exit_:
+            # Cancelled (or interrupted) mid-statement, perhaps mid-BEGIN: asyncpg may hold a
+            # transaction SQLAlchemy never saw, which a return to the pool would keep open. As
+            # Connection.execute does, invalidate the connection; this closes the cursor and re-raises.
+            conn._handle_dbapi_exception(exit_, compiled.sql, values, cursor, None)
             raise
         return cursor
 

@@ -136,10 +136,10 @@ def _in_greenlet(conn: Connection, sql: str, values: Sequence[Any], lastrowid: b
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         done = _run_on_cursor(cursor, sql, values, lastrowid)
-    except Exception as error:  # wrapped and raised as Connection.execute does
-        conn._handle_dbapi_exception(
-            error, sql, values, cursor, None
-        )  # closes the cursor, invalidates if gone
+    except BaseException as error:  # wrapped and raised as Connection.execute does
+        # Closes the cursor; invalidates the connection if it is gone, or if the statement was
+        # cancelled (perhaps mid-BEGIN, leaving asyncpg a transaction SQLAlchemy never saw).
+        conn._handle_dbapi_exception(error, sql, values, cursor, None)
     cursor.close()
     return done
 
