@@ -73,10 +73,20 @@ fmt-web: deps
 # so a test run never rewrites tracked files.
 screenshots: web chromium
 	@TANDEM_SCREENSHOTS=1 $(UV) run --frozen pytest -q tests/e2e \
-		-k "login_shows or signup_errors or server_restart or invite_link_signup or fits_a_phone"
+		-k "login_shows or signup_errors or server_restart or invite_link_signup or fits_a_phone or tiles_and_charts or projects_list_is_live or wide_screenshot_of_the_board or project_page_is_live or message_each_other_live"
+
+# Three passes over the tests given: the bulk three at a time (pytest-xdist; they mostly wait on
+# servers, sockets and timers, so three keep two cores busy), then alone the tests that time or load
+# the machine (`serial`, listed in tests/conftest.py), then the browser tests two at a time in
+# processes of their own. A pass that selects nothing is fine.
+PYTEST_PASSES = status=0; \
+	$(UV) run --frozen pytest -q -n 3 --dist loadfile -m "not serial and not browser" $(1) || [ $$? = 5 ] || status=1; \
+	$(UV) run --frozen pytest -q -m "serial and not browser" $(1) || [ $$? = 5 ] || status=1; \
+	$(UV) run --frozen pytest -q -n 2 --dist loadfile -m browser $(1) || [ $$? = 5 ] || status=1; \
+	exit $$status
 
 test-python: web chromium
-	@$(UV) run --frozen pytest -q $(PYTEST_ARGS)
+	@$(call PYTEST_PASSES,$(PYTEST_ARGS))
 
 # A few seconds of every benchmark workload on both servers, no timing claims: the bench keeps working.
 test-bench: deps
@@ -95,9 +105,13 @@ fmt: deps
 	@$(UV) run --frozen ruff format --quiet src tests bench migrations
 	@$(MAKE) --no-print-directory fmt-web
 
-# The socket and delivery tests once more with every accelerator off (accel/): the stock library path keeps working.
+# The socket and delivery tests once more with every accelerator off (accel/): the stock library path keeps
+# working. The outbox, the log, the hints and the benchmarks' smoke runs touch no socket layer, and the
+# serial tests of these files run each layer already (parametrized): once is enough.
+STOCK_TESTS := tests/accel $(addprefix tests/realtime/test_,delivery.py gateway.py hostile_sockets.py \
+	js_client.py slow_consumers.py smoke.py reauthorize.py redis_publish.py cluster.py)
 test-stock: web
-	@TANDEM_ACCEL=off $(UV) run --frozen pytest -q tests/realtime tests/accel $(PYTEST_ARGS)
+	@TANDEM_ACCEL=off $(UV) run --frozen pytest -q -n 3 --dist loadfile -m "not serial" $(STOCK_TESTS) $(PYTEST_ARGS)
 
 # Engine.IO and Socket.IO protocol checks, accelerators on and off (docs/protocol-compliance.md).
 .PHONY: test-protocol

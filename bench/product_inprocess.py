@@ -21,6 +21,7 @@ caller: the token and one query, as every API request does).
 import argparse
 import asyncio
 import cProfile
+import faulthandler
 import os
 import pstats
 import secrets
@@ -45,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight at once")
     p.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     p.add_argument("--profile", default=None, help="write cProfile stats here and print the top 30")
+    p.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        help="seconds after which a stuck run prints every thread's stack and exits",
+    )
     what = p.add_mutually_exclusive_group()
     what.add_argument("--get-me", action="store_true", help="GET /api/me instead of PATCHes")
     what.add_argument("--healthz", action="store_true", help="GET /healthz instead of PATCHes")
@@ -109,6 +116,9 @@ async def _schema(url: str, create: bool) -> None:
         return
     engine = create_async_engine(parsed.difference_update_query(["search_path"]))
     async with engine.begin() as conn:
+        # A connection of the run left open in a transaction would make the drop wait forever:
+        # fail loudly instead.
+        await conn.execute(text("SET LOCAL lock_timeout = '20s'"))
         await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         if create:
             await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -163,7 +173,12 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         if profiler:
             profiler.enable()
         await batch(n)
+        give_up = time.monotonic() + 60
         while app.runtime.dispatcher.published_seq < await _last_seq(app):
+            if time.monotonic() > give_up:  # a dispatcher that never leads would spin here forever
+                raise RuntimeError(
+                    f"events not published after 60 s (leader: {app.runtime.dispatcher.is_leader})"
+                )
             await asyncio.sleep(0.001)  # every event of the window published
         if profiler:
             profiler.disable()
@@ -189,6 +204,8 @@ async def _last_seq(app: Any) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.deadline:
+        faulthandler.dump_traceback_later(args.deadline, exit=True)
     data_dir = Path(tempfile.mkdtemp(prefix="tandem-inprocess-"))
     os.environ["TANDEM_DATA_DIR"] = str(data_dir)
     os.environ["TANDEM_DATABASE_URL"] = (
@@ -203,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_schema(url, create=True))
         try:
             subprocess.run(
-                [sys.executable, "-m", "tandem.cli", "migrate"], check=True, capture_output=True
+                [sys.executable, "-m", "tandem.cli", "migrate"],
+                check=True,
+                capture_output=True,
+                timeout=120,
             )
             result = uvloop.run(run(args))
         finally:

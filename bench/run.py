@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from kanban_workloads import kanban_workloads, run_kanban
 from report import checks, header, machine, medians_of, pinning_notes, table
 from rounds import run_group, server_groups
 from servers import BENCH, ReferenceServer, Server, TandemServer
@@ -95,16 +96,21 @@ def main() -> int:
     args = parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
     chosen = workloads(args.quick)
+    kanban = kanban_workloads(args.quick)  # Tandem only, each with a server of its own
     if args.workloads:
         wanted = set(args.workloads.split(","))
-        unknown = wanted - {w.name for w in chosen}
+        unknown = wanted - {w.name for w in chosen} - set(kanban)
         if unknown:
             sys.exit(f"unknown workloads: {', '.join(sorted(unknown))}")
         chosen = [w for w in chosen if w.name in wanted]
+        kanban = {name: cmd for name, cmd in kanban.items() if name in wanted}
+    if "tandem" not in args.servers.split(","):
+        kanban = {}
 
     ensure_node_modules()
     biggest = max(
-        [w.params.get("connections", 0) for w in chosen]
+        [0]
+        + [w.params.get("connections", 0) for w in chosen]
         + [w.params.get("clients", 0) for w in chosen]
     )
     raise_fd_limit(biggest + 2_000)
@@ -119,13 +125,18 @@ def main() -> int:
             args.port = probe.getsockname()[1]
     workdir = Path(tempfile.mkdtemp(prefix="tandem-bench-"))
     try:
-        return run(args, chosen, rounds, users, workdir)
+        return run(args, chosen, rounds, users, workdir, kanban)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run(
-    args: argparse.Namespace, chosen: list[Workload], rounds: int, users: int, workdir: Path
+    args: argparse.Namespace,
+    chosen: list[Workload],
+    rounds: int,
+    users: int,
+    workdir: Path,
+    kanban: dict[str, list[str]],
 ) -> int:
     # The servers' Redis keys and channels (with --workers > 1) carry this run's prefix: parallel
     # runs on one Redis do not see each other's, and each server deletes its own when it stops.
@@ -174,6 +185,7 @@ def run(
                         )
                     )
 
+    kanban_runs = run_kanban(kanban, args, workdir)
     medians = medians_of(runs, [s.label for s in servers], [w.name for w in chosen])
 
     info = machine()
@@ -192,6 +204,7 @@ def run(
         "skipped": skipped,
         "medians": medians,
         "runs": runs,
+        "kanban": kanban_runs,
     }
     out = Path(args.out) if args.out else RESULTS / time.strftime("bench-%Y%m%d-%H%M%S.json")
     out.write_text(json.dumps(report, indent=1))
@@ -208,7 +221,11 @@ def run(
     print(
         f"raw results: {out.relative_to(BENCH.parent) if out.is_relative_to(BENCH.parent) else out}"
     )
-    failed = [r for r in runs if "error" in r]
+    for k in kanban_runs:  # each workload's own lines, after the table
+        print(
+            k["summary"] if "summary" in k else f"{k['workload']}: FAILED: {k['error']}\n", end=""
+        )
+    failed = [r for r in runs + kanban_runs if "error" in r]
     return 1 if failed else 0
 
 

@@ -262,11 +262,12 @@ def time_ms() -> float:
 def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     """uvicorn's settings as `tandem serve` uses them (one process or several workers)."""
     from tandem.accel.uvicorn_wsproto import uvicorn_ws
+    from tandem.connections import GuardedHttp
 
     return {
         "host": args.host,
         "port": args.port,
-        "http": "httptools",
+        "http": GuardedHttp,
         "ws": uvicorn_ws(args.ws),
         "ws_per_message_deflate": False,
         "ws_ping_interval": args.ws_ping_interval or None,

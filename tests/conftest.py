@@ -83,7 +83,39 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         delete_redis_keys(REDIS_URL, REDIS_PREFIX)
 
 
+# Tests that measure time, throughput or memory, or load the machine on purpose: `make test` runs
+# them alone (`-m serial`) after the rest has run two at a time (pytest-xdist), so that neither
+# disturbs the other's timing.
+SERIAL = (  # paths, or node ids
+    "tests/accel/test_engineio_socket.py::test_sockets_that_connect_together_do_not_ping_together",
+    "tests/auth/test_throttling.py",
+    "tests/test_logs.py",
+    "tests/battery/test_hostile_traffic.py",
+    "tests/battery/test_kill_mid_transaction.py",
+    "tests/realtime/test_bench_",
+    "tests/realtime/test_hostile_sockets.py",
+    "tests/realtime/test_slow_consumers.py",
+    "tests/dashboard/test_throttling.py",
+    "tests/test_connections.py",
+    "tests/test_serve.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "serial: runs alone in `make test` (see SERIAL)")
+    config.addinivalue_line("markers", "browser: the browser tests, a pass of their own")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Browser tests run last: Playwright's sync API keeps an event loop running in the main thread
     for as long as its session-wide browser lives, and no asyncio test can start after that."""
+    root = Path(str(config.rootpath))
+    for item in items:
+        where = Path(str(item.path)).relative_to(root).as_posix()
+        if where.startswith(SERIAL) or item.nodeid.startswith(SERIAL):
+            item.add_marker(pytest.mark.serial)
+        if where.startswith("tests/e2e/"):
+            # Playwright's loop must start after every asyncio test of its process: `make test`
+            # gives them processes of their own.
+            item.add_marker(pytest.mark.browser)
     items.sort(key=lambda item: "/tests/e2e/" in str(item.path).replace("\\", "/"))

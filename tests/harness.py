@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import re
 import socket
 import ssl
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,7 +106,7 @@ async def fresh_database_url(backend: str, tmp_path: Path, pg_url: str) -> Async
     """A database with the whole schema, migrated by Alembic, thrown away afterwards."""
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / f'tandem-{uuid.uuid4().hex[:6]}.db'}"
-        await _migrate(url)
+        await migrate_database(url)
         yield url
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -112,7 +116,7 @@ async def fresh_database_url(backend: str, tmp_path: Path, pg_url: str) -> Async
     sep = "&" if "?" in pg_url else "?"
     url = f"{pg_url}{sep}search_path={schema}"
     try:
-        await _migrate(url)
+        await migrate_database(url)
         yield url
     finally:
         async with admin.begin() as conn:
@@ -120,7 +124,7 @@ async def fresh_database_url(backend: str, tmp_path: Path, pg_url: str) -> Async
         await admin.dispose()
 
 
-async def _migrate(url: str) -> None:
+async def migrate_database(url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -720,3 +724,52 @@ async def wait_ready(proc: asyncio.subprocess.Process, log: Path, timeout: float
         raise AssertionError(f"the server exited: {log.read_text()[-3000:]}")
 
     await asyncio.wait_for(read(), timeout)
+
+
+@contextmanager
+def tandem_serve(
+    data_dir: Path, *serve_args: str, **env_overrides: str
+) -> Iterator[tuple[str, int, subprocess.Popen[bytes]]]:
+    """`tandem serve` as a new user runs it, in a subprocess: nothing of the test's TANDEM_*
+    environment but the accelerator switch, a migrated SQLite database in `data_dir`, a free port
+    (unless `--port` is given) and `env_overrides`. Yields (url, port, process); killed at the end.
+    The server's output is in `data_dir / "server.log"`."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("TANDEM_") or k == "TANDEM_ACCEL"
+    }
+    env.update({"TANDEM_DATA_DIR": str(data_dir), "TANDEM_LOG_LEVEL": "warning", **env_overrides})
+    subprocess.run(
+        [sys.executable, "-m", "tandem.cli", "migrate"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    port = free_port()
+    args = list(serve_args)
+    if "--port" in args:
+        port = int(args[args.index("--port") + 1])
+    else:
+        args += ["--port", str(port)]
+    log_path = data_dir / "server.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandem.cli", "serve", *args], env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, log_path.read_text()[-2000:]
+            assert time.monotonic() < deadline, "tandem serve did not start"
+            time.sleep(0.1)
+        yield url, port, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()

@@ -116,3 +116,26 @@ def test_the_last_summary_is_written_when_the_process_exits() -> None:
     assert [line["msg"] for line in written[:5]] == ["socket subscribed"] * 5
     assert len(written) == 6
     assert written[5]["suppressed"] == 25 and "suppressed 25 similar lines" in written[5]["msg"]
+
+
+def test_the_libraries_tracebacks_get_a_budget_too(
+    tandem_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server_errors = logging.getLogger("uvicorn.error")
+    saved = (server_errors.handlers[:], server_errors.propagate, server_errors.filters[:])
+    handler = logging.StreamHandler(sys.stderr)
+    server_errors.handlers[:] = [handler]
+    server_errors.propagate = False
+    try:
+        logs.configure("info", repeat_limit=3, repeat_interval=60)
+        logs.configure("info", repeat_limit=3, repeat_interval=60)  # again: still one budget
+        for _ in range(500):
+            try:
+                raise ValueError("a bad packet")
+            except ValueError:
+                server_errors.exception("Exception in ASGI application")
+        err = capsys.readouterr().err
+        assert err.count("Traceback") == 3
+        assert err.count("Exception in ASGI application") == 3
+    finally:
+        server_errors.handlers[:], server_errors.propagate, server_errors.filters[:] = saved

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,48 +13,14 @@ import httpx
 import pytest
 import socketio
 
-from tests.harness import free_port
+from tests.harness import tandem_serve
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     """`tandem serve --host 0.0.0.0 --port N` with nothing set in the environment but the data directory."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("TANDEM_") or k == "TANDEM_ACCEL"
-    }
-    env.update(TANDEM_DATA_DIR=str(tmp_path), TANDEM_LOG_LEVEL="warning")
-    subprocess.run(
-        [sys.executable, "-m", "tandem.cli", "migrate"],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    port = free_port()
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tandem.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "tandem serve did not start"
-            time.sleep(0.1)
+    with tandem_serve(tmp_path, "--host", "0.0.0.0") as (url, _, proc):
         yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def _signup(url: str) -> tuple[str, str]:

@@ -9,12 +9,22 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tandem.auth.routes import router as auth_router
+from tandem.chat.routes import router as chat_router
+from tandem.comments.routes import router as comments_router
+from tandem.dashboard.routes import router as dashboard_router
 from tandem.deps import get_caller, get_reading_caller
 from tandem.flags.routes import router as flags_router
 from tandem.kit.errors import ErrorBody, error_responses
 from tandem.orgs.routes import router as orgs_router
+from tandem.projects.routes import router as projects_router
 from tandem.realtime.routes import router as events_router
+from tandem.subtasks.routes import router as subtasks_router
+from tandem.tasks.routes import router as tasks_router
 from tandem.telemetry.routes import router as telemetry_router
+
+# isort: split
+# Last: its first import reaches tandem.deps, whose import cycle resolves only when entered from auth.
+from tandem.attachments.routes import router as attachments_router
 
 API = "/api"
 
@@ -25,6 +35,7 @@ RULE_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/auth/login"): (401, 429),
     ("POST", "/api/auth/refresh"): (401, 429),
     ("POST", "/api/auth/logout"): (401,),
+    ("POST", "/api/me/password"): (403, 429),
     ("POST", "/api/orgs"): (409, 429),
     ("POST", "/api/orgs/{org_id}/invites"): (403, 409),
     ("GET", "/api/orgs/{org_id}/invites"): (403,),
@@ -34,6 +45,31 @@ RULE_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/orgs/{org_id}/leave"): (409,),
     ("PUT", "/api/orgs/{org_id}/flags/{phase}"): (403,),
     ("GET", "/api/events"): (404,),
+    ("POST", "/api/orgs/{org_id}/projects"): (403,),
+    ("PATCH", "/api/projects/{project_id}"): (403,),
+    ("PUT", "/api/projects/{project_id}/columns"): (403, 409),
+    ("POST", "/api/projects/{project_id}/members"): (403, 409),
+    ("PATCH", "/api/projects/{project_id}/members/{user_id}"): (403,),
+    ("DELETE", "/api/projects/{project_id}/members/{user_id}"): (403,),
+    ("POST", "/api/projects/{project_id}/tasks"): (403, 409),
+    ("PATCH", "/api/tasks/{task_id}"): (403, 409),
+    ("POST", "/api/tasks/{task_id}/move"): (403, 409),
+    ("DELETE", "/api/tasks/{task_id}"): (403, 409),  # 409: the project is archived
+    ("POST", "/api/tasks/{task_id}/subtasks"): (403, 409),
+    ("PATCH", "/api/subtasks/{subtask_id}"): (403, 409),
+    ("DELETE", "/api/subtasks/{subtask_id}"): (403, 409),
+    ("POST", "/api/tasks/{task_id}/comments"): (403, 409),
+    ("PATCH", "/api/comments/{comment_id}"): (403, 409),
+    ("DELETE", "/api/comments/{comment_id}"): (403, 409),
+    ("POST", "/api/tasks/{task_id}/attachments"): (400, 403, 409, 413),
+    ("DELETE", "/api/attachments/{attachment_id}"): (403, 409),
+    ("POST", "/api/orgs/{org_id}/conversations"): (409,),  # 409: a group without a title
+    ("PATCH", "/api/conversations/{conversation_id}"): (409,),  # 409: a direct conversation
+    ("POST", "/api/conversations/{conversation_id}/members"): (409,),
+    ("DELETE", "/api/conversations/{conversation_id}/members/{user_id}"): (403, 409),
+    ("POST", "/api/conversations/{conversation_id}/messages"): (429,),
+    ("PATCH", "/api/messages/{message_id}"): (403, 409),
+    ("DELETE", "/api/messages/{message_id}"): (403,),
 }
 
 
@@ -43,6 +79,13 @@ def include_api(app: FastAPI) -> None:
     # it down, so a level less is a third fewer route regexes per request.
     app.include_router(auth_router, prefix=API)
     app.include_router(orgs_router, prefix=API)
+    app.include_router(projects_router, prefix=API)
+    app.include_router(tasks_router, prefix=API)
+    app.include_router(subtasks_router, prefix=API)
+    app.include_router(comments_router, prefix=API)
+    app.include_router(attachments_router, prefix=API)
+    app.include_router(chat_router, prefix=API)
+    app.include_router(dashboard_router, prefix=API)
     app.include_router(flags_router, prefix=API)
     app.include_router(events_router, prefix=API)
     app.include_router(telemetry_router, prefix=API)

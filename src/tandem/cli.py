@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -95,6 +96,16 @@ async def _flags(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_logging() -> None:
+    """A worker process that uvicorn spawned (`--workers` > 1) starts with no logging of Tandem's own;
+    in the serving process itself, `serve` has already configured it."""
+    from tandem import logs
+
+    if not logging.getLogger("tandem").handlers:
+        settings = get_settings()
+        logs.configure(settings.log_level, settings.json_logs)
+
+
 def paced_app():
     """uvicorn's factory in each worker of `tandem serve`: the app, with the collector paced
     (accel/gc_pacing.py: full collections examine only what is new since the last one) unless that
@@ -103,10 +114,19 @@ def paced_app():
     from tandem.accel import gc_pacing
     from tandem.app import create_app
 
+    _worker_logging()
     app = create_app()
     if accel.enabled(gc_pacing.NAME):
         gc_pacing.install()
     return app
+
+
+def stock_app():
+    """uvicorn's factory for `tandem serve --gc stock`: the app, with Python's collector as it comes."""
+    from tandem.app import create_app
+
+    _worker_logging()
+    return create_app()
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -114,6 +134,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from tandem import accel, logs
     from tandem.accel.uvicorn_wsproto import uvicorn_ws
+    from tandem.connections import GuardedHttp
 
     settings = get_settings()
     host = args.host or settings.host
@@ -128,7 +149,7 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 2
     print(f"Tandem is serving on http://{host}:{port}", flush=True)
-    factory = "tandem.cli:paced_app" if args.gc == "paced" else "tandem.app:create_app"
+    factory = "tandem.cli:paced_app" if args.gc == "paced" else "tandem.cli:stock_app"
     try:
         uvicorn.run(
             factory,
@@ -137,7 +158,7 @@ def serve(args: argparse.Namespace) -> int:
             port=port,
             workers=workers,
             loop="uvloop",
-            http="httptools",
+            http=GuardedHttp,
             ws=uvicorn_ws(args.ws),
             ws_per_message_deflate=False,
             # Tandem's own message limit: uvicorn's default (16 MiB) lets one frame cost that much

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_data_dir() -> Path:
@@ -29,7 +32,7 @@ class Settings(BaseSettings):
     # Generated per data directory on first start when unset (see secret_key_value).
     secret_key: str = ""
     # Origins allowed to open a socket besides the server's own (the page's Host, as served).
-    allowed_origins: list[str] = Field(default_factory=list)
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     access_token_minutes: int = 15
     refresh_token_days: int = 30
     socket_token_seconds: int = 300
@@ -37,6 +40,12 @@ class Settings(BaseSettings):
     event_retention_min_per_room: int = 10_000
     max_socket_payload: int = 64 * 1024
     max_attachment_bytes: int = 25 * 1024 * 1024
+    # With a bucket set, attachments go to this S3-compatible store; else under data_dir/attachments.
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_region: str = ""
     max_body_bytes: int = 1024 * 1024
     # Bearer token /metrics asks for; unset, /metrics answers loopback clients only (404 to others).
     metrics_token: str = ""
@@ -47,6 +56,18 @@ class Settings(BaseSettings):
     signup_limit_per_hour: int = 20  # per IP
     refresh_limit_per_minute: int = 30  # per login, or per IP for a token that is not ours
     org_create_limit_per_hour: int = 10  # per account
+    # chat.message.send, over REST or the socket: a burst, then one more every window / burst
+    # seconds (30 at once, then 5 a second per person; 120, then 20 a second per address).
+    chat_send_burst: int = 30  # per person; 0 turns it off
+    chat_send_window_seconds: float = 6.0
+    chat_send_ip_burst: int = 120  # per client address; 0 turns it off
+    chat_send_ip_window_seconds: float = 6.0
+    # chat.typing, beside every hint's per-socket limit: 20 at once, then 2 a second per person;
+    # 300, then 30 a second per address (an office behind one address types a lot).
+    chat_typing_burst: int = 20
+    chat_typing_window_seconds: float = 10.0
+    chat_typing_ip_burst: int = 300
+    chat_typing_ip_window_seconds: float = 10.0
     max_orgs_per_user: int = 50  # organizations one account may own at once
     dispatcher_poll_seconds: float = 0.5
     longpoll_max_wait: float = 25.0
@@ -57,6 +78,14 @@ class Settings(BaseSettings):
     socket_subscribe_limit_per_minute: int = 600  # per socket; 0 turns it off
     # An engine.io session must complete its Socket.IO connect within this, or it is closed.
     socket_handshake_seconds: float = 10.0
+    # A new TCP connection must send a complete request head within this, or it is closed (0: off).
+    header_timeout_seconds: float = 10.0
+    # Open connections one address may hold in each serving process (0: no cap), except addresses in
+    # these networks: loopback by default, where a local reverse proxy or balancer connects from.
+    max_connections_per_ip: int = 1000
+    connection_cap_exempt: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1"]
+    )
     # What one socket may have queued but unwritten (a client that stops reading): past half of
     # either, its ephemeral events are dropped; past either, it is closed and its client replays.
     socket_max_buffer_bytes: int = 1024 * 1024
@@ -66,11 +95,20 @@ class Settings(BaseSettings):
     json_logs: bool = True
     serve_web: bool = True
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "connection_cap_exempt", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str) and not value.startswith("["):
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("connection_cap_exempt")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # a ValueError names the bad entry
         return value
 
     @property

@@ -154,11 +154,26 @@ def configure(
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # The libraries under Tandem log a traceback for each bad packet or connection a client sends;
+    # their lines get the same budget, written wherever those loggers write.
+    library_repeats = RepeatLimit(_handle_as_logged, limit=repeat_limit, interval=repeat_interval)
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, RepeatLimit)]:
+            logger.removeFilter(old)
+        logger.addFilter(library_repeats)
     global _installed
     if _installed is None:
         atexit.register(_flush_at_exit)
     _installed = (handler, repeats)
     return repeats
+
+
+LIBRARY_LOGGERS = ("uvicorn.error", "engineio.server", "socketio.server", "asyncio")
+
+
+def _handle_as_logged(record: logging.LogRecord) -> None:
+    logging.getLogger(record.name).handle(record)
 
 
 # The handler and filter `configure` last installed: at interpreter exit (the serving process, or a
@@ -170,5 +185,8 @@ def _flush_at_exit() -> None:
     if _installed is None:
         return
     handler, repeats = _installed
+    stream = getattr(handler, "stream", None)
+    if stream is not None and getattr(stream, "closed", False):
+        return  # its stream went first (a test runner's capture): nowhere left to write
     if handler in logging.getLogger("tandem").handlers:  # not replaced since (as tests do)
         repeats.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from sqlalchemy import select, update
@@ -37,6 +37,7 @@ PRUNE_EVERY_SECONDS = 3600
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._stopping: list[Callable[[], Awaitable[None]]] = []  # see when_stopping
         self.db = Database(settings.effective_database_url)
         self.tokens = Tokens(
             settings.secret_key_value(),
@@ -89,11 +90,24 @@ class Runtime:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        # Wait for them and for background publishes: a task cancelled but not yet unwound may hold a
+        # pooled connection in a transaction, which dispose() would leave open (and its locks held).
+        await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
+        self._tasks.clear()
         await self.dispatcher.stop()
+        for hook in self._stopping:
+            try:
+                await hook()
+            except Exception:
+                logger.exception("a stopping hook failed")
         await self.presence.stop()
         await self.bus.stop()
         await self.limiter.close()
         await self.db.dispose()
+
+    def when_stopping(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run hook() as the instance stops, after its dispatcher and before its connections close."""
+        self._stopping.append(hook)
 
     # -- wiring -----------------------------------------------------------------
 

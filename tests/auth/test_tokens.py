@@ -1,12 +1,13 @@
 """Refresh rotation, socket tokens, logout, and the Authorization header (SPEC §3, §4)."""
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 
+from tandem.auth import tokens as tokens_module
 from tandem.auth.tokens import ACCESS, REFRESH, SOCKET, TokenError, Tokens
+from tandem.kit.clock import utcnow
 from tests.harness import (
     Listener,
     assert_error,
@@ -261,7 +262,10 @@ async def test_requests_without_a_valid_access_token_are_401(sqlite_server):
         ).status_code == 200
 
 
-def test_a_token_verified_once_still_expires_and_keeps_its_kind():
+def test_a_token_verified_once_still_expires_and_keeps_its_kind(monkeypatch):
+    # The clock stands still until the test moves it: a loaded machine cannot expire it early.
+    now = [utcnow()]
+    monkeypatch.setattr(tokens_module, "utcnow", lambda: now[0])
     tokens = Tokens("k" * 32, access_minutes=5, refresh_days=1, socket_seconds=1)
     token, _ = tokens.issue(SOCKET, "u_1", "s_1")
     assert tokens.verify(token, SOCKET).user_id == "u_1"
@@ -270,7 +274,7 @@ def test_a_token_verified_once_still_expires_and_keeps_its_kind():
     )  # the second time from what was verified
     with pytest.raises(TokenError, match="wrong kind"):
         tokens.verify(token, ACCESS)
-    time.sleep(1.1)
+    now[0] += timedelta(seconds=1.1)
     with pytest.raises(TokenError, match="expired"):
         tokens.verify(token, SOCKET)
     # A token signed with another key is refused whatever was verified before.

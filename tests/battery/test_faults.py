@@ -24,6 +24,7 @@ from tests.battery import SCALE, SEED
 from tests.battery.faults import (
     Figures,
     Instance,
+    PrivatePostgres,
     PrivateRedis,
     Subscriber,
     Writes,
@@ -34,6 +35,7 @@ from tests.battery.faults import (
     signup,
     write_until,
 )
+from tests.harness import migrate_database
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -183,3 +185,32 @@ async def test_the_dispatcher_leader_killed_between_log_commit_and_publish_loses
         )
     assert_nothing_lost(figures)
     assert figures.extra["events logged but unpublished at the kill"] > 0
+
+
+@pytest.fixture
+async def private_postgres(backend: str):
+    """Its own cluster, so that stopping it disturbs no other test; migrated like any database."""
+    server = PrivatePostgres()
+    try:
+        await asyncio.to_thread(server.init)
+        await asyncio.to_thread(server.start)
+        await migrate_database(server.url)
+        yield server
+    finally:
+        await asyncio.to_thread(server.remove)
+
+
+async def test_a_postgresql_restart_under_two_instances_loses_nothing(
+    private_postgres: PrivatePostgres, redis: PrivateRedis, tmp_path: Path, capsys
+):
+    async with cluster(private_postgres.url, redis.url, tmp_path) as (a, b):
+
+        async def restart_postgres() -> dict[str, Any]:
+            down = time.monotonic()
+            await asyncio.to_thread(private_postgres.crash)
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(private_postgres.start)
+            return {"postgresql down": f"{time.monotonic() - down:.1f} s"}
+
+        figures = await run("PostgreSQL restart", a, b, restart_postgres, capsys)
+    assert_nothing_lost(figures)

@@ -1,6 +1,9 @@
 """Socket payload fuzzing: arbitrary JSON for every client → server event, over a real socket.
 
-Hypothesis writes the packets (`subscribe`, `unsubscribe`, unknown and reserved event names, names
+Hypothesis writes the packets (`subscribe`, `unsubscribe`, the board's `kanban.lock` and
+`kanban.typing` and the task page's `task.typing` — about a real task, others' and none —, the
+messages page's `chat.message.send`, `chat.message.delivered`, `chat.message.read` and
+`chat.typing` — about a real conversation and message, others' and none —, unknown and reserved event names, names
 that are not strings; payloads deep, wide, of the wrong type, huge numbers, NaN, lone surrogates,
 extra arguments, none at all) and one connected client sends each with an ack id. Every one must be
 acknowledged within the timeout, every refusal must be exactly the SPEC's
@@ -37,7 +40,7 @@ from tests.harness import Person, Server, quick_team, start_server
 EXAMPLES = max(50, int(1_000 * SCALE))
 ACK_TIMEOUT = 5.0
 MAX_PACKET = 60_000  # the server's limit is 64 KiB
-REFUSAL_CODES = {"invalid", "forbidden", "rate_limited", "not_found", "internal"}
+REFUSAL_CODES = {"invalid", "forbidden", "rate_limited", "conflict", "not_found", "internal"}
 # Nesting past orjson's limit (1024) must be refused with an ack like any other undecodable payload.
 DEEP_LEVELS = (1, 100, 1023, 1024, 1025, 5000)
 
@@ -161,7 +164,101 @@ after_values = st.one_of(
     st.integers(min_value=2**53 - 2, max_value=2**64 + 2),
     scalars,
 )
-known_events = st.sampled_from(["subscribe", "unsubscribe"])
+known_events = st.sampled_from(
+    ["subscribe", "unsubscribe", "kanban.lock", "kanban.typing", "task.typing"]
+)
+HINTS = ("kanban.lock", "kanban.typing", "task.typing")
+CHAT = ("chat.message.send", "chat.message.delivered", "chat.message.read", "chat.typing")
+
+
+def chat_payloads(conversation_id: str, message_id: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects shaped like the messages page's events: its real conversation and message, ids of
+    nothing, garbage; any text, client id and flag; sometimes an extra key."""
+    ids = st.one_of(
+        st.sampled_from([conversation_id, message_id]),
+        st.text(alphabet=string.ascii_letters + string.digits + "_", min_size=1, max_size=33),
+        scalars,
+    )
+    conversations = st.one_of(st.just(conversation_id), ids)
+    messages = st.one_of(st.just(message_id), ids)
+    texts = st.one_of(st.text(max_size=60), st.sampled_from(["Hi", " ", "a" * 4001]), scalars)
+    shaped = st.one_of(
+        st.fixed_dictionaries(
+            {
+                "conversationId": conversations,
+                "clientId": st.one_of(st.text(min_size=1, max_size=70), scalars),
+                "text": texts,
+            }
+        ),
+        st.fixed_dictionaries(
+            {
+                "conversationId": conversations,
+                "messageIds": st.one_of(st.lists(messages, max_size=4), scalars),
+            }
+        ),
+        st.fixed_dictionaries({"conversationId": conversations, "messageId": messages}),
+        st.fixed_dictionaries(
+            {"conversationId": conversations, "typing": st.one_of(st.booleans(), scalars)}
+        ),
+    )
+    return st.one_of(
+        shaped,
+        shaped.flatmap(
+            lambda base: st.dictionaries(st.text(max_size=10), any_json, max_size=2).map(
+                lambda more: {**more, **base}
+            )
+        ),
+    )
+
+
+def hint_payloads(real: list[tuple[str, str]]) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects shaped like a hint: the caller's real project and task, ids of nothing, garbage;
+    any value for the flag, a field or not, sometimes an extra key."""
+    ids = st.one_of(
+        st.sampled_from([i for pair in real for i in pair]),
+        st.text(alphabet=string.ascii_letters + string.digits + "_", min_size=1, max_size=33),
+        scalars,
+    )
+    flag = st.one_of(st.booleans(), scalars)
+    shaped = st.one_of(
+        st.sampled_from(real).flatmap(
+            lambda pair: st.fixed_dictionaries(
+                {"projectId": st.just(pair[0]), "taskId": st.just(pair[1])},
+                optional={
+                    "locked": flag,
+                    "typing": flag,
+                    "field": st.one_of(
+                        st.sampled_from(["title", "description", "rank", "assigneeId"]), scalars
+                    ),
+                },
+            )
+        ),
+        st.fixed_dictionaries({"projectId": ids, "taskId": ids, "locked": flag}),
+        st.fixed_dictionaries({"projectId": ids, "taskId": ids, "typing": flag}),
+        # The task page's: no projectId, a field of its own.
+        st.sampled_from(real).flatmap(
+            lambda pair: st.fixed_dictionaries(
+                {"taskId": st.just(pair[1])},
+                optional={
+                    "typing": flag,
+                    "field": st.one_of(
+                        st.sampled_from(["comment", "description", "title"]), scalars
+                    ),
+                },
+            )
+        ),
+        st.fixed_dictionaries({"taskId": ids, "typing": flag, "field": st.just("comment")}),
+    )
+    return st.one_of(
+        shaped,
+        shaped.flatmap(
+            lambda base: st.dictionaries(st.text(max_size=10), any_json, max_size=2).map(
+                lambda more: {**more, **base}
+            )
+        ),
+    )
+
+
 other_events = st.one_of(
     st.sampled_from(
         [
@@ -193,8 +290,12 @@ class Attempt:
         return text if len(text) < 300 else text[:300] + f"… ({len(text)} chars)"
 
 
-def attempts(real_rooms: list[str]) -> st.SearchStrategy[Attempt]:
+def attempts(
+    real_rooms: list[str], real_tasks: list[tuple[str, str]], real_chat: tuple[str, str]
+) -> st.SearchStrategy[Attempt]:
     plausible, rooms_like = room_payloads(real_rooms)
+    hints = hint_payloads(real_tasks)
+    chats = chat_payloads(*real_chat)
     payloads = st.one_of(plausible, rooms_like, any_json, deep, wide)
     arguments = st.one_of(
         st.just(()),
@@ -208,6 +309,10 @@ def attempts(real_rooms: list[str]) -> st.SearchStrategy[Attempt]:
         st.builds(Attempt, known_events, st.tuples(payloads)),
         st.builds(Attempt, known_events, arguments),
         st.builds(Attempt, other_events, arguments),
+        st.builds(Attempt, st.sampled_from(HINTS), st.tuples(hints)),
+        st.builds(Attempt, st.sampled_from(HINTS), st.tuples(st.one_of(hints, payloads))),
+        st.builds(Attempt, st.sampled_from(CHAT), st.tuples(chats)),
+        st.builds(Attempt, st.sampled_from(CHAT), st.tuples(st.one_of(chats, payloads))),
     )
 
 
@@ -261,7 +366,11 @@ def judge(answer: Any) -> str | None:
     if not isinstance(answer, dict):
         return f"the ack is not an object: {answer!r}"
     if answer.get("ok") is True:
-        if set(answer) not in ({"ok"}, {"ok", "room", "seq", "replayed"}):
+        if set(answer) not in (
+            {"ok"},
+            {"ok", "room", "seq", "replayed"},
+            {"ok", "messageId", "sentAt"},
+        ):
             return f"not the SPEC's success shape: {answer!r}"
         return None
     if set(answer) != {"ok", "error"} or answer["ok"] is not False:
@@ -282,6 +391,8 @@ def fuzz(
     loop: asyncio.AbstractEventLoop,
     client: socketio.AsyncClient,
     real_rooms: list[str],
+    real_tasks: list[tuple[str, str]],
+    real_chat: tuple[str, str],
     figures: Figures,
 ) -> None:
     """Runs in a worker thread (Hypothesis is synchronous); each example goes to the loop that runs
@@ -295,13 +406,13 @@ def fuzz(
         suppress_health_check=list(HealthCheck),
         print_blob=True,
     )
-    @given(attempts(real_rooms))
+    @given(attempts(real_rooms, real_tasks, real_chat))
     def one(attempt: Attempt) -> None:
         # A frame past the socket payload limit closes the socket by design (the hostile-traffic
         # battery covers it); here every packet must fit, so that each gets an answer.
         assume(len(encode([attempt.event, *attempt.args])) < MAX_PACKET)
         name = attempt.event if isinstance(attempt.event, str) else "(not a string)"
-        figures.sent[name if name in ("subscribe", "unsubscribe") else "other"] += 1
+        figures.sent[name if name in ("subscribe", "unsubscribe", *HINTS, *CHAT) else "other"] += 1
         try:
             answer = asyncio.run_coroutine_threadsafe(send(client, attempt), loop).result(
                 ACK_TIMEOUT + 5
@@ -325,7 +436,11 @@ async def test_every_fuzzed_socket_event_is_acknowledged_with_the_spec_shape(
     tmp_path: Path, database_url: str
 ) -> None:
     async with start_server(
-        database_url, tmp_path, socket_subscribe_limit_per_minute=1_000_000
+        database_url,
+        tmp_path,
+        socket_subscribe_limit_per_minute=1_000_000,
+        chat_send_burst=1_000_000,
+        chat_send_ip_burst=1_000_000,
     ) as server:
         org_id, (owner,) = await quick_team(server, ["Owner"])
         await run_fuzz(server, owner, org_id)
@@ -340,13 +455,38 @@ async def run_fuzz(server: Server, owner: Person, org_id: str) -> None:
         wait_timeout=10,
     )
     figures = Figures(Counter(), Counter(), [])
-    real_rooms = [rooms.org_room(org_id), rooms.user_room(owner.id)]
+    async with owner.http() as http:  # a board of its own, whose room it is in: hints may pass
+        r = await http.post(f"/api/orgs/{org_id}/projects", json={"name": "Fuzzed"})
+        project_id = r.json()["project"]["id"]
+        r = await http.post(f"/api/projects/{project_id}/tasks", json={"title": "Fuzzed"})
+        task_id = r.json()["task"]["id"]
+        r = await http.post(  # and a conversation of its own, with a message
+            f"/api/orgs/{org_id}/conversations", json={"memberIds": [], "title": "Fuzzed"}
+        )
+        conversation_id = r.json()["conversation"]["id"]
+        r = await http.post(
+            f"/api/conversations/{conversation_id}/messages", json={"text": "Fuzzed"}
+        )
+        message_id = r.json()["message"]["messageId"]
+    real_rooms = [
+        rooms.org_room(org_id),
+        rooms.user_room(owner.id),
+        rooms.project_room(project_id),
+        rooms.chat_room(conversation_id),
+    ]
+    real_tasks = [(project_id, task_id)]
+    real_chat = (conversation_id, message_id)
+    assert (await client.call("subscribe", {"room": rooms.project_room(project_id)}))["ok"]
+    assert (await client.call("subscribe", {"room": rooms.task_room(task_id)}))["ok"]
+    assert (await client.call("subscribe", {"room": rooms.chat_room(conversation_id)}))["ok"]
     started = time.monotonic()
     try:
         with server_errors() as errors:
             loop = asyncio.get_running_loop()
             try:
-                await asyncio.to_thread(fuzz, loop, client, real_rooms, figures)
+                await asyncio.to_thread(
+                    fuzz, loop, client, real_rooms, real_tasks, real_chat, figures
+                )
             finally:
                 print(
                     f"\nsocket fuzz: {sum(figures.sent.values())} packets {dict(figures.sent)} "
@@ -357,6 +497,7 @@ async def run_fuzz(server: Server, owner: Person, org_id: str) -> None:
             again = await client.call("subscribe", {"room": rooms.org_room(org_id)}, timeout=5)
             assert again.get("ok") is True, again
             await client.call("unsubscribe", {"room": rooms.org_room(org_id)}, timeout=5)
+            assert all(figures.sent[event] for event in (*HINTS, *CHAT)), figures.sent
         logged = [f"{r.name}: {r.getMessage()}" for r in errors.records]
         assert logged == []
     finally:

@@ -40,6 +40,11 @@ def test_the_dashboard_fits_a_phone_and_its_controls_work(browser, tandem: Tande
     ):
         expect(page.get_by_test_id(test_id)).to_be_visible()
         _within_width(page, test_id)
+    expect(page.get_by_test_id("kpi-open")).to_be_visible()
+    for test_id in ("kpi-open", "kpi-projects", "chart-burndown", "chart-assignees"):
+        _within_width(page, test_id)
+    screenshot(page, "dashboard-phone-top")
+    page.get_by_test_id("members-filter").scroll_into_view_if_needed()
     screenshot(page, "dashboard-phone")
 
     # A role changes from the phone, and comes back through the live table.

@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(tmp_path: Path, *args: str) -> str:
     out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "product_inprocess.py"), *args],
+        [sys.executable, str(ROOT / "bench" / "product_inprocess.py"), "--deadline", "150", *args],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=200,
         cwd=ROOT,
         check=False,
         env={**os.environ, "TMPDIR": str(tmp_path)},

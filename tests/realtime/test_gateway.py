@@ -225,7 +225,8 @@ async def test_subscribe_ack_carries_the_rooms_latest_seq_and_the_replay_count(s
             assert listener.events == []
 
 
-async def test_missing_foreign_and_malformed_rooms_get_one_and_the_same_forbidden(sqlite_server):
+async def test_missing_foreign_and_malformed_rooms_get_one_and_the_same_forbidden(server):
+    sqlite_server = server  # and PostgreSQL, which answers a NUL in a query with an error
     org_id, (owner, member) = await quick_team(sqlite_server, ["Owner", "Member"])
     other_org, (stranger,) = await quick_team(sqlite_server, ["Owner"], org_name="Globex")
     rooms = [
@@ -242,6 +243,11 @@ async def test_missing_foreign_and_malformed_rooms_get_one_and_the_same_forbidde
         ":::",
         "project:p_doesnotexist",
         "unknown:whatever",
+        f"org:{org_id}\x00",
+        "task:t_\x00\x01",
+        f"org: {org_id}",
+        "project:p_é",
+        "chat:c_a/b",
     ]
     async with listening(owner) as listener:
         acks = {room: await listener.subscribe(room) for room in rooms}

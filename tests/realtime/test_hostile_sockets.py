@@ -110,11 +110,14 @@ async def test_unknown_and_reserved_events_are_answered_invalid(served: Server) 
     org_id, (owner,) = await quick_team(served, ["Owner"])
     ws = await open_socket(owner)
     for i, event in enumerate(
-        ['["chat.message.send",{"text":"hi"}]', '["kanban.lock",{}]', '["chat.typing"]'], 1
+        ['["chat.message.shout",{"text":"hi"}]', '["kanban.nope",{}]', '["chat.typed"]'], 1
     ):
         answer = await ack(ws, i, event)
         assert error_code(answer) == "invalid"
         assert "unknown event" in answer["error"]["message"]
+    # A known event with a payload it does not take is invalid too, and says what is wrong.
+    answer = await ack(ws, 7, '["chat.message.send",{"text":"hi"}]')
+    assert error_code(answer) == "invalid" and "conversationId" in answer["error"]["message"]
     # "disconnect" as an event must not run the server's disconnect handler (the socket would
     # then stay in its rooms unchecked); it is just another unknown event.
     assert error_code(await ack(ws, 4, '["disconnect"]')) == "invalid"
@@ -216,7 +219,7 @@ async def test_a_socket_is_rate_limited_on_subscribes(tmp_path: Path) -> None:
     [
         '451-["subscribe",{"_placeholder":true,"num":0}]',
         '459999999999-["subscribe",{"_placeholder":true,"num":0}]',
-        '61-0[{"_placeholder":true,"num":0}]',
+        '461-0[{"_placeholder":true,"num":0}]',
     ],
 )
 async def test_a_binary_packet_closes_the_socket_with_a_reason(served: Server, first: str) -> None:
@@ -489,3 +492,56 @@ async def test_a_session_that_leaves_the_namespace_is_closed(quick_deadline: Ser
     await pinged_until_ended(ws, 3.0)
     assert time.monotonic() - started > 0.3
     await eventually_no_sessions(quick_deadline)
+
+
+@pytest.mark.parametrize("quick_deadline", ["accelerated", "stock"], indirect=True)
+@pytest.mark.parametrize("body", [b"6", b"2probe", b"9", b"", b"4hello\x1e7"])
+async def test_a_polling_packet_a_client_may_not_send_ends_the_session(
+    quick_deadline: Server, body: bytes
+) -> None:
+    base = f"{quick_deadline.url}/socket.io/?EIO=4"
+    async with aiohttp.ClientSession() as http:
+        sid = await polling_session(http, base)
+        post = f"{base}&transport=polling&sid={sid}"
+        started = time.monotonic()
+        async with http.post(post, data=body, timeout=aiohttp.ClientTimeout(total=5)) as r:
+            assert r.status == 400
+            assert (await r.json())["error"]["code"] == "invalid"
+        assert time.monotonic() - started < 1.0
+        async with http.get(f"{base}&transport=polling&sid={sid}") as r:
+            assert r.status == 400 or (await r.text()).startswith("1")  # gone, or told CLOSE
+    await eventually_no_sessions(quick_deadline)
+
+
+@pytest.mark.parametrize("quick_deadline", ["accelerated", "stock"], indirect=True)
+@pytest.mark.parametrize("frame", ["9", "", "x{}"])
+async def test_a_websocket_packet_a_client_may_not_send_closes_it(
+    quick_deadline: Server, frame: str
+) -> None:
+    ws, _ = await raw_session(quick_deadline)
+    await ws.send(frame)
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(3):
+            while True:
+                await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1002
+    await eventually_no_sessions(quick_deadline)
+
+
+@pytest.mark.parametrize("quick_deadline", ["accelerated", "stock"], indirect=True)
+async def test_an_upgrade_that_never_sends_upgrade_is_closed(quick_deadline: Server) -> None:
+    base = f"{quick_deadline.url}/socket.io/?EIO=4"
+    async with aiohttp.ClientSession() as http:
+        sid = await polling_session(http, base)
+        ws = await ws_connect(
+            f"ws://127.0.0.1:{quick_deadline.port}/socket.io/?EIO=4&transport=websocket&sid={sid}",
+            ping_interval=None,
+        )
+        await ws.send("2probe")
+        assert await asyncio.wait_for(ws.recv(), 3) == "3probe"
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed):
+            async with asyncio.timeout(3):
+                while True:
+                    await ws.recv()
+        assert time.monotonic() - started < 0.5 + 1.0  # the handshake deadline, 0.5 s here

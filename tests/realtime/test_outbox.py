@@ -28,6 +28,7 @@ from tests.harness import (
 
 from tandem.auth.models import User
 from tandem.orgs import service as orgs
+from tandem.realtime import leader, outbox
 from tandem.realtime.models import OutboxEntry
 from tandem.realtime.outbox import Dispatcher
 
@@ -350,7 +351,6 @@ async def test_record_applies_the_phase_flag_and_keeps_access_changes(database_u
     from tandem.db import Database
     from tandem.flags import service as flags
     from tandem.orgs.events import OrgMember, OrgMemberUpdated
-    from tandem.realtime import outbox
     from tandem.realtime.envelope import trace_id_var
 
     db = Database(database_url)
@@ -405,3 +405,32 @@ async def test_record_applies_the_phase_flag_and_keeps_access_changes(database_u
     finally:
         flags.cache.clear()
         await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_leader_jobs_run_on_the_leading_instance_only_and_survive_a_failure(
+    database_url, tmp_path, redis_url, monkeypatch
+):
+    ran: list[Any] = []
+
+    async def job(db: Any) -> None:
+        ran.append(db)
+        if len(ran) <= 2:
+            raise RuntimeError("a job that fails")
+
+    monkeypatch.setattr(leader, "_jobs", [job])
+    suffix = uuid.uuid4().hex[:6]
+    a = await launch(database_url, tmp_path, redis_url=redis_url, instance_id=f"a-{suffix}")
+    b = await launch(database_url, tmp_path, redis_url=redis_url, instance_id=f"b-{suffix}")
+    try:
+        await eventually(lambda: len(ran) >= 4)
+        leading = a if a.runtime.dispatcher.is_leader else b
+        assert all(db is leading.runtime.db for db in ran)
+        # Dispatching went on through the failures.
+        org_id, (owner, member) = await quick_team(leading, ["Owner", "Member"])
+        async with listening(owner, f"org:{org_id}") as watcher:
+            await set_role(owner, org_id, member.id, "Admin")
+            await watcher.wait_event("org.member.updated")
+    finally:
+        await a.stop()
+        await b.stop()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth.models import LoginSession, User
@@ -81,3 +82,20 @@ async def email_taken(session: AsyncSession, email: str) -> bool:
     return bool(
         await session.scalar(select(func.count()).select_from(User).where(User.email == email))
     )
+
+
+async def end_other_logins(
+    session: AsyncSession, user_id: str, keep: str, now: datetime
+) -> list[str]:
+    """Revoke every live login of the person but `keep`; returns the ids revoked."""
+    rows = await session.scalars(
+        update(LoginSession)
+        .where(
+            LoginSession.user_id == user_id,
+            LoginSession.id != keep,
+            LoginSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .returning(LoginSession.id)
+    )
+    return list(rows.all())

@@ -9,6 +9,8 @@ from tandem.auth.schemas import (
     MeMembership,
     MeOut,
     MePatch,
+    PasswordChanged,
+    PasswordChangeIn,
     RefreshIn,
     SignupIn,
     SocketTokenOut,
@@ -148,3 +150,23 @@ async def update_me(body: MePatch, caller: CallerDep, session: Session) -> UserE
     changes = body.model_dump(include=body.model_fields_set)
     user = await service.update_profile(session, caller.id, changes)
     return UserEnvelope(user=UserOut.of(user))
+
+
+async def password_budget(caller: CallerDep, runtime: RuntimeDep) -> None:
+    """A stolen access token must not become a way to guess the password: attempts count per person."""
+    await enforce(
+        runtime.limiter, "password-user", caller.id, runtime.settings.login_limit_per_minute, 60
+    )
+
+
+@router.post(
+    "/me/password", response_model=PasswordChanged, dependencies=[Depends(password_budget)]
+)
+async def change_password(
+    body: PasswordChangeIn, caller: CallerDep, session: Session
+) -> PasswordChanged:
+    """Change your password; every other login of yours ends at once, on every device."""
+    ended = await service.change_password(
+        session, caller.id, caller.session_id, body.current_password, body.new_password
+    )
+    return PasswordChanged(ended_logins=ended)

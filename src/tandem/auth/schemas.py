@@ -114,6 +114,15 @@ class LoginIn(Model):
     password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
+class PasswordChangeIn(Model):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    new_password: Password
+
+
+class PasswordChanged(Model):
+    ended_logins: int  # the person's other logins, signed out by the change
+
+
 class AuthOut(Model):
     user: UserOut
     access_token: str

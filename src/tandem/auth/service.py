@@ -1,4 +1,4 @@
-"""Accounts and logins: signup, login, token refresh and rotation, logout, profile."""
+"""Accounts and logins: signup, login, token refresh and rotation, logout, password change, profile."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tandem.auth import repository
 from tandem.auth.models import LoginSession, User
 from tandem.auth.tokens import ACCESS, REFRESH, SOCKET, TokenError, Tokens
 from tandem.kit.clock import utcnow
-from tandem.kit.errors import Conflict, Unauthenticated
+from tandem.kit.errors import Conflict, Forbidden, Unauthenticated
 from tandem.kit.ids import new_id, new_token
 from tandem.orgs import service as orgs
 from tandem.realtime import outbox
@@ -143,6 +143,24 @@ async def logout(session: AsyncSession, tokens: Tokens, refresh_token: str) -> N
     login, _ = await _login_of(session, tokens, refresh_token)
     login.revoked_at = utcnow()
     await outbox.record_control(session, {"type": "disconnect_session", "sessionId": login.id})
+
+
+async def change_password(
+    session: AsyncSession, user_id: str, this_login: str, current: str, new: str
+) -> int:
+    """Set a new password after checking the current one; every other login of the person ends
+    (its refresh token stops working and its sockets close), this one goes on. Returns how many
+    logins ended."""
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:  # deleted since the request was authenticated
+        raise Unauthenticated("this login has ended; sign in again")
+    if not await _verify_password(user.password_hash, current):
+        raise Forbidden("the current password is wrong")
+    user.password_hash = await hash_password(new)
+    ended = await repository.end_other_logins(session, user_id, this_login, utcnow())
+    for login_id in ended:
+        await outbox.record_control(session, {"type": "disconnect_session", "sessionId": login_id})
+    return len(ended)
 
 
 async def memberships(session: AsyncSession, user_id: str) -> list[tuple[str, str, str]]:

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.deps import Caller, CallerDep, ReadingCallerDep, ReadSession, Session
 from tandem.kit.errors import Conflict, Forbidden, NotFound
+from tandem.kit.ids import id_in_path
 from tandem.orgs import repository
 from tandem.orgs.repository import Held
 from tandem.realtime import rooms
@@ -79,7 +80,7 @@ async def org_room(session: AsyncSession, user_id: str, org_id: str) -> rooms.Gr
 
 # -- HTTP dependencies: the caller, checked against the org in the path -------------------
 
-OrgId = Path(max_length=32)
+OrgId = id_in_path()
 
 
 @dataclass(frozen=True)

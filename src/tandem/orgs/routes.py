@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends, Path, Response
 
 from tandem.deps import CallerDep, Idempotent, ReadSession, RuntimeDep, Session
 from tandem.kit.clock import iso
+from tandem.kit.ids import id_in_path
 from tandem.orgs import policy, service
 from tandem.orgs.models import Invite
 from tandem.orgs.policy import OrgId
@@ -27,7 +28,7 @@ from tandem.realtime.limits import enforce
 
 router = APIRouter(tags=["organizations"])
 
-UserId = Path(max_length=32)
+UserId = id_in_path()
 
 
 def _invite_out(invite: Invite) -> InviteOut:

@@ -29,11 +29,6 @@ from tandem.realtime.presence import LocalPresence
 from tandem.realtime.rooms import org_room, user_room
 
 
-def _reauthorize(user_id: str, org_id: str) -> dict:
-    """After commit, every instance re-checks which of this person's sockets may stay in the org's rooms."""
-    return {"type": "reauthorize", "userId": user_id, "orgId": org_id}
-
-
 def _member(row: MemberRow) -> OrgMember:
     return OrgMember(
         user_id=row.user_id,
@@ -211,7 +206,7 @@ async def change_role(
             [org_room(org_id)],
             org_id=org_id,
             actor_id=actor.id,
-            control=_reauthorize(user_id, org_id),
+            control=outbox.reauthorize(user_id, org_id),
         )
     return member
 
@@ -233,7 +228,7 @@ async def remove_member(
         [org_room(org_id), user_room(user_id)],
         org_id=org_id,
         actor_id=actor.id,
-        control=_reauthorize(user_id, org_id),
+        control=outbox.reauthorize(user_id, org_id),
     )
 
 
@@ -253,5 +248,5 @@ async def leave(session: AsyncSession, org_id: str, user: User | Profile) -> Non
         [org_room(org_id), user_room(user.id)],
         org_id=org_id,
         actor_id=user.id,
-        control=_reauthorize(user.id, org_id),
+        control=outbox.reauthorize(user.id, org_id),
     )

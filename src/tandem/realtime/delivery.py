@@ -39,6 +39,9 @@ logger = logging.getLogger("tandem.realtime")
 Broadcast = tuple[str, Any, str]  # event, data, room
 
 
+ANSWER_PACKETS = 4
+
+
 class LocalDelivery(FrameFanout):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,6 +84,18 @@ class LocalDelivery(FrameFanout):
             if packets < self.max_buffer_packets and nbytes < self.max_buffer_bytes:
                 return True
         self._shed(sid, eio_sid, socket, packets, nbytes)
+        return False
+
+    def admit_answer(self, eio_sid: str, socket: Any) -> bool:
+        """Whether an ack may be queued for a socket. Answers are small and a burst of events read
+        in one go is answered in one go, so they may queue `ANSWER_PACKETS` times the packet bound;
+        past that, or past the byte bound, the client is not reading them and the socket is closed."""
+        if eio_sid in self._shedding:
+            return False
+        packets, nbytes = self.backlog(eio_sid, socket)
+        if packets < self.max_buffer_packets * ANSWER_PACKETS and nbytes < self.max_buffer_bytes:
+            return True
+        self._shed(eio_sid, eio_sid, socket, packets, nbytes)
         return False
 
     def _count_dropped(self, event: str) -> None:

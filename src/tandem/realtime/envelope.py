@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from contextvars import ContextVar
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -101,10 +101,34 @@ class ResyncRequired(EventData):
     reason: str
 
 
+class RoomEvicted(EventData):
+    """This socket was taken out of a room: its person may no longer see what the room is about."""
+
+    event_name: ClassVar[str] = "room.evicted"
+    event_durable: ClassVar[bool] = False
+    event_summary: ClassVar[str] = (
+        "This socket was taken out of `room` because its person lost access (removed from the "
+        "org, the project or the conversation, or a role that no longer allows it); the page "
+        "should say so rather than go stale. Sent only to the sockets taken out."
+    )
+
+    room: str
+    reason: Literal["access"] = "access"
+
+
 def load_all_contracts() -> dict[str, type[EventData]]:
     """Import every domain's events module so the registry is complete."""
     import importlib
 
-    for module in ("tandem.orgs.events",):
+    for module in (
+        "tandem.orgs.events",
+        "tandem.projects.events",
+        "tandem.tasks.events",
+        "tandem.subtasks.events",
+        "tandem.comments.events",
+        "tandem.attachments.events",
+        "tandem.dashboard.events",
+        "tandem.chat.events",
+    ):
         importlib.import_module(module)
     return dict(REGISTRY)

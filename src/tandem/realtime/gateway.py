@@ -7,6 +7,7 @@ here, and failures answer `{ok: false, error: {code, message}}`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tandem.realtime import log as event_log
 from tandem.realtime import rooms
 from tandem.realtime.delivery import LocalDelivery, make_manager
-from tandem.realtime.envelope import ResyncRequired, envelope
+from tandem.realtime.envelope import ResyncRequired, RoomEvicted, envelope
 from tandem.realtime.inbound import InboundGate, InboundPacket, UndecodablePayload, failure
 from tandem.realtime.limits import retry_after_seconds
 from tandem.realtime.transport import SocketServer
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from tandem.runtime import Runtime
 
 logger = logging.getLogger("tandem.gateway")
+
+# hook(sid, room): the socket left that room, or (room None) is gone altogether.
+LeftHook = Callable[[str, str | None], Awaitable[None]]
 
 
 class OrjsonAdapter:
@@ -111,7 +115,10 @@ class Gateway:
             ping_interval=10,
             ping_timeout=10,
         )
+        if settings.socket_handshake_seconds > 0:
+            self.sio.upgrade_seconds = settings.socket_handshake_seconds
         self.sockets: dict[str, SocketInfo] = {}
+        self._left_hooks: list[LeftHook] = []
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.inbound = InboundGate(
@@ -121,6 +128,7 @@ class Gateway:
             max_in_flight=settings.socket_max_in_flight,
             max_in_flight_per_person=settings.socket_max_in_flight_per_person,
             handshake_seconds=settings.socket_handshake_seconds,
+            owner=self,
         )
         if hasattr(self.manager, "on_resubscribed"):
             self.manager.on_resubscribed = self.catch_up_after_outage
@@ -132,6 +140,18 @@ class Gateway:
         logger.warning("closing %d sockets to replay what Redis did not deliver", len(sids))
         for sid in sids:
             await self.sio.disconnect(sid, ignore_queue=True)
+
+    def when_left(self, hook: LeftHook) -> None:
+        """Call hook(sid, room) after a socket leaves a room (it unsubscribed or was evicted), and
+        hook(sid, None) once the socket is gone: what a domain keeps per socket ends with it."""
+        self._left_hooks.append(hook)
+
+    async def _left(self, sid: str, room: str | None) -> None:
+        for hook in self._left_hooks:
+            try:
+                await hook(sid, room)
+            except Exception:
+                logger.exception("a room-leaving hook failed", extra={"sid": sid, "room": room})
 
     def person_of(self, sid: str) -> str | None:
         info = self.sockets.get(sid)
@@ -159,6 +179,7 @@ class Gateway:
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         info = self.sockets.pop(sid, None)
         self.manager.release_all(sid)
+        await self._left(sid, None)
         if info is None:
             return
         self.runtime.metrics.connections.dec()
@@ -259,6 +280,7 @@ class Gateway:
             return failure("invalid", "the user room cannot be left")
         info.rooms.pop(request.room, None)
         await self.sio.leave_room(sid, request.room)
+        await self._left(sid, request.room)
         return {"ok": True}
 
     # -- control (from the bus, on every instance) ----------------------------
@@ -314,9 +336,12 @@ class Gateway:
                     refused.append((user_id, room))
         for user_id, room in refused:
             evicted = holders[(user_id, room)]
+            notice = envelope(RoomEvicted(room=room), room=room)
             for sid, info in evicted:
                 if info.rooms.pop(room, None) is not None:
                     await self.sio.leave_room(sid, room)
+                    await self._left(sid, room)
+                    await self.sio.emit(notice["event"], notice, to=sid, ignore_queue=True)
             logger.info(
                 "sockets evicted",
                 extra={"room": room, "user_id": user_id, "sockets": len(evicted)},

@@ -8,7 +8,8 @@ SPEC's `{ok: false, error}` ack instead of the silence a client would wait on fo
 packets and malformed ones end the socket before anything is buffered; Tandem sends no binary
 events, so a client that does is broken or hostile. An engine.io session that has not completed
 its Socket.IO connect (or was refused) within the handshake deadline is closed, however well it
-answers pings. Every other packet goes on to python-socketio.
+answers pings. Every other packet goes on to python-socketio. A domain adds its own client events
+with `@extend` (the board's hints: tasks/hints.py); each extension is set up with every gate.
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ from socketio import packet
 logger = logging.getLogger("tandem.gateway")
 
 Handler = Callable[[str, Any, tuple], Awaitable[dict[str, Any]]]
+# extension(gate, owner): add handlers to gate.handlers, keep what it needs in gate.extensions;
+# `owner` is the gateway whose events these are.
+Extension = Callable[["InboundGate", Any], None]
+_extensions: list[Extension] = []
+
+
+def extend(extension: Extension) -> Extension:
+    """Register client events of a domain, set up with every gate made from now on."""
+    _extensions.append(extension)
+    return extension
+
 
 # Socket.IO packet types as the first character of an engine.io message.
 _DISCONNECT, _EVENT, _BINARY_EVENT, _BINARY_ACK = "1", "2", "5", "6"
@@ -88,6 +100,7 @@ class InboundGate:
         max_in_flight: int,
         max_in_flight_per_person: int,
         handshake_seconds: float,
+        owner: Any = None,
     ) -> None:
         self.sio = sio
         self.handlers = handlers
@@ -107,6 +120,9 @@ class InboundGate:
         sio.eio.on("connect", self.connected)
         sio.eio.on("message", self.message)
         sio.eio.on("disconnect", self.disconnected)
+        self.extensions: dict[str, Any] = {}
+        for extension in _extensions:
+            extension(self, owner)
 
     async def connected(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         result = await self._on_connect(eio_sid, environ)
@@ -224,6 +240,11 @@ class InboundGate:
 
     async def _ack(self, eio_sid: str, pkt: InboundPacket, result: dict[str, Any]) -> None:
         if pkt.id is None or eio_sid in self.ended:
+            return
+        # Answers count against the socket's outbound bound like events do: a client that sends
+        # without ever reading would otherwise queue them without limit. Past it, it is closed.
+        socket = self.sio.eio.sockets.get(eio_sid)
+        if socket is None or not self.sio.manager.admit_answer(eio_sid, socket):
             return
         answer = InboundPacket(packet.ACK, namespace=pkt.namespace, id=pkt.id, data=[result])
         try:

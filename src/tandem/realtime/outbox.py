@@ -24,6 +24,7 @@ from sqlalchemy import CursorResult, bindparam, delete, insert, select, text, up
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tandem.kit.clock import iso, utcnow
+from tandem.realtime import leader
 from tandem.realtime import log as event_log
 from tandem.realtime.envelope import EventData, current_trace_id, envelope
 from tandem.realtime.models import EventRecord, LogState, OutboxEntry
@@ -97,6 +98,13 @@ async def record(
     )
     session.info["tandem_outbox"] = True
     return enabled
+
+
+def reauthorize(user_id: str, org_id: str) -> dict[str, str]:
+    """A `control` for `record`: after commit, every instance re-checks which of this person's
+    sockets may stay in the org's rooms (project, task and chat rooms included: their grants rest
+    on the org), and takes the others out within a second."""
+    return {"type": "reauthorize", "userId": user_id, "orgId": org_id}
 
 
 async def record_control(session: AsyncSession, control: dict[str, Any]) -> None:
@@ -209,6 +217,7 @@ class Dispatcher:
                         pass
                     self._idle_pass = this_pass
                     self._idle.set()
+                    await leader.run_jobs(self.db)
                     await self._check_leadership()
             except asyncio.CancelledError:
                 raise

@@ -7,13 +7,15 @@ get the same answer (None), so ids never leak.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-ROOM_KINDS = ("org", "project", "task", "chat", "user")
+ROOM_KINDS = ("org", "project", "task", "chat", "user", "dashboard")
 MAX_ROOM_LENGTH = 80
+_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def org_room(org_id: str) -> str:
@@ -36,6 +38,10 @@ def chat_room(conversation_id: str) -> str:
     return f"chat:{conversation_id}"
 
 
+def dashboard_room(org_id: str) -> str:
+    return f"dashboard:{org_id}"
+
+
 @dataclass(frozen=True)
 class Grant:
     room: str
@@ -47,7 +53,9 @@ def parse_room(room: str) -> tuple[str, str] | None:
     if not isinstance(room, str) or len(room) > MAX_ROOM_LENGTH or ":" not in room:
         return None
     kind, _, ident = room.partition(":")
-    if kind not in ROOM_KINDS or not ident:
+    # Ids are letters, digits, `_` and `-` (kit/ids.py); anything else names no room, and never
+    # reaches a query (PostgreSQL refuses a NUL in text with an error, not a miss).
+    if kind not in ROOM_KINDS or not _ID.fullmatch(ident):
         return None
     return kind, ident
 

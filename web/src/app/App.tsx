@@ -1,10 +1,15 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
+import { BoardPage } from '../pages/board/board';
 import { DashboardPage } from '../pages/dashboard/dashboard';
 import { InvitePage } from '../pages/invite';
+import { ProjectPage } from '../pages/project/project';
+import { ProjectsPage } from '../pages/projects/projects';
 import { LoginPage } from '../pages/login';
+import { MessagesPage } from '../pages/messages/messages';
 import { nextPath } from '../pages/auth-layout';
 import { SignupPage } from '../pages/signup';
+import { TaskPage } from '../pages/task/task';
 import { Header } from '../ui/header';
 import { Toasts } from '../ui/toasts';
 import { Link, location, match, navigate } from './router';
@@ -39,6 +44,46 @@ function Routes() {
     return (
       <Shell>
         <DashboardPage />
+      </Shell>
+    );
+  }
+  const board = match('/projects/:projectId/board', path);
+  if (board) {
+    return (
+      <Shell>
+        <BoardPage projectId={board.projectId} />
+      </Shell>
+    );
+  }
+  // After the board's route: `/projects/:projectId` never matches a longer path, but keep the specific first.
+  const project = match('/projects/:projectId', path);
+  if (project) {
+    return (
+      <Shell>
+        <ProjectPage projectId={project.projectId} />
+      </Shell>
+    );
+  }
+  const task = match('/tasks/:taskId', path);
+  if (task) {
+    return (
+      <Shell>
+        <TaskPage taskId={task.taskId} />
+      </Shell>
+    );
+  }
+  const conversation = match('/messages/:conversationId', path);
+  if (path === '/messages' || conversation) {
+    return (
+      <Shell>
+        <MessagesPage conversationId={conversation?.conversationId} />
+      </Shell>
+    );
+  }
+  if (path === '/projects') {
+    return (
+      <Shell>
+        <ProjectsPage />
       </Shell>
     );
   }

@@ -100,7 +100,9 @@ export class Consumer implements Subscription, BatchTarget {
     this._status.value = 'error';
     this.resolveReady();
     if (this.handlers.onError) this.handlers.onError(error);
-    else this.deps.errors.emit(error);
+    // An eviction reaches only readers that asked: the person hears of their removal by its own
+    // event (org.member.removed, project.member.removed), and a toast for every room would repeat it.
+    else if (error.source !== 'evicted') this.deps.errors.emit(error);
   }
 
   close(): void {

@@ -262,6 +262,26 @@ describe('subscriptions', () => {
     void server;
   });
 
+  it('reports an eviction to its reader and stays out of the room', async () => {
+    const { server, client } = setup();
+    client.start('u_me');
+    const reader = recorder(client, ROOM, () => 0);
+    await vi.waitFor(() => expect(server.subscribes.length).toBe(1));
+    const global: string[] = [];
+    client.errors.on((e) => global.push(e.source));
+    const quiet = client.subscribe(ROOM, { load: async () => 0, apply: () => {} }); // no onError
+    await quiet.ready;
+    server.evict(ROOM);
+    await vi.waitFor(() => expect(reader.errors).toEqual(['forbidden']));
+    await vi.waitFor(() => expect(quiet.status.value).toBe('error'));
+    expect(global).toEqual([]); // no toast: the person hears of their removal by its own event
+    expect(reader.subscription.status.value).toBe('error');
+    server.dropSockets();
+    await vi.waitFor(() => expect(client.connection.state.value).toBe('live'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(server.subscribes).toHaveLength(1);
+  });
+
   it('hears events of the implicit user room', async () => {
     const { server, client } = setup();
     const heard: string[] = [];

@@ -116,6 +116,11 @@ export class Subscriptions {
       this.channels.get(room)?.resync();
       return;
     }
+    if (envelope.event === 'room.evicted') {
+      // Access lost: the reader says so instead of going stale (no rejoin: it would be refused).
+      this.channels.get(envelope.room)?.fail({ code: 'forbidden', message: 'You no longer have access to this.', source: 'evicted' });
+      return;
+    }
     const channel = this.channels.get(envelope.room);
     const gated = normalized.kind === 'unknown-version';
     if (gated) this.stats.gated += 1;

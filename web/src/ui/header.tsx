@@ -1,4 +1,5 @@
 import { useSignal } from '@preact/signals';
+import { unreadTotal } from '../app/inbox';
 import { Link, location } from '../app/router';
 import { client, createOrg, currentOrgId, logout, me, selectOrg } from '../app/session';
 import { errorMessage, toast } from '../app/toasts';
@@ -43,6 +44,17 @@ export function Header() {
       <nav class="nav">
         <Link href="/dashboard" current={path === '/dashboard'} testid="nav-dashboard">
           Dashboard
+        </Link>
+        <Link href="/projects" current={path.startsWith('/projects')} testid="nav-projects">
+          Projects
+        </Link>
+        <Link href="/messages" current={path.startsWith('/messages')} testid="nav-messages">
+          Messages
+          {unreadTotal.value > 0 && (
+            <span class="nav-badge" data-testid="nav-messages-unread" aria-label={`${unreadTotal.value} unread`}>
+              {unreadTotal.value}
+            </span>
+          )}
         </Link>
       </nav>
       <span class="spacer" />

@@ -3,11 +3,12 @@ import { useEffect, useMemo } from 'preact/hooks';
 import { queryParam, setQuery } from '../../app/router';
 import { checkAccess, client, createOrg, currentMembership, currentOrgId, lostOrg, me, takePrefetchedMembers } from '../../app/session';
 import { errorMessage, toast } from '../../app/toasts';
-import { leave, removeMember, watchMembers } from '../../sdk/domains/org';
+import { leave, removeMember, watchMembers, type LiveMembers } from '../../sdk/domains/org';
 import { ROLES, type OrgRole } from '../../sdk/reducers/members';
 import { Dialog } from '../../ui/dialog';
 import { InviteDialog } from './invite-dialog';
 import { managesMembers } from './member-rules';
+import { MetricsSection, type MetricsContext } from './metrics-section';
 import { MembersTable, type MembersContext } from './members-table';
 import { viewState, visibleIds } from './members-view';
 
@@ -21,12 +22,13 @@ export function DashboardPage() {
       <div class="page-header">
         <h1 data-testid="org-name">{currentMembership.value?.orgName ?? 'Dashboard'}</h1>
       </div>
-      <MembersSection key={orgId} orgId={orgId} meId={current.user.id} />
+      <OrgDashboard key={orgId} orgId={orgId} meId={current.user.id} />
     </main>
   );
 }
 
-function MembersSection({ orgId, meId }: { orgId: string; meId: string }) {
+/** One organization's dashboard: its metrics, charts and activity over the live members table. */
+function OrgDashboard({ orgId, meId }: { orgId: string; meId: string }) {
   const live = useMemo(
     () =>
       watchMembers(
@@ -42,7 +44,31 @@ function MembersSection({ orgId, meId }: { orgId: string; meId: string }) {
     [orgId],
   );
   useEffect(() => () => live.subscription.close(), [live]);
+  // My role as the live table says (a demotion to Guest narrows what the dashboard may show).
+  const mine = live.store.ids.value.includes(meId) ? live.store.get(meId)?.value : undefined;
+  const guest = (mine?.role ?? currentMembership.value?.role) === 'Guest';
+  const metrics = useMemo<MetricsContext>(
+    () => ({
+      orgId,
+      meId,
+      guest,
+      // Read through the row's signal: a chart drawn before the members arrived redraws with names.
+      nameOf: (userId) => {
+        if (!userId || !live.store.ids.value.includes(userId)) return 'Someone';
+        return live.store.get(userId)?.value.name ?? 'Someone';
+      },
+    }),
+    [orgId, meId, guest, live],
+  );
+  return (
+    <>
+      <MetricsSection key={String(guest)} ctx={metrics} />
+      <MembersSection orgId={orgId} meId={meId} live={live} />
+    </>
+  );
+}
 
+function MembersSection({ orgId, meId, live }: { orgId: string; meId: string; live: LiveMembers }) {
   const view = useMemo(
     () => viewState({ sort: queryParam('sort'), dir: queryParam('dir'), query: queryParam('q'), role: queryParam('role') }),
     [],

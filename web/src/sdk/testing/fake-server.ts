@@ -44,6 +44,11 @@ export class FakeServer {
   readonly members = new Map<string, Map<string, MemberRow>>();
   /** Messages sent by REST, deduplicated by Idempotency-Key. */
   readonly messages: Array<{ key: string; text: string }> = [];
+  /** Extra REST endpoints a test adds (the board's): answer, or undefined to fall through. */
+  readonly routes: Array<(method: string, path: string, body: unknown) => Response | undefined> = [];
+  /** Extra client→server socket events a test handles: their ack. */
+  readonly inbound = new Map<string, (payload: unknown) => unknown>();
+  readonly received: Array<{ event: string; payload: unknown }> = [];
   tokensIssued = 0;
   connects = 0;
   snapshotLoads = 0;
@@ -97,6 +102,14 @@ export class FakeServer {
     for (const socket of this.sockets) if (socket.rooms.has(room)) socket.push('resync.required', this.resyncEnvelope(room, reason));
   }
 
+  /** Takes every socket out of the room, as the server does when its person loses access. */
+  evict(room: string): void {
+    for (const socket of this.sockets) {
+      if (!socket.rooms.delete(room)) continue;
+      socket.push('room.evicted', { event: 'room.evicted', version: 1, room, data: { room, reason: 'access' }, meta: { emittedAt: new Date().toISOString(), producer: 'server', traceId: 't', actorId: null } });
+    }
+  }
+
   /** Every socket loses its connection (they reconnect by themselves). */
   dropSockets(reason = 'transport close'): void {
     for (const socket of [...this.sockets]) socket.serverDrop(reason);
@@ -146,6 +159,10 @@ export class FakeServer {
       return json(201, { message: { clientId: key, text: body.text } });
     }
     if (method === 'GET' && path === '/api/events') return this.events(url.searchParams, init?.signal ?? undefined);
+    for (const route of this.routes) {
+      const answer = route(method, path, body);
+      if (answer) return answer;
+    }
     return json(404, { error: { code: 'not_found', message: `${method} ${path}` } });
   };
 
@@ -197,6 +214,11 @@ export class FakeServer {
     if (event === 'unsubscribe') {
       socket.rooms.delete(payload.room);
       return socket.ack(ack, { ok: true });
+    }
+    const handler = this.inbound.get(event);
+    if (handler) {
+      this.received.push({ event, payload });
+      return socket.ack(ack, handler(payload));
     }
     socket.ack(ack, { ok: false, error: { code: 'invalid', message: `unknown event ${event}` } });
   }
@@ -315,7 +337,7 @@ export class FakeSocket implements SocketLike {
   }
 }
 
-function json(status: number, body: unknown): Response {
+export function json(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
 }
 

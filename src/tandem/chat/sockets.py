@@ -1,0 +1,149 @@
+"""The messages page's durable writes over the socket: `chat.message.send`, `chat.message.delivered`
+and `chat.message.read` (docs/chat.md). Each runs the same service body as its REST route, in a
+unit of work of its own, and answers with the SPEC's ack: a conversation the sender is not in is
+`forbidden`, exactly as one that does not exist; a clientId reused for another text is `conflict`;
+a send past the person's or the address's allowance is `rate_limited` with `retryAfterMs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem.chat import receipts, service
+from tandem.chat.policy import MessageNotFound
+from tandem.chat.schemas import SendIn, SocketDeliveredIn, SocketReadIn
+from tandem.kit.clock import iso
+from tandem.kit.errors import AppError, Conflict, Forbidden, NotFound
+from tandem.realtime.gateway import SocketInfo, invalid
+from tandem.realtime.inbound import Handler, InboundGate, extend, failure
+from tandem.tasks.service import ClientIdReused
+
+Payload = TypeVar("Payload", bound=BaseModel)
+
+
+def refusal(exc: AppError) -> dict[str, Any]:
+    """A service's refusal as an ack: a conversation the caller is not in is `forbidden` (as one
+    that does not exist), messages not in it are `invalid`."""
+    if isinstance(exc, ClientIdReused | Conflict):
+        return failure("conflict", exc.message)
+    if isinstance(exc, MessageNotFound):
+        return failure("invalid", exc.message)
+    if isinstance(exc, NotFound):
+        return failure("forbidden", exc.message)
+    if isinstance(exc, Forbidden):
+        return failure("forbidden", exc.message)
+    return failure("invalid", exc.message)
+
+
+async def budget(
+    gateway: Any, sid: str, user_id: str, kind: str, message: str
+) -> dict[str, Any] | None:
+    """One more chat `kind` event ("send", "typing") from this person and this client address,
+    within the settings `chat_{kind}_burst` / `_window_seconds` and their `_ip_` pair (through the
+    limiter: across instances with Redis), or the `rate_limited` ack that refuses it."""
+    settings = gateway.runtime.settings
+    environ = gateway.sio.get_environ(sid) or {}
+    peer = (environ.get("asgi.scope") or {}).get("client")
+    address = peer[0] if peer else str(environ.get("REMOTE_ADDR", "?"))
+    for suffix, key, prefix in (
+        ("user", user_id, f"chat_{kind}"),
+        ("ip", address, f"chat_{kind}_ip"),
+    ):
+        burst = getattr(settings, f"{prefix}_burst")
+        window = getattr(settings, f"{prefix}_window_seconds")
+        wait = await gateway.runtime.limiter.hit(f"chat-{kind}-{suffix}", key, burst, window)
+        if wait:
+            return failure("rate_limited", message, retryAfterMs=max(1, round(wait * 1000)))
+    return None
+
+
+class ChatSockets:
+    def __init__(self, gate: InboundGate, gateway: Any) -> None:
+        self.gateway = gateway
+        gate.handlers.update(self.handlers())
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "chat.message.send": self.on_send,
+            "chat.message.delivered": self.on_delivered,
+            "chat.message.read": self.on_read,
+        }
+
+    def _admit(
+        self, sid: str, data: Any, extra: tuple[Any, ...], model: type[Payload]
+    ) -> tuple[SocketInfo, Payload] | dict[str, Any]:
+        info = self.gateway.sockets.get(sid)
+        if info is None:
+            return failure("forbidden", "not connected")
+        if extra:
+            return failure("invalid", "send one payload object")
+        try:
+            return info, model.model_validate(data)
+        except ValidationError as exc:
+            return invalid(exc)
+
+    async def _run(
+        self, work: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        try:
+            async with self.gateway.runtime.db.unit_of_work() as session:
+                return await work(session)
+        except AppError as exc:
+            return refusal(exc)
+
+    async def on_send(self, sid: str, data: Any, extra: tuple[Any, ...]) -> dict[str, Any]:
+        admitted = self._admit(sid, data, extra, SendIn)
+        if isinstance(admitted, dict):
+            return admitted
+        info, request = admitted
+        refused = await budget(
+            self.gateway, sid, info.user_id, "send", "too many messages; slow down"
+        )
+        if refused is not None:
+            return refused
+
+        async def work(session: AsyncSession) -> dict[str, Any]:
+            message, _created = await service.send_message(
+                session, request.conversation_id, info.user_id, request.text, request.client_id
+            )
+            return {"ok": True, "messageId": message.id, "sentAt": iso(message.sent_at)}
+
+        return await self._run(work)
+
+    async def on_delivered(self, sid: str, data: Any, extra: tuple[Any, ...]) -> dict[str, Any]:
+        admitted = self._admit(sid, data, extra, SocketDeliveredIn)
+        if isinstance(admitted, dict):
+            return admitted
+        info, request = admitted
+
+        async def work(session: AsyncSession) -> dict[str, Any]:
+            await receipts.mark_delivered(
+                session, request.conversation_id, info.user_id, request.message_ids
+            )
+            return {"ok": True}
+
+        return await self._run(work)
+
+    async def on_read(self, sid: str, data: Any, extra: tuple[Any, ...]) -> dict[str, Any]:
+        admitted = self._admit(sid, data, extra, SocketReadIn)
+        if isinstance(admitted, dict):
+            return admitted
+        info, request = admitted
+
+        async def work(session: AsyncSession) -> dict[str, Any]:
+            await receipts.mark_read(
+                session, request.conversation_id, info.user_id, request.message_id
+            )
+            return {"ok": True}
+
+        return await self._run(work)
+
+
+@extend
+def _set_up(gate: InboundGate, gateway: Any) -> None:
+    if gateway is not None and hasattr(gateway, "runtime"):
+        ChatSockets(gate, gateway)
