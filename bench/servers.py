@@ -3,6 +3,7 @@ socket.io reference (bench/reference/server.js), each pinned to its cores with t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -39,8 +40,14 @@ class Running:
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                kill_group(self.proc)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the server and whatever it spawned (started in a session of its own)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def wait_ready(proc: subprocess.Popen, log: Path, timeout: float) -> None:
@@ -61,7 +68,7 @@ def wait_ready(proc: subprocess.Popen, log: Path, timeout: float) -> None:
             if b"READY" in buf:
                 return
         time.sleep(0.02)
-    proc.kill()
+    kill_group(proc)
     raise ServerFailed(f"server not ready after {timeout:.0f}s; see {log}")
 
 
@@ -98,13 +105,13 @@ class Server:
                 stdin=subprocess.DEVNULL,
                 cwd=BENCH.parent,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
             )
         try:
             wait_ready(proc, log, timeout=120)
             info = self.info(info_file)
         except Exception:
-            if proc.poll() is None:
-                proc.kill()
+            kill_group(proc)
             raise
         time.sleep(0.3)  # let start-up work (imports, JIT, GC) settle before readings
         return Running(proc, info, log)

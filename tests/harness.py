@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -753,7 +755,11 @@ def tandem_serve(
     log_path = data_dir / "server.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tandem.cli", "serve", *args], env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "tandem.cli", "serve", *args],
+        env=env,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,  # its own process group: spawned workers go with it
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -772,4 +778,6 @@ def tandem_serve(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # workers a killed supervisor left behind
         log.close()

@@ -12,6 +12,8 @@ from sqlalchemy import select, update
 from tandem.auth import service as accounts
 from tandem.auth.models import User
 from tandem.auth.tokens import Tokens
+from tandem.chat import repository as chat
+from tandem.chat.events import ChatPresence
 from tandem.config import Settings
 from tandem.db import Database
 from tandem.flags import service as flags
@@ -21,13 +23,13 @@ from tandem.orgs import repository as orgs
 from tandem.orgs.events import OrgMemberJoined, OrgMemberPresence
 from tandem.realtime import log as event_log
 from tandem.realtime.bus import LocalBus, RedisBus
-from tandem.realtime.envelope import envelope
+from tandem.realtime.envelope import EventData, envelope
 from tandem.realtime.gateway import Gateway
 from tandem.realtime.limits import make_limiter
 from tandem.realtime.metrics import Metrics
 from tandem.realtime.outbox import Dispatcher
 from tandem.realtime.presence import LocalPresence, RedisPresence
-from tandem.realtime.rooms import org_room
+from tandem.realtime.rooms import chat_room, org_room
 
 logger = logging.getLogger("tandem")
 
@@ -191,11 +193,27 @@ class Runtime:
             await session.execute(update(User).where(User.id == user_id).values(last_active_at=now))
             org_ids = await orgs.active_org_ids(session, user_id)
             enabled = [o for o in org_ids if await flags.is_enabled(session, "members", o)]
-        for org_id in enabled:
-            data = OrgMemberPresence(
-                organization_id=org_id, user_id=user_id, online=online, last_active_at=iso(now)
+            chatting = [o for o in org_ids if await flags.is_enabled(session, "chat", o)]
+            conversation_ids = await chat.ids_of_person(session, chatting, user_id)
+        at = iso(now)
+        said: list[tuple[EventData, str]] = [
+            (
+                OrgMemberPresence(
+                    organization_id=o, user_id=user_id, online=online, last_active_at=at
+                ),
+                org_room(o),
             )
-            env = envelope(data, room=org_room(org_id), actor_id=user_id)
+            for o in enabled
+        ]
+        said += [
+            (
+                ChatPresence(conversation_id=c, user_id=user_id, online=online, last_active_at=at),
+                chat_room(c),
+            )
+            for c in conversation_ids
+        ]
+        for data, room in said:
+            env = envelope(data, room=room, actor_id=user_id)
             await self.sio.emit(env["event"], env, room=env["room"])
             self.metrics.events_emitted.labels(env["event"]).inc()
 

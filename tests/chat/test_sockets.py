@@ -12,6 +12,7 @@ import pytest
 from tests.chat.factories import history, read, send, start
 from tests.harness import (
     Listener,
+    assert_envelope,
     assert_error,
     listening,
     login,
@@ -121,6 +122,49 @@ async def test_typing_reaches_the_room_is_never_replayed_and_expires(server):
         assert ack["ok"] is True
         await quiesce(server, late)
         assert late.named("chat.typing") == []
+
+
+async def test_presence_of_a_conversations_people_reaches_its_room(server):
+    org_id, (ada, bo, cy) = await quick_team(server, ["Owner", "Member", "Member"])
+    other_org, (stranger, colleague) = await quick_team(
+        server, ["Owner", "Member"], org_name="Other"
+    )
+    cid = (await start(ada, org_id, bo))["id"]
+    gid = (await start(ada, org_id, bo, cy, title="Team"))["id"]
+    not_bos = (await start(ada, org_id, cy))["id"]
+    theirs = (await start(stranger, other_org, colleague))["id"]
+    async with (
+        listening(ada, f"chat:{cid}", f"chat:{gid}", f"chat:{not_bos}") as watcher,
+        listening(stranger, f"chat:{theirs}") as outsider,
+    ):
+        socket = await Listener(server, await bo.socket_token()).connect()
+        online = await watcher.wait_event("chat.presence", conversationId=cid, online=True)
+        assert_envelope(
+            online,
+            "chat.presence",
+            f"chat:{cid}",
+            {
+                "conversationId": cid,
+                "userId": bo.id,
+                "online": True,
+                "lastActiveAt": online["data"]["lastActiveAt"],
+            },
+            actor_id=bo.id,
+            durable=False,
+        )
+        await watcher.wait_event("chat.presence", conversationId=gid, userId=bo.id, online=True)
+        await socket.close()
+        offline = await watcher.wait_event("chat.presence", conversationId=cid, online=False)
+        assert offline["data"]["userId"] == bo.id
+        await watcher.wait_event("chat.presence", conversationId=gid, userId=bo.id, online=False)
+        await quiesce(server, watcher, outsider)
+        # Only the conversations bo is in; nothing to another org's people.
+        assert {e["room"] for e in watcher.named("chat.presence")} == {f"chat:{cid}", f"chat:{gid}"}
+        assert outsider.named("chat.presence") == []
+    async with listening(bo) as late:  # never replayed
+        assert (await late.subscribe(f"chat:{cid}", after=0))["ok"]
+        await quiesce(server, late)
+        assert late.named("chat.presence") == []
 
 
 async def test_a_removed_member_is_evicted_at_once_and_told(server):
@@ -297,6 +341,7 @@ async def test_the_chat_flag_off_emits_nothing_and_rest_still_works(server):
         await read(bo, cid, said["messageId"])
         ack = await socket.sio.call("chat.typing", {"conversationId": cid, "typing": True})
         assert ack["ok"] is False and ack["error"]["code"] == "forbidden", ack
+        await (await Listener(server, await ada.socket_token()).connect()).close()  # presence
         await quiesce(server, socket)
         assert [e for e in socket.events if e.get("event", "").startswith("chat.")] == []
     assert [m["text"] for m in (await history(bo, cid))["messages"]] == ["while the flag is off"]

@@ -156,6 +156,21 @@ class ChatMemberRemoved(EventData):
     conversation: ConversationOut
 
 
+class ChatPresence(EventData):
+    event_name: ClassVar[str] = "chat.presence"
+    event_phase: ClassVar[str | None] = "chat"
+    event_durable: ClassVar[bool] = False
+    event_summary: ClassVar[str] = (
+        "A member of the conversation came online or went offline: `org.member.presence` for a "
+        "client that follows only the conversation's room (ephemeral: no seq, never replayed)."
+    )
+
+    conversation_id: str
+    user_id: str
+    online: bool
+    last_active_at: str | None
+
+
 class ChatTyping(EventData):
     event_name: ClassVar[str] = "chat.typing"
     event_phase: ClassVar[str | None] = "chat"

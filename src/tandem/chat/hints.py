@@ -5,7 +5,7 @@ Answered with the SPEC's ack. The sender must be in the conversation's room (els
 the same answer as for a conversation that does not exist); each socket may send about 10 a
 second, in bursts of 20, as every page's hints (realtime/hint_events.py). Its life (expiry after
 about 5 s without a refresh, withdrawal, disconnects, leaving the room) is realtime/hints.py's, on
-a board of its own. Presence is the org's (`org.member.presence`): there is no `chat.presence`.
+a board of its own. `chat.presence` is sent beside `org.member.presence` (runtime.py).
 """
 
 from __future__ import annotations

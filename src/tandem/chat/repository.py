@@ -114,6 +114,20 @@ async def active_in_org(session: AsyncSession, org_id: str, user_ids: Sequence[s
     return set(rows)
 
 
+async def ids_of_person(
+    session: AsyncSession, org_ids: Sequence[str], user_id: str
+) -> list[str]:
+    """The ids of the person's conversations in these orgs."""
+    if not org_ids:
+        return []
+    rows = await session.scalars(
+        select(Conversation.id)
+        .join(ConversationMember, ConversationMember.conversation_id == Conversation.id)
+        .where(Conversation.org_id.in_(list(org_ids)), ConversationMember.user_id == user_id)
+    )
+    return list(rows)
+
+
 async def of_person(
     session: AsyncSession, org_id: str, user_id: str
 ) -> list[tuple[Conversation, ConversationMember]]:

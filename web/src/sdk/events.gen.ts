@@ -112,6 +112,13 @@ export interface ChatMessageUpdatedData {
   message: ChatMessageOut;
 }
 
+export interface ChatPresenceData {
+  conversationId: string;
+  userId: string;
+  online: boolean;
+  lastActiveAt: string | null;
+}
+
 export interface ChatTypingData {
   conversationId: string;
   userId: string;
@@ -537,6 +544,7 @@ export interface EventMap {
   "chat.message.delivered": ChatMessageDeliveredData;
   "chat.message.read": ChatMessageReadData;
   "chat.message.updated": ChatMessageUpdatedData;
+  "chat.presence": ChatPresenceData;
   "chat.typing": ChatTypingData;
   "dashboard.activity.created": DashboardActivityCreatedData;
   "dashboard.metrics.updated": DashboardMetricsUpdatedData;
@@ -602,6 +610,7 @@ export const EVENT_VERSIONS: Record<EventName, number> = {
   "chat.message.delivered": 1,
   "chat.message.read": 1,
   "chat.message.updated": 1,
+  "chat.presence": 1,
   "chat.typing": 1,
   "dashboard.activity.created": 1,
   "dashboard.metrics.updated": 1,
@@ -689,6 +698,7 @@ export const EVENT_PHASES: Partial<Record<EventName, string>> = {
   "chat.message.delivered": "chat",
   "chat.message.read": "chat",
   "chat.message.updated": "chat",
+  "chat.presence": "chat",
   "chat.typing": "chat",
   "dashboard.activity.created": "dashboard",
   "dashboard.metrics.updated": "dashboard",
