@@ -2,15 +2,18 @@
 
 A write to a conversation (a message, a member, a title) first locks the conversation's row on
 PostgreSQL (`FOR UPDATE`), so its messages' `n` are handed out one at a time; SQLite runs one
-writer at a time anyway. A receipt locks only its member's row.
+writer at a time anyway. A receipt moves its member's cursor by one conditional UPDATE, which
+locks only that row. Receipts are the most frequent writes of all (one per recipient of each
+message), so theirs are Core statements built once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth.models import User
@@ -23,6 +26,14 @@ class Standing(NamedTuple):
 
     conversation: Conversation
     org_role: str
+
+
+class Cursors(NamedTuple):
+    """A member's receipt cursors, with the org of the conversation they are an active member of."""
+
+    org_id: str
+    delivered_n: int
+    read_n: int
 
 
 class MemberRow(NamedTuple):
@@ -114,9 +125,7 @@ async def active_in_org(session: AsyncSession, org_id: str, user_ids: Sequence[s
     return set(rows)
 
 
-async def ids_of_person(
-    session: AsyncSession, org_ids: Sequence[str], user_id: str
-) -> list[str]:
+async def ids_of_person(session: AsyncSession, org_ids: Sequence[str], user_id: str) -> list[str]:
     """The ids of the person's conversations in these orgs."""
     if not org_ids:
         return []
@@ -198,17 +207,6 @@ async def by_client(
     )
 
 
-async def messages_in(
-    session: AsyncSession, conversation_id: str, message_ids: Sequence[str]
-) -> list[Message]:
-    rows = await session.scalars(
-        select(Message).where(
-            Message.conversation_id == conversation_id, Message.id.in_(list(message_ids))
-        )
-    )
-    return list(rows)
-
-
 async def page(
     session: AsyncSession, conversation_id: str, before_n: int | None, limit: int
 ) -> list[Message]:
@@ -218,3 +216,94 @@ async def page(
         statement = statement.where(Message.n < before_n)
     rows = await session.scalars(statement.order_by(Message.n.desc()).limit(limit))
     return list(rows)
+
+
+# On the tables, not the mapped classes: Core statements skip the ORM's per-execution work.
+_cm = ConversationMember.__table__.c
+_conv = Conversation.__table__.c
+_msg = Message.__table__.c
+_ms = Membership.__table__.c
+_CURSORS = (
+    select(_conv.org_id, _cm.delivered_n, _cm.read_n)
+    .select_from(
+        ConversationMember.__table__.join(
+            Conversation.__table__, _conv.id == _cm.conversation_id
+        ).join(
+            Membership.__table__,
+            and_(
+                _ms.org_id == _conv.org_id,
+                _ms.user_id == _cm.user_id,
+                _ms.status == "active",
+            ),
+        )
+    )
+    .where(_cm.conversation_id == bindparam("cid"), _cm.user_id == bindparam("uid"))
+)
+_LATEST_OF_ONE = select(_msg.id, _msg.n).where(
+    _msg.conversation_id == bindparam("cid"), _msg.id == bindparam("mid")
+)
+_LATEST_OF_MANY = (
+    select(_msg.id, _msg.n)
+    .where(_msg.conversation_id == bindparam("cid"), _msg.id.in_(bindparam("mids")))
+    .order_by(_msg.n.desc())
+    .limit(1)
+)
+_N = bindparam("n", type_=_cm.read_n.type)
+_AT = bindparam("at", type_=_cm.read_at.type)
+_MOVE_DELIVERED = (
+    update(ConversationMember.__table__)
+    .where(
+        _cm.conversation_id == bindparam("cid"),
+        _cm.user_id == bindparam("uid"),
+        _cm.delivered_n < _N,
+    )
+    .values(delivered_n=_N, delivered_at=_AT)
+)
+_MOVE_READ = (
+    update(ConversationMember.__table__)
+    .where(
+        _cm.conversation_id == bindparam("cid"),
+        _cm.user_id == bindparam("uid"),
+        _cm.read_n < _N,
+    )
+    .values(
+        read_n=_N,
+        read_at=_AT,
+        # Reading delivers too, never moving that cursor back.
+        delivered_n=case((_cm.delivered_n < _N, _N), else_=_cm.delivered_n),
+        delivered_at=case((_cm.delivered_n < _N, _AT), else_=_cm.delivered_at),
+    )
+)
+
+
+async def cursors_of(session: AsyncSession, conversation_id: str, user_id: str) -> Cursors | None:
+    """The person's cursors, when they are a member of the conversation and active in its org."""
+    row = (await session.execute(_CURSORS, {"cid": conversation_id, "uid": user_id})).first()
+    return Cursors(*row) if row is not None else None
+
+
+async def latest_of(
+    session: AsyncSession, conversation_id: str, message_ids: Sequence[str]
+) -> tuple[str, int] | None:
+    """(id, n) of the latest of these messages that belongs to the conversation, or None."""
+    if len(message_ids) == 1:
+        found = await session.execute(
+            _LATEST_OF_ONE, {"cid": conversation_id, "mid": message_ids[0]}
+        )
+    else:
+        found = await session.execute(
+            _LATEST_OF_MANY, {"cid": conversation_id, "mids": list(message_ids)}
+        )
+    row = found.first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def move_cursor(
+    session: AsyncSession, kind: str, conversation_id: str, user_id: str, n: int, at: datetime
+) -> bool:
+    """Move the member's `kind` ("delivered" or "read") cursor to n if it is behind; True if it moved."""
+    statement = _MOVE_DELIVERED if kind == "delivered" else _MOVE_READ
+    result = await session.execute(
+        statement, {"cid": conversation_id, "uid": user_id, "n": n, "at": at}
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
