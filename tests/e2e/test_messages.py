@@ -190,3 +190,50 @@ def test_the_messages_page_fits_a_phone(browser: Any, tandem: TandemProcess) -> 
     ada.get_by_test_id("thread-back").click()
     ada.get_by_test_id("conversation-list").wait_for()
     ada.context.close()
+
+
+def test_a_group_is_renamed_grown_and_left_live(browser: Any, tandem: TandemProcess) -> None:
+    ids = tandem.member_ids()
+    with tandem.api("ada@example.com") as api:
+        r = api.post(
+            f"/api/orgs/{ACME}/conversations",
+            json={"memberIds": [ids["grace@example.com"]], "title": "Parser review"},
+        )
+        r.raise_for_status()
+        gid = r.json()["conversation"]["id"]
+    ada = login(browser, tandem, "ada@example.com")
+    open_thread_empty = f"{tandem.url}/messages/{gid}"
+    ada.goto(open_thread_empty)
+    ada.get_by_test_id("thread").wait_for(timeout=10_000)
+    wait_live(ada)
+    grace = login(browser, tandem, "grace@example.com")
+    grace.goto(f"{tandem.url}/messages")
+    wait_live(grace)
+    item = grace.locator(f"[data-testid='conversation'][data-conversation-id='{gid}']")
+    expect(item).to_contain_text("Parser review", timeout=SETTLE_MS)
+
+    # Ada renames it and adds Linus: Grace's list follows at once.
+    ada.get_by_test_id("group-details-open").click()
+    details = ada.get_by_test_id("group-details")
+    details.get_by_test_id("group-title").fill("Parser crew")
+    details.get_by_test_id("group-rename").click()
+    expect(ada.get_by_test_id("thread-title")).to_have_text("Parser crew", timeout=SETTLE_MS)
+    expect(item).to_contain_text("Parser crew", timeout=SETTLE_MS)
+    details.get_by_test_id("group-add-person").select_option(ids["linus@example.com"])
+    details.get_by_test_id("group-add").click()
+    expect(details.get_by_test_id("group-member")).to_have_count(3, timeout=SETTLE_MS)
+    with tandem.api("linus@example.com") as api:
+        theirs = api.get(f"/api/orgs/{ACME}/conversations").json()["conversations"]
+    assert gid in [c["id"] for c in theirs]
+
+    # Grace leaves: it goes from her list, and Ada's open dialog shows two people.
+    grace.goto(f"{tandem.url}/messages/{gid}")
+    grace.get_by_test_id("group-details-open").click()
+    grace.once("dialog", lambda dialog: dialog.accept())
+    grace.get_by_test_id("group-details").get_by_test_id("group-leave").click()
+    grace.wait_for_url("**/messages")
+    expect(item).to_have_count(0, timeout=SETTLE_MS)
+    expect(details.get_by_test_id("group-member")).to_have_count(2, timeout=SETTLE_MS)
+    expect(details.locator(f"[data-user-id='{ids['grace@example.com']}']")).to_have_count(0)
+    ada.context.close()
+    grace.context.close()

@@ -19,6 +19,7 @@ import {
   type ThreadState,
 } from '../../sdk/reducers/chat';
 import { Markdown } from '../task/description';
+import { GroupDetailsDialog } from './group-details';
 import { ConversationAvatar, type People } from './messages';
 import { clockOf, firstName, isAtBottom, keptScrollTop, lastOwnIndex, startsRun } from './view';
 
@@ -26,6 +27,7 @@ export function Thread({ conversationId, conversation, people }: { conversationI
   const live = useMemo(() => watchThread(client, conversationId, people.me, people.orgId), [conversationId, people.me, people.orgId]);
   useEffect(() => () => live.close(), [live]);
   const state = live.state.value;
+  const details = useSignal(false);
 
   // Reading: the last message from someone else, while the thread is open and the tab visible.
   useEffect(() => {
@@ -66,7 +68,13 @@ export function Thread({ conversationId, conversation, people }: { conversationI
             {online !== null ? (online ? 'Online' : 'Offline') : conversation ? `${conversation.members.length} members` : ''}
           </span>
         </div>
+        {conversation?.kind === 'group' && (
+          <button type="button" class="button button-ghost thread-details" onClick={() => (details.value = true)} data-testid="group-details-open">
+            Details
+          </button>
+        )}
       </header>
+      {details.value && conversation?.kind === 'group' && <GroupDetailsDialog conversation={conversation} people={people} onClose={() => (details.value = false)} />}
       <Messages live={live} state={state} people={people} direct={direct} />
       <p class="typing-line" data-testid="typing-line" aria-live="polite">
         {typingLine(typists) ?? ''}

@@ -35,3 +35,18 @@ export function deleteMessage(api: Rest, messageId: string): Promise<void> {
 
 /** The REST path of a send, for the offline queue (idempotent on the client id). */
 export const messagesPath = (conversationId: string): string => `/api/conversations/${encodeURIComponent(conversationId)}/messages`;
+
+/** PATCH /api/conversations/{id}: any member renames a group. */
+export async function renameConversation(api: Rest, conversationId: string, title: string): Promise<void> {
+  await api.patch('/api/conversations/{conversation_id}', { path: { conversation_id: conversationId }, body: { title } });
+}
+
+/** POST …/members: any member adds someone of the organization to a group. */
+export async function addMember(api: Rest, conversationId: string, userId: string): Promise<void> {
+  await api.post('/api/conversations/{conversation_id}/members', { path: { conversation_id: conversationId }, body: { userId } });
+}
+
+/** DELETE …/members/{userId}: leave (one's own id), or remove someone (the group's creator, Owners, Admins). */
+export function removeMember(api: Rest, conversationId: string, userId: string): Promise<void> {
+  return api.delete('/api/conversations/{conversation_id}/members/{user_id}', { path: { conversation_id: conversationId, user_id: userId } });
+}
