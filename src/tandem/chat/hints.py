@@ -81,7 +81,7 @@ class ChatHints(HintEvents):
     async def _allowed(self, conversation_id: str, user_id: str, org_id: str | None) -> bool:
         """Still a member, and the org has the chat phase on."""
         async with self.gateway.runtime.db.read() as session:
-            if await repository.standing(session, conversation_id, user_id) is None:
+            if await repository.cursors_of(session, conversation_id, user_id) is None:
                 return False
             return await flags.is_enabled(session, "chat", org_id)
 

@@ -73,10 +73,10 @@ async def chat_room(
 ) -> rooms.Grant | None:
     """Its members may enter `chat:{id}`; the grant rests on the conversation's org, so leaving
     the org takes them out of it too."""
-    found = await repository.standing(session, conversation_id, user_id)
+    found = await repository.cursors_of(session, conversation_id, user_id)
     if found is None:
         return None
-    return rooms.Grant(rooms.chat_room(conversation_id), found.conversation.org_id, "chat")
+    return rooms.Grant(rooms.chat_room(conversation_id), found.org_id, "chat")
 
 
 ConversationId = id_in_path()

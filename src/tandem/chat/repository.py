@@ -51,29 +51,30 @@ async def conversation(
     )
 
 
+_STANDING = (
+    select(Conversation, Membership.role)
+    .join(
+        ConversationMember,
+        and_(
+            ConversationMember.conversation_id == Conversation.id,
+            ConversationMember.user_id == bindparam("uid"),
+        ),
+    )
+    .join(
+        Membership,
+        and_(
+            Membership.org_id == Conversation.org_id,
+            Membership.user_id == bindparam("uid"),
+            Membership.status == "active",
+        ),
+    )
+    .where(Conversation.id == bindparam("cid"))
+)
+
+
 async def standing(session: AsyncSession, conversation_id: str, user_id: str) -> Standing | None:
     """The conversation and the person's org role, when they are a member of both."""
-    row = (
-        await session.execute(
-            select(Conversation, Membership.role)
-            .join(
-                ConversationMember,
-                and_(
-                    ConversationMember.conversation_id == Conversation.id,
-                    ConversationMember.user_id == user_id,
-                ),
-            )
-            .join(
-                Membership,
-                and_(
-                    Membership.org_id == Conversation.org_id,
-                    Membership.user_id == user_id,
-                    Membership.status == "active",
-                ),
-            )
-            .where(Conversation.id == conversation_id)
-        )
-    ).first()
+    row = (await session.execute(_STANDING, {"cid": conversation_id, "uid": user_id})).first()
     return Standing(row[0], row[1]) if row is not None else None
 
 
