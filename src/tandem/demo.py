@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth import service as auth
 from tandem.auth.models import User
+from tandem.chat import messages as chat_messages
 from tandem.chat import receipts
 from tandem.chat import service as chat
 from tandem.chat.models import Conversation
@@ -306,7 +307,11 @@ async def load_conversations(session: AsyncSession, org_id: str, user_ids: dict[
         session, org_id, user_ids["grace@example.com"], [ada], None
     )
     sent = [
-        (await chat.send_message(session, direct.id, user_ids[email], text, new_id("demo")))[0]
+        (
+            await chat_messages.send_message(
+                session, direct.id, user_ids[email], text, new_id("demo")
+            )
+        )[0]
         for email, text in DIRECT
     ]
     await receipts.mark_read(session, direct.id, ada, sent[READ_BY_ADA - 1].id)
@@ -316,7 +321,11 @@ async def load_conversations(session: AsyncSession, org_id: str, user_ids: dict[
     ]
     group, _ = await chat.create_conversation(session, org_id, ada, crew, GROUP_TITLE)
     sent = [
-        (await chat.send_message(session, group.id, user_ids[email], text, new_id("demo")))[0]
+        (
+            await chat_messages.send_message(
+                session, group.id, user_ids[email], text, new_id("demo")
+            )
+        )[0]
         for email, text in GROUP
     ]
     await _spread(session, group.id, sent, minutes=23, ending=timedelta(minutes=3))

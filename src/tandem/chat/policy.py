@@ -45,6 +45,16 @@ async def require_standing(session: AsyncSession, conversation_id: str, user_id:
     return found
 
 
+async def require_locked(
+    session: AsyncSession, conversation_id: str, actor_id: str
+) -> tuple[Conversation, Standing]:
+    """The conversation's row, locked, once the caller is known to be its member."""
+    conversation = await repository.conversation(session, conversation_id, lock=True)
+    if conversation is None:
+        raise not_found()
+    return conversation, await require_standing(session, conversation_id, actor_id)
+
+
 def require_group(conversation: Conversation) -> None:
     if conversation.kind != "group":
         raise Conflict("a direct conversation's members and title never change")

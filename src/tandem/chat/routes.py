@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from tandem.auth.routes import client_address
-from tandem.chat import hints, receipts, service, sockets  # noqa: F401  (hints, sockets: socket events)
+from tandem.chat import hints, messages, receipts, service, sockets  # noqa: F401  (hints, sockets: socket events)
 from tandem.chat.policy import ConversationId, MessageId, UserId
 from tandem.chat.schemas import (
     DEFAULT_PAGE,
@@ -138,7 +138,7 @@ async def history(
     limit: int = Query(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE),
 ) -> ChatHistory:
     """Messages before `before` (the latest without it), oldest first, and every member's receipts."""
-    return await service.history(session, conversation_id, caller.id, before, limit)
+    return await messages.history(session, conversation_id, caller.id, before, limit)
 
 
 @router.post(
@@ -155,7 +155,7 @@ async def send_message(
     conversation_id: str = ConversationId,
 ) -> ChatMessageEnvelope:
     """Send a message: 201; the same clientId and text again returns the first one with 200."""
-    message, created = await service.send_message(
+    message, created = await messages.send_message(
         session, conversation_id, caller.id, body.text, body.client_id
     )
     response.status_code = 201 if created else 200
@@ -167,7 +167,7 @@ async def edit_message(
     body: ChatMessagePatch, caller: CallerDep, session: Session, message_id: str = MessageId
 ) -> ChatMessageEnvelope:
     """Edit a message's text (its author only)."""
-    message = await service.edit_message(session, message_id, caller.id, body.text)
+    message = await messages.edit_message(session, message_id, caller.id, body.text)
     return ChatMessageEnvelope(message=message_out(message))
 
 
@@ -176,7 +176,7 @@ async def delete_message(
     caller: CallerDep, session: Session, message_id: str = MessageId
 ) -> Response:
     """Delete a message (its author, an org Owner or an Admin); it stays in the history, emptied."""
-    await service.delete_message(session, message_id, caller.id)
+    await messages.delete_message(session, message_id, caller.id)
     return Response(status_code=204)
 
 

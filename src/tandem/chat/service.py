@@ -1,11 +1,9 @@
-"""Conversations and messages: start one, rename a group, add and remove its people; send, edit
-and delete messages; move receipt cursors; the snapshots.
+"""Conversations: start one, rename a group, add and remove its people; the list and one
+conversation as a person sees them.
 
-Each write is one body — lock the conversation's row (or, for a receipt, the member's), check
-(chat/policy.py), write, record the events — and never commits: the request's (or the socket
-event's) unit of work does. A message's `n` is the conversation's `last_n + 1`, taken under the
-lock. Sending moves the sender's own cursors to the new message: one's own messages are never
-unread. Receipts are chat/receipts.py's.
+Each write is one body — lock the conversation's row, check (chat/policy.py), write, record the
+events — and never commits: the request's unit of work does. Messages are chat/messages.py's,
+receipts chat/receipts.py's.
 """
 
 from __future__ import annotations
@@ -21,19 +19,13 @@ from tandem.chat.events import (
     ChatMemberAdded,
     ChatMemberOut,
     ChatMemberRemoved,
-    ChatMessageCreated,
-    ChatMessageDeleted,
-    ChatMessageUpdated,
     ConversationOut,
 )
-from tandem.chat.models import Conversation, ConversationMember, Message
-from tandem.chat.repository import Standing
+from tandem.chat.models import Conversation, ConversationMember
 from tandem.chat.schemas import (
     MAX_MEMBERS,
-    ChatHistory,
     ConversationView,
     message_out,
-    receipt_out,
 )
 from tandem.kit.clock import iso, utcnow
 from tandem.kit.errors import Conflict, NotFound
@@ -42,7 +34,6 @@ from tandem.orgs import repository as orgs
 from tandem.realtime import log as event_log
 from tandem.realtime import outbox
 from tandem.realtime.rooms import chat_room, user_room
-from tandem.tasks.service import ClientIdReused
 
 # -- the shapes ------------------------------------------------------------------------------
 
@@ -123,33 +114,6 @@ async def get_conversation(
     return (await _views(session, [(found.conversation, mine)], user_id))[0], cursor
 
 
-async def history(
-    session: AsyncSession,
-    conversation_id: str,
-    user_id: str,
-    before: str | None,
-    limit: int,
-) -> ChatHistory:
-    """Up to `limit` messages before `before` (the latest, without it), oldest first; every
-    member's receipt cursors."""
-    cursor = await event_log.latest_seq(session)
-    await policy.require_standing(session, conversation_id, user_id)
-    before_n: int | None = None
-    if before is not None:
-        anchor = await repository.message(session, before)
-        if anchor is None or anchor.conversation_id != conversation_id:
-            raise policy.message_not_found()
-        before_n = anchor.n
-    found = await repository.page(session, conversation_id, before_n, limit + 1)
-    shown = list(reversed(found[:limit]))
-    return ChatHistory(
-        messages=[message_out(m) for m in shown],
-        receipts=[receipt_out(m) for m in await repository.cursors(session, conversation_id)],
-        has_more=len(found) > limit,
-        cursor=cursor,
-    )
-
-
 # -- conversations ---------------------------------------------------------------------------
 
 
@@ -216,7 +180,7 @@ async def create_conversation(
 async def rename(
     session: AsyncSession, conversation_id: str, actor_id: str, title: str
 ) -> ConversationView:
-    conversation, _standing = await _locked(session, conversation_id, actor_id)
+    conversation, _standing = await policy.require_locked(session, conversation_id, actor_id)
     policy.require_group(conversation)
     if conversation.title != title:
         conversation.title = title
@@ -238,7 +202,7 @@ async def add_member(
     session: AsyncSession, conversation_id: str, actor_id: str, user_id: str
 ) -> tuple[ChatMemberOut, ConversationOut]:
     """Any member adds a person of the org to a group; they start with every earlier message read."""
-    conversation, _standing = await _locked(session, conversation_id, actor_id)
+    conversation, _standing = await policy.require_locked(session, conversation_id, actor_id)
     policy.require_group(conversation)
     if not await repository.active_in_org(session, conversation.org_id, [user_id]):
         raise policy.no_such_person()
@@ -275,7 +239,7 @@ async def remove_member(
 ) -> None:
     """Leave a group, or (its creator, an Owner, an Admin) take someone out of it; their sockets
     leave its room on every instance."""
-    conversation, standing = await _locked(session, conversation_id, actor_id)
+    conversation, standing = await policy.require_locked(session, conversation_id, actor_id)
     policy.require_group(conversation)
     if user_id != actor_id:
         policy.require_remover(conversation, standing, actor_id)
@@ -298,126 +262,3 @@ async def remove_member(
         actor_id=actor_id,
         control=outbox.reauthorize(user_id, conversation.org_id),
     )
-
-
-# -- messages --------------------------------------------------------------------------------
-
-
-async def send_message(
-    session: AsyncSession,
-    conversation_id: str,
-    actor_id: str,
-    text: str,
-    client_id: str | None = None,
-) -> tuple[Message, bool]:
-    """The new message (True), or the one this clientId already made with the same text (False)."""
-    conversation, _standing = await _locked(session, conversation_id, actor_id)
-    if client_id is not None:
-        # The conversation's row is locked: a second send with this clientId waits for the first.
-        earlier = await repository.by_client(session, conversation_id, actor_id, client_id)
-        if earlier is not None:
-            # Edited or deleted since, its text says nothing of what was first sent: a retry of
-            # that send gets the message as it is now.
-            changed = earlier.edited_at is not None or earlier.deleted_at is not None
-            if earlier.text != text and not changed:
-                raise ClientIdReused("this clientId was already used for another message")
-            return earlier, False
-    now = utcnow()
-    conversation.last_n += 1
-    conversation.last_activity_at = now
-    message = Message(
-        id=new_id("m"),
-        conversation_id=conversation_id,
-        n=conversation.last_n,
-        author_id=actor_id,
-        text=text,
-        client_id=client_id,
-        sent_at=now,
-    )
-    session.add(message)
-    mine = await repository.member(session, conversation_id, actor_id, lock=True)
-    assert mine is not None  # the standing says so
-    mine.read_n = mine.delivered_n = message.n
-    mine.read_at = mine.delivered_at = now
-    await session.flush()
-    await outbox.record(
-        session,
-        ChatMessageCreated(
-            conversation_id=conversation_id, message=message_out(message), client_id=client_id
-        ),
-        [chat_room(conversation_id)],
-        org_id=conversation.org_id,
-        actor_id=actor_id,
-    )
-    return message, True
-
-
-async def edit_message(session: AsyncSession, message_id: str, actor_id: str, text: str) -> Message:
-    """Its author changes a message's text; the same text again is no write."""
-    conversation, _standing, message = await _locked_message(session, message_id, actor_id)
-    policy.require_author(message, actor_id)
-    if message.deleted_at is not None:
-        raise Conflict("this message was deleted")
-    if message.text == text:
-        return message
-    message.text = text
-    message.edited_at = utcnow()
-    await session.flush()
-    await outbox.record(
-        session,
-        ChatMessageUpdated(conversation_id=conversation.id, message=message_out(message)),
-        [chat_room(conversation.id)],
-        org_id=conversation.org_id,
-        actor_id=actor_id,
-    )
-    return message
-
-
-async def delete_message(session: AsyncSession, message_id: str, actor_id: str) -> None:
-    """Its author, an Owner or an Admin deletes a message: it stays in the history, emptied."""
-    conversation, standing, message = await _locked_message(session, message_id, actor_id)
-    policy.require_message_remover(message, standing, actor_id)
-    if message.deleted_at is not None:
-        return
-    message.text = ""
-    message.deleted_at = utcnow()
-    await session.flush()
-    await outbox.record(
-        session,
-        ChatMessageDeleted(
-            conversation_id=conversation.id,
-            message_id=message.id,
-            n=message.n,
-            deleted_by=actor_id,
-            message=message_out(message),
-        ),
-        [chat_room(conversation.id)],
-        org_id=conversation.org_id,
-        actor_id=actor_id,
-    )
-
-
-# -- locks -----------------------------------------------------------------------------------
-
-
-async def _locked(
-    session: AsyncSession, conversation_id: str, actor_id: str
-) -> tuple[Conversation, Standing]:
-    """The conversation's row, locked, once the caller is known to be its member."""
-    conversation = await repository.conversation(session, conversation_id, lock=True)
-    if conversation is None:
-        raise policy.not_found()
-    return conversation, await policy.require_standing(session, conversation_id, actor_id)
-
-
-async def _locked_message(
-    session: AsyncSession, message_id: str, actor_id: str
-) -> tuple[Conversation, Standing, Message]:
-    message = await repository.message(session, message_id)
-    if message is None:
-        raise policy.message_not_found()
-    try:
-        conversation, standing = await _locked(session, message.conversation_id, actor_id)
-    except NotFound:
-        raise policy.message_not_found() from None
-    return conversation, standing, message

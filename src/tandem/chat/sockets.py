@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.chat import receipts, service
+from tandem.chat import messages, receipts
 from tandem.chat.policy import MessageNotFound
 from tandem.chat.schemas import SendIn, SocketDeliveredIn, SocketReadIn
 from tandem.kit.clock import iso
@@ -107,7 +107,7 @@ class ChatSockets:
             return refused
 
         async def work(session: AsyncSession) -> dict[str, Any]:
-            message, _created = await service.send_message(
+            message, _created = await messages.send_message(
                 session, request.conversation_id, info.user_id, request.text, request.client_id
             )
             return {"ok": True, "messageId": message.id, "sentAt": iso(message.sent_at)}
