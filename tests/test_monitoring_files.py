@@ -31,8 +31,8 @@ TANDEM_METRIC = re.compile(r"\btandem_[a-z_]+")
 # Series and labels Prometheus adds itself to every scrape target.
 SCRAPE_SERIES = re.compile(r"\bup\{")
 TARGET_LABELS = {"job", "instance"}
-# Families this test's traffic leaves without samples: nothing increments tandem_rate_limited yet,
-# and a drop needs a socket that stops reading. Until then /metrics shows only their `# TYPE` line.
+# Families this test's traffic leaves without samples: a refusal needs a limit passed, a drop a
+# socket that stops reading. /metrics shows only their `# TYPE` line until then.
 UNOBSERVED = {"tandem_rate_limited_total", "tandem_dropped_events_total"}
 
 

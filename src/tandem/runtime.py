@@ -49,6 +49,7 @@ class Runtime:
         )
         self.metrics = Metrics()
         self.limiter = make_limiter(settings.redis_url, settings.redis_prefix)
+        self.limiter.on_refused = lambda bucket: self.metrics.rate_limited.labels(bucket).inc()
         self.bus = (
             RedisBus(settings.redis_url, settings.redis_prefix)
             if settings.redis_url

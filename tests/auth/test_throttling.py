@@ -116,6 +116,10 @@ async def test_a_signup_flood_from_one_address_is_refused(tmp_path):
             answers.append(await http.post("/api/auth/signup", json=body))
         assert [r.status_code for r in answers] == [201, 201, 201, 429, 429, 429]
         assert_rate_limited(answers[3], 3600)
+        refused = server.runtime.metrics.registry.get_sample_value(
+            "tandem_rate_limited_total", {"what": "signup-ip"}
+        )
+        assert refused == 3  # what operators watch (deploy/prometheus/tandem-alerts.yml)
 
 
 async def test_forged_refresh_tokens_are_refused_and_real_logins_still_refresh(tmp_path):

@@ -67,12 +67,20 @@ class Limiter:
         self.clock = clock
         self._state: dict[tuple[str, str], int] = {}
         self._next_sweep = 0.0
+        # Told the bucket of every refusal (the runtime counts them in tandem_rate_limited_total).
+        self.on_refused: Callable[[str], None] | None = None
 
     async def hit(self, bucket: str, key: str, limit: int, window_seconds: float) -> float:
         """Count one hit: 0.0 when allowed, else the seconds until one would be. A limit of 0 or
         less turns the bucket off."""
         if limit <= 0:
             return 0.0
+        wait = await self._take(bucket, key, limit, window_seconds)
+        if wait and self.on_refused is not None:
+            self.on_refused(bucket)
+        return wait
+
+    async def _take(self, bucket: str, key: str, limit: int, window_seconds: float) -> float:
         return self._hit_local(bucket, key, limit, window_seconds, self._now_ms())
 
     def _now_ms(self) -> int:
@@ -118,9 +126,7 @@ class RedisLimiter(Limiter):
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         return f"{self.prefix}:limit:{bucket}:{digest}"
 
-    async def hit(self, bucket: str, key: str, limit: int, window_seconds: float) -> float:
-        if limit <= 0:
-            return 0.0
+    async def _take(self, bucket: str, key: str, limit: int, window_seconds: float) -> float:
         now_ms = self._now_ms()
         interval_ms, window_ms = _shape(limit, window_seconds)
         try:
