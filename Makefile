@@ -52,6 +52,12 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || (echo "Installing Chromium from Debian's packages…" && \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# nginx for tests/test_nginx.py (deploy/nginx.conf in front of two instances); /usr/sbin is not on every PATH.
+.PHONY: nginx
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || (echo "Installing nginx from Debian's packages…" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)
+
 contracts: deps
 	@$(UV) run --frozen tandem contracts --ts web/src/sdk/events.gen.ts --asyncapi docs/asyncapi.json --openapi docs/openapi.json
 	@npm run --prefix web --silent gen:api
@@ -85,7 +91,7 @@ PYTEST_PASSES = status=0; \
 	$(UV) run --frozen pytest -q -n 2 --dist loadfile -m browser $(1) || [ $$? = 5 ] || status=1; \
 	exit $$status
 
-test-python: web chromium
+test-python: web chromium nginx
 	@$(call PYTEST_PASSES,$(PYTEST_ARGS))
 
 # A few seconds of every benchmark workload on both servers, no timing claims: the bench keeps working.

@@ -97,6 +97,7 @@ SERIAL = (  # paths, or node ids
     "tests/realtime/test_slow_consumers.py",
     "tests/dashboard/test_throttling.py",
     "tests/test_connections.py",
+    "tests/test_nginx.py",
     "tests/test_serve.py",
 )
 
