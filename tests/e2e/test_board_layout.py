@@ -115,7 +115,7 @@ def test_measure_a_500_card_board_and_a_burst_of_100_events(browser, tandem: Tan
             " with the render"
         )
     assert render_ms < 1_000, "a 500-card board should render well within a second"
-    # Each burst renames the same 100 cards (the board's first hundred tasks), so a hundred
-    # titles end in "#n" and the other four hundred are untouched.
-    expect(page.get_by_test_id("card-title").filter(has_text="#")).to_have_count(100)
+    # Each burst renames the same 100 cards (the board's first hundred tasks): right after it is
+    # rendered, a hundred titles end in "#n" and the other four hundred are untouched.
+    assert [b["renamed"] for b in bursts] == [100] * 5
     page.context.close()

@@ -9,8 +9,9 @@ import type { AnyBoardEnvelope } from '../../sdk/board/types';
 export interface BoardTimings {
   /** Snapshot in → its cards in the DOM, ms. */
   renderMs: number | null;
-  /** Applies `count` synthetic updates to cards on the board; resolves with {applyMs, totalMs}. */
-  burst(count: number): Promise<{ applyMs: number; totalMs: number }>;
+  /** Applies `count` synthetic updates to cards on the board; resolves with {applyMs, totalMs} and
+   * how many card titles on the page then carry a burst's rename. */
+  burst(count: number): Promise<{ applyMs: number; totalMs: number; renamed: number }>;
 }
 
 let loadedAt: number | null = null;
@@ -67,7 +68,9 @@ export function installBoardHooks(board: LiveBoard): (() => void) | undefined {
       const applyMs = performance.now() - t0;
       // Preact renders signal changes after a microtask; a macrotask later the DOM is done.
       await new Promise((r) => setTimeout(r, 0));
-      return { applyMs, totalMs: performance.now() - t0 };
+      const totalMs = performance.now() - t0;
+      const titles = [...document.querySelectorAll('[data-testid="card-title"]')];
+      return { applyMs, totalMs, renamed: titles.filter((t) => / #\d+$/.test(t.textContent ?? '')).length };
     },
   };
   (globalThis as { __tandemBoard?: BoardTimings }).__tandemBoard = timings;
