@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 import socketio
 
@@ -83,3 +84,45 @@ def test_sigterm_stops_the_server_within_five_seconds_while_long_polls_wait(serv
     elapsed = asyncio.run(scenario())
     assert proc.poll() is not None, "the server was still running 15 s after SIGTERM"
     assert elapsed < 5.0, f"SIGTERM took {elapsed:.1f} s"
+
+
+async def test_one_trace_id_follows_a_change_through_the_logs(tmp_path):
+    """With debug logs, the trace id a request carries is on its request line, on the outbox
+    record of its event, on the dispatcher's line for it, and in the envelope clients receive."""
+    trace = "trace-followed-through"
+    with tandem_serve(tmp_path, TANDEM_LOG_LEVEL="debug") as (url, _, _proc):
+        _, access = _signup(url)
+        headers = {"Authorization": f"Bearer {access}"}
+        r = httpx.post(url + "/api/orgs", json={"name": "Traced"}, headers=headers)
+        assert r.status_code == 201, r.text
+        org_id = r.json()["organization"]["id"]
+        token = httpx.post(url + "/api/auth/socket-token", headers=headers).json()["token"]
+        client = socketio.AsyncClient(reconnection=False)
+        received: asyncio.Queue = asyncio.Queue()
+        client.on("org.member.updated", received.put_nowait)
+        await client.connect(
+            url, auth={"token": token}, headers={"Origin": url}, transports=["websocket"]
+        )
+        ack = await client.call("subscribe", {"room": f"org:{org_id}"}, timeout=10)
+        assert ack["ok"], ack
+        r = httpx.patch(
+            url + "/api/me", json={"name": "Renamed"}, headers={**headers, "X-Trace-Id": trace}
+        )
+        assert r.status_code == 200 and r.headers["x-trace-id"] == trace
+        envelope = await asyncio.wait_for(received.get(), 5)
+        assert envelope["meta"]["traceId"] == trace
+        await client.disconnect()
+        time.sleep(0.3)  # the log lines are written by now; read them before the server stops
+        lines = [
+            orjson.loads(line)
+            for line in (tmp_path / "server.log").read_text().splitlines()
+            if line.startswith("{")
+        ]
+    traced = [line for line in lines if line.get("traceId") == trace]
+    said = {line["msg"] for line in traced}
+    assert {"request", "event recorded", "event dispatched"} <= said, traced
+    request = next(line for line in traced if line["msg"] == "request")
+    assert (request["method"], request["path"], request["status"]) == ("PATCH", "/api/me", 200)
+    dispatched = next(line for line in traced if line["msg"] == "event dispatched")
+    assert dispatched["event"] == "org.member.updated" and dispatched["seq"] == envelope["seq"]
+    assert f"org:{org_id}" in dispatched["rooms"]

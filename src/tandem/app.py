@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,9 @@ from tandem.kit.errors import BODY_LIMIT, NotFound, Unauthenticated, install_err
 from tandem.realtime.envelope import trace_id_var
 from tandem.runtime import Runtime
 from tandem.web import mount_web
+
+# One debug line a request (method, path, status, traceId): the start of a trace through the logs.
+request_log = logging.getLogger("tandem.request")
 
 # Peers that are this machine (uvicorn reports the X-Forwarded-For address instead for a trusted proxy).
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
@@ -94,6 +98,15 @@ class RequestGuard:
         async def traced(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), trace_header]
+                if request_log.isEnabledFor(logging.DEBUG):
+                    request_log.debug(
+                        "request",
+                        extra={
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": message["status"],
+                        },
+                    )
             await send(message)
 
         await self.app(scope, limited, traced)

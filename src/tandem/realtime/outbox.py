@@ -97,6 +97,8 @@ async def record(
         },
     )
     session.info["tandem_outbox"] = True
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("event recorded", extra={"event": data.event_name, "rooms": list(rooms)})
     return enabled
 
 
@@ -331,6 +333,17 @@ class Dispatcher:
                     pending = []
                 await self.control(row.control)
             pending.extend(envelopes)
+            if envelopes and logger.isEnabledFor(logging.DEBUG):
+                # The request's traceId, carried by the outbox row: one trace through the logs.
+                logger.debug(
+                    "event dispatched",
+                    extra={
+                        "event": row.event,
+                        "seq": seq,
+                        "rooms": row.rooms,
+                        "traceId": row.trace_id,
+                    },
+                )
             if self.observe_lag is not None and row.created_at is not None:
                 self.observe_lag(row.event, max(0.0, now - row.created_at.timestamp()))
             last = max(last, seq)
