@@ -136,7 +136,8 @@ def writer_main(
 async def run(args: argparse.Namespace) -> int:
     from tandem.cli import migrate
     from tandem.db import Database
-    from tandem.realtime.outbox import Dispatcher, OutboxEntry
+    from tandem.realtime.dispatcher import Dispatcher
+    from tandem.realtime.models import OutboxEntry
 
     pin(args.dispatcher_cpu)
     schema = f"bench_{uuid.uuid4().hex[:10]}"

@@ -23,11 +23,11 @@ from tandem.orgs import repository as orgs
 from tandem.orgs.events import OrgMemberJoined, OrgMemberPresence
 from tandem.realtime import log as event_log
 from tandem.realtime.bus import LocalBus, RedisBus
+from tandem.realtime.dispatcher import Dispatcher
 from tandem.realtime.envelope import EventData, envelope
 from tandem.realtime.gateway import Gateway
 from tandem.realtime.limits import make_limiter
 from tandem.realtime.metrics import Metrics
-from tandem.realtime.outbox import Dispatcher
 from tandem.realtime.presence import LocalPresence, RedisPresence
 from tandem.realtime.rooms import chat_room, org_room
 

@@ -659,9 +659,9 @@ async def judge(
 
 
 def _install_stall(fault_dir: Path) -> None:
-    from tandem.realtime import outbox
+    from tandem.realtime import dispatcher
 
-    original = outbox.Dispatcher._publish_batch
+    original = dispatcher.Dispatcher._publish_batch
     instance_id = os.environ.get("TANDEM_INSTANCE_ID", "?")
 
     async def publish_batch(self: Any, batch: list[Any]) -> None:
@@ -678,7 +678,7 @@ def _install_stall(fault_dir: Path) -> None:
                 await asyncio.Event().wait()
         await original(self, batch)
 
-    outbox.Dispatcher._publish_batch = publish_batch  # type: ignore[method-assign]
+    dispatcher.Dispatcher._publish_batch = publish_batch  # type: ignore[method-assign]
 
 
 def main() -> int:

@@ -29,8 +29,8 @@ from tests.harness import (
 from tandem.auth.models import User
 from tandem.orgs import service as orgs
 from tandem.realtime import leader, outbox
+from tandem.realtime.dispatcher import Dispatcher
 from tandem.realtime.models import OutboxEntry
-from tandem.realtime.outbox import Dispatcher
 
 
 class Crash(Exception):

@@ -1,5 +1,5 @@
 """Work one instance at a time must do (the dashboard's coalesced metrics): registered here, run by
-the dispatcher that holds the lead (realtime/outbox.py) after each of its drain passes, at least
+the dispatcher that holds the lead (realtime/dispatcher.py) after each of its drain passes, at least
 every `poll_seconds`. A job that fails is logged and runs again on the next pass."""
 
 from __future__ import annotations

@@ -1,0 +1,315 @@
+"""Commit, then emit (SPEC §5.1–5.2): the dispatcher.
+
+One dispatcher at a time (a PostgreSQL advisory lock; on SQLite the single process) moves
+committed outbox rows (realtime/outbox.py) into the durable log in the order it sees them, giving
+each the next global `seq`, then publishes them. A batch is published in one call that returns
+only once every instance can deliver it (behind Redis: once Redis accepted every message), so the
+`published` watermark never passes an event Redis did not take. A crash after the log commit, or
+a publish that failed, is repaired when a dispatcher starts again: everything past the watermark
+is published again (clients drop duplicates by seq).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import CursorResult, bindparam, delete, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from tandem.kit.clock import iso, utcnow
+from tandem.realtime import leader
+from tandem.realtime import log as event_log
+from tandem.realtime.envelope import envelope
+from tandem.realtime.models import EventRecord, LogState, OutboxEntry
+
+if TYPE_CHECKING:
+    from tandem.db import Database
+
+logger = logging.getLogger("tandem.outbox")
+
+ADVISORY_LOCK_KEY = 0x7A4D0E  # "tandem dispatcher"
+BATCH = 500
+
+# Publishes envelopes in order; returns once they reached every instance's pub/sub, raises if they did not.
+Publisher = Callable[[list[dict[str, Any]]], Awaitable[None]]
+ControlHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        publish: Publisher,
+        control: ControlHandler,
+        *,
+        poll_seconds: float = 0.5,
+        on_published: Callable[[int], Awaitable[None]] | None = None,
+        observe_lag: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.publish = publish
+        self.control = control
+        self.poll_seconds = poll_seconds
+        self.on_published = on_published
+        self.observe_lag = observe_lag
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._lock_conn: AsyncConnection | None = None
+        self.is_leader = False
+        self.published_seq = 0
+        self._saved_published = 0
+        self._idle = asyncio.Event()
+        self._passes = 0  # drain passes begun
+        self._idle_pass = 0  # the latest pass that ended with an empty outbox
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="tandem-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.is_leader and self.published_seq > self._saved_published:
+            # The watermark otherwise rides with the next pass (at most poll_seconds later): save it now,
+            # so the next leader does not publish again what this one already did.
+            try:
+                async with self.db.unit_of_work() as session:
+                    await _set_state(session, event_log.PUBLISHED, self.published_seq)
+                self._saved_published = self.published_seq
+            except Exception:
+                logger.warning("could not save the published watermark at stop", exc_info=True)
+        await self._release()
+
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        """For tests and shutdown: wait until a drain pass that began after this call found the outbox empty.
+
+        A pass already running may have read the outbox before the caller's commit, so its
+        "empty" says nothing about that commit.
+        """
+        target = self._passes + 1
+        self.wake()
+
+        async def reached() -> None:
+            while self._idle_pass < target:
+                self._idle.clear()
+                await self._idle.wait()
+
+        await asyncio.wait_for(reached(), timeout)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if not self.is_leader:
+                    self.is_leader = await self._acquire()
+                    if self.is_leader:
+                        logger.info("dispatcher is leader")
+                        await self._republish_unpublished()
+                        # A leader that died may have committed a batch without running its side effects
+                        # (evictions, closing a logged-out login's sockets): every instance re-checks its sockets.
+                        await self.control({"type": "reauthorize_all"})
+                if self.is_leader:
+                    self._passes += 1
+                    this_pass = self._passes
+                    # A batch short of BATCH already took every row committed before it read the
+                    # outbox: that pass counts as "found it empty" without another transaction.
+                    while await self.drain_once() >= BATCH:
+                        pass
+                    self._idle_pass = this_pass
+                    self._idle.set()
+                    await leader.run_jobs(self.db)
+                    await self._check_leadership()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("dispatcher error; retrying")
+                await self._release()
+                await asyncio.sleep(0.5)
+            try:
+                await asyncio.wait_for(
+                    self._wake.wait(), self.poll_seconds if self.is_leader else 2.0
+                )
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def _acquire(self) -> bool:
+        if self.db.is_sqlite:
+            return True
+        conn = await self.db.engine.connect()
+        # Advisory locks are database-wide: key them by schema too, so several Tandems (or test runs)
+        # sharing one database in different schemas each get their own dispatcher.
+        got = await conn.scalar(
+            text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"),
+            {"k": ADVISORY_LOCK_KEY},
+        )
+        await conn.commit()
+        if got:
+            self._lock_conn = conn
+            return True
+        await conn.close()
+        return False
+
+    async def _check_leadership(self) -> None:
+        if self._lock_conn is None:
+            return
+        try:
+            await self._lock_conn.execute(text("SELECT 1"))
+            await self._lock_conn.commit()
+        except Exception:
+            logger.warning("lost the dispatcher lock connection")
+            await self._release()
+
+    async def _release(self) -> None:
+        self.is_leader = False
+        conn, self._lock_conn = self._lock_conn, None
+        if conn is None:
+            return
+        try:
+            # A session-level advisory lock outlives a connection returned to the pool: drop the connection
+            # itself, so another dispatcher (here or elsewhere) can take over at once.
+            await conn.invalidate()
+        except Exception:
+            logger.debug("closing the dispatcher lock connection failed", exc_info=True)
+        try:
+            await conn.close()
+        except Exception:
+            logger.debug("closing the dispatcher lock connection failed", exc_info=True)
+
+    async def drain_once(self) -> int:
+        """Move one batch from the outbox to the log, then publish it. Returns how many events moved."""
+        # Core statements built once (below): ORM objects and a flush would cost more than the SQL itself.
+        async with self.db.unit_of_work() as session:
+            rows = (await session.execute(_TAKE_BATCH)).all()
+            if self.published_seq > self._saved_published:
+                # The watermark rides along with the next batch's transaction rather than costing one of its own.
+                await _set_state(session, event_log.PUBLISHED, self.published_seq)
+                self._saved_published = self.published_seq
+            if not rows:
+                return 0
+            seq = int(await session.scalar(_LAST_SEQ) or 0)
+            emitted_at = iso(utcnow())
+            batch: list[tuple[Any, int, list[dict[str, Any]]]] = []
+            records: list[dict[str, Any]] = []
+            for row in rows:
+                envelopes = []
+                if row.rooms:
+                    seq += 1
+                    for room in row.rooms:
+                        env = envelope(
+                            row.data,
+                            event=row.event,
+                            version=row.version,
+                            room=room,
+                            seq=seq,
+                            actor_id=row.actor_id,
+                            trace_id=row.trace_id,
+                            emitted_at=emitted_at,
+                        )
+                        records.append(
+                            {"room": room, "seq": seq, "event": row.event, "envelope": env}
+                        )
+                        envelopes.append(env)
+                batch.append((row, seq, envelopes))
+            if records:
+                await session.execute(_INSERT_RECORDS, records)
+                await _set_state(session, event_log.SEQ, seq)
+            await session.execute(_DELETE_TAKEN, {"ids": [r.id for r in rows]})
+        await self._publish_batch(batch)
+        return len(rows)
+
+    async def _publish_batch(self, batch: list[tuple[Any, int, list[dict[str, Any]]]]) -> None:
+        now = time.time()
+        last = self.published_seq
+        pending: list[
+            dict[str, Any]
+        ] = []  # events since the last control message, published together
+        for row, seq, envelopes in batch:
+            if row.control:  # after the events before it, before its own
+                if pending:
+                    await self.publish(pending)
+                    pending = []
+                await self.control(row.control)
+            pending.extend(envelopes)
+            if envelopes and logger.isEnabledFor(logging.DEBUG):
+                # The request's traceId, carried by the outbox row: one trace through the logs.
+                logger.debug(
+                    "event dispatched",
+                    extra={
+                        "event": row.event,
+                        "seq": seq,
+                        "rooms": row.rooms,
+                        "traceId": row.trace_id,
+                    },
+                )
+            if self.observe_lag is not None and row.created_at is not None:
+                self.observe_lag(row.event, max(0.0, now - row.created_at.timestamp()))
+            last = max(last, seq)
+        if pending:
+            await self.publish(pending)  # raises if Redis did not take them: the watermark stays
+        if last > self.published_seq:
+            self.published_seq = last
+            if self.on_published is not None:
+                await self.on_published(last)
+
+    async def _republish_unpublished(self) -> None:
+        async with self.db.read() as session:
+            published = await session.scalar(
+                select(LogState.value).where(LogState.name == event_log.PUBLISHED)
+            )
+            published = int(published or 0)
+            latest = await event_log.latest_seq(session)
+            self._saved_published = published
+            if latest <= published:
+                self.published_seq = latest
+                return
+            rows = (
+                await session.scalars(
+                    select(EventRecord.envelope)
+                    .where(EventRecord.seq > published)
+                    .order_by(EventRecord.seq)
+                )
+            ).all()
+        logger.info("republishing %d events committed but not published", len(rows))
+        for start in range(0, len(rows), BATCH):
+            await self.publish(list(rows[start : start + BATCH]))
+        self.published_seq = latest
+        if self.on_published is not None:
+            await self.on_published(latest)
+
+
+_OUTBOX = OutboxEntry.__table__
+_TAKE_BATCH = select(_OUTBOX).order_by(_OUTBOX.c.id).limit(BATCH).with_for_update()
+_DELETE_TAKEN = delete(OutboxEntry.__table__).where(
+    _OUTBOX.c.id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_RECORDS = insert(EventRecord.__table__)
+_STATE = LogState.__table__
+# Locked (PostgreSQL): a dispatcher that lost its lock without knowing cannot hand out the same seqs.
+_LAST_SEQ = select(_STATE.c.value).where(_STATE.c.name == event_log.SEQ).with_for_update()
+
+
+_RAISE_STATE = (
+    update(LogState.__table__)
+    .where(_STATE.c.name == bindparam("s_name"), _STATE.c.value < bindparam("s_below"))
+    .values(value=bindparam("s_value"))
+)
+_STATE_EXISTS = select(_STATE.c.name).where(_STATE.c.name == bindparam("s_name"))
+
+
+async def _set_state(session: AsyncSession, name: str, value: int) -> None:
+    """Raise a LogState counter to value (never lower it), creating the row the first time."""
+    updated: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        _RAISE_STATE, {"s_name": name, "s_below": value, "s_value": value}
+    )
+    if updated.rowcount == 0 and await session.scalar(_STATE_EXISTS, {"s_name": name}) is None:
+        await session.execute(insert(LogState.__table__), {"name": name, "value": value})
