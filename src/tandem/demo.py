@@ -18,7 +18,7 @@ from tandem.chat import receipts
 from tandem.chat import service as chat
 from tandem.chat.models import Conversation
 from tandem.comments import service as comments
-from tandem.dashboard import repository as dashboard_repository
+from tandem.dashboard import activity_repository
 from tandem.dashboard import service as dashboard
 from tandem.kit import rank
 from tandem.kit.clock import utcnow
@@ -80,7 +80,7 @@ async def load_activity(session: AsyncSession, org_id: str, tasks: list[Task]) -
     """The feed's history: the latest completions, as they would have been recorded."""
     done = sorted((t for t in tasks if t.completed_at), key=lambda t: t.completed_at)  # type: ignore[arg-type, return-value]
     for task in done[-12:]:
-        await dashboard_repository.add_activity(
+        await activity_repository.add_activity(
             session,
             {
                 "id": new_id("act"),

@@ -1,4 +1,5 @@
-"""The dashboard's SQL: tally upserts, sums over tallies, the emitter's marks and state, activity.
+"""The dashboard's SQL: tally upserts, sums over tallies, the emitter's marks and state (the
+activity feed's is dashboard/activity_repository.py).
 
 Statements are built once, at import, with bind parameters; the upserts once per dialect (SQLite
 and PostgreSQL spell `ON CONFLICT` alike, but SQLAlchemy builds them from each dialect's insert).
@@ -17,8 +18,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
-    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.dashboard.metrics import Deltas, TaskFacts
 from tandem.dashboard.models import (
-    Activity,
     DashboardDirty,
     DashboardEmitted,
     DayTally,
@@ -42,7 +40,6 @@ _DAYS = DayTally.__table__
 _DUE = DueTally.__table__
 _DIRTY = DashboardDirty.__table__
 _EMITTED = DashboardEmitted.__table__
-_ACTIVITY = Activity.__table__
 
 
 # -- tally upserts -------------------------------------------------------------------------
@@ -143,23 +140,23 @@ _GUEST_PROJECTS = select(ProjectMember.project_id).where(
 )
 
 
-def _audiences(statement: Select[Any], table: Any) -> tuple[Select[Any], Select[Any]]:
+def audiences(statement: Select[Any], table: Any) -> tuple[Select[Any], Select[Any]]:
     """The statement over the whole org, and over a Guest's projects of it."""
     whole = statement.where(table.c.org_id == bindparam("org_id"))
     return whole, whole.where(table.c.project_id.in_(_GUEST_PROJECTS))
 
 
-_STATUS_SUMS = _audiences(
+_STATUS_SUMS = audiences(
     select(_STATUS.c.status, _STATUS.c.assignee_id, _STATUS.c.done, func.sum(_STATUS.c.count))
     .group_by(_STATUS.c.status, _STATUS.c.assignee_id, _STATUS.c.done)
     .having(func.sum(_STATUS.c.count) != 0),
     _STATUS,
 )
-_OVERDUE = _audiences(
+_OVERDUE = audiences(
     select(func.coalesce(func.sum(_DUE.c.count), 0)).where(_DUE.c.due_date < bindparam("today")),
     _DUE,
 )
-_DAY_SUMS = _audiences(
+_DAY_SUMS = audiences(
     select(
         _DAYS.c.day,
         func.sum(_DAYS.c.created),
@@ -353,53 +350,3 @@ async def project_guests(session: AsyncSession, org_id: str, project_id: str) ->
 async def guest_projects(session: AsyncSession, org_id: str, guest_id: str) -> set[str]:
     params = {"org_id": org_id, "guest_id": guest_id}
     return set(await session.scalars(_GUEST_PROJECT_IDS, params))
-
-
-# -- activity ------------------------------------------------------------------------------
-
-_INSERT_ACTIVITY = insert(_ACTIVITY)
-_FEED_ORDER = (_ACTIVITY.c.created_at.desc(), _ACTIVITY.c.id.desc())
-_FEED = _audiences(
-    select(_ACTIVITY).order_by(*_FEED_ORDER).limit(bindparam("limit")),
-    _ACTIVITY,
-)
-_ANCHOR = select(_ACTIVITY.c.created_at, _ACTIVITY.c.id).where(
-    _ACTIVITY.c.org_id == bindparam("org_id"), _ACTIVITY.c.id == bindparam("before")
-)
-_OLDER = or_(
-    _ACTIVITY.c.created_at < bindparam("before_at"),
-    and_(_ACTIVITY.c.created_at == bindparam("before_at"), _ACTIVITY.c.id < bindparam("before")),
-)
-_FEED_BEFORE = (_FEED[0].where(_OLDER), _FEED[1].where(_OLDER))
-
-
-_PROJECT_FEED = (
-    select(_ACTIVITY)
-    .where(_ACTIVITY.c.project_id == bindparam("project_id"))
-    .order_by(*_FEED_ORDER)
-    .limit(bindparam("limit"))
-)
-
-
-async def project_activities(session: AsyncSession, project_id: str, limit: int) -> list[Any]:
-    """A project's lines of the feed, newest first."""
-    return list(await session.execute(_PROJECT_FEED, {"project_id": project_id, "limit": limit}))
-
-
-async def add_activity(session: AsyncSession, row: dict[str, Any]) -> None:
-    await session.execute(_INSERT_ACTIVITY, row)
-
-
-async def activities(
-    session: AsyncSession, org_id: str, guest_id: str | None, before: str | None, limit: int
-) -> list[Any]:
-    """The feed, newest first; `before` an activity id of this org (an unknown one: empty page)."""
-    which = 0 if guest_id is None else 1
-    params: dict[str, Any] = {"org_id": org_id, "guest_id": guest_id, "limit": limit}
-    if before is None:
-        return list(await session.execute(_FEED[which], params))
-    anchor = (await session.execute(_ANCHOR, {"org_id": org_id, "before": before})).first()
-    if anchor is None:
-        return []
-    params.update(before_at=anchor[0], before=anchor[1])
-    return list(await session.execute(_FEED_BEFORE[which], params))

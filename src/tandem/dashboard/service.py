@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.dashboard import repository
+from tandem.dashboard import activity_repository, repository
 from tandem.dashboard.events import (
     ActivityOut,
     ActivityTarget,
@@ -113,7 +113,7 @@ async def record_activity(
         detail=detail,
         created_at=iso(now),  # type: ignore[arg-type]
     )
-    await repository.add_activity(
+    await activity_repository.add_activity(
         session,
         {
             "id": activity.id,
@@ -173,7 +173,9 @@ def _activity_out(row: Any) -> ActivityOut:
 async def activity(
     session: AsyncSession, viewer: Viewer, before: str | None, limit: int = ACTIVITY_PAGE
 ) -> list[ActivityOut]:
-    rows = await repository.activities(session, viewer.org_id, viewer.guest_id, before, limit)
+    rows = await activity_repository.activities(
+        session, viewer.org_id, viewer.guest_id, before, limit
+    )
     return [_activity_out(row) for row in rows]
 
 
@@ -182,7 +184,8 @@ async def project_activity(
 ) -> list[ActivityOut]:
     """A project's recent lines of the feed, newest first (the project page)."""
     return [
-        _activity_out(r) for r in await repository.project_activities(session, project_id, limit)
+        _activity_out(r)
+        for r in await activity_repository.project_activities(session, project_id, limit)
     ]
 
 
