@@ -41,7 +41,7 @@ from typing import Any
 
 import aiohttp
 import socketio
-from kanban_board import Api, epoch, percentiles, run_once, sign_in
+from kanban_board import Api, add_server_options, epoch, percentiles, run_once, sign_in
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -57,10 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=20, help="how long messages are sent")
     p.add_argument("--typing-every", type=int, default=10, help="chat.typing before every Nth")
     p.add_argument("--connect-batch", type=int, default=50, help="sockets connected at once")
-    p.add_argument("--database-url", default="", help="as kanban_burst.py's")
-    p.add_argument("--server-cpus", default="0", help="cores for the server (taskset -c)")
-    p.add_argument("--nice", type=int, default=0, help="as kanban_burst.py's")
-    p.add_argument("--deadline", type=float, default=0, help="print every stack and exit after")
+    add_server_options(p)
     p.add_argument("--json", default="", help="write the result here")
     return p.parse_args(argv)
 

@@ -72,6 +72,22 @@ Measure = Callable[[dict, int], Awaitable[dict[str, Any]]]  # (server info, serv
 Report = Callable[[dict[str, Any]], tuple[str, bool]]  # result -> (text, ok)
 
 
+def add_server_options(p: Any) -> None:
+    """The options every page workload takes for its server and its own process."""
+    p.add_argument("--database-url", default="", help="as kanban_burst.py's")
+    p.add_argument("--server-cpus", default="0", help="cores for the server (taskset -c)")
+    p.add_argument("--nice", type=int, default=0, help="as kanban_burst.py's")
+    p.add_argument("--deadline", type=float, default=0, help="print every stack and exit after")
+
+
+async def join(sio: Any, url: str, token: str, room: str) -> None:
+    """Connect a Socket.IO client over the WebSocket transport and subscribe it to `room`."""
+    await sio.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=30)
+    ack = await sio.call("subscribe", {"room": room}, timeout=30)
+    if not ack or not ack.get("ok"):
+        raise RuntimeError(f"subscribe {room}: {ack}")
+
+
 def run_once(
     args: Any, name: str, users: int, measure: Measure, report: Report, client_cpus: str = ""
 ) -> int:

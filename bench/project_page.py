@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 import socketio
-from kanban_board import epoch, percentiles, run_once, setup_board
+from kanban_board import add_server_options, epoch, join, percentiles, run_once, setup_board
 
 WATCHED = ("project.updated", "project.member.added", "project.metrics.updated")
 
@@ -38,10 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--changes", type=int, default=200, help="metadata and member changes")
     p.add_argument("--rate", type=float, default=20, help="changes a second")
     p.add_argument("--moves", type=int, default=100, help="task moves for the counters")
-    p.add_argument("--database-url", default="", help="as kanban_burst.py's")
-    p.add_argument("--server-cpus", default="0", help="cores for the server (taskset -c)")
-    p.add_argument("--nice", type=int, default=0, help="as kanban_burst.py's")
-    p.add_argument("--deadline", type=float, default=0, help="print every stack and exit after")
+    add_server_options(p)
     return p.parse_args(argv)
 
 
@@ -71,12 +68,7 @@ class Viewer:
             self.changes.append((key, wall, epoch(env["meta"]["emittedAt"])))
 
     async def start(self) -> None:
-        await self.sio.connect(
-            self.url, auth={"token": self.token}, transports=["websocket"], wait_timeout=30
-        )
-        ack = await self.sio.call("subscribe", {"room": self.room}, timeout=30)
-        if not ack or not ack.get("ok"):
-            raise RuntimeError(f"subscribe {self.room}: {ack}")
+        await join(self.sio, self.url, self.token, self.room)
 
 
 async def measure(args: argparse.Namespace, info: dict) -> dict[str, Any]:
