@@ -214,6 +214,8 @@ async def test_a_removal_on_one_instance_evicts_the_persons_socket_on_the_other_
         await eventually(
             lambda: sid not in b.runtime.gateway.manager.rooms.get("/", {}).get(room, {}), timeout=1
         )
+        # The socket leaves the room first, then hears why: the notice is the room's last word.
+        await removed.wait_event("room.evicted", timeout=1, room=room)
         assert time.monotonic() - started < 1.0
         marker = len(removed.events)
 
