@@ -78,6 +78,57 @@ class Settings(BaseSettings):
     socket_subscribe_limit_per_minute: int = 600  # per socket; 0 turns it off
     # An engine.io session must complete its Socket.IO connect within this, or it is closed.
     socket_handshake_seconds: float = 10.0
+    # Client events over the socket, each with a limit per socket and one per client address (the
+    # peer, or X-Forwarded-For from the proxies uvicorn trusts): a burst, then one more every
+    # window / burst seconds; 0 turns one off. realtime/limits.py names each event's pair (the
+    # `subscribe` per socket is socket_subscribe_limit_per_minute; the per-address limits of
+    # chat.message.send and chat.typing are chat_send_ip_* and chat_typing_ip_*); an event it does
+    # not name has socket_event_*. Sized so that 500 people behind one address never meet them in
+    # normal use, and all get back in within seconds when they reconnect at once.
+    socket_subscribe_ip_burst: int = 10_000
+    socket_subscribe_ip_window_seconds: float = 60.0
+    socket_unsubscribe_burst: int = 600
+    socket_unsubscribe_window_seconds: float = 60.0
+    socket_unsubscribe_ip_burst: int = 10_000
+    socket_unsubscribe_ip_window_seconds: float = 60.0
+    # kanban.typing, kanban.lock, task.typing, chat.typing: each its own bucket
+    socket_hint_burst: int = 20
+    socket_hint_window_seconds: float = 2.0
+    socket_hint_ip_burst: int = 1000
+    socket_hint_ip_window_seconds: float = 10.0
+    socket_chat_send_burst: int = 30
+    socket_chat_send_window_seconds: float = 6.0
+    # chat.message.delivered, chat.message.read
+    socket_receipt_burst: int = 120
+    socket_receipt_window_seconds: float = 10.0
+    socket_receipt_ip_burst: int = 5000
+    socket_receipt_ip_window_seconds: float = 10.0
+    socket_event_burst: int = 60
+    socket_event_window_seconds: float = 10.0
+    socket_event_ip_burst: int = 3000
+    socket_event_ip_window_seconds: float = 10.0
+    # Socket.IO connects per client address, across instances with Redis; over it a connect is
+    # refused with a `rate_limited` connect_error carrying retryAfterMs. Addresses in these networks
+    # are not counted: loopback by default, where a local balancer connects from.
+    socket_connect_ip_burst: int = 2000
+    socket_connect_ip_window_seconds: float = 20.0
+    socket_connect_ip_exempt: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1"]
+    )
+    # Socket.IO connects one process checks at once (token, user room, presence); the ones past it
+    # are refused at once, `rate_limited` with a short retryAfterMs, rather than queued (0: no cap).
+    socket_max_handshakes: int = 64
+
+    @field_validator("socket_connect_ip_exempt", mode="before")
+    @classmethod
+    def _split_exempt(cls, value: object) -> object:
+        return cls._split_list(value)
+
+    @field_validator("socket_connect_ip_exempt")
+    @classmethod
+    def _exempt_networks(cls, value: list[str]) -> list[str]:
+        return cls._networks(value)
+
     # A new TCP connection must send a complete request head within this, or it is closed (0: off).
     header_timeout_seconds: float = 10.0
     # Open connections one address may hold in each serving process (0: no cap), except addresses in
