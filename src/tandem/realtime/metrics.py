@@ -71,6 +71,11 @@ class Metrics:
         self.rate_limited = Counter(
             "tandem_rate_limited", "Requests refused by a rate limit", ["what"], registry=r
         )
+        self.connects_shed = Counter(
+            "tandem_connects_shed",
+            "Socket.IO connects refused because the process was checking too many at once",
+            registry=r,
+        )
         self.dropped = Counter(
             "tandem_dropped_events",
             "Ephemeral events dropped for a socket over its outbound buffer bound, by type",
