@@ -1,6 +1,6 @@
-import { computed, signal } from '@preact/signals';
+import { computed, effect, signal } from '@preact/signals';
 import type { components } from '../sdk/api.gen';
-import { TandemClient } from '../sdk/client';
+import { TandemClient, type ClientOptions } from '../sdk/client';
 import * as auth from '../sdk/domains/auth';
 import * as org from '../sdk/domains/org';
 import { prefetchMembers, type MembersSnapshot } from '../sdk/domains/org';
@@ -13,8 +13,22 @@ export type User = Schemas['UserOut'];
 export type Membership = Schemas['MeMembership'];
 export type Me = Schemas['MeOut'];
 
+/**
+ * Settings for browser tests and for checking a soak by hand, read once at start:
+ * `tandem.debug.verifyIntervalMs` shortens the soak verification interval.
+ */
+function debugOptions(): ClientOptions {
+  const intervalMs = Number(localStorage.getItem('tandem.debug.verifyIntervalMs'));
+  return Number.isFinite(intervalMs) && intervalMs > 0 ? { verifyIntervalMs: intervalMs } : {};
+}
+
 /** The one SDK client of the page. */
-export const client = new TandemClient({ onUnauthenticated: () => signedOut() });
+export const client = new TandemClient({ onUnauthenticated: () => signedOut(), ...debugOptions() });
+
+/** `__tandemDebug.dropNext('kanban.task.updated')`: this tab discards the next such event (see DebugSwitches). */
+(window as unknown as { __tandemDebug: unknown }).__tandemDebug = {
+  dropNext: (event: string, count?: number) => client.soak.debug.dropNext(event, count),
+};
 
 export const me = signal<Me | null>(null);
 /** True until we know whether the stored tokens still sign someone in. */
@@ -25,6 +39,11 @@ export const currentOrgId = signal<string | null>(localStorage.getItem(ORG_KEY))
 export const currentMembership = computed(
   () => me.value?.memberships.find((m) => m.orgId === currentOrgId.value) ?? null,
 );
+
+// Latency samples count toward the organization of the page they were taken on.
+effect(() => {
+  client.latency.orgId = currentOrgId.value;
+});
 
 export function selectOrg(orgId: string | null): void {
   currentOrgId.value = orgId;

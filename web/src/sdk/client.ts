@@ -8,13 +8,14 @@ import { Http } from './http';
 import { LatencyReporter } from './latency';
 import { OfflineQueue } from './offline-queue';
 import { Rest } from './rest';
+import { Soak, type SoakOptions } from './soak';
 import { SocketTokenSource } from './socket-token';
 import { EventBatcher, type Scheduler } from './store';
 import { Subscriptions, type RoomHandlers, type SubscribeOptions, type Subscription } from './subscriptions';
 import { TokenStore, type KeyValueStorage } from './tokens';
 import { socketIoFactory, type SocketFactory } from './transport';
 
-export interface ClientOptions {
+export interface ClientOptions extends SoakOptions {
   /** Prefix for REST calls; '' (same origin) by default. */
   baseUrl?: string;
   socketUrl?: string;
@@ -53,6 +54,8 @@ export class TandemClient {
   readonly latency: LatencyReporter;
   readonly flags: FlagWatcher;
   readonly batcher: EventBatcher;
+  /** Soak verification of live rooms, and the debug switches (`soak.debug.dropNext`). */
+  readonly soak: Soak;
   queue: OfflineQueue | null = null;
   private cleanups: Array<() => void> = [];
 
@@ -82,6 +85,7 @@ export class TandemClient {
     });
     this.latency = new LatencyReporter(this.http, options.latencyIntervalMs);
     this.flags = new FlagWatcher(this.http, options.flagsIntervalMs);
+    this.soak = new Soak(this.http, this.connection, this.batcher, options);
     this.subscriptions = new Subscriptions({
       connection: this.connection,
       http: this.http,

@@ -4,12 +4,34 @@ import type { Http } from './http';
 import { Rest } from './rest';
 
 export type Phase = 'members' | 'dashboard' | 'kanban' | 'task' | 'project' | 'chat';
+export const PHASES: readonly Phase[] = ['members', 'dashboard', 'kanban', 'task', 'project', 'chat'];
 /** GET /api/orgs/{id}/flags: each phase's state for the org. */
 export type PhaseFlags = components['schemas']['FlagsOut']['flags'];
+/** `soak`: live as when on, and the SDK verifies the live state against fresh snapshots. */
+export type PhaseState = 'on' | 'off' | 'soak';
+export type PhaseStates = Partial<Record<string, PhaseState>>;
+
+/** The flags answer: a server from before soak states sends `flags` only. */
+type FlagsAnswer = { flags?: PhaseFlags; states?: PhaseStates };
 
 interface Watched {
-  flags: Signal<PhaseFlags | null>;
+  states: Signal<PhaseStates | null>;
   watchers: number;
+}
+
+export interface WatchedPhase {
+  /** True while the phase is off for the org; false while unknown (the socket is tried first). */
+  off: ReadonlySignal<boolean>;
+  /** The phase's state for the org; null while unknown. */
+  state: ReadonlySignal<PhaseState | null>;
+  release: () => void;
+}
+
+/** Each phase's state from a flags answer: `states` when sent, else on/off from `flags`. */
+export function statesOf(answer: FlagsAnswer): PhaseStates {
+  const states: PhaseStates = {};
+  for (const [phase, enabled] of Object.entries(answer.flags ?? {})) states[phase] = enabled ? 'on' : 'off';
+  return { ...states, ...answer.states };
 }
 
 /**
@@ -26,20 +48,22 @@ export class FlagWatcher {
     private readonly intervalMs = 60_000,
   ) {}
 
-  /** True while `phase` is off for the org; false while unknown (the socket is tried first). */
-  phaseOff(orgId: string, phase: Phase): { off: ReadonlySignal<boolean>; release: () => void } {
+  /** Watches one phase of one org until released. */
+  watch(orgId: string, phase: Phase): WatchedPhase {
     let watched = this.orgs.get(orgId);
     if (!watched) {
-      watched = { flags: signal(null), watchers: 0 };
+      watched = { states: signal(null), watchers: 0 };
       this.orgs.set(orgId, watched);
       void this.refreshOrg(orgId);
     }
     watched.watchers += 1;
     this.ensureTimer();
-    const flags = watched.flags;
+    const states = watched.states;
     let released = false;
+    const state = computed(() => states.value?.[phase] ?? null);
     return {
-      off: computed(() => flags.value?.[phase] === false),
+      off: computed(() => state.value === 'off'),
+      state,
       release: () => {
         if (released) return;
         released = true;
@@ -50,8 +74,18 @@ export class FlagWatcher {
     };
   }
 
+  /** True while `phase` is off for the org; false while unknown (the socket is tried first). */
+  phaseOff(orgId: string, phase: Phase): { off: ReadonlySignal<boolean>; release: () => void } {
+    return this.watch(orgId, phase);
+  }
+
   refreshAll(): Promise<void> {
     return Promise.all([...this.orgs.keys()].map((orgId) => this.refreshOrg(orgId))).then(() => undefined);
+  }
+
+  /** Re-reads one org's flags now (e.g. after an Owner changed one in this tab). */
+  refresh(orgId: string): Promise<void> {
+    return this.orgs.has(orgId) ? this.refreshOrg(orgId) : Promise.resolve();
   }
 
   stop(): void {
@@ -65,9 +99,9 @@ export class FlagWatcher {
 
   private async refreshOrg(orgId: string): Promise<void> {
     try {
-      const res = await new Rest(this.http).get('/api/orgs/{org_id}/flags', { path: { org_id: orgId }, retry: false });
+      const res = (await new Rest(this.http).get('/api/orgs/{org_id}/flags', { path: { org_id: orgId }, retry: false })) as FlagsAnswer;
       const watched = this.orgs.get(orgId);
-      if (watched && res?.flags) watched.flags.value = res.flags;
+      if (watched && (res?.flags || res?.states)) watched.states.value = statesOf(res);
     } catch {
       // Unknown flags keep the last answer (initially: socket first). The next tick retries.
     }

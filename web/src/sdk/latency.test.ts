@@ -70,4 +70,19 @@ describe('LatencyReporter', () => {
     await reporter.flush();
     expect(reporter.buffered).toBe(0);
   });
+
+  it("sends the page's organization with its samples, and a new page's samples apart", async () => {
+    const { http, posts } = fakeHttp();
+    const reporter = new LatencyReporter(http, 10_000, 500, () => 1_000);
+    reporter.orgId = 'org_a';
+    reporter.record('kanban.task.updated', new Date(900).toISOString());
+    reporter.orgId = 'org_b';
+    await Promise.resolve();
+    reporter.record('kanban.task.moved', new Date(950).toISOString());
+    await reporter.flush();
+    expect(posts).toEqual([
+      { path: '/api/telemetry/latency', body: { samples: [{ event: 'kanban.task.updated', ms: 100 }], orgId: 'org_a' } },
+      { path: '/api/telemetry/latency', body: { samples: [{ event: 'kanban.task.moved', ms: 50 }], orgId: 'org_b' } },
+    ]);
+  });
 });

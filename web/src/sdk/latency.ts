@@ -3,6 +3,8 @@ import type { Http } from './http';
 import { Rest } from './rest';
 
 export type LatencySample = components['schemas']['LatencySample'];
+/** POST /api/telemetry/latency; `orgId` makes the samples count toward that organization. */
+type LatencyBody = components['schemas']['LatencyIn'] & { orgId?: string };
 
 /** Calls `listener` whenever the page is hidden: tab switched or closed, navigated away, app backgrounded. */
 export type PageHideWatcher = (listener: () => void) => () => void;
@@ -34,6 +36,7 @@ export class LatencyReporter {
   private samples: LatencySample[] = [];
   private timer: ReturnType<typeof setInterval> | null = null;
   private unwatchPage: (() => void) | null = null;
+  private org: string | null = null;
 
   constructor(
     private readonly http: Http,
@@ -58,6 +61,18 @@ export class LatencyReporter {
     this.unwatchPage = null;
   }
 
+  /** The organization of the page the samples come from: they count toward its figures. */
+  get orgId(): string | null {
+    return this.org;
+  }
+
+  set orgId(orgId: string | null) {
+    if (orgId === this.org) return;
+    // Samples already taken belong to the page they were taken on.
+    void this.flush();
+    this.org = orgId;
+  }
+
   get buffered(): number {
     return this.samples.length;
   }
@@ -77,7 +92,7 @@ export class LatencyReporter {
     if (this.samples.length === 0) return;
     const samples = this.samples;
     this.samples = [];
-    const body = { samples } satisfies components['schemas']['LatencyIn'];
+    const body: LatencyBody = this.org ? { samples, orgId: this.org } : { samples };
     try {
       await new Rest(this.http).post('/api/telemetry/latency', { body, retry: false, keepalive });
     } catch {

@@ -39,7 +39,7 @@ function LiveTaskPage({ taskId, orgId, userId }: { taskId: string; orgId: string
   const failed = useSignal<string | null>(null);
   const nameOf = (id: string | null) => (id ? (members.store.peek(id)?.name ?? 'Someone') : 'Someone');
   const watched = useMemo(
-    () => watchTask(client, taskId, userId, { notify: showNotice, nameOf, onError: (error) => (failed.value = error.message) }),
+    () => watchTask(client, taskId, userId, { notify: showNotice, nameOf, onError: (error) => (failed.value = error.message), orgId }),
     // eslint-disable-next-line react-hooks/exhaustive-deps -- one watch per task and person
     [taskId, userId],
   );

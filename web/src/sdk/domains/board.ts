@@ -8,6 +8,7 @@ import { HeldHint } from '../board/hints';
 import { LiveBoard, type QueuedMove } from '../board/live';
 import type { BoardNotice } from '../board/notices';
 import type { AnyBoardEnvelope, EditableField, LockHintWire, TypingHintWire } from '../board/types';
+import { boardFromSnapshot, comparableBoard } from '../reducers/board';
 import type { Subscription } from '../subscriptions';
 import type { RoomClient } from './typed';
 import { subscribeProject } from './project';
@@ -83,6 +84,13 @@ export function watchBoard(
       },
       apply: (events) => board.applyEvents(events as unknown as AnyBoardEnvelope[]),
       onError: callbacks.onError,
+      verify: {
+        async fetch(signal) {
+          const snapshot = await api.load(projectId, signal);
+          return { cursor: Number(snapshot.cursor) || 0, state: comparableBoard(boardFromSnapshot(snapshot)), repair: () => board.load(snapshot) };
+        },
+        current: () => comparableBoard(board.data),
+      },
       // The snapshot carries the hints alive now, which are never replayed: reload it on every rejoin.
       ephemeral: true,
     },

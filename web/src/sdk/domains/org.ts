@@ -3,7 +3,7 @@ import type { SdkError } from '../errors';
 import { orgRoom } from '../events.gen';
 import type { Http } from '../http';
 import { Rest } from '../rest';
-import { applyMemberEvents, applyMembersSnapshot, MembersStore } from '../reducers/members';
+import { applyMemberEvents, applyMembersSnapshot, comparableMembers, MembersStore } from '../reducers/members';
 import type { Subscription } from '../subscriptions';
 import { subscribeTyped, type EventsOf, type RoomClient, type TypedSubscribeOptions } from './typed';
 
@@ -95,6 +95,13 @@ export function watchMembers(
     apply: (events) => applyMemberEvents(store, events),
     onError,
     ephemeral: true,
+    verify: {
+      async fetch(signal) {
+        const res = await members(new Rest(client.http), orgId, signal);
+        return { cursor: Number(res.cursor) || 0, state: comparableMembers(res.members), repair: () => applyMembersSnapshot(store, res.members) };
+      },
+      current: () => comparableMembers(store.ids.peek().map((id) => store.peek(id)!)),
+    },
   });
   return { store, subscription };
 }

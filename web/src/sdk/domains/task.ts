@@ -8,6 +8,7 @@ import { restTaskApi, type TaskApi } from '../task/api';
 import { LiveTask } from '../task/live';
 import type { TypingField } from '../task/typing';
 import type { AnyTaskEnvelope } from '../task/types';
+import { comparableTask, taskFromSnapshot } from '../reducers/task';
 import type { Subscription } from '../subscriptions';
 import { subscribeTyped, type EventsOf, type RoomClient, type TypedSubscribeOptions } from './typed';
 
@@ -43,7 +44,14 @@ export function watchTask(
   client: TaskClient,
   taskId: string,
   me: string,
-  callbacks: { notify: (notice: BoardNotice) => void; nameOf: (userId: string) => string; onError?: (error: SdkError) => void; onLoad?: () => void },
+  callbacks: {
+    notify: (notice: BoardNotice) => void;
+    nameOf: (userId: string) => string;
+    onError?: (error: SdkError) => void;
+    onLoad?: () => void;
+    /** The task's organization: its `task` phase flag decides socket, polling or soak. */
+    orgId?: string;
+  },
   api: TaskApi = restTaskApi(client.http),
 ): WatchedTask {
   const live = new LiveTask({ taskId, me, api, notify: callbacks.notify, nameOf: callbacks.nameOf });
@@ -82,9 +90,16 @@ export function watchTask(
     },
     apply,
     onError,
+    verify: {
+      async fetch(signal) {
+        const snapshot = await api.load(taskId, signal);
+        return { cursor: Number(snapshot.cursor) || 0, state: comparableTask(taskFromSnapshot(snapshot)), repair: () => live.load(snapshot) };
+      },
+      current: () => comparableTask(live.data),
+    },
     // The snapshot carries the typing hints alive now, which are never replayed: reload it on every rejoin.
     ephemeral: true,
-  });
+  }, callbacks.orgId);
 
   const room = taskRoom(taskId);
   const stopHints = client.connection.onEvent((event, payload) => {

@@ -1,8 +1,11 @@
+import { effect } from '@preact/signals';
 import type { AnyEnvelope } from '../envelope';
 import type { SdkError } from '../errors';
 import type { Envelope, EventMap, EventName } from '../events.gen';
 import type { FlagWatcher, Phase } from '../flags';
+import type { Soak } from '../soak';
 import type { RoomHandlers, SubscribeOptions, Subscription } from '../subscriptions';
+import type { SoakVerifier, VerifySource } from '../verify';
 
 /** The event names of one domain, taken from the generated map (never listed by hand). */
 export type EventsOf<Prefix extends string> = Extract<EventName, `${Prefix}${string}`>;
@@ -14,6 +17,8 @@ export type EventHandlers<N extends EventName> = {
 export interface RoomClient {
   subscribe(room: string, handlers: RoomHandlers, options?: SubscribeOptions): Subscription;
   readonly flags: FlagWatcher;
+  /** Soak verification and the debug switches; absent in clients that need neither. */
+  readonly soak?: Soak;
 }
 
 export interface TypedSubscribeOptions<N extends EventName> {
@@ -26,6 +31,8 @@ export interface TypedSubscribeOptions<N extends EventName> {
   onError?: (error: SdkError) => void;
   /** The snapshot holds ephemeral state (presence): reload it after every (re)join. */
   ephemeral?: boolean;
+  /** While the phase soaks: how to fetch a snapshot to compare, and the live state to compare it with. */
+  verify?: VerifySource;
 }
 
 /**
@@ -38,14 +45,17 @@ export function subscribeTyped<N extends EventName>(
   options: TypedSubscribeOptions<N>,
   flag?: { orgId: string; phase: Phase },
 ): Subscription {
-  const watched = flag ? client.flags.phaseOff(flag.orgId, flag.phase) : null;
+  const watched = flag ? client.flags.watch(flag.orgId, flag.phase) : null;
+  let verifier: SoakVerifier | null = null;
   const subscription = client.subscribe(
     room,
     {
       load: options.load,
       onError: options.onError,
       apply(events: AnyEnvelope[]) {
-        const mine = events as unknown as Array<Envelope<N>>;
+        verifier?.note(events);
+        const kept = client.soak ? client.soak.debug.filter(events) : events;
+        const mine = kept as unknown as Array<Envelope<N>>;
         if (options.apply) options.apply(mine);
         if (!options.on) return;
         for (const envelope of mine) {
@@ -56,10 +66,22 @@ export function subscribeTyped<N extends EventName>(
     },
     { pollOnly: watched?.off, ephemeral: options.ephemeral },
   );
-  if (!watched) return subscription;
+  if (!watched || !flag) return subscription;
+  let stopSoak = () => undefined as void;
+  if (options.verify && client.soak) {
+    const soaking = client.soak.verifier(room, flag, subscription, options.verify, () => watched.off.peek());
+    verifier = soaking;
+    // Nothing runs (no timer) unless the phase is in soak for this org.
+    stopSoak = effect(() => {
+      if (watched.state.value === 'soak') soaking.start();
+      else soaking.stop();
+    });
+  }
   const close = subscription.close.bind(subscription);
   return Object.assign(subscription, {
     close() {
+      stopSoak();
+      verifier?.stop();
       close();
       watched.release();
     },

@@ -4,7 +4,7 @@ import { subscribeTyped, type RoomClient } from '../domains/typed';
 import type { SdkError } from '../errors';
 import { userRoom, type Envelope } from '../events.gen';
 import type { Http } from '../http';
-import { applyProjectPageEvents, projectFromSnapshot, type ProjectData, type Reader } from '../reducers/project';
+import { applyProjectPageEvents, comparableProject, projectFromSnapshot, type ProjectData, type Reader } from '../reducers/project';
 import { Rest } from '../rest';
 import type { Subscription } from '../subscriptions';
 import type { AnyProjectEnvelope, ProjectPageSnapshot } from './types';
@@ -96,6 +96,21 @@ export function watchProjectPage(
       },
       apply: (events) => apply(events as unknown as AnyProjectEnvelope[]),
       onError,
+      verify: {
+        async fetch(signal) {
+          const snapshot = await load(signal);
+          const fetched = projectFromSnapshot(snapshot);
+          return {
+            cursor: Number(snapshot.cursor) || 0,
+            state: comparableProject(fetched),
+            repair: () => {
+              state = { ...fetched, lost: state?.lost ?? false };
+              publish();
+            },
+          };
+        },
+        current: () => comparableProject(state),
+      },
     },
     { orgId, phase: 'project' },
   );

@@ -111,3 +111,9 @@ export function applyBoardEvents(data: BoardData, envelopes: AnyBoardEnvelope[])
 export function columnCounts(order: Map<string, string[]>): Map<string, number> {
   return new Map([...order].map(([column, ids]) => [column, ids.length]));
 }
+
+/** The board's durable state as plain data, for soak verification (hints and pending writes aside). */
+export function comparableBoard(data: BoardData | null): unknown {
+  if (!data) return null;
+  return { name: data.name, columns: data.columns, archived: data.archived, tasks: Object.fromEntries(data.tasks) };
+}

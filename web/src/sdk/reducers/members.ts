@@ -56,3 +56,8 @@ export function applyMemberEvent(store: MembersStore, envelope: Envelope<OrgEven
 export function applyMemberEvents(store: MembersStore, envelopes: Array<Envelope<OrgEvent>>): void {
   for (const envelope of envelopes) applyMemberEvent(store, envelope);
 }
+
+/** The members' durable fields keyed by user id, for soak verification (presence is ephemeral). */
+export function comparableMembers(rows: MemberRow[]): Record<string, unknown> {
+  return Object.fromEntries(rows.map(({ online: _online, lastActiveAt: _lastActiveAt, ...member }) => [member.userId, member]));
+}

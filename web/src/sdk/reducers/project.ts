@@ -102,3 +102,17 @@ export function applyProjectPageEvent(data: ProjectData, envelope: AnyProjectEnv
 export function applyProjectPageEvents(data: ProjectData, envelopes: readonly AnyProjectEnvelope[], reader: Reader): void {
   for (const envelope of envelopes) applyProjectPageEvent(data, envelope, reader);
 }
+
+/**
+ * The project page's own durable state as plain data, for soak verification. Metrics and due days
+ * are left out: they are derived, and overdue counts change with the date, not with events.
+ */
+export function comparableProject(data: ProjectData | null): unknown {
+  if (!data) return null;
+  return {
+    project: data.project,
+    // Names and task titles shown beside them change through other rooms: compare who and what.
+    members: Object.fromEntries(data.members.map((m) => [m.userId, m.role])),
+    files: data.files.map((f) => f.id).sort(),
+  };
+}

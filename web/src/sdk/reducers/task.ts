@@ -119,3 +119,19 @@ export function applyTaskEvents(data: TaskData, envelopes: AnyTaskEnvelope[]): v
 export function progressOf(subtasks: readonly Subtask[]): { done: number; total: number } {
   return { done: subtasks.filter((s) => s.done).length, total: subtasks.length };
 }
+
+/**
+ * The task page's state as its own room keeps it, for soak verification: moves (status,
+ * rank, rev) come on the project room, so they are left out, as is the activity feed.
+ */
+export function comparableTask(data: TaskData | null): unknown {
+  if (!data) return null;
+  const { status: _status, rank: _rank, rev: _rev, updatedAt: _updatedAt, completedAt: _completedAt, ...task } = data.task;
+  return {
+    gone: data.gone,
+    task,
+    subtasks: Object.fromEntries(data.subtasks.map((s) => [s.id, s])),
+    comments: Object.fromEntries(data.comments.map(({ commentId: _commentId, ...c }) => [c.id, c])),
+    attachments: Object.fromEntries(data.attachments.map((a) => [a.id, a])),
+  };
+}
