@@ -44,6 +44,8 @@ RULE_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("DELETE", "/api/orgs/{org_id}/members/{user_id}"): (403, 409),
     ("POST", "/api/orgs/{org_id}/leave"): (409,),
     ("PUT", "/api/orgs/{org_id}/flags/{phase}"): (403,),
+    ("POST", "/api/orgs/{org_id}/realtime/drift"): (403, 429),
+    ("GET", "/api/orgs/{org_id}/realtime"): (403,),
     ("GET", "/api/events"): (404,),
     ("POST", "/api/orgs/{org_id}/projects"): (403,),
     ("PATCH", "/api/projects/{project_id}"): (403,),

@@ -60,13 +60,17 @@ async def _demo(only_if_empty: bool) -> int:
 
 async def _flags(args: argparse.Namespace) -> int:
     from tandem.db import Database
+    from tandem.flags import repository
     from tandem.flags import service as flags
+    from tandem.kit.clock import iso
 
     settings = get_settings()
     db = Database(settings.effective_database_url)
     try:
         async with db.unit_of_work() as session:
-            if args.flags_command == "set":
+            if args.flags_command == "audit":
+                changes = await repository.audit(session, args.org, args.limit)
+            elif args.flags_command == "set":
                 enabled = {"on": True, "off": False}.get(args.state) if args.state else None
                 allow = [o for o in args.allow.split(",") if o] if args.allow is not None else None
                 await flags.set_rule(
@@ -75,22 +79,36 @@ async def _flags(args: argparse.Namespace) -> int:
                     enabled=enabled,
                     allow_orgs=allow,
                     rollout_percent=args.rollout,
+                    reason="tandem flags set",
                 )
             elif args.flags_command == "org":
-                state = {"on": True, "off": False, "default": None}[args.state]
-                await flags.set_org_override(session, args.phase, args.org, state)
+                state = None if args.state == "default" else args.state
+                await flags.set_org_state(
+                    session, args.phase, args.org, state, reason="tandem flags org"
+                )
             rules = await flags.rules(session)
-            overrides = sorted(flags.cache.overrides.items())
+            overrides = await flags.overrides(session)
     finally:
         await db.dispose()
+    if args.flags_command == "audit":
+        print(f"{'at':24} {'phase':10} {'org':20} {'before':>14} -> {'after':14} by / why")
+        for change, name in changes:
+            who = "automatic" if change.automatic else (name or change.actor_id or "terminal")
+            print(
+                f"{iso(change.at):24} {change.phase:10} {change.org_id or '(global rule)':20} "
+                f"{change.before:>14} -> {change.after:14} {who}: {change.reason or '-'}"
+            )
+        if not changes:
+            print("(no changes yet)")
+        return 0
     print(f"{'phase':10} {'state':5} {'rollout':>7}  allow-list")
     for rule in rules:
         print(
             f"{rule.phase:10} {'on' if rule.enabled else 'off':5} {rule.rollout_percent:>6}%  "
             f"{', '.join(rule.allow_orgs) or '-'}"
         )
-    for (phase, org), enabled in overrides:
-        print(f"override: {phase} {'on' if enabled else 'off'} for {org}")
+    for phase, org, state in overrides:
+        print(f"override: {phase} {state} for {org}")
     if args.flags_command != "show":
         print("(running instances pick the change up within 2 seconds)")
     return 0
@@ -215,7 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     fo = fsub.add_parser("org", help="override a phase for one organization")
     fo.add_argument("phase")
     fo.add_argument("org")
-    fo.add_argument("state", choices=["on", "off", "default"])
+    fo.add_argument(
+        "state",
+        choices=["on", "off", "soak", "default"],
+        help="soak: live, while clients verify against snapshots; default: the global rule",
+    )
+    fa = fsub.add_parser("audit", help="the flag changes, newest first")
+    fa.add_argument("--org", help="only this organization's changes (and the global rules')")
+    fa.add_argument("--limit", type=int, default=100)
     c = sub.add_parser(
         "contracts", help="generate the contract artifacts (event types, AsyncAPI, OpenAPI)"
     )

@@ -141,6 +141,23 @@ class Settings(BaseSettings):
     # either, its ephemeral events are dropped; past either, it is closed and its client replays.
     socket_max_buffer_bytes: int = 1024 * 1024
     socket_max_buffer_packets: int = 1000
+    # Automatic rollback (docs/rollout.md): every check_seconds the dispatcher's leader looks at
+    # each org's phases that are on or soaking over the last window_seconds, and turns a phase off
+    # for that org alone when its clients' p99 passes p99_ms (with at least min_samples samples),
+    # when max_drift drift reports arrived, when more than max_error_rate of the calls its clients
+    # reported failed on the server's side (at least min_samples calls), or, for orgs in soak only,
+    # when the dispatch lag's p99 since the last check passed max_lag_seconds. false: the figures
+    # are still computed and shown, nothing is turned off.
+    auto_rollback: bool = True
+    rollback_check_seconds: float = 15.0
+    rollback_window_seconds: int = 300
+    rollback_p99_ms: float = 1000.0  # the PRD's SLA
+    rollback_min_samples: int = 50
+    rollback_max_drift: int = 5
+    rollback_max_error_rate: float = 0.05
+    rollback_max_lag_seconds: float = 5.0
+    # Drift reports one person may send (a burst; then one every 60 / this seconds); 0: no limit.
+    drift_reports_per_minute: int = 30
     instance_id: str = Field(default_factory=lambda: secrets.token_hex(4))
     log_level: str = "info"
     json_logs: bool = True

@@ -16,6 +16,7 @@ from tandem.chat import repository as chat
 from tandem.chat.events import ChatPresence
 from tandem.config import Settings
 from tandem.db import Database
+from tandem.flags import rollback
 from tandem.flags import service as flags
 from tandem.kit import idempotency
 from tandem.kit.clock import iso, utcnow
@@ -89,6 +90,7 @@ class Runtime:
         await self.presence.start()
         self.dispatcher.start()
         self._tasks.append(asyncio.create_task(self._prune_forever(), name="tandem-prune"))
+        self._tasks.append(asyncio.create_task(self._rollback_forever(), name="tandem-rollback"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -227,6 +229,19 @@ class Runtime:
                 await self.prune_log()
             except Exception:
                 logger.exception("pruning the event log failed")
+
+    async def _rollback_forever(self) -> None:
+        """The automatic rollback's check (flags/rollback.py), on the leading instance only."""
+        limits = rollback.Thresholds.from_settings(self.settings)
+        lag = rollback.LagWatch(self.metrics)
+        while True:
+            await asyncio.sleep(self.settings.rollback_check_seconds)
+            if not self.dispatcher.is_leader:
+                continue
+            try:
+                await rollback.evaluate(self.db, limits, self.metrics, lag_p99=lag.p99_seconds())
+            except Exception:
+                logger.exception("the automatic rollback's check failed")
 
     async def prune_log(self) -> int:
         async with self.db.unit_of_work() as session:

@@ -17,13 +17,17 @@ async def test_flags_read_by_members_and_set_by_owners_only(sqlite_server):
         async with person.http() as http:
             r = await http.get(f"/api/orgs/{org_id}/flags")
             assert r.status_code == 200, r.text
-            assert r.json() == {"flags": {phase: True for phase in PHASES}}
+            assert r.json() == {
+                "flags": {phase: True for phase in PHASES},
+                "states": {phase: "on" for phase in PHASES},
+            }
 
     for person in (admin, member, guest):
         assert_error(await put_flag(person, org_id, "chat", False), 403, "forbidden")
     r = await put_flag(owner, org_id, "chat", False)
     assert r.status_code == 200, r.text
-    assert r.json() == {"flags": {phase: phase != "chat" for phase in PHASES}}
+    assert r.json()["flags"] == {phase: phase != "chat" for phase in PHASES}
+    assert r.json()["states"] == {phase: "off" if phase == "chat" else "on" for phase in PHASES}
     async with member.http() as http:
         assert (await http.get(f"/api/orgs/{org_id}/flags")).json()["flags"]["chat"] is False
 
@@ -52,8 +56,8 @@ async def test_flags_read_by_members_and_set_by_owners_only(sqlite_server):
             assert_error(
                 await http.put(f"/api/orgs/{org_id}/flags/members", json=body), 422, "validation"
             )
-        assert (await http.get(f"/api/orgs/{org_id}/flags")).json() == {
-            "flags": {p: True for p in PHASES}
+        assert (await http.get(f"/api/orgs/{org_id}/flags")).json()["flags"] == {
+            p: True for p in PHASES
         }
 
 

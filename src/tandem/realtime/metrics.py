@@ -88,6 +88,25 @@ class Metrics:
             registry=r,
         )
 
+        self.client_drift = Counter(
+            "tandem_client_drift",
+            "Drift reports from soaking clients (live state differed from a fresh snapshot), by phase",
+            ["phase"],
+            registry=r,
+        )
+        self.flag_changes = Counter(
+            "tandem_flag_changes",
+            "Feature flag changes made through this instance, by phase and whether automatic",
+            ["phase", "automatic"],
+            registry=r,
+        )
+        self.flag_rollbacks = Counter(
+            "tandem_flag_rollbacks",
+            "Phases turned off for an org by the automatic rollback, by phase and reason",
+            ["phase", "reason"],
+            registry=r,
+        )
+
     def watch_rooms(
         self, rooms: Callable[[], dict[str, int]], connections_by_org: Callable[[], dict[str, int]]
     ) -> None:

@@ -499,7 +499,7 @@ export interface paths {
         };
         /**
          * Org Flags
-         * @description Which real-time phases are on for this organization.
+         * @description Which real-time phases are on, soaking or off for this organization.
          */
         get: operations["org_flags_api_orgs__org_id__flags_get"];
         put?: never;
@@ -520,7 +520,8 @@ export interface paths {
         get?: never;
         /**
          * Set Org Flag
-         * @description Turn a phase on or off for this organization (Owners only); null returns to the global rule.
+         * @description Set a phase's state for this organization (Owners only): `state` on, off, soak or default
+         *     (the global rule), or the older `enabled` true, false or null (the global rule).
          */
         put: operations["set_org_flag_api_orgs__org_id__flags__phase__put"];
         post?: never;
@@ -636,6 +637,47 @@ export interface paths {
          * @description Start a project in the organization; you become its Lead.
          */
         post: operations["create_project_api_orgs__org_id__projects_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/orgs/{org_id}/realtime": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Realtime
+         * @description The real-time rollout of this organization (Owners only): each phase's state and figures,
+         *     the automatic rollback's thresholds, and the last changes.
+         */
+        get: operations["realtime_api_orgs__org_id__realtime_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/orgs/{org_id}/realtime/drift": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report Drift
+         * @description Report that the live state of a soaking page differed from a fresh snapshot (any member).
+         */
+        post: operations["report_drift_api_orgs__org_id__realtime_drift_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -922,7 +964,7 @@ export interface paths {
         put?: never;
         /**
          * Latency
-         * @description Record latency samples the client measured.
+         * @description Record latency samples (and call outcomes) the client measured.
          */
         post: operations["latency_api_telemetry_latency_post"];
         delete?: never;
@@ -970,6 +1012,13 @@ export interface components {
             /** Title */
             title: string;
         };
+        /** ActorOut */
+        ActorOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+        };
         /** AssigneeCount */
         AssigneeCount: {
             /** Assigneeid */
@@ -1012,6 +1061,23 @@ export interface components {
             refreshToken: string;
             user: components["schemas"]["UserOut"];
         };
+        /** AutoRollbackOut */
+        AutoRollbackOut: {
+            /** Enabled */
+            enabled: boolean;
+            /** Maxdrift */
+            maxDrift: number;
+            /** Maxerrorrate */
+            maxErrorRate: number;
+            /** Maxlagseconds */
+            maxLagSeconds: number;
+            /** Minsamples */
+            minSamples: number;
+            /** P99Ms */
+            p99Ms: number;
+            /** Windowseconds */
+            windowSeconds: number;
+        };
         /** BoardColumn */
         BoardColumn: {
             /** Count */
@@ -1040,6 +1106,23 @@ export interface components {
             cursor: number;
             hints: components["schemas"]["BoardHints"];
             project: components["schemas"]["ProjectOut"];
+        };
+        /**
+         * CallOutcome
+         * @description Socket acks and REST calls of one phase's pages since the last report; `failed`: those
+         *     answered 5xx or with an ack `internal` (the server's fault, not the client's). More failed
+         *     than calls counts as every call failed.
+         */
+        CallOutcome: {
+            /** Calls */
+            calls: number;
+            /** Failed */
+            failed: number;
+            /**
+             * Phase
+             * @enum {string}
+             */
+            phase: "members" | "dashboard" | "kanban" | "task" | "project" | "chat";
         };
         /** ChatDeliveredIn */
         ChatDeliveredIn: {
@@ -1347,6 +1430,27 @@ export interface components {
             with: components["schemas"]["ConflictWith"][];
         };
         /**
+         * DriftIn
+         * @description What a soaking client found different between its live state and a fresh snapshot.
+         */
+        DriftIn: {
+            /** Eventtypes */
+            eventTypes?: string[];
+            /** Fields */
+            fields?: string[];
+            /**
+             * Phase
+             * @enum {string}
+             */
+            phase: "members" | "dashboard" | "kanban" | "task" | "project" | "chat";
+            /** Room */
+            room: string;
+            /** Seq */
+            seq?: number | null;
+            /** Traceids */
+            traceIds?: string[];
+        };
+        /**
          * DueDay
          * @description How many of the project's tasks are due on a day: still open, and done.
          */
@@ -1390,16 +1494,76 @@ export interface components {
              */
             resync?: boolean;
         };
-        /** FlagOverrideIn */
+        /**
+         * FiguresOut
+         * @description Over the window (eventsPerMinute: the last minute).
+         */
+        FiguresOut: {
+            /** Calls */
+            calls: number;
+            /** Clientp99Ms */
+            clientP99Ms: number | null;
+            /** Connections */
+            connections: number;
+            /** Drift */
+            drift: number;
+            /** Drops */
+            drops: number;
+            /** Errors */
+            errors: number;
+            /** Eventsperminute */
+            eventsPerMinute: number;
+            /** Overp99 */
+            overP99: number;
+            /** Samples */
+            samples: number;
+        };
+        /** FlagChangeOut */
+        FlagChangeOut: {
+            actor: components["schemas"]["ActorOut"] | null;
+            /** After */
+            after: string;
+            /** At */
+            at: string;
+            /** Automatic */
+            automatic: boolean;
+            /** Before */
+            before: string;
+            /**
+             * Phase
+             * @enum {string}
+             */
+            phase: "members" | "dashboard" | "kanban" | "task" | "project" | "chat";
+            /** Reason */
+            reason: string;
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "org" | "global";
+        };
+        /**
+         * FlagOverrideIn
+         * @description Either `enabled` (null removes the override) or `state`; one of the two, not both.
+         */
         FlagOverrideIn: {
             /** Enabled */
-            enabled: boolean | null;
-        };
+            enabled?: boolean | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state?: "on" | "off" | "soak" | "default";
+        } & (unknown | unknown);
         /** FlagsOut */
         FlagsOut: {
             /** Flags */
             flags: {
                 [key: string]: boolean;
+            };
+            /** States */
+            states: {
+                [key: string]: "on" | "off" | "soak";
             };
         };
         /** InviteEnvelope */
@@ -1459,6 +1623,10 @@ export interface components {
         };
         /** LatencyIn */
         LatencyIn: {
+            /** Orgid */
+            orgId?: string | null;
+            /** Outcomes */
+            outcomes?: components["schemas"]["CallOutcome"][];
             /** Samples */
             samples: components["schemas"]["LatencySample"][];
         };
@@ -1636,6 +1804,26 @@ export interface components {
         PasswordChanged: {
             /** Endedlogins */
             endedLogins: number;
+        };
+        /** PhaseOut */
+        PhaseOut: {
+            figures: components["schemas"]["FiguresOut"];
+            /**
+             * Phase
+             * @enum {string}
+             */
+            phase: "members" | "dashboard" | "kanban" | "task" | "project" | "chat";
+            rule: components["schemas"]["RuleOut"];
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "override" | "rule";
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "on" | "off" | "soak";
         };
         /** ProjectEnvelope */
         ProjectEnvelope: {
@@ -1816,6 +2004,14 @@ export interface components {
             /** Projects */
             projects: components["schemas"]["ProjectOut"][];
         };
+        /** RealtimeOut */
+        RealtimeOut: {
+            /** Audit */
+            audit: components["schemas"]["FlagChangeOut"][];
+            autoRollback: components["schemas"]["AutoRollbackOut"];
+            /** Phases */
+            phases: components["schemas"]["PhaseOut"][];
+        };
         /** RefreshIn */
         RefreshIn: {
             /** Refreshtoken */
@@ -1828,6 +2024,17 @@ export interface components {
              * @enum {string}
              */
             role: "Owner" | "Admin" | "Member" | "Guest";
+        };
+        /** RuleOut */
+        RuleOut: {
+            /** Allowlisted */
+            allowListed: boolean;
+            /** Enabled */
+            enabled: boolean;
+            /** Inrollout */
+            inRollout: boolean;
+            /** Rolloutpercent */
+            rolloutPercent: number;
         };
         /** SeriesPoint */
         SeriesPoint: {
@@ -4717,6 +4924,153 @@ export interface operations {
             /** @description A field is missing or invalid; details names each */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    realtime_api_orgs__org_id__realtime_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealtimeOut"];
+                };
+            };
+            /** @description No valid access token: sign in first */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Signed in, but your role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or one you may not see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing or invalid; details names each */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    report_drift_api_orgs__org_id__realtime_drift_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DriftIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is malformed (e.g. the body is not JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid access token: sign in first */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Signed in, but your role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or one you may not see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than this route allows */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing or invalid; details names each */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many attempts; try again after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
