@@ -41,23 +41,34 @@ _BUSY = (
 )
 
 
+class Networks:
+    """Addresses a per-address limit does not count (`TANDEM_CONNECTION_CAP_EXEMPT`,
+    `TANDEM_SOCKET_CONNECT_IP_EXEMPT`): those in the networks, and peers without an IP address."""
+
+    def __init__(self, entries: list[str]) -> None:
+        self._networks = [ipaddress.ip_network(e, strict=False) for e in entries]
+
+    def __contains__(self, host: object) -> bool:
+        try:
+            address = ipaddress.ip_address(str(host))
+        except ValueError:  # a Unix socket or an unknown peer: nothing to count by
+            return True
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # a dual-stack socket's IPv4 peer
+        return any(address in net for net in self._networks)
+
+
 class ConnectionCap:
     """Open connections per peer address, pruned lazily: a transport counts until it is closing."""
 
     def __init__(self, limit: int, exempt: list[str]) -> None:
         self.limit = limit
-        self._exempt = [ipaddress.ip_network(e, strict=False) for e in exempt]
+        self._exempt = Networks(exempt)
         self._open: defaultdict[str, list[asyncio.BaseTransport]] = defaultdict(list)
         self._admitted = 0
 
     def exempt(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:  # a Unix socket or an unknown peer: nothing to count by
-            return True
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # a dual-stack socket's IPv4 peer
-        return any(address in net for net in self._exempt)
+        return host in self._exempt
 
     def admit(self, host: str, transport: asyncio.BaseTransport) -> bool:
         if self.limit <= 0 or self.exempt(host):

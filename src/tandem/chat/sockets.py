@@ -2,7 +2,8 @@
 and `chat.message.read` (docs/chat.md). Each runs the same service body as its REST route, in a
 unit of work of its own, and answers with the SPEC's ack: a conversation the sender is not in is
 `forbidden`, exactly as one that does not exist; a clientId reused for another text is `conflict`;
-a send past the person's or the address's allowance is `rate_limited` with `retryAfterMs`.
+a send past the person's allowance (here) or the socket's or address's (the gateway's, before the
+handler runs: realtime/limits.py) is `rate_limited` with `retryAfterMs`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tandem.kit.clock import iso
 from tandem.kit.errors import AppError, Conflict, Forbidden, NotFound
 from tandem.realtime.gateway import SocketInfo, invalid
 from tandem.realtime.inbound import Handler, InboundGate, extend, failure
+from tandem.realtime.limits import retry_after_ms
 from tandem.tasks.service import ClientIdReused
 
 Payload = TypeVar("Payload", bound=BaseModel)
@@ -42,22 +44,19 @@ def refusal(exc: AppError) -> dict[str, Any]:
 async def budget(
     gateway: Any, sid: str, user_id: str, kind: str, message: str
 ) -> dict[str, Any] | None:
-    """One more chat `kind` event ("send", "typing") from this person and this client address,
-    within the settings `chat_{kind}_burst` / `_window_seconds` and their `_ip_` pair (through the
-    limiter: across instances with Redis), or the `rate_limited` ack that refuses it."""
+    """One more chat `kind` event ("send", "typing") from this person, over all their sockets,
+    within the settings `chat_{kind}_burst` / `_window_seconds` (through the limiter: across
+    instances with Redis), or the `rate_limited` ack that refuses it. The address's allowance,
+    `chat_{kind}_ip_*`, was counted before the handler ran (realtime/limits.py)."""
     settings = gateway.runtime.settings
-    environ = gateway.sio.get_environ(sid) or {}
-    peer = (environ.get("asgi.scope") or {}).get("client")
-    address = peer[0] if peer else str(environ.get("REMOTE_ADDR", "?"))
-    for suffix, key, prefix in (
-        ("user", user_id, f"chat_{kind}"),
-        ("ip", address, f"chat_{kind}_ip"),
-    ):
-        burst = getattr(settings, f"{prefix}_burst")
-        window = getattr(settings, f"{prefix}_window_seconds")
-        wait = await gateway.runtime.limiter.hit(f"chat-{kind}-{suffix}", key, burst, window)
-        if wait:
-            return failure("rate_limited", message, retryAfterMs=max(1, round(wait * 1000)))
+    wait = await gateway.runtime.limiter.hit(
+        f"chat-{kind}-user",
+        user_id,
+        getattr(settings, f"chat_{kind}_burst"),
+        getattr(settings, f"chat_{kind}_window_seconds"),
+    )
+    if wait:
+        return failure("rate_limited", message, retryAfterMs=retry_after_ms(wait))
     return None
 
 

@@ -1,12 +1,19 @@
 """The Socket.IO gateway: handshake auth, the user room, subscribe with replay, eviction.
 
-Inbound events come through `realtime/inbound.py`, which answers every one; payloads are validated
-here, and failures answer `{ok: false, error: {code, message}}`.
+Inbound events come through `realtime/inbound.py`, which answers every one; each passes its
+event's limits (realtime/limits.py) before its handler runs, payloads are validated here, and
+failures answer `{ok: false, error: {code, message}}`.
+
+A connect is refused with a `rate_limited` connect_error (its data `{code, message, retryAfterMs}`)
+when its address is past its connects, or when the process is already checking as many handshakes
+as it may: in a reconnect storm the excess is turned away at once, to come back on the clients'
+backoff, instead of queueing for the database until every handshake times out.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,12 +22,19 @@ import orjson
 import socketio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tandem.connections import Networks
 from tandem.realtime import log as event_log
 from tandem.realtime import rooms
 from tandem.realtime.delivery import LocalDelivery, make_manager
 from tandem.realtime.envelope import ResyncRequired, RoomEvicted, envelope
-from tandem.realtime.inbound import InboundGate, InboundPacket, UndecodablePayload, failure
-from tandem.realtime.limits import retry_after_seconds
+from tandem.realtime.inbound import (
+    Handler,
+    InboundGate,
+    InboundPacket,
+    UndecodablePayload,
+    failure,
+)
+from tandem.realtime.limits import InboundLimits, retry_after_ms, retry_after_seconds
 from tandem.realtime.transport import SocketServer
 
 if TYPE_CHECKING:
@@ -30,6 +44,9 @@ logger = logging.getLogger("tandem.gateway")
 
 # hook(sid, room): the socket left that room, or (room None) is gone altogether.
 LeftHook = Callable[[str, str | None], Awaitable[None]]
+
+# What a shed connect's retryAfterMs suggests, spread so the refused do not come back together.
+SHED_RETRY_SECONDS = (0.25, 1.0)
 
 
 class OrjsonAdapter:
@@ -95,6 +112,39 @@ class SocketInfo:
     user_id: str
     session_id: str
     rooms: dict[str, str | None] = field(default_factory=dict)  # room -> org it belongs to
+    address: str = ""  # the client's, as the per-address limits count it
+
+
+def client_address(environ: dict[str, Any]) -> str:
+    """The connecting client's address: uvicorn's peer (X-Forwarded-For from a trusted proxy)."""
+    # engine.io's ASGI environ sets REMOTE_ADDR to a constant; the scope has the real peer
+    peer = (environ.get("asgi.scope") or {}).get("client")
+    return str(peer[0] if peer else environ.get("REMOTE_ADDR", ""))
+
+
+def connect_refused(reason: str, wait: float) -> socketio.exceptions.ConnectionRefusedError:
+    """A refusal the client's connect_error shows as `rate_limited`, with when to try again."""
+    return socketio.exceptions.ConnectionRefusedError(
+        "rate_limited",
+        {"code": "rate_limited", "message": reason, "retryAfterMs": retry_after_ms(wait)},
+    )
+
+
+class LimitedHandlers(dict[str, Handler]):
+    """The gate's handlers, each put behind its event's limits however it is added (a domain's
+    extension adds its own with `update`)."""
+
+    def __init__(self, guard: Callable[[str, Handler], Handler], handlers: dict[str, Handler]):
+        super().__init__()
+        self.guard = guard
+        self.update(handlers)
+
+    def __setitem__(self, event: str, handler: Handler) -> None:
+        super().__setitem__(event, self.guard(event, handler))
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        for event, handler in dict(*args, **kwargs).items():
+            self[event] = handler
 
 
 class Gateway:
@@ -119,11 +169,17 @@ class Gateway:
             self.sio.upgrade_seconds = settings.socket_handshake_seconds
         self.sockets: dict[str, SocketInfo] = {}
         self._left_hooks: list[LeftHook] = []
+        self.limits = InboundLimits(runtime.limiter, settings)
+        self.connect_exempt = Networks(settings.socket_connect_ip_exempt)
+        self.handshaking = 0  # connects being checked now
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.inbound = InboundGate(
             self.sio,
-            {"subscribe": self.on_subscribe, "unsubscribe": self.on_unsubscribe},
+            LimitedHandlers(
+                self.limited,
+                {"subscribe": self.on_subscribe, "unsubscribe": self.on_unsubscribe},
+            ),
             self.person_of,
             max_in_flight=settings.socket_max_in_flight,
             max_in_flight_per_person=settings.socket_max_in_flight_per_person,
@@ -157,18 +213,62 @@ class Gateway:
         info = self.sockets.get(sid)
         return info.user_id if info is not None else None
 
+    def limited(self, event: str, handler: Handler) -> Handler:
+        """`handler`, run only within `event`'s limits; past one, the `rate_limited` ack instead."""
+
+        async def run(sid: str, data: Any, extra: tuple) -> dict[str, Any]:
+            info = self.sockets.get(sid)
+            if info is not None:
+                refused = await self.limits.refusal(event, sid, info.address)
+                if refused is not None:
+                    return refused
+            return await handler(sid, data, extra)
+
+        return run
+
     # -- connection ---------------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        settings = self.runtime.settings
+        if 0 < settings.socket_max_handshakes <= self.handshaking:
+            self.runtime.metrics.connects_shed.inc()
+            held = self.inbound.log_budget.allow("connect shed")
+            if held is not None:
+                logger.warning(
+                    "connects shed: too many handshakes at once", extra={"heldBack": held}
+                )
+            raise connect_refused(
+                "the server is busy accepting connections; try again shortly",
+                random.uniform(*SHED_RETRY_SECONDS),
+            )
+        self.handshaking += 1
+        try:
+            await self._connect(sid, environ, auth)
+        finally:
+            self.handshaking -= 1
+
+    async def _connect(self, sid: str, environ: dict, auth: Any) -> None:
+        settings = self.runtime.settings
+        client = client_address(environ)
+        if client not in self.connect_exempt:
+            wait = await self.runtime.limiter.hit(
+                "socket-connect-ip",
+                client,
+                settings.socket_connect_ip_burst,
+                settings.socket_connect_ip_window_seconds,
+            )
+            if wait:
+                raise connect_refused(
+                    f"too many connects from this address; try again in "
+                    f"{retry_after_seconds(wait)} s",
+                    wait,
+                )
         token = auth.get("token") if isinstance(auth, dict) else None
-        # engine.io's ASGI environ sets REMOTE_ADDR to a constant; the scope has the real peer
-        peer = (environ.get("asgi.scope") or {}).get("client")
-        client = peer[0] if peer else environ.get("REMOTE_ADDR")
-        identity = await self.runtime.socket_identity(token, client)
+        identity = await self.runtime.socket_identity(token, client or None)
         if identity is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         user_id, login_id = identity
-        self.sockets[sid] = SocketInfo(user_id, login_id)
+        self.sockets[sid] = SocketInfo(user_id, login_id, address=client)
         own_room = rooms.user_room(user_id)
         await self.sio.enter_room(sid, own_room)
         self.sockets[sid].rooms[own_room] = None
@@ -207,16 +307,6 @@ class Gateway:
         if isinstance(parsed, dict):
             return parsed
         info, request = parsed
-        settings = self.runtime.settings
-        wait = await self.runtime.limiter.hit(
-            "socket-subscribe", sid, settings.socket_subscribe_limit_per_minute, 60
-        )
-        if wait:
-            return failure(
-                "rate_limited",
-                f"too many subscribes; try again in {retry_after_seconds(wait)} s",
-                retryAfterMs=max(1, round(wait * 1000)),
-            )
         room = request.room
         async with self.runtime.db.read() as session:
             grant = await rooms.authorize(session, info.user_id, room)

@@ -2,8 +2,10 @@
 one way for every page: a subclass names its socket events and how a hint is announced; this
 class builds the board that holds the hints (realtime/hints.py: shared through Redis when
 configured), ends a socket's hints when it leaves a room or disconnects and all of them when the
-runtime stops, and answers each event's common part — the socket known, one payload, valid, at
-most about 10 a second per socket and event in bursts of 20 — with the SPEC's failing acks.
+runtime stops, and answers each event's common part — the socket known, one payload, valid —
+with the SPEC's failing acks. How often a socket and an address may send each hint is the gateway's
+to enforce before the handler runs (realtime/limits.py: socket_hint_*, by default about 10 a second
+per socket and event in bursts of 20).
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from tandem.realtime.envelope import EventData, envelope
 from tandem.realtime.gateway import SocketInfo, invalid
 from tandem.realtime.hints import Hint, HintBoard, LocalView, RedisView
 from tandem.realtime.inbound import Handler, InboundGate, failure
-
-BURST, WINDOW_SECONDS = 20, 2.0  # 20 at once, then one every 100 ms: about 10 a second
 
 Payload = TypeVar("Payload", bound=BaseModel)
 
@@ -72,12 +72,4 @@ class HintEvents:
             request = model.model_validate(data)
         except ValidationError as exc:
             return invalid(exc)
-        limiter = self.gateway.runtime.limiter
-        wait = await limiter.hit(event.replace(".", "-"), sid, BURST, WINDOW_SECONDS)
-        if wait:
-            return failure(
-                "rate_limited",
-                f"too many {event} events; slow down",
-                retryAfterMs=max(1, round(wait * 1000)),
-            )
         return info, request

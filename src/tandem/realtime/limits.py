@@ -17,9 +17,11 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tandem.kit.errors import RateLimited
+from tandem.realtime.inbound import failure
 
 logger = logging.getLogger("tandem.limits")
 
@@ -162,4 +164,106 @@ async def enforce(
         seconds = retry_after_seconds(wait)
         raise RateLimited(
             f"too many attempts; try again in {seconds} s", headers={"Retry-After": str(seconds)}
+        )
+
+
+# -- client events over the socket ---------------------------------------------------------------
+
+# A limit as named in the settings: (the burst's setting, the window's setting or its seconds).
+Named = tuple[str, str | float]
+
+
+@dataclass(frozen=True, slots=True)
+class EventLimits:
+    """One client event's two limits: per socket, and per client address over all its sockets."""
+
+    per_socket: Named
+    per_address: Named
+    # The per-address bucket when another door shares it (the REST route of the same action);
+    # otherwise the event has one of its own.
+    address_bucket: str | None = None
+
+
+def _pair(prefix: str) -> Named:
+    return f"{prefix}_burst", f"{prefix}_window_seconds"
+
+
+_HINT = EventLimits(_pair("socket_hint"), _pair("socket_hint_ip"))
+_RECEIPT = EventLimits(_pair("socket_receipt"), _pair("socket_receipt_ip"))
+
+# Every client -> server event's limits, by the settings that hold them (config.py). An event not
+# named here (a domain's new one) has DEFAULT_EVENT_LIMITS; tests/realtime/test_inbound_limits.py
+# fails when a registered event is missing here.
+EVENT_LIMITS: dict[str, EventLimits] = {
+    "subscribe": EventLimits(
+        ("socket_subscribe_limit_per_minute", 60.0), _pair("socket_subscribe_ip")
+    ),
+    "unsubscribe": EventLimits(_pair("socket_unsubscribe"), _pair("socket_unsubscribe_ip")),
+    "kanban.typing": _HINT,
+    "kanban.lock": _HINT,
+    "task.typing": _HINT,
+    "chat.typing": EventLimits(_pair("socket_hint"), _pair("chat_typing_ip")),
+    "chat.message.send": EventLimits(
+        _pair("socket_chat_send"), _pair("chat_send_ip"), address_bucket="chat-send-ip"
+    ),
+    "chat.message.delivered": _RECEIPT,
+    "chat.message.read": _RECEIPT,
+}
+DEFAULT_EVENT_LIMITS = EventLimits(_pair("socket_event"), _pair("socket_event_ip"))
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    burst: int  # 0 or less: no limit
+    window_seconds: float
+
+
+def rate(settings: Any, named: Named) -> Rate:
+    burst, window = named
+    seconds = getattr(settings, window) if isinstance(window, str) else window
+    return Rate(int(getattr(settings, burst)), float(seconds))
+
+
+def retry_after_ms(wait: float) -> int:
+    return max(1, round(wait * 1000))
+
+
+class InboundLimits:
+    """Judges each client event against its event's limits before its handler runs: counted per
+    socket (bucket `{event}-socket`, keyed by the socket's id) and per client address (bucket
+    `{event}-ip`, or the one it shares), through the limiter, so across instances with Redis."""
+
+    def __init__(self, limiter: Limiter, settings: Any) -> None:
+        self.limiter = limiter
+        self.settings = settings
+        self._rates: dict[str, tuple[Rate, Rate, str]] = {}
+
+    def rates(self, event: str) -> tuple[Rate, Rate, str]:
+        """(per socket, per address, the per-address bucket) of an event, read once."""
+        found = self._rates.get(event)
+        if found is None:
+            limits = EVENT_LIMITS.get(event, DEFAULT_EVENT_LIMITS)
+            found = self._rates[event] = (
+                rate(self.settings, limits.per_socket),
+                rate(self.settings, limits.per_address),
+                limits.address_bucket or f"{event}-ip",
+            )
+        return found
+
+    async def refusal(self, event: str, sid: str, address: str) -> dict[str, Any] | None:
+        """None when this event may run, else the `rate_limited` ack that refuses it."""
+        per_socket, per_address, address_bucket = self.rates(event)
+        wait = await self.limiter.hit(
+            f"{event}-socket", sid, per_socket.burst, per_socket.window_seconds
+        )
+        if not wait and address:
+            wait = await self.limiter.hit(
+                address_bucket, address, per_address.burst, per_address.window_seconds
+            )
+        if not wait:
+            return None
+        return failure(
+            "rate_limited",
+            f"too many {event} events; try again in {retry_after_seconds(wait)} s",
+            retryAfterMs=retry_after_ms(wait),
         )
