@@ -27,7 +27,7 @@ async def audit(
     if org_id is not None:
         statement = statement.where(or_(FlagChange.org_id == org_id, FlagChange.org_id.is_(None)))
     rows = await session.execute(statement.order_by(FlagChange.id.desc()).limit(limit))
-    return [(change, name) for change, name in rows.tuples()]
+    return [(change, name) for change, name in rows.all()]
 
 
 async def active_member_ids(session: AsyncSession, org_id: str) -> list[str]:
@@ -55,4 +55,4 @@ async def events_by_type(session: AsyncSession, org_id: str, since: datetime) ->
         .where(EventRecord.created_at >= since, EventRecord.room.in_(select(rooms.c.room)))
         .group_by(EventRecord.event)
     )
-    return Counter({event: int(count) for event, count in rows.tuples()})
+    return Counter({event: int(count) for event, count in rows.all()})

@@ -8,6 +8,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StringConstraints,
     WithJsonSchema,
     model_validator,
@@ -70,7 +71,7 @@ class DriftIn(Model):
     event_types: list[Label] = Field(default_factory=list, max_length=20)
     fields: list[Label] = Field(default_factory=list, max_length=50)
     trace_ids: list[TraceId] = Field(default_factory=list, max_length=20)
-    seq: int | None = Field(default=None, ge=0, le=2**53 - 1)
+    seq: StrictInt | None = Field(default=None, ge=0, le=2**53 - 1)
 
 
 class AutoRollbackOut(Model):
