@@ -59,7 +59,7 @@ async def test_states_round_trip_and_soak_counts_as_on(server):
 
 
 async def test_every_change_writes_one_audit_row_with_its_actor(server):
-    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
+    org_id, (owner, _member) = await quick_team(server, ["Owner", "Member"])
     for body in ({"state": "soak"}, {"state": "soak"}, {"state": "off"}, {"state": "default"}):
         r = await put_state(owner, org_id, "project", body)
         assert r.status_code == 200, r.text
@@ -100,7 +100,7 @@ async def test_every_change_writes_one_audit_row_with_its_actor(server):
 
 async def test_the_operator_view_is_for_owners_and_shows_only_their_org(server):
     org_a, (owner_a, admin_a, member_a) = await quick_team(server, ["Owner", "Admin", "Member"])
-    org_b, (owner_b, member_b) = await quick_team(server, ["Owner", "Member"])
+    org_b, (owner_b, _member_b) = await quick_team(server, ["Owner", "Member"])
     assert (await put_state(owner_a, org_a, "kanban", {"state": "soak"})).status_code == 200
     assert (await put_state(owner_b, org_b, "chat", {"state": "off"})).status_code == 200
     await report_latency(member_a, org_a, "kanban.task.moved", 120, 40)
@@ -149,9 +149,7 @@ async def test_the_operator_view_is_for_owners_and_shows_only_their_org(server):
     view_b = (await operator_view(owner_b, org_b)).json()
     assert [a["phase"] for a in view_b["audit"]] == ["chat"]
     assert org_a not in str(view_b) and owner_a.id not in str(view_b)
-    assert {p["phase"]: p["figures"]["samples"] for p in view_b["phases"]} == {
-        p: 0 for p in PHASES
-    }
+    assert {p["phase"]: p["figures"]["samples"] for p in view_b["phases"]} == {p: 0 for p in PHASES}
 
 
 async def test_the_operator_view_counts_the_orgs_people_online_and_its_events(server):

@@ -159,3 +159,82 @@ async def test_tandem_flags_against_a_running_server(tmp_path):
 
 async def _chat_off(http, org_id):
     return (await http.get(f"/api/orgs/{org_id}/flags")).json()["flags"]["chat"] is False
+
+
+async def test_tandem_flags_sets_soak_and_prints_the_audit_trail(database_url, tmp_path):
+    async with start_server(database_url, tmp_path) as server:
+        org_id, (owner, member) = await team(server, ["Owner", "Member"])
+        other = await make_org(owner, "Other")
+
+        async def chat_state() -> str:
+            async with member.http() as http:
+                return (await http.get(f"/api/orgs/{org_id}/flags")).json()["states"]["chat"]
+
+        async def chat_soaks() -> bool:
+            return await chat_state() == "soak"
+
+        code, out = await run_tandem(
+            "flags", "org", "chat", org_id, "soak", database_url=database_url, data_dir=tmp_path
+        )
+        assert code == 0, out
+        assert f"override: chat soak for {org_id}" in out
+        assert await until(chat_soaks, 3.5)
+
+        async with owner.http() as http:
+            r = await http.put(f"/api/orgs/{org_id}/flags/kanban", json={"state": "off"})
+            assert r.status_code == 200, r.text
+            r = await http.put(f"/api/orgs/{other}/flags/task", json={"state": "soak"})
+            assert r.status_code == 200, r.text
+        (code, out), (refused, why) = await asyncio.gather(
+            run_tandem(
+                "flags",
+                "set",
+                "members",
+                "--rollout",
+                "50",
+                database_url=database_url,
+                data_dir=tmp_path,
+            ),
+            run_tandem(
+                "flags",
+                "org",
+                "chat",
+                org_id,
+                "paused",
+                database_url=database_url,
+                data_dir=tmp_path,
+            ),
+        )
+        assert code == 0, out
+        assert refused != 0 and "Traceback" not in why, why
+
+        code, out = await run_tandem(
+            "flags", "audit", "--org", org_id, database_url=database_url, data_dir=tmp_path
+        )
+        assert code == 0, out
+        rows = [line for line in out.splitlines()[1:] if line.strip()]
+        assert len(rows) == 3, out  # newest first; the other org's change is not shown
+        assert rows[0].split()[1:3] == ["members", "(global"]
+        assert "on, 100%, allow: - -> on, 50%, allow: -" in rows[0]
+        assert "terminal: tandem flags set" in rows[0]
+        assert rows[1].split()[1:3] == ["kanban", org_id]
+        assert "default -> off" in rows[1] and f"{owner.name}: set by an Owner" in rows[1]
+        assert rows[2].split()[1:3] == ["chat", org_id]
+        assert "default -> soak" in rows[2] and "terminal: tandem flags org" in rows[2]
+        assert other not in out
+
+        code, out = await run_tandem("flags", "audit", database_url=database_url, data_dir=tmp_path)
+        assert code == 0, out
+        assert other in out and len([line for line in out.splitlines()[1:] if line]) == 4
+
+        code, out = await run_tandem("flags", database_url=database_url, data_dir=tmp_path)
+        assert code == 0, out
+        assert table(out)["members"] == ("on", "50%", "-")
+        assert f"override: chat soak for {org_id}" in out
+        assert f"override: kanban off for {org_id}" in out
+        assert f"override: task soak for {other}" in out
+        # "default" removes the override.
+        code, out = await run_tandem(
+            "flags", "org", "chat", org_id, "default", database_url=database_url, data_dir=tmp_path
+        )
+        assert code == 0 and "override: chat" not in out, out

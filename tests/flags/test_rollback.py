@@ -63,7 +63,7 @@ async def test_an_org_whose_clients_see_slow_events_loses_that_phase_alone(serve
 
 
 async def test_too_few_samples_or_few_enough_slow_ones_change_nothing(server):
-    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
+    org_id, (_owner, member) = await quick_team(server, ["Owner", "Member"])
     await report_latency(member, org_id, "task.updated", 3000, 49)  # all slow, under 50 samples
     await report_latency(member, org_id, "chat.message.created", 20, 199)  # 1 slow in 200: 0.5%
     await report_latency(member, org_id, "chat.message.read", 4000, 1)
@@ -94,7 +94,7 @@ async def test_drift_reports_at_the_limit_roll_the_phase_back(server):
 
 
 async def test_failed_calls_over_the_error_rate_roll_the_phase_back(server):
-    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
+    org_id, (_owner, member) = await quick_team(server, ["Owner", "Member"])
     outcomes = [
         {"phase": "chat", "calls": 100, "failed": 6},
         {"phase": "task", "calls": 100, "failed": 5},  # 5% is not over 5%
@@ -125,7 +125,7 @@ async def test_with_automatic_rollback_off_the_figures_are_judged_and_nothing_ch
 
 
 async def test_the_check_drops_figures_older_than_the_window(server):
-    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
+    org_id, (_owner, member) = await quick_team(server, ["Owner", "Member"])
     await report_latency(member, org_id, "kanban.task.moved", 3000, 60)
     async with server.runtime.db.unit_of_work() as session:  # an hour ago, as if left behind
         await health.add(session, org_id, {"chat": _slow(60)}, at=_hour_ago())
