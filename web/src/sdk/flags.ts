@@ -8,7 +8,7 @@ export const PHASES: readonly Phase[] = ['members', 'dashboard', 'kanban', 'task
 /** GET /api/orgs/{id}/flags: each phase's state for the org. */
 export type PhaseFlags = components['schemas']['FlagsOut']['flags'];
 /** `soak`: live as when on, and the SDK verifies the live state against fresh snapshots. */
-export type PhaseState = 'on' | 'off' | 'soak';
+export type PhaseState = components['schemas']['FlagsOut']['states'][string];
 export type PhaseStates = Partial<Record<string, PhaseState>>;
 
 /** The flags answer: a server from before soak states sends `flags` only. */
@@ -99,7 +99,7 @@ export class FlagWatcher {
 
   private async refreshOrg(orgId: string): Promise<void> {
     try {
-      const res = (await new Rest(this.http).get('/api/orgs/{org_id}/flags', { path: { org_id: orgId }, retry: false })) as FlagsAnswer;
+      const res: FlagsAnswer = await new Rest(this.http).get('/api/orgs/{org_id}/flags', { path: { org_id: orgId }, retry: false });
       const watched = this.orgs.get(orgId);
       if (watched && (res?.flags || res?.states)) watched.states.value = statesOf(res);
     } catch {

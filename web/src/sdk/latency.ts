@@ -4,7 +4,7 @@ import { Rest } from './rest';
 
 export type LatencySample = components['schemas']['LatencySample'];
 /** POST /api/telemetry/latency; `orgId` makes the samples count toward that organization. */
-type LatencyBody = components['schemas']['LatencyIn'] & { orgId?: string };
+type LatencyBody = components['schemas']['LatencyIn'];
 
 /** Calls `listener` whenever the page is hidden: tab switched or closed, navigated away, app backgrounded. */
 export type PageHideWatcher = (listener: () => void) => () => void;

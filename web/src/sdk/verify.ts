@@ -1,3 +1,4 @@
+import type { components } from './api.gen';
 import { ApiError } from './errors';
 import type { Phase } from './flags';
 import type { Subscription } from './subscriptions';
@@ -28,14 +29,7 @@ export interface VerifySource {
 }
 
 /** POST /api/orgs/{org_id}/realtime/drift */
-export interface DriftReport {
-  phase: Phase;
-  room: string;
-  eventTypes: string[];
-  fields: string[];
-  traceIds: string[];
-  seq: number | null;
-}
+export type DriftReport = Required<components['schemas']['DriftIn']>;
 
 export const MAX_FIELDS = 50;
 export const MAX_TRACE_IDS = 50;

@@ -41,6 +41,11 @@ export class FakeServer {
   readonly latencySamples: LatencySample[] = [];
   readonly forbidden = new Set<string>();
   readonly flags = new Map<string, Record<string, boolean>>();
+  /** Phases in `soak` (or another state) per org, over `flags`. */
+  readonly states = new Map<string, Record<string, 'on' | 'off' | 'soak'>>();
+  readonly driftReports: Array<{ orgId: string; body: Record<string, unknown> }> = [];
+  /** Answer drift reports with 429 and this Retry-After (seconds) when set. */
+  driftRetryAfter: number | null = null;
   readonly members = new Map<string, Map<string, MemberRow>>();
   /** Messages sent by REST, deduplicated by Idempotency-Key. */
   readonly messages: Array<{ key: string; text: string }> = [];
@@ -150,8 +155,21 @@ export class FakeServer {
       return json(200, { members: [...org.values()].map((m) => ({ ...m })), cursor: this.seq });
     }
     if (method === 'GET' && (match = path.match(/^\/api\/orgs\/([^/]+)\/flags$/))) {
-      const flags = { members: true, dashboard: true, kanban: true, task: true, project: true, chat: true };
-      return json(200, { flags: { ...flags, ...this.flags.get(match[1]) } });
+      const flags: Record<string, boolean> = { members: true, dashboard: true, kanban: true, task: true, project: true, chat: true, ...this.flags.get(match[1]) };
+      const states = Object.fromEntries(Object.entries(flags).map(([phase, on]) => [phase, on ? 'on' : 'off']));
+      Object.assign(states, this.states.get(match[1]));
+      for (const [phase, state] of Object.entries(states)) flags[phase] = state !== 'off';
+      return json(200, { flags, states });
+    }
+    if (method === 'POST' && (match = path.match(/^\/api\/orgs\/([^/]+)\/realtime\/drift$/))) {
+      if (this.driftRetryAfter !== null) {
+        return new Response(JSON.stringify({ error: { code: 'rate_limited', message: 'Too many reports.' } }), {
+          status: 429,
+          headers: { 'Content-Type': 'application/json', 'Retry-After': String(this.driftRetryAfter) },
+        });
+      }
+      this.driftReports.push({ orgId: match[1], body });
+      return new Response(null, { status: 204 });
     }
     if (method === 'POST' && /^\/api\/conversations\/[^/]+\/messages$/.test(path)) {
       const key = headers.get('Idempotency-Key') ?? body.clientId;
