@@ -99,7 +99,8 @@ async def test_malformed_drift_reports_are_refused(server):
         drift_report("members", room, traceIds=["t" * 65]),
         drift_report("members", room, traceIds="t"),
         drift_report("members", room, seq=-1),
-        drift_report("members", room, seq="12"),
+        drift_report("members", room, seq="twelve"),
+        drift_report("members", room, seq=12.5),
         drift_report("members", room, extra=True),
         [drift_report("members", room)],
     ):

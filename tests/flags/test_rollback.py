@@ -178,3 +178,21 @@ def test_the_p99_estimate_follows_the_histogram():
     # 98 quick, 2 between 1 and 2.5 s: the 99th is halfway through that bucket.
     assert health.quantile_ms(0.99, [98, 0, 0, 0, 0, 2, 0, 0]) == pytest.approx(1750)
     assert health.quantile_ms(0.99, [0, 0, 0, 0, 0, 0, 0, 10]) == 5000
+
+
+def test_the_lag_watch_reads_the_dispatch_lag_since_its_last_reading():
+    from tandem.flags.rollback import LagWatch
+    from tandem.realtime.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.dispatch_lag.labels("kanban.task.moved").observe(30)  # before the watch: not counted
+    watch = LagWatch(metrics)
+    assert watch.p99_seconds() is None  # nothing dispatched since
+    for _ in range(97):
+        metrics.dispatch_lag.labels("kanban.task.moved").observe(0.003)
+    for _ in range(3):
+        metrics.dispatch_lag.labels("chat.message.created").observe(3.0)
+    assert 2 < watch.p99_seconds() <= 5  # 3 of 100 in the 2-5 s bucket
+    for _ in range(100):
+        metrics.dispatch_lag.labels("chat.message.created").observe(0.003)
+    assert watch.p99_seconds() <= 0.005  # only what came since the previous reading

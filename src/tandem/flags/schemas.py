@@ -8,7 +8,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     StringConstraints,
     WithJsonSchema,
     model_validator,
@@ -71,7 +70,7 @@ class DriftIn(Model):
     event_types: list[Label] = Field(default_factory=list, max_length=20)
     fields: list[Label] = Field(default_factory=list, max_length=50)
     trace_ids: list[TraceId] = Field(default_factory=list, max_length=20)
-    seq: StrictInt | None = Field(default=None, ge=0, le=2**53 - 1)
+    seq: int | None = Field(default=None, ge=0, le=2**53 - 1)
 
 
 class AutoRollbackOut(Model):
