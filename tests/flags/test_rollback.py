@@ -21,7 +21,14 @@ from tests.flags.rollout import (
     report_latency,
     states,
 )
-from tests.harness import quick_team
+from tests.harness import eventually, on, quick_team, start_server, two_instances
+
+
+@pytest.fixture
+async def server(database_url, tmp_path):
+    """One instance whose own periodic check never comes during a test: the tests run it."""
+    async with start_server(database_url, tmp_path, rollback_check_seconds=3600) as srv:
+        yield srv
 
 
 async def test_an_org_whose_clients_see_slow_events_loses_that_phase_alone(server, caplog):
@@ -196,3 +203,38 @@ def test_the_lag_watch_reads_the_dispatch_lag_since_its_last_reading():
     for _ in range(100):
         metrics.dispatch_lag.labels("chat.message.created").observe(0.003)
     assert watch.p99_seconds() <= 0.005  # only what came since the previous reading
+
+
+async def test_the_leader_runs_the_check_by_itself(database_url, tmp_path):
+    async with start_server(database_url, tmp_path, rollback_check_seconds=0.2) as server:
+        org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
+        body = drift_report("kanban", f"org:{org_id}")
+        for _ in range(5):
+            assert (await report_drift(member, org_id, body)).status_code == 204
+
+        async def kanban_off() -> bool:
+            return (await states(member, org_id))["kanban"] == "off"
+
+        await eventually(kanban_off, timeout=15)
+        audit = (await operator_view(owner, org_id)).json()["audit"]
+        assert [(a["phase"], a["after"], a["automatic"]) for a in audit] == [
+            ("kanban", "off", True)
+        ]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_figures_sent_to_any_instance_reach_the_check(database_url, tmp_path, redis_url):
+    async with two_instances(database_url, tmp_path, redis_url) as (a, b):
+        org_id, (owner, member) = await quick_team(a, ["Owner", "Member"])
+        # Half the slow samples through each instance: neither half alone has the 50 needed.
+        await report_latency(owner, org_id, "task.updated", 1500, 30)
+        await report_latency(on(member, b), org_id, "task.updated", 1500, 30)
+        await check(a if a.runtime.dispatcher.is_leader else b)
+        audit = (await operator_view(on(owner, b), org_id)).json()["audit"]
+        assert [(x["phase"], x["after"], x["automatic"]) for x in audit] == [("task", "off", True)]
+        assert audit[0]["reason"].endswith("(60 samples, 60 over)")
+
+        async def task_off_on_b() -> bool:
+            return (await states(on(member, b), org_id))["task"] == "off"
+
+        await eventually(task_off_on_b, timeout=5)
