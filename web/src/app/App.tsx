@@ -5,6 +5,7 @@ import { DashboardPage } from '../pages/dashboard/dashboard';
 import { InvitePage } from '../pages/invite';
 import { ProjectPage } from '../pages/project/project';
 import { ProjectsPage } from '../pages/projects/projects';
+import { RealtimeSettingsPage } from '../pages/settings/realtime';
 import { LoginPage } from '../pages/login';
 import { MessagesPage } from '../pages/messages/messages';
 import { nextPath } from '../pages/auth-layout';
@@ -77,6 +78,13 @@ function Routes() {
     return (
       <Shell>
         <MessagesPage conversationId={conversation?.conversationId} />
+      </Shell>
+    );
+  }
+  if (path === '/settings/realtime') {
+    return (
+      <Shell>
+        <RealtimeSettingsPage />
       </Shell>
     );
   }

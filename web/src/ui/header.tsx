@@ -1,7 +1,8 @@
 import { useSignal } from '@preact/signals';
 import { unreadTotal } from '../app/inbox';
 import { Link, location } from '../app/router';
-import { client, createOrg, currentOrgId, logout, me, selectOrg } from '../app/session';
+import { client, createOrg, currentMembership, currentOrgId, logout, me, selectOrg } from '../app/session';
+import { managesRollout } from '../pages/settings/realtime-view';
 import { errorMessage, toast } from '../app/toasts';
 import { Avatar } from './avatar';
 import { ConnectionIndicator } from './connection-indicator';
@@ -56,6 +57,11 @@ export function Header() {
             </span>
           )}
         </Link>
+        {managesRollout(currentMembership.value?.role) && (
+          <Link href="/settings/realtime" current={path.startsWith('/settings')} testid="nav-realtime">
+            Rollout
+          </Link>
+        )}
       </nav>
       <span class="spacer" />
       <ConnectionIndicator state={client.connection.state} />
