@@ -168,6 +168,15 @@ def test_errors_are_documented_with_their_body(served: Served) -> None:
     }
     login = paths["/api/auth/login"]["post"]["responses"]
     assert "Retry-After" in login["429"]["headers"]
+    drift = paths["/api/orgs/{org_id}/realtime/drift"]["post"]["responses"]
+    assert drift.keys() >= {"204", "401", "403", "404", "422", "429"}
+    assert "Retry-After" in drift["429"]["headers"]
+    assert paths["/api/orgs/{org_id}/realtime"]["get"]["responses"].keys() >= {
+        "200",
+        "401",
+        "403",
+        "404",
+    }
     phase = next(
         p
         for p in paths["/api/orgs/{org_id}/flags/{phase}"]["put"]["parameters"]
