@@ -189,6 +189,14 @@ def rest_attempt(
         ),
         ("flags", "GET", f"/api/orgs/{org_id}/flags", None),
         ("set flag", "PUT", f"/api/orgs/{org_id}/flags/members", {"enabled": False}),
+        ("set state", "PUT", f"/api/orgs/{org_id}/flags/kanban", {"state": "soak"}),
+        ("rollout", "GET", f"/api/orgs/{org_id}/realtime", None),
+        (
+            "drift",
+            "POST",
+            f"/api/orgs/{org_id}/realtime/drift",
+            {"phase": "members", "room": f"org:{org_id}", "traceIds": ["t"]},
+        ),
         ("role", "PATCH", f"/api/orgs/{org_id}/members/{user_id}", {"role": "Admin"}),
         ("remove", "DELETE", f"/api/orgs/{org_id}/members/{user_id}", None),
         ("leave", "POST", f"/api/orgs/{org_id}/leave", None),
@@ -268,6 +276,12 @@ def rest_attempt(
         ops += [
             ("own org: role", "PATCH", f"/api/orgs/{own_org}/members/{user_id}", {"role": "Owner"}),
             ("own org: remove", "DELETE", f"/api/orgs/{own_org}/members/{user_id}", None),
+            (
+                "own org: drift of another's room",
+                "POST",
+                f"/api/orgs/{own_org}/realtime/drift",
+                {"phase": "kanban", "room": f"project:{project_id}"},
+            ),
             (
                 "own org: start conversation",
                 "POST",
