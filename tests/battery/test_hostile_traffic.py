@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tandem.logs import LIBRARY_LOGGERS
 from tests.battery import SCALE
@@ -342,6 +344,9 @@ class Attack:
                 tally.extra["answered rate_limited"] += limited
                 if len(answers) < per_flooder:
                     return "open", f"{per_flooder - len(answers)} packets never answered"
+                misshapen = [a for a in refused if not spec_refusal(a)]
+                if misshapen:
+                    return "open", f"{len(misshapen)} refusals not the SPEC's, as {misshapen[0]}"
                 return "refused", "answered; floods rate_limited" if limited else "answered"
 
             return run
@@ -661,6 +666,19 @@ def test_connections_without_a_request_head_are_closed(run: Run) -> None:
         assert tally.open == 0 and tally.ended == tally.attempts, tally.line()
 
 
+def spec_refusal(answer: Any) -> bool:
+    """`{ok: false, error: {code, message}}`, a `rate_limited` one with its retryAfterMs too."""
+    if not isinstance(answer, dict) or set(answer) != {"ok", "error"} or answer["ok"] is not False:
+        return False
+    error = answer["error"]
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        return False
+    if error.get("code") != "rate_limited":
+        return set(error) == {"code", "message"}
+    wait = error.get("retryAfterMs")
+    return set(error) == {"code", "message", "retryAfterMs"} and isinstance(wait, int) and wait > 0
+
+
 FLOOD_SECONDS = 8.0  # the kernel takes ~4 MB of answers (4 s at this rate) before the bound can
 
 
@@ -720,5 +738,89 @@ async def test_answers_a_flooder_never_reads_are_bounded(layer: str, tmp_path: P
         assert growth < 8, f"RSS grew {growth:.0f} MB"
         if layer == "accelerated":
             assert len(closed_at) == len(socks), f"still open after {sent} unread answers"
+    finally:
+        server.stop()
+
+
+STORM = 120  # Socket.IO connects at once from one address
+
+
+async def socketio_answer(ws: Any, within: float) -> str | None:
+    """The first Socket.IO packet the server sends (answering pings meanwhile), or None."""
+    with contextlib.suppress(TimeoutError, ConnectionClosed):
+        async with asyncio.timeout(within):
+            while True:
+                message = await ws.recv()
+                if message == "2":
+                    await ws.send("3")
+                elif isinstance(message, str) and message.startswith("4"):
+                    return message
+    return None
+
+
+def metric(text: str, name: str) -> float:
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+@pytest.mark.parametrize("layer", ["accelerated", "stock"])
+async def test_a_reconnect_storm_is_refused_cleanly_and_every_client_gets_in(
+    layer: str, tmp_path: Path
+) -> None:
+    """A deploy's reconnect storm from one address: Socket.IO connects all at once against a server
+    that checks one handshake at a time and takes 40 connects from an address in a burst, then 20 a
+    second. Every attempt is answered promptly — accepted, or refused with the `rate_limited`
+    connect_error carrying retryAfterMs — never left to time out; every client, retrying after the
+    wait it was given, gets in; and the server counts each refusal, shed or limited."""
+    server = start_server(
+        tmp_path,
+        layer,
+        TANDEM_SOCKET_MAX_HANDSHAKES="1",
+        TANDEM_SOCKET_CONNECT_IP_EXEMPT="[]",
+        TANDEM_SOCKET_CONNECT_IP_BURST="40",
+        TANDEM_SOCKET_CONNECT_IP_WINDOW_SECONDS="2",
+    )
+    await server.start()
+    try:
+        people = await cast(server)
+        auth = "40" + json.dumps({"token": people.attacker_token})
+        refusals: list[Any] = []
+        unanswered: list[str] = []
+
+        async def client() -> bool:
+            for _ in range(200):
+                ws = await eio_websocket(server.port)
+                try:
+                    await ws.send(auth)
+                    answer = await socketio_answer(ws, HANDSHAKE + PROMPT)
+                finally:
+                    await ws.close()
+                if answer is None:
+                    unanswered.append("no answer to the connect")
+                    return False
+                if answer.startswith("40{"):
+                    return True
+                refusal = json.loads(answer[2:]) if answer.startswith("44") else answer
+                refusals.append(refusal)
+                data = refusal.get("data") if isinstance(refusal, dict) else None
+                if refusal.get("message") != "rate_limited" or not spec_refusal(
+                    {"ok": False, "error": data}
+                ):
+                    unanswered.append(f"not a clean refusal: {answer[:200]}")
+                    return False
+                await asyncio.sleep(data["retryAfterMs"] / 1000)
+            return False
+
+        outcomes = await asyncio.gather(*(client() for _ in range(scaled(STORM))))
+        async with httpx.AsyncClient(timeout=10) as http:
+            text = (await http.get(f"{server.url}/metrics")).text
+        counted = metric(text, "tandem_connects_shed_total") + metric(
+            text, 'tandem_rate_limited_total{what="socket-connect-ip"}'
+        )
+        print(f"\n{layer}: {len(outcomes)} clients, {len(refusals)} refusals on the way in")
+        assert unanswered == [], unanswered[:5]
+        assert all(outcomes)
+        assert len(refusals) >= scaled(STORM) - 40  # past the burst, the address's limit refuses
+        assert counted == len(refusals), (counted, len(refusals))
     finally:
         server.stop()

@@ -35,7 +35,8 @@ from socketio import packet
 
 from tandem.realtime import rooms
 from tests.battery import SCALE
-from tests.harness import Person, Server, quick_team, start_server
+from tests.conftest import PG_URL
+from tests.harness import Person, Server, fresh_database_url, quick_team, start_server
 
 EXAMPLES = max(50, int(1_000 * SCALE))
 ACK_TIMEOUT = 5.0
@@ -382,6 +383,12 @@ def judge(answer: Any) -> str | None:
         return f"an unknown code: {answer!r}"
     if not isinstance(error["message"], str) or not error["message"]:
         return f"an empty message: {answer!r}"
+    if error["code"] == "rate_limited" and (
+        set(error) != {"code", "message", "retryAfterMs"}
+        or not isinstance(error["retryAfterMs"], int)
+        or error["retryAfterMs"] <= 0
+    ):
+        return f"a rate_limited refusal without its retryAfterMs: {answer!r}"
     if error["code"] == "internal":
         return f"the server failed on it: {answer!r}"
     return None
@@ -446,7 +453,38 @@ async def test_every_fuzzed_socket_event_is_acknowledged_with_the_spec_shape(
         await run_fuzz(server, owner, org_id)
 
 
-async def run_fuzz(server: Server, owner: Person, org_id: str) -> None:
+async def test_fuzzed_events_past_tight_limits_are_refused_with_the_spec_shape(
+    tmp_path: Path,
+) -> None:
+    """The same fuzz against limits a few events wide, per socket and per address, for every
+    event (subscribe's aside: the socket must still subscribe at the end): most events are refused
+    `rate_limited` before their handler runs, each with the SPEC's shape and its retryAfterMs."""
+    tight = {
+        f"{limit}_{part}": value
+        for limit in (
+            "socket_unsubscribe",
+            "socket_hint",
+            "socket_chat_send",
+            "socket_receipt",
+            "socket_event",
+        )
+        for part, value in (("burst", 3), ("window_seconds", 60.0))
+    } | {
+        f"{limit}_{part}": value
+        for limit in ("socket_hint_ip", "socket_receipt_ip", "chat_typing_ip", "chat_send_ip")
+        for part, value in (("burst", 5), ("window_seconds", 60.0))
+    }
+    async with (
+        fresh_database_url("sqlite", tmp_path, PG_URL) as url,
+        start_server(url, tmp_path, socket_subscribe_limit_per_minute=1_000_000, **tight) as server,
+    ):
+        org_id, (owner,) = await quick_team(server, ["Owner"])
+        figures = await run_fuzz(server, owner, org_id)
+        # Most events reach their limits within the first few examples of each.
+        assert figures.answers["rate_limited"] > sum(figures.sent.values()) / 4, figures.answers
+
+
+async def run_fuzz(server: Server, owner: Person, org_id: str) -> Figures:
     client = socketio.AsyncClient(reconnection=False, serializer=FuzzPacket)
     await client.connect(
         server.url,
@@ -502,6 +540,7 @@ async def run_fuzz(server: Server, owner: Person, org_id: str) -> None:
         assert logged == []
     finally:
         await client.disconnect()
+    return figures
 
 
 def test_the_encoder_writes_what_no_json_library_would() -> None:
