@@ -8,6 +8,9 @@ arithmetic in Python and in the Redis script, so both implementations decide a s
 identically. In Redis every key starts with the configured prefix and expires once its bucket is
 full again; when Redis cannot be reached the instance keeps deciding on its own rather than
 refusing everyone or letting everyone through.
+
+EVENT_LIMITS is the one place where each client -> server socket event finds its two limits, per
+socket and per client address, as settings; the gateway applies them before any handler runs.
 """
 
 from __future__ import annotations
