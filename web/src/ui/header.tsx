@@ -1,6 +1,6 @@
 import { useSignal } from '@preact/signals';
 import { unreadTotal } from '../app/inbox';
-import { Link, location } from '../app/router';
+import { Link, location, navigate } from '../app/router';
 import { client, createOrg, currentMembership, currentOrgId, logout, me, selectOrg } from '../app/session';
 import { managesRollout } from '../pages/settings/realtime-view';
 import { errorMessage, toast } from '../app/toasts';
@@ -9,12 +9,14 @@ import { ConnectionIndicator } from './connection-indicator';
 import { Dialog } from './dialog';
 
 const NEW_ORG = '__new__';
+const ROLLOUT = '__rollout__';
 
 export function Header() {
   const current = me.value;
   const creating = useSignal(false);
   if (!current) return null;
   const path = location.value.path;
+  const owner = managesRollout(currentMembership.value?.role);
   return (
     <header class="topbar">
       <Link href="/dashboard" class="brand">
@@ -31,6 +33,9 @@ export function Header() {
           if (value === NEW_ORG) {
             creating.value = true;
             e.currentTarget.value = currentOrgId.peek() ?? '';
+          } else if (value === ROLLOUT) {
+            e.currentTarget.value = currentOrgId.peek() ?? '';
+            navigate('/settings/realtime');
           } else selectOrg(value || null);
         }}
       >
@@ -41,6 +46,11 @@ export function Header() {
           </option>
         ))}
         <option value={NEW_ORG}>+ New organization…</option>
+        {owner && (
+          <option value={ROLLOUT} data-testid="org-menu-realtime">
+            Real-time rollout…
+          </option>
+        )}
       </select>
       <nav class="nav">
         <Link href="/dashboard" current={path === '/dashboard'} testid="nav-dashboard">
@@ -57,8 +67,8 @@ export function Header() {
             </span>
           )}
         </Link>
-        {managesRollout(currentMembership.value?.role) && (
-          <Link href="/settings/realtime" current={path.startsWith('/settings')} testid="nav-realtime">
+        {owner && (
+          <Link href="/settings/realtime" current={path.startsWith('/settings')} testid="nav-realtime" class="nav-wide">
             Rollout
           </Link>
         )}

@@ -221,7 +221,7 @@ function AuditSection({ audit }: { audit: Parameters<typeof auditRows>[0] }) {
         <h2 id="audit-title">Audit trail</h2>
         <p class="muted">Every change of a phase for this organization, newest first.</p>
       </header>
-      <div class="card table-scroll">
+      <div class="card settings-table">
         <table class="table audit-table" data-testid="audit">
           <thead>
             <tr>
