@@ -11,6 +11,8 @@ import {
   addPending,
   applyConversationEvents,
   applyThreadEvents,
+  comparableConversation,
+  comparableThread,
   conversationsFromList,
   dropPending,
   emptyThread,
@@ -86,6 +88,20 @@ export function watchConversations(client: ChatClient, orgId: string, me: string
           return Number(cursor) || 0;
         },
         apply,
+        verify: {
+          async fetch(signal) {
+            const { conversation, cursor } = await getConversation(new Rest(client.http), conversationId, signal);
+            return {
+              cursor: Number(cursor) || 0,
+              state: comparableConversation(conversation),
+              repair: () => {
+                const current = state.peek();
+                if (current) state.value = { ...current, byId: { ...current.byId, [conversation.id]: conversation } };
+              },
+            };
+          },
+          current: () => comparableConversation(state.peek()?.byId[conversationId]),
+        },
         onError: (error) => {
           // A conversation that left the list (the person was removed from it) is not an error.
           if (state.peek()?.byId[conversationId]) onError?.(error);
@@ -179,6 +195,8 @@ export function watchThread(client: ChatClient, conversationId: string, me: stri
   const tick = signal(0);
   const api = new Rest(client.http);
   let closed = false;
+  /** The oldest message of the page a verification fetched: only from there on is compared. */
+  let verifiedFrom = Infinity;
 
   const subscription = subscribeChat(
     client,
@@ -192,6 +210,24 @@ export function watchThread(client: ChatClient, conversationId: string, me: stri
       },
       apply: (events) => {
         state.value = applyThreadEvents(state.peek(), events);
+      },
+      verify: {
+        async fetch(signal) {
+          const page = await history(api, conversationId, undefined, signal);
+          verifiedFrom = Math.min(...page.messages.map((m) => m.n), Infinity);
+          const fetched = threadFromHistory(emptyThread(conversationId, me), page);
+          return {
+            cursor: Number(page.cursor) || 0,
+            state: comparableThread(fetched, verifiedFrom),
+            repair: () => {
+              // Older pages loaded by scrolling stay.
+              const current = state.peek();
+              const older = current.messages.filter((m) => m.n < verifiedFrom);
+              state.value = prependHistory(threadFromHistory(current, page), { ...page, messages: older, hasMore: current.hasMore });
+            },
+          };
+        },
+        current: () => comparableThread(state.peek(), verifiedFrom),
       },
       onError: (error) => {
         failed.value = error.message || 'This conversation cannot be shown.';

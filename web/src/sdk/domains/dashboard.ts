@@ -4,6 +4,7 @@ import type { Http } from '../http';
 import {
   applyDashboardEvents,
   applyDashboardSnapshot,
+  comparableDashboard,
   DashboardStore,
   type DashboardEvent,
   type DashboardSnapshot,
@@ -47,6 +48,17 @@ export function watchDashboard(
       // A Guest's user room carries other events too, and other orgs' dashboards: keep this org's.
       apply: (events) => applyDashboardEvents(store, events.filter((e) => e.data.organizationId === orgId)),
       onError,
+      verify: {
+        async fetch(signal) {
+          const snapshot = await dashboard(new Rest(client.http), orgId, signal);
+          return {
+            cursor: Number(snapshot.cursor) || 0,
+            state: comparableDashboard(snapshot.activity),
+            repair: () => applyDashboardSnapshot(store, snapshot),
+          };
+        },
+        current: () => comparableDashboard(store.activity.peek()),
+      },
     },
     { orgId, phase: 'dashboard' },
   );

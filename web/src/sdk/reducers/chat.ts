@@ -325,3 +325,23 @@ export function otherMember(conversation: Pick<ConversationView, 'kind' | 'membe
   if (conversation.kind !== 'direct') return null;
   return conversation.members.find((m) => m.userId !== me) ?? null;
 }
+
+/**
+ * What a conversation's own room keeps of its list entry, for soak verification: renames and
+ * membership come on the person's room, so they are left out.
+ */
+export function comparableConversation(c: ConversationView | undefined): unknown {
+  if (!c) return null;
+  return { lastN: c.lastN, lastMessageId: c.lastMessage?.messageId ?? null, unreadCount: c.unreadCount, readN: c.readN };
+}
+
+/**
+ * A thread as soak verification compares it: the confirmed messages from `fromN` on (the newest
+ * history page; older pages loaded by scrolling are left out) and every receipt.
+ */
+export function comparableThread(state: ThreadState, fromN: number): unknown {
+  return {
+    messages: Object.fromEntries(state.messages.filter((m) => m.n >= fromN).map((m) => [String(m.n), m])),
+    receipts: state.receipts,
+  };
+}
