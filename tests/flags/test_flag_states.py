@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from tandem.flags import service as flags
 from tandem.flags.service import PHASES
 from tests.flags.rollout import operator_view, put_state, report_latency, states
 from tests.harness import Listener, assert_error, eventually, quick_team
@@ -81,8 +82,6 @@ async def test_every_change_writes_one_audit_row_with_its_actor(server):
         assert row["reason"] == "set by an Owner"
 
     # A change of the global rule (the terminal's) shows in every org's trail, with no actor.
-    from tandem.flags import service as flags
-
     async with server.runtime.db.unit_of_work() as session:
         await flags.set_rule(session, "chat", rollout_percent=50, reason="half the orgs")
     audit = (await operator_view(owner, org_id)).json()["audit"]
@@ -146,8 +145,18 @@ async def test_the_operator_view_is_for_owners_and_shows_only_their_org(server):
     assert [a["phase"] for a in view["audit"]] == ["kanban"]
     assert org_b not in r.text and owner_b.id not in r.text
 
+    # A global rule's allow-list names other orgs: each org learns only whether it is on it.
+    async with server.runtime.db.unit_of_work() as session:
+        await flags.set_rule(session, "task", allow_orgs=[org_a, org_b])
+        await flags.set_rule(session, "task", allow_orgs=[org_b])
+    audit = (await operator_view(owner_a, org_a)).json()["audit"]
+    assert [(a["before"], a["after"]) for a in audit[:2]] == [
+        ("on, 100%, allow: this organization and others", "on, 100%, allow: other organizations"),
+        ("on, 100%, allow: -", "on, 100%, allow: this organization and others"),
+    ]
+
     view_b = (await operator_view(owner_b, org_b)).json()
-    assert [a["phase"] for a in view_b["audit"]] == ["chat"]
+    assert [a["phase"] for a in view_b["audit"]] == ["task", "task", "chat"]
     assert org_a not in str(view_b) and owner_a.id not in str(view_b)
     assert {p["phase"]: p["figures"]["samples"] for p in view_b["phases"]} == {p: 0 for p in PHASES}
 

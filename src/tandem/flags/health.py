@@ -26,6 +26,21 @@ BUCKETS = ("le_50", "le_100", "le_250", "le_500", "le_1000", "le_2500", "le_5000
 COUNTS = ("samples", "over", *BUCKETS, "drift", "calls", "errors")
 
 
+# Which phase an event belongs to, by its name's first part (org.member.updated: members).
+_EVENT_PHASES = {
+    "org": "members",
+    "dashboard": "dashboard",
+    "kanban": "kanban",
+    "task": "task",
+    "project": "project",
+    "chat": "chat",
+}
+
+
+def phase_of_event(event: str) -> str | None:
+    return _EVENT_PHASES.get(event.split(".", 1)[0])
+
+
 def minute_of(at: float) -> int:
     return int(at // 60)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.deps import ReadSession, RuntimeDep, Session
-from tandem.flags import service
+from tandem.flags import service, view
 from tandem.flags.rollback import Thresholds
 from tandem.flags.schemas import (
     AutoRollbackOut,
@@ -89,6 +89,4 @@ async def realtime(owner: ReadingOwner, session: ReadSession, runtime: RuntimeDe
         max_lag_seconds=limits.max_lag_seconds,
         min_samples=limits.min_samples,
     )
-    return await service.realtime_view(
-        session, owner.org_id, auto_rollback, runtime.presence.online
-    )
+    return await view.realtime_view(session, owner.org_id, auto_rollback, runtime.presence.online)

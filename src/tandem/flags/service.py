@@ -11,29 +11,14 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import cast
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.flags import health, repository
+from tandem.flags import health
 from tandem.flags.models import Flag, FlagChange, FlagOverride
-from tandem.flags.schemas import (
-    ActorOut,
-    AutoRollbackOut,
-    DriftIn,
-    FiguresOut,
-    FlagChangeOut,
-    Phase,
-    PhaseOut,
-    RealtimeOut,
-    RuleOut,
-    State,
-)
-from tandem.kit.clock import iso
+from tandem.flags.schemas import DriftIn
 from tandem.kit.errors import Forbidden, Invalid
 from tandem.realtime import outbox, rooms
 
@@ -323,83 +308,3 @@ async def report_drift(session: AsyncSession, org_id: str, user_id: str, report:
             "seq": report.seq,
         },
     )
-
-
-AUDIT_LIMIT = 100
-
-
-async def realtime_view(
-    session: AsyncSession,
-    org_id: str,
-    auto_rollback: AutoRollbackOut,
-    online: Callable[[list[str]], Awaitable[set[str]]],
-) -> RealtimeOut:
-    """The operator's view of one org: each phase's state and why, its figures, the audit trail."""
-    now = time.time()
-    figures = await health.org_window(
-        session, org_id, health.window_start(auto_rollback.window_seconds, now)
-    )
-    connections = len(await online(await repository.active_member_ids(session, org_id)))
-    events = await repository.events_by_type(session, org_id, datetime.fromtimestamp(now - 60, UTC))
-    per_phase: dict[str, int] = {}
-    for event, count in events.items():
-        if (phase := phase_of_event(event)) is not None:
-            per_phase[phase] = per_phase.get(phase, 0) + count
-    phases = []
-    for ps in await phase_states(session, org_id):
-        f = figures.get(ps.phase, health.Figures())
-        phases.append(
-            PhaseOut(
-                phase=cast(Phase, ps.phase),
-                state=cast(State, ps.state),
-                source="override" if ps.source == "override" else "rule",
-                rule=RuleOut(
-                    enabled=ps.rule.enabled,
-                    rollout_percent=ps.rule.rollout_percent,
-                    allow_listed=org_id in ps.rule.allow_orgs,
-                    in_rollout=ps.rule.in_rollout(org_id),
-                ),
-                figures=FiguresOut(
-                    connections=connections,
-                    events_per_minute=per_phase.get(ps.phase, 0),
-                    client_p99_ms=f.p99_ms(),
-                    samples=f.samples,
-                    over_p99=f.over,
-                    drift=f.drift,
-                    calls=f.calls,
-                    errors=f.errors,
-                    drops=0,
-                ),
-            )
-        )
-    audit = [
-        FlagChangeOut(
-            at=iso(change.at) or "",
-            phase=cast(Phase, change.phase),
-            before=change.before,
-            after=change.after,
-            reason=change.reason,
-            automatic=change.automatic,
-            actor=ActorOut(id=change.actor_id, name=name or "")
-            if change.actor_id is not None
-            else None,
-            scope="global" if change.org_id is None else "org",
-        )
-        for change, name in await repository.audit(session, org_id, AUDIT_LIMIT)
-    ]
-    return RealtimeOut(auto_rollback=auto_rollback, phases=phases, audit=audit)
-
-
-# Which phase an event belongs to, by its name's first part (org.member.updated: members).
-_EVENT_PHASES = {
-    "org": "members",
-    "dashboard": "dashboard",
-    "kanban": "kanban",
-    "task": "task",
-    "project": "project",
-    "chat": "chat",
-}
-
-
-def phase_of_event(event: str) -> str | None:
-    return _EVENT_PHASES.get(event.split(".", 1)[0])

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.flags import health
-from tandem.flags.service import phase_of_event
 from tandem.orgs import repository as orgs
 
 
@@ -27,7 +26,7 @@ async def attribute(
         return False
     tallies: dict[str, health.Tally] = {}
     for event, ms in samples:
-        phase = phase_of_event(event)
+        phase = health.phase_of_event(event)
         if phase is not None:
             tallies.setdefault(phase, health.Tally()).observe(ms, threshold_ms)
     for phase, calls, failed in outcomes:
