@@ -184,12 +184,12 @@ function listen(sockets, onEach) {
   return state;
 }
 
-function waitFor(predicate, timeoutMs) {
+function waitFor(predicate, timeoutMs, everyMs = 1) {
   return new Promise((resolve) => {
     const t0 = monoMs();
     const tick = () => {
       if (predicate() || monoMs() - t0 > timeoutMs) resolve();
-      else setTimeout(tick, 1);
+      else setTimeout(tick, everyMs);
     };
     tick();
   });
@@ -631,7 +631,459 @@ function memberRoles(api, agent) {
   });
 }
 
-const workloads = { idle, fanout, latency, product, floor };
+// ---------------------------------------------------------------- reconnect storm
+
+// bench/reconnect_storm.py: cfg.clients ([{token, rooms}]) each hold one socket with the web SDK's
+// reconnect settings, subscribed to its rooms; on every (re)connect a client subscribes again, on
+// Tandem with `after` = the last seq it saw in the room (as the SDK does). A writer makes changes at
+// cfg.rate a second (Tandem: REST PATCHes from cfg.writes; the reference: `bench.emit` from a socket
+// of its own). The runner restarts the server between the marks "restart" (it answers with the
+// times of the SIGTERM, the old server's exit and the new one's readiness) and "written" (it answers
+// with what each room's log holds, Tandem only); the last mark, "converged", comes once every
+// client is subscribed again and holds every event of its rooms (or at cfg.timeoutMs).
+async function storm() {
+  const tandem = cfg.server === "tandem";
+  const rate = cfg.rate || 20;
+  const clients = cfg.clients.map((c) => ({
+    token: c.token,
+    rooms: c.rooms,
+    socket: null,
+    gen: 0,
+    last: c.rooms.map(() => 0), // the last seq seen per room (Tandem)
+    seqs: c.rooms.map(() => []), // every seq received per room, in arrival order (Tandem)
+    got: c.rooms.map(() => 0), // durable events received per room
+    subscribedAt: c.rooms.map(() => 0),
+    connectedAt: 0,
+    lastDurableAt: 0,
+    connects: 0,
+    disconnects: 0,
+    connectErrors: 0,
+    subscribeErrors: 0,
+    duplicates: 0,
+    resyncs: 0,
+    replayed: 0,
+    recovered: 0,
+    notRecovered: 0,
+    gaveUp: false,
+    refused: 0, // connects the server refused (the handshake cap, a bad token)
+    attempts: [], // when each reconnect attempt began, and when each connect failed
+    errorsAt: [],
+  }));
+
+  const subscribedSince = (c, t) => c.subscribedAt.every((s) => s > t);
+  const errorKinds = new Map(); // connect_error message -> how many
+
+  function subscribe(c, r, gen) {
+    if (c.gen !== gen || !c.socket.connected) return;
+    const payload = tandem ? { room: c.rooms[r], after: c.last[r] } : { room: c.rooms[r] };
+    c.socket.timeout(cfg.ackTimeoutMs || 30000).emit("subscribe", payload, (err, ack) => {
+      if (err || !ack || ack.ok !== true) {
+        c.subscribeErrors++;
+        if (c.subscribeErrors <= 3 && ack) console.error(`subscribe ${c.rooms[r]}: ${JSON.stringify(ack)}`);
+        setTimeout(() => subscribe(c, r, gen), ack && ack.error && ack.error.retryAfterMs ? ack.error.retryAfterMs : 500);
+        return;
+      }
+      if (c.gen !== gen) return;
+      c.replayed += ack.replayed || 0;
+      c.subscribedAt[r] = monoMs();
+      if (c.whenSubscribed && subscribedSince(c, 0)) c.whenSubscribed();
+    });
+  }
+
+  function open(c) {
+    const socket = io(cfg.url, {
+      transports: ["websocket"],
+      auth: { token: c.token },
+      forceNew: true,
+      // The web SDK's settings (web/src/sdk/transport.ts); it never stops trying.
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 5000,
+      randomizationFactor: 0.5,
+      timeout: 10000,
+    });
+    c.socket = socket;
+    socket.on("connect", () => {
+      const gen = ++c.gen;
+      c.connects++;
+      c.connectedAt = monoMs();
+      if (socket.recovered) {
+        // Node's connection state recovery put the socket back in its rooms and sent what it missed.
+        c.recovered++;
+        for (let r = 0; r < c.rooms.length; r++) c.subscribedAt[r] = c.connectedAt;
+        return;
+      }
+      if (c.connects > 1) c.notRecovered++;
+      for (let r = 0; r < c.rooms.length; r++) subscribe(c, r, gen);
+    });
+    // A refusal by the server ends Socket.IO's own retries: the SDK (web/src/sdk/connection.ts)
+    // connects again after a backoff of its own, 0.5-1 s doubling to 7.5-15 s, reset on connect.
+    let manual = 0;
+    let manualTimer = null;
+    const reconnectByHand = () => {
+      if (manualTimer) return;
+      const exp = Math.min(15000, 1000 * 2 ** manual++);
+      manualTimer = setTimeout(() => {
+        manualTimer = null;
+        if (!socket.connected && !socket.active) socket.connect();
+      }, exp / 2 + Math.random() * (exp / 2));
+    };
+    socket.on("connect", () => {
+      manual = 0;
+    });
+    socket.on("disconnect", (reason) => {
+      c.disconnects++;
+      if (reason === "io server disconnect") reconnectByHand();
+    });
+    socket.on("connect_error", (err) => {
+      c.connectErrors++;
+      const kind = String(err && err.message).slice(0, 80);
+      errorKinds.set(kind, (errorKinds.get(kind) || 0) + 1);
+      if (c.errorsAt.length < 100) c.errorsAt.push(monoMs());
+      if (!socket.active) {
+        c.refused++;
+        reconnectByHand();
+      }
+    });
+    socket.io.on("reconnect_attempt", () => {
+      if (c.attempts.length < 100) c.attempts.push(monoMs());
+    });
+    socket.io.on("reconnect_failed", () => {
+      c.gaveUp = true;
+    });
+    socket.onAny((event, env) => {
+      if (event === "resync.required") {
+        c.resyncs++;
+        return;
+      }
+      if (!env || env.seq == null) return; // ephemeral: presence and the like
+      const r = c.rooms.indexOf(env.room);
+      if (r < 0) return;
+      if (tandem) {
+        if (env.seq <= c.last[r]) {
+          c.duplicates++;
+          return;
+        }
+        c.last[r] = env.seq;
+        c.seqs[r].push(env.seq);
+      }
+      c.got[r]++;
+      c.lastDurableAt = monoMs();
+    });
+  }
+
+  // Connect everyone, at most cfg.concurrency handshakes at a time, and wait for every subscribe.
+  const t0 = monoMs();
+  let next = 0;
+  async function opener() {
+    while (next < clients.length) {
+      const c = clients[next++];
+      await new Promise((resolve) => {
+        c.whenSubscribed = resolve;
+        open(c);
+      });
+      c.whenSubscribed = null;
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(cfg.concurrency || 100, clients.length) }, opener));
+  const connectSeconds = (monoMs() - t0) / 1000;
+  if (!clients.every((c) => subscribedSince(c, 0))) throw new Error("not every client subscribed before the restart");
+
+  const writer = tandem ? restWriter() : socketWriter();
+  await mark("live", { connectSeconds });
+  writer.start(rate);
+  await sleep((cfg.beforeSeconds ?? 3) * 1000);
+
+  const meter = cpuMeter();
+  meter.start();
+  const times = JSON.parse(await mark("restart", { writer: writer.stats() }));
+  // The changes refused while the server was down are sent again (the SDK's offline queue), with one
+  // change to every room: what people did during the deploy, arriving while clients reconnect.
+  await writer.flush();
+  await sleep((cfg.afterSeconds ?? 1) * 1000);
+  await writer.stop();
+  const answer = JSON.parse(await mark("written", { writer: writer.stats() }));
+  // Tandem: every seq of each room's durable log. The reference has none: what its writer got acked.
+  const expected = tandem ? answer.expected : writer.acked();
+  const expectedCount = (room) => (tandem ? (expected[room] || []).length : expected[room] || 0);
+  const converged = (c) =>
+    subscribedSince(c, times.sigterm) && c.rooms.every((room, r) => c.got[r] >= expectedCount(room));
+  const done = () => (tandem ? clients.every(converged) : clients.every((c) => subscribedSince(c, times.sigterm)));
+  await waitFor(done, cfg.timeoutMs || 120000, 10);
+  const load = meter.stop();
+  await mark("converged");
+
+  let missing = 0;
+  let extra = 0;
+  let lost = 0;
+  let clientsMissing = 0;
+  const convergedAt = [];
+  const resubscribedAt = [];
+  // Each client's first attempt after the new server was ready: until then it was waiting out its
+  // backoff, not the server.
+  const firstAttempt = [];
+  const serverShare = [];
+  let errorsAfterReady = 0;
+  let firstConnect = Infinity;
+  for (const c of clients) {
+    if (c.connects > 1 && c.connectedAt > times.sigterm) firstConnect = Math.min(firstConnect, c.connectedAt);
+    const resub = Math.max(...c.subscribedAt);
+    if (subscribedSince(c, times.sigterm)) resubscribedAt.push(resub);
+    const attempt = c.attempts.find((t) => t >= times.ready);
+    if (attempt !== undefined) firstAttempt.push(attempt);
+    errorsAfterReady += c.errorsAt.filter((t) => t >= times.ready).length;
+    let short = 0;
+    c.rooms.forEach((room, r) => {
+      if (tandem) {
+        const want = new Set(expected[room] || []);
+        const have = c.seqs[r].filter((s) => want.has(s)).length;
+        short += want.size - have;
+        extra += c.seqs[r].length - have;
+      } else {
+        short += Math.max(0, expectedCount(room) - c.got[r]);
+      }
+    });
+    if (tandem) missing += short;
+    else lost += short;
+    if (short > 0) clientsMissing++;
+    // Tandem: back, subscribed and holding every event; the reference: back and subscribed.
+    if (subscribedSince(c, times.sigterm) && (short === 0 || !tandem)) {
+      const done = tandem ? Math.max(resub, c.lastDurableAt) : resub;
+      if (tandem) convergedAt.push(done);
+      if (attempt !== undefined) serverShare.push((done - attempt) / 1000);
+    }
+  }
+  const sum = (key) => clients.reduce((a, c) => a + (typeof c[key] === "boolean" ? Number(c[key]) : c[key]), 0);
+  const rel = (values, t) => percentiles(values.map((v) => (v - t) / 1000));
+  const result = {
+    server: cfg.server,
+    clients: clients.length,
+    roomsPerClient: clients[0] ? clients[0].rooms.length : 0,
+    connectSeconds,
+    times,
+    firstConnect: Number.isFinite(firstConnect) ? firstConnect : null,
+    resubscribed: resubscribedAt.length,
+    resubscribedSeconds: rel(resubscribedAt, times.ready),
+    converged: tandem ? convergedAt.length : null,
+    convergedSeconds: tandem ? rel(convergedAt, times.ready) : null,
+    lastResubscribed: resubscribedAt.length ? Math.max(...resubscribedAt) : null,
+    lastConverged: tandem && convergedAt.length ? Math.max(...convergedAt) : null,
+    reconnects: clients.reduce((a, c) => a + Math.max(0, c.connects - 1), 0),
+    disconnects: sum("disconnects"),
+    connectErrors: sum("connectErrors"),
+    connectErrorsAfterReady: errorsAfterReady,
+    refused: sum("refused"),
+    connectErrorKinds: Object.fromEntries(errorKinds),
+    firstAttemptSeconds: rel(firstAttempt, times.ready),
+    attemptToDoneSeconds: percentiles(serverShare),
+    clientsWithConnectErrors: clients.filter((c) => c.connectErrors > 0).length,
+    subscribeErrors: sum("subscribeErrors"),
+    gaveUp: sum("gaveUp"),
+    duplicates: sum("duplicates"),
+    resyncs: sum("resyncs"),
+    clientsResynced: clients.filter((c) => c.resyncs > 0).length,
+    replayed: sum("replayed"),
+    recovered: sum("recovered"),
+    notRecovered: sum("notRecovered"),
+    missing,
+    extra,
+    lost,
+    clientsMissing,
+    expectedPerClient: clients.length ? clients[0].rooms.reduce((a, room) => a + expectedCount(room), 0) : 0,
+    delivered: clients.reduce((a, c) => a + c.got.reduce((x, y) => x + y, 0), 0),
+    writer: writer.stats(),
+    loadgen: load,
+  };
+  closeAll(clients.map((c) => c.socket));
+  return result;
+}
+
+// Tandem's writer: REST PATCHes round-robin over cfg.writes ({kind: "project" | "member", path,
+// token}); a project's description changes, a member's role alternates. A write that fails (the
+// server is down) waits in a queue and is sent again by flush().
+function restWriter() {
+  const api = new URL(cfg.url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  const writes = cfg.writes;
+  const roles = writes.map(() => "Member");
+  const counts = { ok: 0, failed: 0, resent: 0, burst: 0, noChange: 0 };
+  const queue = [];
+  const inFlight = new Set();
+  let n = 0;
+  let timer = null;
+
+  function body(i) {
+    if (writes[i].kind === "project") return { description: `storm ${++n}` };
+    roles[i] = roles[i] === "Member" ? "Admin" : "Member";
+    return { role: roles[i] };
+  }
+
+  function send(i, payload) {
+    const data = JSON.stringify(payload);
+    const p = new Promise((resolve) => {
+      const req = http.request(
+        {
+          host: api.hostname,
+          port: api.port,
+          method: "PATCH",
+          path: writes[i].path,
+          agent,
+          timeout: 10000,
+          headers: {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(data),
+            authorization: `Bearer ${writes[i].token}`,
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => {
+            if (res.statusCode === 200) counts.ok++;
+            else {
+              counts.failed++;
+              if (res.statusCode >= 500 || res.statusCode === 429) queue.push([i, payload]);
+              else if (counts.failed <= 3) console.error(`PATCH ${writes[i].path}: ${res.statusCode}`);
+            }
+            resolve();
+          });
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", () => {
+        counts.failed++;
+        queue.push([i, payload]);
+        resolve();
+      });
+      req.end(data);
+    });
+    inFlight.add(p);
+    p.then(() => inFlight.delete(p));
+    return p;
+  }
+
+  let k = 0;
+  return {
+    start(perSecond) {
+      const t0 = monoMs();
+      let sent = 0;
+      timer = setInterval(() => {
+        const due = Math.floor(((monoMs() - t0) / 1000) * perSecond);
+        while (sent < due) {
+          const i = k++ % writes.length;
+          send(i, body(i));
+          sent++;
+        }
+      }, 5);
+    },
+    flush() {
+      const again = queue.splice(0);
+      counts.resent += again.length;
+      for (const [i, payload] of again) send(i, payload);
+      for (let i = 0; i < writes.length; i++) {
+        counts.burst++;
+        send(i, body(i));
+      }
+    },
+    async stop() {
+      clearInterval(timer);
+      while (inFlight.size > 0 || queue.length > 0) {
+        await Promise.all([...inFlight]);
+        const again = queue.splice(0);
+        counts.resent += again.length;
+        for (const [i, payload] of again) send(i, payload);
+        if (again.length) await sleep(200);
+      }
+      counts.doneAt = monoMs();
+      agent.destroy();
+    },
+    stats: () => ({ ...counts, queued: queue.length }),
+    acked: () => null,
+  };
+}
+
+// The reference's writer: `bench.emit {room}` round-robin over cfg.rooms from a socket of its own.
+// An emit counts once the server acked it; one refused or unanswered while the server is down waits
+// in a queue, and flush() sends it again.
+function socketWriter() {
+  const socket = io(cfg.url, {
+    transports: ["websocket"],
+    auth: { token: "writer" },
+    forceNew: true,
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 5000,
+    randomizationFactor: 0.5,
+  });
+  const rooms = cfg.rooms;
+  const acked = Object.fromEntries(rooms.map((r) => [r, 0]));
+  const counts = { ok: 0, failed: 0, resent: 0, burst: 0 };
+  const queue = [];
+  const inFlight = new Set();
+  let timer = null;
+  let k = 0;
+
+  function send(room) {
+    if (!socket.connected) {
+      counts.failed++;
+      queue.push(room);
+      return;
+    }
+    const p = socket
+      .timeout(5000)
+      .emitWithAck("bench.emit", { room, size: 350 })
+      .then(
+        () => {
+          counts.ok++;
+          acked[room]++;
+        },
+        () => {
+          counts.failed++;
+          queue.push(room);
+        },
+      );
+    inFlight.add(p);
+    p.then(() => inFlight.delete(p));
+  }
+
+  return {
+    start(perSecond) {
+      const t0 = monoMs();
+      let sent = 0;
+      timer = setInterval(() => {
+        const due = Math.floor(((monoMs() - t0) / 1000) * perSecond);
+        while (sent < due) {
+          send(rooms[k++ % rooms.length]);
+          sent++;
+        }
+      }, 5);
+    },
+    async flush() {
+      await waitFor(() => socket.connected, 60000, 10);
+      const again = queue.splice(0);
+      counts.resent += again.length;
+      for (const room of again) send(room);
+      for (const room of rooms) {
+        counts.burst++;
+        send(room);
+      }
+    },
+    async stop() {
+      clearInterval(timer);
+      while (inFlight.size > 0 || queue.length > 0) {
+        await Promise.all([...inFlight]);
+        await waitFor(() => socket.connected, 60000, 10);
+        const again = queue.splice(0);
+        counts.resent += again.length;
+        for (const room of again) send(room);
+        if (again.length) await sleep(200);
+      }
+      counts.doneAt = monoMs();
+      socket.close();
+    },
+    stats: () => ({ ...counts, queued: queue.length }),
+    acked: () => ({ ...acked }),
+  };
+}
+
+const workloads = { idle, fanout, latency, product, floor, storm };
 
 workloads[cfg.workload]()
   .then((result) => {

@@ -4,6 +4,8 @@
 //
 //   node server.js --port 3100                  one process
 //   node server.js --port 3100 --workers 2      node:cluster + @socket.io/redis-adapter
+//   node server.js --port 3100 --recovery       with Socket.IO's connection state recovery (in memory:
+//                                               it does not outlive the process)
 //
 // Prints one line "READY <port>" on stdout when it accepts connections.
 "use strict";
@@ -20,6 +22,7 @@ const { values: args } = parseArgs({
     host: { type: "string", default: "127.0.0.1" },
     workers: { type: "string", default: "1" },
     redis: { type: "string", default: "redis://127.0.0.1:6379" },
+    recovery: { type: "boolean", default: false },
   },
 });
 const port = Number(args.port);
@@ -48,7 +51,14 @@ if (workers > 1 && cluster.isPrimary) {
 
 async function main() {
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { serveClient: false });
+  const io = new Server(httpServer, {
+    serveClient: false,
+    // Socket.IO's own defaults for it: a client back within 2 minutes gets its rooms and the packets
+    // it missed, without the handshake's middleware running again.
+    ...(args.recovery
+      ? { connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: true } }
+      : {}),
+  });
 
   if (workers > 1) {
     const { createClient } = require("redis");
