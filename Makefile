@@ -79,7 +79,7 @@ fmt-web: deps
 # so a test run never rewrites tracked files.
 screenshots: web chromium
 	@TANDEM_SCREENSHOTS=1 $(UV) run --frozen pytest -q tests/e2e \
-		-k "login_shows or signup_errors or server_restart or invite_link_signup or fits_a_phone or tiles_and_charts or projects_list_is_live or wide_screenshot_of_the_board or project_page_is_live or message_each_other_live"
+		-k "login_shows or signup_errors or server_restart or invite_link_signup or fits_a_phone or tiles_and_charts or projects_list_is_live or wide_screenshot_of_the_board or project_page_is_live or message_each_other_live or rollout_page_fits"
 
 # Three passes over the tests given: the bulk three at a time (pytest-xdist; they mostly wait on
 # servers, sockets and timers, so three keep two cores busy), then alone the tests that time or load
