@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from kanban_workloads import kanban_workloads, run_kanban
+from reconnect_storm import ON_REQUEST, storm_workloads
 from report import checks, header, machine, medians_of, pinning_notes, table
 from rounds import run_group, server_groups
 from servers import BENCH, ReferenceServer, Server, TandemServer
@@ -97,13 +98,18 @@ def main() -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     chosen = workloads(args.quick)
     kanban = kanban_workloads(args.quick)  # Tandem only, each with a server of its own
+    # The reconnect storms: each a script restarting servers of its own, both servers in turn.
+    storms = storm_workloads(args.quick, args.servers)
     if args.workloads:
         wanted = set(args.workloads.split(","))
-        unknown = wanted - {w.name for w in chosen} - set(kanban)
+        unknown = wanted - {w.name for w in chosen} - set(kanban) - set(storms)
         if unknown:
             sys.exit(f"unknown workloads: {', '.join(sorted(unknown))}")
         chosen = [w for w in chosen if w.name in wanted]
         kanban = {name: cmd for name, cmd in kanban.items() if name in wanted}
+        storms = {name: cmd for name, cmd in storms.items() if name in wanted}
+    else:
+        storms = {name: cmd for name, cmd in storms.items() if name not in ON_REQUEST}
     if "tandem" not in args.servers.split(","):
         kanban = {}
 
@@ -125,7 +131,7 @@ def main() -> int:
             args.port = probe.getsockname()[1]
     workdir = Path(tempfile.mkdtemp(prefix="tandem-bench-"))
     try:
-        return run(args, chosen, rounds, users, workdir, kanban)
+        return run(args, chosen, rounds, users, workdir, kanban, storms)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -137,6 +143,7 @@ def run(
     users: int,
     workdir: Path,
     kanban: dict[str, list[str]],
+    storms: dict[str, list[str]],
 ) -> int:
     # The servers' Redis keys and channels (with --workers > 1) carry this run's prefix: parallel
     # runs on one Redis do not see each other's, and each server deletes its own when it stops.
@@ -186,6 +193,7 @@ def run(
                     )
 
     kanban_runs = run_kanban(kanban, args, workdir)
+    storm_runs = run_kanban(storms, args, workdir)
     medians = medians_of(runs, [s.label for s in servers], [w.name for w in chosen])
 
     info = machine()
@@ -205,6 +213,7 @@ def run(
         "medians": medians,
         "runs": runs,
         "kanban": kanban_runs,
+        "storms": storm_runs,
     }
     out = Path(args.out) if args.out else RESULTS / time.strftime("bench-%Y%m%d-%H%M%S.json")
     out.write_text(json.dumps(report, indent=1))
@@ -221,11 +230,11 @@ def run(
     print(
         f"raw results: {out.relative_to(BENCH.parent) if out.is_relative_to(BENCH.parent) else out}"
     )
-    for k in kanban_runs:  # each workload's own lines, after the table
+    for k in kanban_runs + storm_runs:  # each workload's own lines, after the table
         print(
             k["summary"] if "summary" in k else f"{k['workload']}: FAILED: {k['error']}\n", end=""
         )
-    failed = [r for r in runs + kanban_runs if "error" in r]
+    failed = [r for r in runs + kanban_runs + storm_runs if "error" in r]
     return 1 if failed else 0
 
 
