@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { diffStates } from '../verify';
 import {
   addPending,
   applyConversationEvents,
   applyThreadEvents,
+  comparableThread,
   conversationName,
   conversationsFromList,
   conversationsInOrder,
@@ -187,5 +189,23 @@ describe('conversation list reducer', () => {
     state = applyConversationEvents(state, [{ event: 'chat.member.added', data: { conversationId: 'cv_3', member: { userId: ME, name: 'Ada', avatarUrl: null }, addedBy: GRACE, conversation: group } }]);
     expect(state.byId.cv_3).toMatchObject({ readN: 4, deliveredN: 4, unreadCount: 0 });
     expect(conversationName(state.byId.cv_1, ME)).toBe('Grace Hopper');
+  });
+});
+
+describe('thread verification', () => {
+  it('compares the newest page only, and names a message the live thread missed', () => {
+    const older = prependHistory(thread(), { messages: [message(0, GRACE)], receipts: [], hasMore: false, cursor: 10 });
+    const fetched = threadFromHistory(emptyThread(C, ME), {
+      messages: [message(1, GRACE), message(2, ME), message(3, GRACE)],
+      receipts: [
+        { userId: ME, deliveredN: 2, readN: 2 },
+        { userId: GRACE, deliveredN: 3, readN: 3 }, // writing moves the author's own cursors
+      ],
+      hasMore: true,
+      cursor: 12,
+    });
+    expect(diffStates(comparableThread(older, 1), comparableThread(fetched, 1))).toEqual(['messages.3', 'receipts.u_grace.deliveredN', 'receipts.u_grace.readN']);
+    const caughtUp = applyThreadEvents(older, [created(message(3, GRACE))]);
+    expect(diffStates(comparableThread(caughtUp, 1), comparableThread(fetched, 1))).toEqual([]);
   });
 });
