@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from kanban_board import free_port, prioritize
+from profiles import Profiler, summarize_profile
 from sampling import cpu_seconds, machine_busy_seconds
 from servers import BENCH, kill_group, nice_prefix, wait_ready
 
@@ -105,6 +106,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--nice", type=int, default=0, help="as kanban_burst.py's")
     p.add_argument("--deadline", type=float, default=0, help="print every stack and exit after")
     p.add_argument("--json", default="", help="write the figures here")
+    p.add_argument(
+        "--profile",
+        default="",
+        help="py-spy the new Tandem server from its readiness to convergence into this file "
+        "(collapsed stacks) and print the busiest functions",
+    )
     return p.parse_args(argv)
 
 
@@ -122,6 +129,19 @@ def peak_rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def runqueue_wait_s(pid: int) -> float:
+    """Seconds the process's threads spent runnable but waiting for a CPU (/proc/<pid>/schedstat):
+    on a shared machine, what other jobs took from it."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return total / 1e9
 
 
 def die_with_parent() -> None:
@@ -333,6 +353,9 @@ class Process:
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )
+        if self.args.nice:  # a session of its own is a scheduling group of its own: rank it too
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{self.proc.pid}/autogroup").write_text(str(self.args.nice))
         try:
             self.wait_ready(self.proc, log)
         except Exception:
@@ -400,7 +423,12 @@ class ReferenceProcess(Process):
 
 
 def run_loadgen(
-    cfg: dict[str, Any], server: Process, args: argparse.Namespace, workdir: Path, logs: Any
+    cfg: dict[str, Any],
+    server: Process,
+    args: argparse.Namespace,
+    workdir: Path,
+    logs: Any,
+    profiler: Profiler | None = None,
 ) -> dict[str, Any]:
     """The load generator's storm, with the restart and the readings at its marks."""
     cfg_file = workdir / f"storm-{cfg['server']}.json"
@@ -420,7 +448,7 @@ def run_loadgen(
         for line in proc.stdout:
             msg = json.loads(line)
             if "mark" in msg:
-                answer = on_mark(msg, server, seen, logs)
+                answer = on_mark(msg, server, seen, logs, profiler)
                 proc.stdin.write(answer + "\n")
                 proc.stdin.flush()
             elif "result" in msg:
@@ -428,6 +456,8 @@ def run_loadgen(
             elif "error" in msg:
                 raise RuntimeError(f"load generator: {msg['error']}")
     finally:
+        if profiler is not None:
+            profiler.stop()
         if proc.poll() is None:
             proc.wait(30)
     if result is None:
@@ -435,7 +465,13 @@ def run_loadgen(
     return {"loadgen": result, **seen}
 
 
-def on_mark(msg: dict[str, Any], server: Process, seen: dict[str, Any], logs: Any) -> str:
+def on_mark(
+    msg: dict[str, Any],
+    server: Process,
+    seen: dict[str, Any],
+    logs: Any,
+    profiler: Profiler | None = None,
+) -> str:
     name = msg["mark"]
     if name == "live":
         seen["connect_seconds"] = msg["connectSeconds"]
@@ -452,12 +488,18 @@ def on_mark(msg: dict[str, Any], server: Process, seen: dict[str, Any], logs: An
         ready = mono_ms()
         seen["start_cpu"] = cpu_seconds(server.pid)
         seen["machine_at_ready"] = machine_busy_seconds()
+        seen["wait_at_ready"] = runqueue_wait_s(server.pid)
+        if profiler is not None:
+            profiler.start(server.pid)
         return json.dumps({"sigterm": sigterm, "exit": exited, "ready": ready})
     if name == "written":
         seen["writer"] = msg["writer"]
         return json.dumps({"expected": logs() if logs else None})
     if name == "converged":
+        if profiler is not None:
+            profiler.stop()
         seen["storm_cpu"] = cpu_seconds(server.pid) - seen["start_cpu"]
+        seen["storm_cpu_wait"] = runqueue_wait_s(server.pid) - seen["wait_at_ready"]
         seen["machine_storm_cpu"] = machine_busy_seconds() - seen["machine_at_ready"]
         seen["peak_rss_kb"] = peak_rss_kb(server.pid)
         seen["loadavg_after"] = os.getloadavg()
@@ -497,7 +539,9 @@ def storm_tandem(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             **loadgen_params(args),
         }
         rooms = seeded["rooms"]
-        out = run_loadgen(cfg, server, args, workdir, lambda: asyncio.run(room_logs(url, rooms)))
+        profiler = Profiler(Path(args.profile).resolve()) if args.profile else None
+        logs = lambda: asyncio.run(room_logs(url, rooms))  # noqa: E731
+        out = run_loadgen(cfg, server, args, workdir, logs, profiler)
         out["rooms"] = len(rooms)
         out["database"] = "PostgreSQL" if schema else "SQLite"
         out["server_warnings"] = warnings(workdir / "tandem-2.log")
@@ -636,6 +680,7 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
         "old_peak_rss_mb": raw.get("old_peak_rss_kb", 0) / 1024,
         "start_cpu_s": raw.get("start_cpu", 0.0),
         "storm_cpu_s": storm_cpu,
+        "storm_cpu_wait_s": raw.get("storm_cpu_wait", 0.0),
         "cpu_ms_per_reconnect": 1000 * storm_cpu / reconnects if reconnects else None,
         "server_cpu_pct": 100 * storm_cpu / wall if wall else None,
         "loadgen_cpu_pct": r["loadgen"]["cpuPct"],
@@ -713,7 +758,8 @@ def report(f: dict[str, Any]) -> str:
         f"  server: peak RSS {f['peak_rss_mb']:.0f} MB (before the restart {f['old_peak_rss_mb']:.0f}"
         f" MB), CPU {f['storm_cpu_s']:.2f} s from ready to the last client "
         f"({fmt(f['cpu_ms_per_reconnect'])} CPU-ms per reconnect, {fmt(f['server_cpu_pct'], 0)} % "
-        f"of its core), {f['start_cpu_s']:.2f} s to start",
+        f"of its core; it waited {f['storm_cpu_wait_s']:.2f} s for a CPU), "
+        f"{f['start_cpu_s']:.2f} s to start",
         f"  writer: {f['writer_before'].get('ok', 0)} changes before the SIGTERM, "
         f"{w.get('ok', 0)} in all; {w.get('failed', 0)} refused or unanswered while down, "
         f"{w.get('resent', 0)} sent again, {w.get('burst', 0)} in the burst at the restart; "
@@ -768,6 +814,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = ok and good
         results.append({**f, "ok": good})
         print(report(f) + ("" if good else "\n  DID NOT CONVERGE"), flush=True)
+        if label == "tandem" and args.profile and Path(args.profile).exists():
+            print(summarize_profile(Path(args.profile)), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": results, "ok": ok}, indent=1))
     return 0 if ok else 1
