@@ -133,6 +133,10 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     from tandem.config import get_settings
 
     app = create_app(get_settings())
+    if args.deadline:
+        watchdog = asyncio.get_running_loop().call_later(
+            max(1.0, args.deadline - 5), _print_tasks, "still running"
+        )
     if args.floor:
         tandem_app.add_floor_routes(app)
     seeded = await tandem_app.seed(app.runtime.db, app.runtime.tokens, args.concurrency + 2)
@@ -165,7 +169,9 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             per = max(1, total // args.concurrency)
             await asyncio.gather(*(worker(w, per) for w in range(args.concurrency)))
 
+        stage("warming up")
         await batch(200)
+        stage("measuring")
         await asyncio.sleep(0.2)  # the dispatcher catches up before the window
         profiler = cProfile.Profile() if args.profile else None
         n = max(1, args.changes // args.concurrency) * args.concurrency
@@ -173,6 +179,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         if profiler:
             profiler.enable()
         await batch(n)
+        stage("waiting for the dispatcher")
         give_up = time.monotonic() + 60
         while app.runtime.dispatcher.published_seq < await _last_seq(app):
             if time.monotonic() > give_up:  # a dispatcher that never leads would spin here forever
@@ -184,7 +191,10 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             profiler.disable()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     finally:
+        stage("stopping")
         await app.runtime.stop()
+        if args.deadline:
+            watchdog.cancel()
     if profiler:
         profiler.dump_stats(args.profile)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
@@ -193,6 +203,18 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         "cpu_ms_per_request": 1000 * cpu / n,
         "wall_ms_per_request": 1000 * wall / n,
     }
+
+
+def stage(what: str) -> None:
+    """A line on stderr per stage, so a run stopped by --deadline says where it was."""
+    print(f"[{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
+
+
+def _print_tasks(why: str) -> None:
+    """Every asyncio task's stack on stderr: faulthandler shows only the threads."""
+    print(f"{why}; the tasks:", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=12, file=sys.stderr)
 
 
 async def _last_seq(app: Any) -> int:

@@ -30,7 +30,7 @@ def run(tmp_path: Path, *args: str) -> str:
         check=False,
         env={**os.environ, "TMPDIR": str(tmp_path)},
     )
-    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.returncode == 0, out.stderr[-12000:]
     assert list(tmp_path.iterdir()) == []  # its data directory is gone
     return out.stdout
 
