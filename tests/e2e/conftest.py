@@ -46,6 +46,9 @@ class TandemProcess:
             TANDEM_HOST="127.0.0.1",
             TANDEM_LOG_LEVEL="warning",
             TANDEM_PRESENCE_GRACE_SECONDS="1.0",
+            # A browser on a busy test machine can see a second's latency now and then: no test here
+            # should find its page moved to polling by the rollback check (tests/flags tests that).
+            TANDEM_AUTO_ROLLBACK="false",
             **{f"TANDEM_{name.upper()}": str(value) for name, value in SIGN_IN_LIMITS.items()},
         )
         for key in ("TANDEM_DATABASE_URL", "TANDEM_REDIS_URL"):
