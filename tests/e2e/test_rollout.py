@@ -6,6 +6,8 @@ is told it is for Owners; the page fits a 390 px phone."""
 
 from __future__ import annotations
 
+import time
+
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import ACME, TandemProcess, login, screenshot
@@ -53,7 +55,17 @@ def test_a_soaking_board_repairs_a_lost_rename_and_the_owner_sees_the_drift(
         assert api.get(f"/api/orgs/{ACME}/flags").json()["states"]["kanban"] == "soak"
 
     task_id, title = a_task_on_the_board(tandem)
-    grace = login(browser, tandem, "grace@example.com", init_script=SHORT_VERIFY)
+    board_loads: list[str] = []
+
+    def count_board_loads(page: Page) -> None:
+        page.on(
+            "response",
+            lambda r: board_loads.append(r.url) if r.url.endswith(f"/{ROVER}/board") else None,
+        )
+
+    grace = login(
+        browser, tandem, "grace@example.com", init_script=SHORT_VERIFY, setup=count_board_loads
+    )
     grace.goto(f"{tandem.url}/projects/{ROVER}/board")
     card_title = grace.locator(
         f"[data-testid=board-card][data-task-id='{task_id}'] [data-testid=card-title]"
@@ -62,13 +74,20 @@ def test_a_soaking_board_repairs_a_lost_rename_and_the_owner_sees_the_drift(
     expect(grace.get_by_test_id("connection-indicator")).to_have_attribute(
         "data-state", "live", timeout=10_000
     )
+    # The board reloads its snapshot once joined (its hints are ephemeral); a rename before that
+    # reload would arrive inside it, not as the event to drop.
+    deadline = time.monotonic() + 15
+    while len(board_loads) < 2:
+        assert time.monotonic() < deadline, f"the board loaded {len(board_loads)} time(s)"
+        grace.wait_for_timeout(100)
     grace.evaluate("() => window.__tandemDebug.dropNext('kanban.task.updated')")
 
     with tandem.api("ada@example.com") as api:
         r = api.patch(f"/api/tasks/{task_id}", json={"changes": {"title": "Renamed while soaking"}})
         r.raise_for_status()
 
-    # The rename never reached Grace's board by its event; the verification puts it there.
+    # The rename's event was dropped on Grace's board; the verification puts the title there.
+    grace.wait_for_function("() => window.__tandemDebug.pendingDrops() === 0", timeout=10_000)
     expect(card_title).to_have_text("Renamed while soaking", timeout=20_000)
     expect(drift.locator("dd")).to_have_text("1", timeout=20_000)
     expect(drift).to_have_class("figure figure-alert")

@@ -28,6 +28,7 @@ export const client = new TandemClient({ onUnauthenticated: () => signedOut(), .
 /** `__tandemDebug.dropNext('kanban.task.updated')`: this tab discards the next such event (see DebugSwitches). */
 (window as unknown as { __tandemDebug: unknown }).__tandemDebug = {
   dropNext: (event: string, count?: number) => client.soak.debug.dropNext(event, count),
+  pendingDrops: () => client.soak.debug.pending(),
 };
 
 export const me = signal<Me | null>(null);

@@ -11,6 +11,13 @@ export class DebugSwitches {
     this.drops.set(event, (this.drops.get(event) ?? 0) + count);
   }
 
+  /** How many drops are still to happen. */
+  pending(): number {
+    let total = 0;
+    for (const count of this.drops.values()) total += count;
+    return total;
+  }
+
   /** Consumes one pending drop for `event`: true when this envelope must be discarded. */
   take(event: string): boolean {
     const left = this.drops.get(event) ?? 0;

@@ -160,7 +160,7 @@ function PhaseRow({
       <p class="phase-rule" data-testid={`phase-${phase.phase}-rule`}>
         <span class="muted">Rule: </span>
         {ruleSummary(phase.rule)}
-        <span class="muted"> · otherwise {STATE_LABELS[ruleState(phase.rule)].toLowerCase()}</span>
+        {phase.source === 'override' && <span class="muted"> · back to the rule, it would be {STATE_LABELS[ruleState(phase.rule)].toLowerCase()}</span>}
       </p>
       <dl class="figures">
         {figures(phase.figures, limits).map((figure) => (
