@@ -37,7 +37,8 @@ export interface TypedSubscribeOptions<N extends EventName> {
 
 /**
  * Subscribes to a room whose events all belong to the domain `N`, behind the phase
- * flag of `orgId` (when known): with the phase off, the room is polled.
+ * flag of `orgId` (when known): with the phase off, the room is polled; in soak, its live
+ * state is verified against fresh snapshots (`verify`, see verify.ts).
  */
 export function subscribeTyped<N extends EventName>(
   client: RoomClient,
@@ -67,7 +68,7 @@ export function subscribeTyped<N extends EventName>(
     { pollOnly: watched?.off, ephemeral: options.ephemeral },
   );
   if (!watched || !flag) return subscription;
-  let stopSoak = () => undefined as void;
+  let stopSoak: () => void = () => undefined;
   if (options.verify && client.soak) {
     const soaking = client.soak.verifier(room, flag, subscription, options.verify, () => watched.off.peek());
     verifier = soaking;
