@@ -113,9 +113,9 @@ fmt: deps
 
 # The socket and delivery tests once more with every accelerator off (accel/): the stock library path keeps
 # working. The outbox, the log, the hints and the benchmarks' smoke runs touch no socket layer, and the
-# serial tests of these files run each layer already (parametrized): once is enough.
+# serial tests of these files and the slow consumers' run each layer already (parametrized): once is enough.
 STOCK_TESTS := tests/accel $(addprefix tests/realtime/test_,delivery.py gateway.py hostile_sockets.py \
-	js_client.py slow_consumers.py smoke.py reauthorize.py redis_publish.py cluster.py)
+	js_client.py smoke.py reauthorize.py redis_publish.py cluster.py)
 test-stock: web
 	@TANDEM_ACCEL=off $(UV) run --frozen pytest -q -n 3 --dist loadfile -m "not serial" $(STOCK_TESTS) $(PYTEST_ARGS)
 

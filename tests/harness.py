@@ -200,6 +200,7 @@ class Server:
 
 async def launch(database_url: str, data_dir: Path, **overrides: Any) -> Server:
     port = overrides.pop("port", None) or free_port()
+    ws = overrides.pop("ws", "wsproto")  # as `tandem serve --ws`
     overrides.setdefault("redis_prefix", REDIS_PREFIX)
     overrides = {**SIGN_IN_LIMITS, **overrides}
     settings = Settings(
@@ -221,7 +222,7 @@ async def launch(database_url: str, data_dir: Path, **overrides: Any) -> Server:
         log_level="warning",
         lifespan="on",
         # what `tandem serve` runs: the lean wsproto connection, engine.io's pings only
-        ws=uvicorn_ws("wsproto"),
+        ws=uvicorn_ws(ws),
         ws_ping_interval=None,
         ws_per_message_deflate=False,
         loop="asyncio",

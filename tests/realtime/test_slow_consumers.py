@@ -39,21 +39,49 @@ PAD = "x" * 2000
 DISCONNECT_WITHIN = 5.0  # seconds after the flood
 
 
-@pytest.fixture(params=["accelerated", "stock"])
-async def served(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+# Every WebSocket implementation `tandem serve --ws` offers, on the accelerated socket layer, and
+# the stock layer (TANDEM_ACCEL=off) on the default one.
+LAYERS = {
+    "accelerated": "wsproto",
+    "wsproto-stock": "wsproto-stock",
+    "websockets-sansio": "websockets-sansio",
+    "websockets": "websockets",
+    "stock": "wsproto",
+}
+
+
+async def serve(
+    layer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Server]:
-    if request.param == "stock":
+    if layer == "stock":
         monkeypatch.setenv(accel.ENV, "off")
     async with (
         fresh_database_url("sqlite", tmp_path, PG_URL) as url,
         start_server(
             url,
             tmp_path,
+            ws=LAYERS[layer],
             socket_max_buffer_packets=MAX_PACKETS,
             socket_max_buffer_bytes=MAX_BYTES,
         ) as server,
     ):
+        yield server
+
+
+@pytest.fixture(params=list(LAYERS))
+async def served(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Server]:
+    async for server in serve(request.param, tmp_path, monkeypatch):
+        yield server
+
+
+@pytest.fixture(params=["accelerated", "stock"])
+async def polled(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Server]:
+    """Long-polling never meets a WebSocket implementation: the two socket layers only."""
+    async for server in serve(request.param, tmp_path, monkeypatch):
         yield server
 
 
@@ -152,13 +180,13 @@ async def test_a_websocket_client_that_stops_reading_is_dropped_then_closed_and_
         await back.close()
 
 
-async def test_a_polling_client_that_stops_polling_is_closed(served: Server) -> None:
-    org_id, (owner, member) = await quick_team(served, ["Owner", "Member"])
+async def test_a_polling_client_that_stops_polling_is_closed(polled: Server) -> None:
+    org_id, (owner, member) = await quick_team(polled, ["Owner", "Member"])
     room = f"org:{org_id}"
-    steady = await Listener(served, await owner.socket_token()).connect()
+    steady = await Listener(polled, await owner.socket_token()).connect()
     assert (await steady.subscribe(room))["ok"]
-    url = f"{served.url}/socket.io/?EIO=4"
-    gateway = served.runtime.gateway
+    url = f"{polled.url}/socket.io/?EIO=4"
+    gateway = polled.runtime.gateway
     async with aiohttp.ClientSession() as http:
         sid = (await open_polling(http, url))["sid"]
         token = await member.socket_token()
@@ -171,11 +199,11 @@ async def test_a_polling_client_that_stops_polling_is_closed(served: Server) -> 
         assert status == 200 and any(p.startswith("431") for p in packets), packets
         assert socket_sid in gateway.sockets
         # no more polls
-        await flood(served, room, steady, count=4 * MAX_PACKETS)
+        await flood(polled, room, steady, count=4 * MAX_PACKETS)
         await eventually(lambda: socket_sid not in gateway.sockets, timeout=DISCONNECT_WITHIN)
-        assert sid not in served.runtime.sio.eio.sockets
-        assert metric(served, "tandem_slow_consumer_disconnects_total") == 1
-        assert metric(served, "tandem_dropped_events_total", event="org.member.presence") > 0
+        assert sid not in polled.runtime.sio.eio.sockets
+        assert metric(polled, "tandem_slow_consumer_disconnects_total") == 1
+        assert metric(polled, "tandem_dropped_events_total", event="org.member.presence") > 0
         status, _ = await poll(http, url, sid)
         assert status == 400  # the session is gone: the client reconnects
     await steady.close()
