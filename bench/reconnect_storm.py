@@ -367,17 +367,22 @@ class Process:
         assert self.proc is not None
         return self.proc.pid
 
-    def terminate(self, timeout: float = 60) -> None:
-        """SIGTERM, as a deploy stops it, and wait for it to exit."""
+    def terminate(self, timeout: float = 600) -> tuple[float, float]:
+        """SIGTERM, as a deploy stops it, and wait for it to exit. Returns the CPU it used and
+        the time it waited for a CPU meanwhile (the last readings before it was gone)."""
         assert self.proc is not None
+        pid = self.proc.pid
+        cpu0, wait0 = cpu_seconds(pid), runqueue_wait_s(pid)
+        cpu, wait = cpu0, wait0
         self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired as err:
-            kill_group(self.proc)
-            raise RuntimeError(
-                f"{self.name} did not exit within {timeout:.0f} s of SIGTERM"
-            ) from err
+        give_up = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > give_up:
+                kill_group(self.proc)
+                raise RuntimeError(f"{self.name} did not exit within {timeout:.0f} s of SIGTERM")
+            cpu, wait = max(cpu, cpu_seconds(pid)), max(wait, runqueue_wait_s(pid))
+            time.sleep(0.05)
+        return cpu - cpu0, wait - wait0
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -458,8 +463,11 @@ def run_loadgen(
     finally:
         if profiler is not None:
             profiler.stop()
-        if proc.poll() is None:
+        try:
             proc.wait(30)
+        except subprocess.TimeoutExpired:  # it failed midway: it must not go on beside the next run
+            proc.kill()
+            proc.wait()
     if result is None:
         raise RuntimeError(f"load generator exited with {proc.returncode} and no result")
     return {"loadgen": result, **seen}
@@ -482,7 +490,7 @@ def on_mark(
         seen["old_peak_rss_kb"] = peak_rss_kb(server.pid)
         seen["loadavg"] = os.getloadavg()
         sigterm = mono_ms()
-        server.terminate()
+        seen["stop_cpu"], seen["stop_cpu_wait"] = server.terminate()
         exited = mono_ms()
         server.start()
         ready = mono_ms()
@@ -637,6 +645,8 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
         "database": raw.get("database"),
         "connect_seconds": raw["connect_seconds"],
         "shutdown_s": (t["exit"] - t["sigterm"]) / 1000,
+        "stop_cpu_s": raw.get("stop_cpu", 0.0),
+        "stop_cpu_wait_s": raw.get("stop_cpu_wait", 0.0),
         "start_s": (t["ready"] - t["exit"]) / 1000,
         "first_connect_s": (r["firstConnect"] - t["ready"]) / 1000 if r["firstConnect"] else None,
         "done_from_ready_s": since(t["ready"]),
@@ -715,7 +725,8 @@ def report(f: dict[str, Any]) -> str:
     lines = [
         f"storm {f['clients']}: {name}{db}, {f['rooms']} rooms, {f['reconnects']} reconnects "
         f"(load average {', '.join(f'{x:.2f}' for x in f['loadavg'] or [])})",
-        f"  restart: SIGTERM -> exit {fmt(f['shutdown_s'])} s, start -> ready {fmt(f['start_s'])} s; "
+        f"  restart: SIGTERM -> exit {fmt(f['shutdown_s'])} s (CPU {f['stop_cpu_s']:.2f} s, waited "
+        f"{f['stop_cpu_wait_s']:.2f} s for a CPU), start -> ready {fmt(f['start_s'])} s; "
         f"first client back {fmt(f['first_connect_s'])} s after ready",
     ]
     if f["server"] == "tandem":
