@@ -279,7 +279,8 @@ class Tally:
         took = time.monotonic() - started
         if outcome in ("refused", "closed") and took > self.bound:
             outcome, reason = "open", f"{outcome} only after {took:.1f} s: {reason}"
-        setattr(self, outcome if outcome != "error" else "errors", getattr(self, outcome) + 1)
+        counter = outcome if outcome != "error" else "errors"
+        setattr(self, counter, getattr(self, counter) + 1)
         if outcome != "error":
             self.slowest = max(self.slowest, took if outcome != "open" else self.bound)
         self.reasons[reason[:90]] += 1
