@@ -425,12 +425,12 @@ async def test_connects_past_the_address_limit_are_refused_and_the_client_retrie
             assert refused_count(server, "socket-connect-ip") == 1
             # Its connection drops: Socket.IO's reconnection tries again, and is refused cleanly.
             await client.lose_connection()
-            await eventually(lambda: len(client.refusals) >= 2, timeout=15)
+            await eventually(lambda: len(client.refusals) >= 2, timeout=30)
             for refusal in client.refusals:
                 connect_refusal(refusal)
             assert client.connects == 1 and not client.sio.connected
             clock.advance(wait)
-            await eventually(lambda: client.sio.connected, timeout=15)
+            await eventually(lambda: client.sio.connected, timeout=30)
             assert client.connects == 2
             assert (await client.sio.call("unsubscribe", {"room": "org:none"}, timeout=10))["ok"]
         finally:
@@ -504,13 +504,13 @@ async def test_connects_past_the_handshake_cap_are_shed_cleanly_and_get_in_on_re
             assert shed_count(server) == len(storm)
             # A client that loses its connection meanwhile is shed too, and keeps retrying.
             await client.lose_connection()
-            await eventually(lambda: len(client.refusals) >= 1, timeout=15)
+            await eventually(lambda: len(client.refusals) >= 1, timeout=30)
             connect_refusal(client.refusals[0])
             hold.release.set()
             await first
             assert held.connected
             await held.disconnect()
-            await eventually(lambda: client.sio.connected, timeout=15)
+            await eventually(lambda: client.sio.connected, timeout=30)
             # Each comes back on its own backoff: one at a time here (the storm test: all at once).
             retried = [await connect_outcome(server, {"token": token}) for token in tokens[1:]]
             assert retried == ["connected"] * len(retried)
