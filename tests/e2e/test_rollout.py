@@ -55,17 +55,22 @@ def test_a_soaking_board_repairs_a_lost_rename_and_the_owner_sees_the_drift(
         assert api.get(f"/api/orgs/{ACME}/flags").json()["states"]["kanban"] == "soak"
 
     task_id, title = a_task_on_the_board(tandem)
-    board_loads: list[str] = []
+    # What Grace's page sees, in order: the room's join acknowledged, board snapshots requested.
+    seen: list[str] = []
 
-    def count_board_loads(page: Page) -> None:
+    def watch(page: Page) -> None:
+        def on_frame(payload: object) -> None:
+            text = str(payload).replace(" ", "")
+            if f'"room":"project:{ROVER}"' in text and '"ok":true' in text:
+                seen.append("joined")
+
+        page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
         page.on(
-            "response",
-            lambda r: board_loads.append(r.url) if r.url.endswith(f"/{ROVER}/board") else None,
+            "requestfinished",
+            lambda r: seen.append("snapshot") if r.url.endswith(f"/{ROVER}/board") else None,
         )
 
-    grace = login(
-        browser, tandem, "grace@example.com", init_script=SHORT_VERIFY, setup=count_board_loads
-    )
+    grace = login(browser, tandem, "grace@example.com", init_script=SHORT_VERIFY, setup=watch)
     grace.goto(f"{tandem.url}/projects/{ROVER}/board")
     card_title = grace.locator(
         f"[data-testid=board-card][data-task-id='{task_id}'] [data-testid=card-title]"
@@ -74,11 +79,11 @@ def test_a_soaking_board_repairs_a_lost_rename_and_the_owner_sees_the_drift(
     expect(grace.get_by_test_id("connection-indicator")).to_have_attribute(
         "data-state", "live", timeout=10_000
     )
-    # The board reloads its snapshot once joined (its hints are ephemeral); a rename before that
-    # reload would arrive inside it, not as the event to drop.
+    # The board reloads its snapshot once joined (its hints are ephemeral): a rename before that
+    # reload is done would arrive inside it, not as the event to drop.
     deadline = time.monotonic() + 15
-    while len(board_loads) < 2:
-        assert time.monotonic() < deadline, f"the board loaded {len(board_loads)} time(s)"
+    while "joined" not in seen or "snapshot" not in seen[seen.index("joined") :]:
+        assert time.monotonic() < deadline, f"the board did not reload once joined: {seen}"
         grace.wait_for_timeout(100)
     grace.evaluate("() => window.__tandemDebug.dropNext('kanban.task.updated')")
 

@@ -21,7 +21,7 @@ function soakingOrg(state: 'on' | 'soak' = 'soak') {
   const server = new FakeServer();
   server.addOrg(ORG, [member('u_me', { role: 'Owner' }), member('u_bob', { name: 'Bob' }), member('u_cat', { name: 'Cat' })]);
   server.states.set(ORG, { members: state });
-  client = clientFor(server, { verifyIntervalMs: 40, verifyWaitMs: 200, verifySettleMs: 20, flagsIntervalMs: 30, random: () => 0.5 });
+  client = clientFor(server, { verifyIntervalMs: 40, verifyWaitMs: 1_000, verifySettleMs: 20, flagsIntervalMs: 30, random: () => 0.5 });
   client.start('u_me');
   const live = watchMembers(client, ORG);
   return { server, client, live };
@@ -29,11 +29,18 @@ function soakingOrg(state: 'on' | 'soak' = 'soak') {
 
 const memberLoads = (server: FakeServer) => server.count(`GET /api/orgs/${ORG}/members`);
 
-/** The room is joined and its snapshot reloaded after the join (members carry presence). */
-async function settled(server: FakeServer, live: ReturnType<typeof watchMembers>) {
+/**
+ * The room is joined and its snapshot reloaded after the join (members carry presence): an
+ * event arriving during that reload would come inside the snapshot instead. Only then does the
+ * phase go into soak, and the first verification starts.
+ */
+async function settledThenSoaking(server: FakeServer, live: ReturnType<typeof watchMembers>) {
   await vi.waitFor(() => expect(server.subscribes).toContainEqual({ room: ROOM, after: 0 }));
-  await vi.waitFor(() => expect(memberLoads(server)).toBeGreaterThanOrEqual(2));
+  await vi.waitFor(() => expect(memberLoads(server)).toBe(2), { timeout: 10_000 });
   await live.subscription.reload();
+  const loads = memberLoads(server);
+  server.states.set(ORG, { members: 'soak' });
+  await vi.waitFor(() => expect(memberLoads(server)).toBeGreaterThan(loads), { timeout: 10_000 });
 }
 
 describe('diffStates', () => {
@@ -68,14 +75,15 @@ describe('jittered', () => {
   });
 });
 
-describe('soak verification of a live room', () => {
+// Timers of tens of ms against a fake server: generous bounds for a loaded CI machine.
+describe('soak verification of a live room', { timeout: 30_000 }, () => {
   it('repairs a dropped update from the snapshot and reports what drifted', async () => {
-    const { server, client, live } = soakingOrg();
-    await settled(server, live);
+    const { server, client, live } = soakingOrg('on');
+    await settledThenSoaking(server, live);
     client.soak.debug.dropNext('org.member.updated');
     server.updateMember(ORG, 'u_bob', { name: 'Robert' });
     // The report proves the rename was lost here: a verification found the old name.
-    await vi.waitFor(() => expect(server.driftReports).toHaveLength(1), { timeout: 3_000 });
+    await vi.waitFor(() => expect(server.driftReports).toHaveLength(1), { timeout: 10_000 });
     expect(live.store.peek('u_bob')?.name).toBe('Robert');
     expect(server.driftReports[0]).toEqual({
       orgId: ORG,
@@ -83,7 +91,7 @@ describe('soak verification of a live room', () => {
     });
     // Repaired: later rounds find nothing more to report.
     const loads = memberLoads(server);
-    await vi.waitFor(() => expect(memberLoads(server)).toBeGreaterThan(loads + 2), { timeout: 3_000 });
+    await vi.waitFor(() => expect(memberLoads(server)).toBeGreaterThan(loads + 2), { timeout: 10_000 });
     expect(server.driftReports).toHaveLength(1);
   });
 
@@ -92,19 +100,20 @@ describe('soak verification of a live room', () => {
     await live.subscription.ready;
     server.updateMember(ORG, 'u_cat', { role: 'Admin' });
     await vi.waitFor(() => expect(live.store.peek('u_cat')?.role).toBe('Admin'));
-    await vi.waitFor(() => expect(memberLoads(server)).toBeGreaterThan(4), { timeout: 3_000 });
+    await vi.waitFor(() => expect(memberLoads(server)).toBeGreaterThan(4), { timeout: 10_000 });
     expect(server.driftReports).toEqual([]);
   });
 
   it('sets no timer and fetches nothing extra unless the phase soaks, and stops when it ends', async () => {
     const { server, live } = soakingOrg('on');
-    await settled(server, live);
+    await vi.waitFor(() => expect(memberLoads(server)).toBe(2), { timeout: 10_000 });
+    await live.subscription.reload();
     const first = memberLoads(server);
     await vi.waitFor(() => expect(server.count(`GET /api/orgs/${ORG}/flags`)).toBeGreaterThan(5));
     expect(memberLoads(server)).toBe(first);
 
     server.states.set(ORG, { members: 'soak' });
-    await vi.waitFor(() => expect(memberLoads(server)).toBeGreaterThan(first + 1), { timeout: 3_000 });
+    await vi.waitFor(() => expect(memberLoads(server)).toBeGreaterThan(first + 1), { timeout: 10_000 });
     server.states.set(ORG, { members: 'on' });
     const flagReads = server.count(`GET /api/orgs/${ORG}/flags`);
     await vi.waitFor(() => expect(server.count(`GET /api/orgs/${ORG}/flags`)).toBeGreaterThan(flagReads + 2));
@@ -114,16 +123,18 @@ describe('soak verification of a live room', () => {
   });
 
   it('holds its reports while the server says to wait', async () => {
-    const { server, client, live } = soakingOrg();
-    await settled(server, live);
+    const { server, client, live } = soakingOrg('on');
+    await settledThenSoaking(server, live);
     server.driftRetryAfter = 600;
     client.soak.debug.dropNext('org.member.updated', 2);
     server.updateMember(ORG, 'u_bob', { name: 'Robert' });
-    await vi.waitFor(() => expect(live.store.peek('u_bob')?.name).toBe('Robert'), { timeout: 3_000 });
+    await vi.waitFor(() => expect(live.store.peek('u_bob')?.name).toBe('Robert'), { timeout: 10_000 });
+    await vi.waitFor(() => expect(server.count(`POST /api/orgs/${ORG}/realtime/drift`)).toBe(1), { timeout: 10_000 });
     server.driftRetryAfter = null;
     server.updateMember(ORG, 'u_bob', { name: 'Bobby' });
-    await vi.waitFor(() => expect(live.store.peek('u_bob')?.name).toBe('Bobby'), { timeout: 3_000 });
+    await vi.waitFor(() => expect(live.store.peek('u_bob')?.name).toBe('Bobby'), { timeout: 10_000 });
     expect(server.driftReports).toEqual([]);
+    expect(server.count(`POST /api/orgs/${ORG}/realtime/drift`)).toBe(1);
   });
 });
 
