@@ -375,6 +375,8 @@ async def test_the_limits_hold_across_two_instances_sharing_redis(
         "redis_prefix": f"{REDIS_PREFIX}:{uuid.uuid4().hex[:8]}",
         "socket_subscribe_ip_burst": 3,
         "socket_subscribe_ip_window_seconds": WINDOW,
+        "socket_unsubscribe_burst": 2,
+        "socket_unsubscribe_window_seconds": WINDOW,
         "socket_connect_ip_burst": 4,
         "socket_connect_ip_window_seconds": WINDOW,
         **NO_CONNECT_EXEMPTION,
@@ -396,8 +398,19 @@ async def test_the_limits_hold_across_two_instances_sharing_redis(
             assert await connect_outcome(b, {"token": await ada.socket_token()}) == "connected"
             refusal = connect_refusal(await connect_outcome(a, {"token": await ada.socket_token()}))
             connect_refusal(await connect_outcome(b, {"token": await ada.socket_token()}))
-            clock.advance(max(wait, refusal["retryAfterMs"]))
+            # A socket's own limit is kept where the socket lives, and counted there.
+            leave = {"room": "org:none"}
+            assert [(await on_b.sio.call("unsubscribe", leave))["ok"] for _ in range(2)] == [
+                True,
+                True,
+            ]
+            socket_wait = assert_rate_limited(await on_b.sio.call("unsubscribe", leave), 30_000)
+            assert refused_count(b, "unsubscribe-socket") == 1
+            assert refused_count(a, "unsubscribe-socket") == 0
+            assert (await on_a.sio.call("unsubscribe", leave))["ok"]
+            clock.advance(max(wait, refusal["retryAfterMs"], socket_wait))
             assert (await on_a.subscribe(room))["ok"]
+            assert (await on_b.sio.call("unsubscribe", leave))["ok"]
             assert await connect_outcome(b, {"token": await ada.socket_token()}) == "connected"
 
 

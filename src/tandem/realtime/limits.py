@@ -233,13 +233,21 @@ def retry_after_ms(wait: float) -> int:
 
 class InboundLimits:
     """Judges each client event against its event's limits before its handler runs: counted per
-    socket (bucket `{event}-socket`, keyed by the socket's id) and per client address (bucket
-    `{event}-ip`, or the one it shares), through the limiter, so across instances with Redis."""
+    client address (bucket `{event}-ip`, or the one it shares) through the limiter, so across
+    instances with Redis, and per socket (bucket `{event}-socket`, keyed by the socket's id) in
+    this process, where the socket lives: no Redis round trip for it."""
 
     def __init__(self, limiter: Limiter, settings: Any) -> None:
         self.limiter = limiter
         self.settings = settings
+        self.local = limiter if type(limiter) is Limiter else Limiter(clock=lambda: limiter.clock())
+        if self.local is not limiter:
+            self.local.on_refused = self._refused
         self._rates: dict[str, tuple[Rate, Rate, str]] = {}
+
+    def _refused(self, bucket: str) -> None:
+        if self.limiter.on_refused is not None:  # counted as the shared limiter's refusals are
+            self.limiter.on_refused(bucket)
 
     def rates(self, event: str) -> tuple[Rate, Rate, str]:
         """(per socket, per address, the per-address bucket) of an event, read once."""
@@ -256,7 +264,7 @@ class InboundLimits:
     async def refusal(self, event: str, sid: str, address: str) -> dict[str, Any] | None:
         """None when this event may run, else the `rate_limited` ack that refuses it."""
         per_socket, per_address, address_bucket = self.rates(event)
-        wait = await self.limiter.hit(
+        wait = await self.local.hit(
             f"{event}-socket", sid, per_socket.burst, per_socket.window_seconds
         )
         if not wait and address:
