@@ -666,6 +666,7 @@ async function storm() {
     notRecovered: 0,
     gaveUp: false,
     refused: 0, // connects the server refused (the handshake cap, a bad token)
+    connectsAt: [], // when each connect succeeded
     attempts: [], // when each reconnect attempt began, and when each connect failed
     errorsAt: [],
   }));
@@ -706,6 +707,7 @@ async function storm() {
       const gen = ++c.gen;
       c.connects++;
       c.connectedAt = monoMs();
+      if (c.connectsAt.length < 100) c.connectsAt.push(c.connectedAt);
       if (socket.recovered) {
         // Node's connection state recovery put the socket back in its rooms and sent what it missed.
         c.recovered++;
@@ -825,7 +827,8 @@ async function storm() {
   let errorsAfterReady = 0;
   let firstConnect = Infinity;
   for (const c of clients) {
-    if (c.connects > 1 && c.connectedAt > times.sigterm) firstConnect = Math.min(firstConnect, c.connectedAt);
+    const back = c.connectsAt.find((t) => t > times.sigterm);
+    if (back !== undefined) firstConnect = Math.min(firstConnect, back);
     const resub = Math.max(...c.subscribedAt);
     if (subscribedSince(c, times.sigterm)) resubscribedAt.push(resub);
     const attempt = c.attempts.find((t) => t >= times.ready);
