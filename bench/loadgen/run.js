@@ -119,10 +119,20 @@ function connectOne(i) {
       timeout: 60000,
     });
     socket.once("connect", () => resolve(socket));
-    socket.once("connect_error", (err) => {
+    // Tandem refuses handshakes past the ones it checks at once (`rate_limited`, with retryAfterMs):
+    // try again when it says, as a client should; any other refusal fails the workload.
+    let refusals = 0;
+    const refused = (err) => {
+      const wait = err.data && err.data.retryAfterMs;
+      if (err.message === "rate_limited" && wait && ++refusals <= 100) {
+        socket.once("connect_error", refused);
+        setTimeout(() => socket.connect(), wait);
+        return;
+      }
       socket.close();
       reject(new Error(`connect ${i}: ${err.message}`));
-    });
+    };
+    socket.once("connect_error", refused);
   });
 }
 
