@@ -20,7 +20,8 @@ first send until the last receipt settled). Every recipient must get every messa
 and every send must be accepted, or the script exits 1.
 
 All the sockets come from one address (loopback), so the per-address chat limits are turned off
-for the server (`TANDEM_CHAT_SEND_IP_BURST=0`, `TANDEM_CHAT_TYPING_IP_BURST=0`): a thousand people
+for the server (`TANDEM_CHAT_SEND_IP_BURST=0`, `TANDEM_CHAT_TYPING_IP_BURST=0`, and the socket's
+per-address receipt, hint and subscribe limits): a thousand people
 would not share one. The per-person limits stay as configured.
 
     uv run python bench/chat_load.py                  # 1000 clients, 200 conversations, 200/s
@@ -365,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     # One address for every socket: the per-address limits would refuse what many people send.
     os.environ["TANDEM_CHAT_SEND_IP_BURST"] = "0"
     os.environ["TANDEM_CHAT_TYPING_IP_BURST"] = "0"
+    for limit in ("RECEIPT", "HINT", "SUBSCRIBE"):
+        os.environ[f"TANDEM_SOCKET_{limit}_IP_BURST"] = "0"
     return run_once(
         args, "chat", args.clients + 1, lambda info, pid: measure(args, info, pid), report
     )

@@ -28,6 +28,10 @@ def configure_environment(data_dir: Path, args: argparse.Namespace) -> None:
     os.environ["TANDEM_SOCKET_TOKEN_SECONDS"] = "7200"
     os.environ["TANDEM_ACCESS_TOKEN_MINUTES"] = "120"
     os.environ["TANDEM_SERVE_WEB"] = "false"
+    # Every client of the load generator comes from 127.0.0.1, standing for thousands of people on
+    # addresses of their own: the per-address socket limits would count them all as one.
+    for limit in ("SUBSCRIBE", "UNSUBSCRIBE", "HINT", "RECEIPT", "EVENT"):
+        os.environ.setdefault(f"TANDEM_SOCKET_{limit}_IP_BURST", "0")
 
 
 async def seed(db: Any, tokens: Any, users: int) -> dict[str, Any]:
