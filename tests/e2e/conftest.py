@@ -84,7 +84,8 @@ class TandemProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError("tandem serve exited: " + self.log.read_text()[-2000:])
             time.sleep(0.1)
-        raise RuntimeError("tandem serve did not start")
+        self.stop()  # no fixture will: the test fails here, and the server must not outlive it
+        raise RuntimeError("tandem serve did not start: " + self.log.read_text()[-2000:])
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
