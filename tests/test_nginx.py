@@ -1,7 +1,7 @@
 """Two `tandem serve` processes behind nginx, configured by deploy/nginx.conf itself: REST, uploads
 and a socket through nginx only, /metrics kept in, and a socket whose instance is killed reconnects
 through nginx to the other and gets every event it missed, once — first one instance, then the
-other."""
+other; and a browser signed in through nginx outlives the instance that served its socket."""
 
 from __future__ import annotations
 
@@ -220,6 +220,13 @@ class Client:
 
 
 async def test_two_instances_behind_nginx(tmp_path: Path) -> None:
+    async with behind_nginx(tmp_path) as (base, a, b):
+        await through_nginx(base, a, b)
+
+
+@contextlib.asynccontextmanager
+async def behind_nginx(tmp_path: Path) -> Any:
+    """PostgreSQL, Redis, two `tandem serve` and nginx in front of them: yields (base URL, a, b)."""
     binary = need_nginx()
     need("PostgreSQL", postgres_available(PG_URL))
     need("Redis", redis_available(REDIS_URL))
@@ -237,11 +244,71 @@ async def test_two_instances_behind_nginx(tmp_path: Path) -> None:
             await asyncio.gather(asyncio.to_thread(a.start), asyncio.to_thread(b.start))
             port = free_port()
             with nginx(binary, tmp_path / "nginx", render_site(port, a.port, b.port), port):
-                await through_nginx(f"http://127.0.0.1:{port}", a, b)
+                yield f"http://127.0.0.1:{port}", a, b
         finally:
             a.kill()
             b.kill()
             delete_redis_keys(REDIS_URL, prefix)
+
+
+async def test_a_browser_session_behind_nginx_survives_its_instance(tmp_path: Path) -> None:
+    """The real web client, served through nginx, signed in on its login page: its instance is
+    killed, and the page reconnects through nginx to the other by itself, without a reload, shows
+    what changed meanwhile and goes on updating live."""
+    from playwright.async_api import async_playwright, expect
+
+    async with behind_nginx(tmp_path) as (base, a, b):
+        email = f"{uuid.uuid4().hex[:10]}@example.com"
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            r = await http.post(
+                "/api/auth/signup", json={"email": email, "password": PASSWORD, "name": "Nia 0"}
+            )
+            assert r.status_code == 201, r.text
+            user_id = r.json()["user"]["id"]
+            http.headers["Authorization"] = f"Bearer {r.json()['accessToken']}"
+            r = await http.post("/api/orgs", json={"name": "Behind nginx"})
+            assert r.status_code == 201, r.text
+
+            async def rename(name: str) -> None:
+                r = await http.patch("/api/me", json={"name": name})
+                assert r.status_code == 200, r.text
+
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(
+                    executable_path=os.environ.get("TANDEM_CHROMIUM", "/usr/bin/chromium"),
+                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+                )
+                try:
+                    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                    await page.goto(base + "/login")
+                    await page.get_by_test_id("login-email").fill(email)
+                    await page.get_by_test_id("login-password").fill(PASSWORD)
+                    await page.get_by_test_id("login-submit").click()
+                    await page.wait_for_url("**/dashboard")
+                    indicator = page.get_by_test_id("connection-indicator")
+                    await expect(indicator).to_have_attribute("data-state", "live", timeout=15_000)
+                    name = page.get_by_test_id(f"member-name-{user_id}")
+                    await expect(name).to_have_text("Nia 0", timeout=10_000)
+                    await rename("Nia 1")
+                    await expect(name).to_have_text("Nia 1", timeout=10_000)
+                    await page.evaluate("window.__notReloaded = true")
+
+                    await eventually(lambda: a.sockets() + b.sockets() == 1, timeout=10)
+                    doomed = a if a.sockets() == 1 else b
+                    doomed.kill()
+                    await expect(indicator).not_to_have_attribute(
+                        "data-state", "live", timeout=10_000
+                    )
+                    await rename("Nia 2")  # through nginx, to the survivor, while the page is away
+                    await expect(indicator).to_have_attribute("data-state", "live", timeout=30_000)
+                    await expect(name).to_have_text("Nia 2", timeout=10_000)
+                    await rename("Nia 3")  # and live again
+                    await expect(name).to_have_text("Nia 3", timeout=10_000)
+                    survivor = b if doomed is a else a
+                    assert survivor.sockets() == 1
+                    assert await page.evaluate("window.__notReloaded") is True
+                finally:
+                    await browser.close()
 
 
 async def through_nginx(base: str, a: Instance, b: Instance) -> None:
