@@ -225,6 +225,20 @@ async def test_every_metric_and_label_they_query_is_exported(sqlite_server: Serv
         samples = [{"event": "org.member.updated", "ms": 40}]  # what the SDK reports
         r = await http.post("/api/telemetry/latency", json={"samples": samples})
         assert r.status_code == 204, r.text
+        r = await http.put(f"/api/orgs/{org_id}/flags/members", json={"state": "soak"})
+        assert r.status_code == 200, r.text  # a flag change by hand
+        drift = {  # what a soaking client reports
+            "phase": "members",
+            "room": f"org:{org_id}",
+            "eventTypes": ["org.member.updated"],
+            "fields": [f"{member.id}.role"],
+            "traceIds": [],
+            "seq": None,
+        }
+        r = await http.post(f"/api/orgs/{org_id}/realtime/drift", json=drift)
+        assert r.status_code == 204, r.text
+        # No rollback here (tests/flags make real ones): its family gets a child to be seen.
+        sqlite_server.runtime.metrics.flag_rollbacks.labels("members", "latency")
         await sqlite_server.settle()
         async with sqlite_server.client() as scraper:
             text = (await scraper.get("/metrics")).text
