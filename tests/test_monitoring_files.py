@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -239,6 +240,13 @@ async def test_every_metric_and_label_they_query_is_exported(sqlite_server: Serv
         assert r.status_code == 204, r.text
         # No rollback here (tests/flags make real ones): its family gets a child to be seen.
         sqlite_server.runtime.metrics.flag_rollbacks.labels("members", "latency")
+        async with httpx.AsyncClient(base_url=sqlite_server.url) as anonymous:  # a refused socket
+            r = await anonymous.get(
+                "/socket.io/",
+                params={"EIO": "4", "transport": "polling"},
+                headers={"Origin": "http://evil.example"},
+            )
+            assert r.status_code == 400, r.text
         await sqlite_server.settle()
         async with sqlite_server.client() as scraper:
             text = (await scraper.get("/metrics")).text

@@ -38,6 +38,14 @@ async def role_change(owner, org_id: str, user_id: str, role: str) -> None:
         assert r.status_code == 200, r.text
 
 
+def refusals(server, reason: str) -> float:
+    """tandem_connects_refused_total{reason}: the operator's count of connection failures."""
+    value = server.runtime.metrics.registry.get_sample_value(
+        "tandem_connects_refused_total", {"reason": reason}
+    )
+    return value or 0.0
+
+
 # -- handshake ------------------------------------------------------------------
 
 
@@ -68,10 +76,12 @@ async def test_missing_bad_and_expired_tokens_are_refused_with_unauthorized(sqli
         },
         "oversized token": {"token": "x" * 10_000},
     }
+    before = refusals(sqlite_server, "unauthorized")
     outcomes = {
         case: await connect_outcome(sqlite_server, auth=auth) for case, auth in cases.items()
     }
     assert outcomes == {case: UNAUTHORIZED for case in cases}
+    assert refusals(sqlite_server, "unauthorized") == before + len(cases)  # connection failures
     # The refusals left the gateway healthy.
     assert (
         await connect_outcome(sqlite_server, auth={"token": await person.socket_token()})
@@ -122,7 +132,9 @@ async def test_a_foreign_origin_is_refused_and_the_servers_own_origin_accepted(s
     own = f"http://127.0.0.1:{sqlite_server.port}"
     evil = "http://evil.example"
     auth = {"token": await person.socket_token()}
+    before = refusals(sqlite_server, "origin")
     assert await connect_outcome(sqlite_server, auth=auth, headers={"Origin": evil}) != "connected"
+    assert refusals(sqlite_server, "origin") == before + 1
     assert await connect_outcome(sqlite_server, auth=auth, headers={"Origin": own}) == "connected"
     # What a browser sees on the polling handshake: no CORS grant for the foreign origin.
     async with sqlite_server.client() as http:

@@ -436,6 +436,10 @@ async def test_connects_past_the_address_limit_are_refused_and_the_client_retrie
             wait = connect_refusal(refused)["retryAfterMs"]
             assert 25_000 < wait <= 30_000, refused
             assert refused_count(server, "socket-connect-ip") == 1
+            failures = server.runtime.metrics.registry.get_sample_value(
+                "tandem_connects_refused_total", {"reason": "rate_limited"}
+            )
+            assert failures == 1  # the operator's connection failures, by reason
             # Its connection drops: Socket.IO's reconnection tries again, and is refused cleanly.
             await client.lose_connection()
             await eventually(lambda: len(client.refusals) >= 2, timeout=30)

@@ -73,10 +73,19 @@ class OriginCheck:
     (the request's Host, or X-Forwarded-Host/-Proto from a balancer), and the configured ones.
     A page elsewhere is refused, so another site cannot act with a visitor's login."""
 
-    def __init__(self, allowed: list[str]) -> None:
+    def __init__(self, allowed: list[str], refused: Callable[[], None] | None = None) -> None:
         self.allowed = frozenset(origin.rstrip("/") for origin in allowed)
+        self.refused = refused
 
     def __call__(self, origin: str | None, environ: dict[str, Any]) -> bool:
+        ok = self._allows(origin, environ)
+        # engine.io asks again for the response's CORS headers: one refusal per request.
+        if not ok and self.refused is not None and not environ.get("tandem.origin_refused"):
+            environ["tandem.origin_refused"] = True
+            self.refused()
+        return ok
+
+    def _allows(self, origin: str | None, environ: dict[str, Any]) -> bool:
         if not origin:
             return False
         if origin in self.allowed:
@@ -156,7 +165,9 @@ class Gateway:
         self.sio = SocketServer(
             async_mode="asgi",
             client_manager=self.manager,
-            cors_allowed_origins=OriginCheck(settings.allowed_origins),
+            cors_allowed_origins=OriginCheck(
+                settings.allowed_origins, lambda: self._refused("origin")
+            ),
             max_http_buffer_size=settings.max_socket_payload,
             json=OrjsonAdapter,
             serializer=InboundPacket,
@@ -258,6 +269,7 @@ class Gateway:
                 settings.socket_connect_ip_window_seconds,
             )
             if wait:
+                self._refused("rate_limited")
                 raise connect_refused(
                     f"too many connects from this address; try again in "
                     f"{retry_after_seconds(wait)} s",
@@ -266,6 +278,7 @@ class Gateway:
         token = auth.get("token") if isinstance(auth, dict) else None
         identity = await self.runtime.socket_identity(token, client or None)
         if identity is None:
+            self._refused("unauthorized")
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         user_id, login_id = identity
         self.sockets[sid] = SocketInfo(user_id, login_id, address=client)
@@ -275,6 +288,9 @@ class Gateway:
         self.runtime.metrics.connections.inc()
         logger.info("socket connected", extra={"sid": sid, "user_id": user_id})
         await self.runtime.presence.connected(user_id, sid)
+
+    def _refused(self, reason: str) -> None:
+        self.runtime.metrics.connects_refused.labels(reason).inc()
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         info = self.sockets.pop(sid, None)

@@ -71,6 +71,12 @@ class Metrics:
         self.rate_limited = Counter(
             "tandem_rate_limited", "Requests refused by a rate limit", ["what"], registry=r
         )
+        self.connects_refused = Counter(
+            "tandem_connects_refused",
+            "Socket.IO connects refused, by reason: unauthorized, origin, rate_limited",
+            ["reason"],
+            registry=r,
+        )
         self.connects_shed = Counter(
             "tandem_connects_shed",
             "Socket.IO connects refused because the process was checking too many at once",
