@@ -27,6 +27,33 @@ function fakePage() {
 }
 
 describe('LatencyReporter', () => {
+  it("counts each phase's calls and server failures toward the page's organization", async () => {
+    const { http, posts } = fakeHttp();
+    const reporter = new LatencyReporter(http, 10_000, 500, () => 0);
+    reporter.outcome('org_a', 'kanban', false); // no page organization yet: not counted
+    reporter.orgId = 'org_a';
+    reporter.outcome('org_a', 'kanban', false);
+    reporter.outcome('org_a', 'kanban', true);
+    reporter.outcome('org_a', 'task', false);
+    reporter.outcome('org_b', 'task', true); // another organization's call: not this page's
+    await reporter.flush();
+    expect(posts).toEqual([
+      {
+        path: '/api/telemetry/latency',
+        body: {
+          samples: [],
+          orgId: 'org_a',
+          outcomes: [
+            { phase: 'kanban', calls: 2, failed: 1 },
+            { phase: 'task', calls: 1, failed: 0 },
+          ],
+        },
+      },
+    ]);
+    await reporter.flush(); // counted once
+    expect(posts).toHaveLength(1);
+  });
+
   it('measures emittedAt → received and sends the samples in one batch', async () => {
     const { http, posts } = fakeHttp();
     const now = Date.parse('2026-01-01T00:00:01.000Z');

@@ -3,6 +3,7 @@ import type { Http } from './http';
 import { Rest } from './rest';
 
 export type LatencySample = components['schemas']['LatencySample'];
+export type CallOutcome = components['schemas']['CallOutcome'];
 /** POST /api/telemetry/latency; `orgId` makes the samples count toward that organization. */
 type LatencyBody = components['schemas']['LatencyIn'];
 
@@ -34,6 +35,7 @@ export const watchPageHide: PageHideWatcher = (listener) => {
  */
 export class LatencyReporter {
   private samples: LatencySample[] = [];
+  private outcomes = new Map<CallOutcome['phase'], { calls: number; failed: number }>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private unwatchPage: (() => void) | null = null;
   private org: string | null = null;
@@ -87,12 +89,28 @@ export class LatencyReporter {
     this.samples.push({ event, ms });
   }
 
-  /** Sends the buffered samples; `keepalive` lets the request finish after the page is gone. */
+  /**
+   * One call a page of `phase` made for `orgId` (its snapshot): `failed` when the server answered
+   * with a 5xx. They feed the organization's error rate, which the automatic rollback watches;
+   * calls for another organization than the page's are not counted.
+   */
+  outcome(orgId: string, phase: CallOutcome['phase'], failed: boolean): void {
+    if (orgId !== this.org) return;
+    const counted = this.outcomes.get(phase) ?? { calls: 0, failed: 0 };
+    counted.calls += 1;
+    if (failed) counted.failed += 1;
+    this.outcomes.set(phase, counted);
+  }
+
+  /** Sends the buffered samples and outcomes; `keepalive` lets the request finish after the page is gone. */
   async flush({ keepalive = false }: { keepalive?: boolean } = {}): Promise<void> {
-    if (this.samples.length === 0) return;
+    if (this.samples.length === 0 && this.outcomes.size === 0) return;
     const samples = this.samples;
     this.samples = [];
+    const outcomes: CallOutcome[] = [...this.outcomes].map(([phase, o]) => ({ phase, ...o }));
+    this.outcomes = new Map();
     const body: LatencyBody = this.org ? { samples, orgId: this.org } : { samples };
+    if (this.org && outcomes.length > 0) body.outcomes = outcomes;
     try {
       await new Rest(this.http).post('/api/telemetry/latency', { body, retry: false, keepalive });
     } catch {

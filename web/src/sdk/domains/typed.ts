@@ -1,6 +1,6 @@
 import { effect } from '@preact/signals';
 import type { AnyEnvelope } from '../envelope';
-import type { SdkError } from '../errors';
+import { ApiError, type SdkError } from '../errors';
 import type { Envelope, EventMap, EventName } from '../events.gen';
 import type { FlagWatcher, Phase } from '../flags';
 import type { Soak } from '../soak';
@@ -19,6 +19,8 @@ export interface RoomClient {
   readonly flags: FlagWatcher;
   /** Soak verification and the debug switches; absent in clients that need neither. */
   readonly soak?: Soak;
+  /** Where each snapshot's outcome counts toward its organization's error rate. */
+  readonly latency?: { outcome(orgId: string, phase: Phase, failed: boolean): void };
 }
 
 export interface TypedSubscribeOptions<N extends EventName> {
@@ -51,7 +53,7 @@ export function subscribeTyped<N extends EventName>(
   const subscription = client.subscribe(
     room,
     {
-      load: options.load,
+      load: flag && client.latency ? counted(options.load, client.latency, flag) : options.load,
       onError: options.onError,
       apply(events: AnyEnvelope[]) {
         verifier?.note(events);
@@ -87,4 +89,22 @@ export function subscribeTyped<N extends EventName>(
       watched.release();
     },
   });
+}
+
+/** A snapshot load that counts its outcome: failed when the server answered with a 5xx. */
+function counted(
+  load: (signal: AbortSignal) => Promise<number>,
+  latency: NonNullable<RoomClient['latency']>,
+  flag: { orgId: string; phase: Phase },
+): (signal: AbortSignal) => Promise<number> {
+  return async (signal) => {
+    try {
+      const cursor = await load(signal);
+      latency.outcome(flag.orgId, flag.phase, false);
+      return cursor;
+    } catch (err) {
+      if (err instanceof ApiError && err.status >= 500) latency.outcome(flag.orgId, flag.phase, true);
+      throw err;
+    }
+  };
 }
