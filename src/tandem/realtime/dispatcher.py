@@ -12,6 +12,7 @@ is published again (clients drop duplicates by seq).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ logger = logging.getLogger("tandem.outbox")
 
 ADVISORY_LOCK_KEY = 0x7A4D0E  # "tandem dispatcher"
 BATCH = 500
+STOP_SECONDS = 5.0  # a pass (and the leader's jobs) may finish before stop() cancels it
 
 # Publishes envelopes in order; returns once they reached every instance's pub/sub, raises if they did not.
 Publisher = Callable[[list[dict[str, Any]]], Awaitable[None]]
@@ -57,6 +59,7 @@ class Dispatcher:
         self.on_published = on_published
         self.observe_lag = observe_lag
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task | None = None
         self._lock_conn: AsyncConnection | None = None
         self.is_leader = False
@@ -70,13 +73,22 @@ class Dispatcher:
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="tandem-dispatcher")
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
+            # Asked, not cancelled: the loop ends between passes. A pass cancelled inside its
+            # transaction can leave that transaction open with the published watermark's row
+            # locked, and the save below would then wait on it for ever.
+            self._stopping = True
+            self.wake()
             try:
-                await self._task
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_SECONDS)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
             except (asyncio.CancelledError, Exception):
                 pass
         if self.is_leader and self.published_seq > self._saved_published:
@@ -107,7 +119,7 @@ class Dispatcher:
         await asyncio.wait_for(reached(), timeout)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 if not self.is_leader:
                     self.is_leader = await self._acquire()
@@ -134,6 +146,8 @@ class Dispatcher:
                 logger.exception("dispatcher error; retrying")
                 await self._release()
                 await asyncio.sleep(0.5)
+            if self._stopping:
+                break
             try:
                 await asyncio.wait_for(
                     self._wake.wait(), self.poll_seconds if self.is_leader else 2.0
