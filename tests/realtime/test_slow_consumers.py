@@ -34,7 +34,7 @@ from tandem import accel
 
 MAX_PACKETS = 1000
 MAX_BYTES = 1024 * 1024
-EVENTS = 20_000  # about 2 KB each: 40 MB for a client that reads none of them
+EVENTS = 10_000  # about 2 KB each: 20 MB for a client that reads none of them
 PAD = "x" * 2000
 DISCONNECT_WITHIN = 5.0  # seconds after the flood
 
