@@ -782,3 +782,17 @@ def tandem_serve(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # workers a killed supervisor left behind
         log.close()
+
+
+async def schema_exists(name: str) -> bool:
+    """Whether the tests' PostgreSQL has a schema of that name: a bench run on a schema of its own
+    drops it at exit."""
+    from tests.conftest import PG_URL  # conftest imports this module
+
+    engine = create_async_engine(PG_URL)
+    try:
+        async with engine.connect() as conn:
+            query = text("SELECT count(*) FROM pg_namespace WHERE nspname = :n")
+            return bool(await conn.scalar(query, {"n": name}))
+    finally:
+        await engine.dispose()

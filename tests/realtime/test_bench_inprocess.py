@@ -12,10 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 from tests.conftest import PG_URL, need
-from tests.harness import postgres_available
+from tests.harness import postgres_available, schema_exists
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,16 +31,6 @@ def run(tmp_path: Path, *args: str) -> str:
     assert out.returncode == 0, out.stderr[-12000:]
     assert list(tmp_path.iterdir()) == []  # its data directory is gone
     return out.stdout
-
-
-async def schema_exists(name: str) -> bool:
-    engine = create_async_engine(PG_URL)
-    try:
-        async with engine.connect() as conn:
-            query = text("SELECT count(*) FROM pg_namespace WHERE nspname = :n")
-            return bool(await conn.scalar(query, {"n": name}))
-    finally:
-        await engine.dispose()
 
 
 @pytest.mark.parametrize("what", [[], ["--get-me"], ["--floor", "caller"]])

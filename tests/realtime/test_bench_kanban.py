@@ -18,10 +18,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 from tests.conftest import PG_URL, need
-from tests.harness import postgres_available
+from tests.harness import postgres_available, schema_exists
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
@@ -66,16 +64,6 @@ def test_the_burst_ends_with_every_board_equal_to_the_servers(tmp_path: Path) ->
     stdout = burst(tmp_path, "--drops", "2")
     assert_converged(stdout, 3)
     assert ", 2 disconnects (each reconnected" in stdout
-
-
-async def schema_exists(name: str) -> bool:
-    engine = create_async_engine(PG_URL)
-    try:
-        async with engine.connect() as conn:
-            query = text("SELECT count(*) FROM pg_namespace WHERE nspname = :n")
-            return bool(await conn.scalar(query, {"n": name}))
-    finally:
-        await engine.dispose()
 
 
 def test_the_burst_runs_on_postgresql_in_a_schema_of_its_own(tmp_path: Path) -> None:

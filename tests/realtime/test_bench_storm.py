@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 from tests.conftest import PG_URL, need
-from tests.harness import postgres_available
+from tests.harness import postgres_available, schema_exists
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
@@ -74,16 +72,6 @@ def test_every_client_is_back_with_every_event_once_and_the_reference_loses_its_
     assert reference["recovered"] == 0 and reference["not_recovered"] >= 50
     assert reference["delivered"] > 0 and reference["lost"] >= 0
     assert "(its recovery lives in the old process's memory)" in stdout
-
-
-async def schema_exists(name: str) -> bool:
-    engine = create_async_engine(PG_URL)
-    try:
-        async with engine.connect() as conn:
-            query = text("SELECT count(*) FROM pg_namespace WHERE nspname = :n")
-            return bool(await conn.scalar(query, {"n": name}))
-    finally:
-        await engine.dispose()
 
 
 def test_the_storm_runs_on_postgresql_in_a_schema_of_its_own(tmp_path: Path) -> None:
