@@ -33,8 +33,13 @@ TANDEM_METRIC = re.compile(r"\btandem_[a-z_]+")
 SCRAPE_SERIES = re.compile(r"\bup\{")
 TARGET_LABELS = {"job", "instance"}
 # Families this test's traffic leaves without samples: a refusal needs a limit passed, a drop a
-# socket that stops reading. /metrics shows only their `# TYPE` line until then.
-UNOBSERVED = {"tandem_rate_limited_total", "tandem_dropped_events_total"}
+# socket that stops reading, a replaced value one that falls behind. /metrics shows only their
+# `# TYPE` line until then.
+UNOBSERVED = {
+    "tandem_rate_limited_total",
+    "tandem_dropped_events_total",
+    "tandem_coalesced_events_total",
+}
 
 
 # -- reading the files ------------------------------------------------------------
@@ -268,6 +273,7 @@ async def test_every_metric_and_label_they_query_is_exported(sqlite_server: Serv
         # not show until then), and read /metrics again.
         sqlite_server.runtime.metrics.rate_limited.labels("probe")
         sqlite_server.runtime.metrics.dropped.labels("probe")
+        sqlite_server.runtime.metrics.coalesced.labels("probe")
         async with sqlite_server.client() as scraper:
             text = (await scraper.get("/metrics")).text
         labels = label_references()

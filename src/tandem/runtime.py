@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -16,7 +17,7 @@ from tandem.chat import repository as chat
 from tandem.chat.events import ChatPresence
 from tandem.config import Settings
 from tandem.db import Database
-from tandem.flags import rollback
+from tandem.flags import health, rollback
 from tandem.flags import service as flags
 from tandem.kit import idempotency
 from tandem.kit.clock import iso, utcnow
@@ -35,6 +36,7 @@ from tandem.realtime.rooms import chat_room, org_room
 logger = logging.getLogger("tandem")
 
 PRUNE_EVERY_SECONDS = 3600
+DROPS_EVERY_SECONDS = 10  # how often an instance adds the events it dropped to the org's figures
 
 
 class Runtime:
@@ -82,6 +84,8 @@ class Runtime:
         self.metrics.watch_rooms(self._room_sizes, self._connections_by_org)
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Future[None]] = set()
+        self._drops: Counter[tuple[str, str]] = Counter()  # (org, phase) -> events dropped
+        self.gateway.manager.on_dropped = self._count_drop
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -91,6 +95,7 @@ class Runtime:
         self.dispatcher.start()
         self._tasks.append(asyncio.create_task(self._prune_forever(), name="tandem-prune"))
         self._tasks.append(asyncio.create_task(self._rollback_forever(), name="tandem-rollback"))
+        self._tasks.append(asyncio.create_task(self._drops_forever(), name="tandem-drops"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -99,6 +104,7 @@ class Runtime:
         # pooled connection in a transaction, which dispose() would leave open (and its locks held).
         await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
         self._tasks.clear()
+        await self.flush_drops()
         await self.dispatcher.stop()
         for hook in self._stopping:
             try:
@@ -242,6 +248,37 @@ class Runtime:
                 await rollback.evaluate(self.db, limits, self.metrics, lag_p99=lag.p99_seconds())
             except Exception:
                 logger.exception("the automatic rollback's check failed")
+
+    def _count_drop(self, sid: str, room: str, event: str) -> None:
+        """An event dropped for a socket that fell behind, toward the org of the room it was for
+        (as the socket's subscription found it) and the event's phase."""
+        info = self.gateway.sockets.get(sid)
+        org_id = info.rooms.get(room) if info is not None else None
+        phase = health.phase_of_event(event)
+        if org_id and phase:
+            self._drops[(org_id, phase)] += 1
+
+    async def _drops_forever(self) -> None:
+        while True:
+            await asyncio.sleep(DROPS_EVERY_SECONDS)
+            await self.flush_drops()
+
+    async def flush_drops(self) -> None:
+        """Add the drops counted since the last flush to each org's health figures (flags/health.py);
+        kept for the next one if the database refuses."""
+        drops, self._drops = self._drops, Counter()
+        if not drops:
+            return
+        by_org: dict[str, dict[str, health.Tally]] = {}
+        for (org_id, phase), count in drops.items():
+            by_org.setdefault(org_id, {})[phase] = health.Tally(drops=count)
+        try:
+            async with self.db.unit_of_work() as session:
+                for org_id, tallies in sorted(by_org.items()):
+                    await health.add(session, org_id, tallies)
+        except Exception:
+            self._drops.update(drops)
+            logger.exception("adding dropped events to the health figures failed")
 
     async def prune_log(self) -> int:
         async with self.db.unit_of_work() as session:

@@ -1,7 +1,9 @@
 """A client that stops reading (or polling) cannot grow the server's memory: once what is queued
 for its socket passes the bound, its ephemeral events are dropped, then the socket is closed, and
 its client replays the durable events it missed once back. Checked with the accelerated engine.io
-sockets and fan-out, and with TANDEM_ACCEL=off, from raw Engine.IO clients."""
+sockets and fan-out, and with TANDEM_ACCEL=off, from raw Engine.IO clients. With the accelerated
+layer, a newer ephemeral value (a person's presence) takes the place of an older one of the same
+thing still queued for a socket that has fallen behind."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from tests.conftest import PG_URL
+from tests.flags.rollout import operator_view
 from tests.harness import (
     Listener,
     Person,
@@ -153,6 +156,16 @@ async def test_a_websocket_client_that_stops_reading_is_dropped_then_closed_and_
         # ephemeral events went first
         assert metric(served, "tandem_dropped_events_total", event="org.member.presence") > 0
         assert metric(served, "tandem_dropped_events_total", event="test.filler") == 0
+        # and counted toward the org on its operator page, as the members phase's drops
+        await served.runtime.flush_drops()
+        view = (await operator_view(owner, org_id)).json()
+        drops = {p["phase"]: p["figures"]["drops"] for p in view["phases"]}
+        assert (
+            0
+            < drops["members"]
+            <= metric(served, "tandem_dropped_events_total", event="org.member.presence")
+        )
+        assert drops["chat"] == 0
         # what the server still holds for it is bounded
         for socket in served.runtime.sio.eio.sockets.values():
             packets, nbytes = gateway.manager.backlog(socket.sid, socket)
@@ -207,3 +220,89 @@ async def test_a_polling_client_that_stops_polling_is_closed(polled: Server) -> 
         status, _ = await poll(http, url, sid)
         assert status == 400  # the session is gone: the client reconnects
     await steady.close()
+
+
+def presence(org_id: str, user_id: str, online: bool, at: int) -> dict[str, Any]:
+    return {
+        "event": "org.member.presence",
+        "room": f"org:{org_id}",
+        "data": {
+            "organizationId": org_id,
+            "userId": user_id,
+            "online": online,
+            "lastActiveAt": f"2026-12-06T00:00:{at:02d}.000Z",
+        },
+    }
+
+
+def frames_of(message: str | bytes) -> list[Any]:
+    """The Socket.IO events of one WebSocket message ("42[...]")."""
+    if isinstance(message, str) and message.startswith("42"):
+        return [json.loads(message[2:])]
+    return []
+
+
+async def test_a_newer_presence_replaces_the_older_one_queued_for_a_socket_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async for served in serve("accelerated", tmp_path, monkeypatch):
+        org_id, (_owner, member) = await quick_team(served, ["Owner", "Member"])
+        room = f"org:{org_id}"
+        manager = served.runtime.gateway.manager
+        ws, _sid = await stalled_websocket(served, member, room)
+        try:
+            # Durable filler until the connection's buffers are full and packets wait in the queue.
+            socket = next(iter(served.runtime.sio.eio.sockets.values()))
+            for i in range(EVENTS):
+                data = {"event": "test.filler", "seq": 10**9 + i, "data": PAD}
+                await manager.emit("test.filler", data, "/", room=room)
+                await asyncio.sleep(0.001 if i % 50 == 49 else 0)
+                if len(socket.queue._queue) > 10:
+                    break
+            assert len(socket.queue._queue) > 10
+            people = ["u_ada", "u_bob", "u_cy"]
+            for step in range(30):
+                for person in people:
+                    env = presence(org_id, person, online=step % 2 == 0, at=step)
+                    await manager.emit(env["event"], env, "/", room=room)
+            queued = [p for p in socket.queue._queue if getattr(p, "key", None)]
+            assert len(queued) == len(people)  # one value each: the newest
+            coalesced = metric(served, "tandem_coalesced_events_total", event="org.member.presence")
+            assert coalesced == 29 * len(people)
+            await manager.emit(
+                "test.filler", {"event": "test.filler", "seq": 2 * 10**9}, "/", room=room
+            )
+
+            # Once it reads again, each person's last word is the newest value, and came once.
+            heard: list[Any] = []
+            async with asyncio.timeout(20):
+                while not any(
+                    e[0] == "test.filler" and e[1].get("seq") == 2 * 10**9 for e in heard
+                ):
+                    heard.extend(frames_of(await ws.recv()))
+            said = [e[1]["data"] for e in heard if e[0] == "org.member.presence"]
+            assert sorted(d["userId"] for d in said) == sorted(people)
+            assert all(
+                d["online"] is False and d["lastActiveAt"].endswith(":29.000Z") for d in said
+            )
+        finally:
+            await ws.close()
+
+
+def test_every_ephemeral_event_says_what_its_value_is_of() -> None:
+    from tandem.realtime.envelope import load_all_contracts, superseding_key
+
+    ephemeral = {n: cls for n, cls in load_all_contracts().items() if not cls.event_durable}
+    assert {"org.member.presence", "chat.typing", "kanban.lock"} <= set(ephemeral)
+    for name, cls in ephemeral.items():
+        wire = {field.alias or field_name for field_name, field in cls.model_fields.items()}
+        assert cls.event_supersedes and set(cls.event_supersedes) <= wire, name
+    env = presence("o_1", "u_1", online=True, at=1)
+    assert superseding_key("org.member.presence", env) == superseding_key(
+        "org.member.presence", presence("o_1", "u_1", online=False, at=2)
+    )
+    assert superseding_key("org.member.presence", env) != superseding_key(
+        "org.member.presence", presence("o_1", "u_2", online=True, at=1)
+    )
+    assert superseding_key("org.member.presence", {"data": "x"}) is None
+    assert superseding_key("org.member.joined", env) is None

@@ -90,6 +90,8 @@ class EphemeralPacket(eio_packet.Packet):
     a slow consumer's queue sheds (see `FrameFanout.backlog`)."""
 
     event = ""
+    room: str | None = None
+    key: str | None = None  # what its value is of: a newer one with the same key replaces it
 
 
 class _Direct:
@@ -207,6 +209,7 @@ class FrameFanout(AsyncManager):
             )
             return
         ephemeral = not (len(data) == 1 and isinstance(data[0], dict) and "seq" in data[0])
+        key = self.superseding(event, data[0]) if ephemeral and len(data) == 1 else None
         text = "4" + encoded  # engine.io MESSAGE
         frame = text_frame(text.encode())
         skip = skip_sid if isinstance(skip_sid, list) else ((skip_sid,) if skip_sid else ())
@@ -250,12 +253,12 @@ class FrameFanout(AsyncManager):
             if transport is None:
                 # The library's queue, but put now, not from a task per recipient: the packet
                 # keeps its place relative to this socket's other sends.
-                if not self.admit(sid, eio_sid, socket, event, ephemeral):
+                if not self.admit(sid, eio_sid, socket, event, ephemeral, room, key):
                     continue
                 if queued is None:
                     if ephemeral:
                         queued = EphemeralPacket(eio_packet.MESSAGE, encoded)
-                        queued.event = event
+                        queued.event, queued.room, queued.key = event, room, key
                     else:
                         queued = eio_packet.Packet(eio_packet.MESSAGE, encoded)
                 queue.put_nowait(queued)
@@ -279,9 +282,22 @@ class FrameFanout(AsyncManager):
             # ends: let the flush run now and then.
             await asyncio.sleep(0)
 
-    def admit(self, sid: str, eio_sid: str, socket: Any, event: str, ephemeral: bool) -> bool:
+    def admit(
+        self,
+        sid: str,
+        eio_sid: str,
+        socket: Any,
+        event: str,
+        ephemeral: bool,
+        room: str | None = None,
+        key: str | None = None,
+    ) -> bool:
         """Whether to queue an event for a socket (a subclass bounds slow consumers); True here."""
         return True
+
+    def superseding(self, event: str, data: Any) -> str | None:
+        """What an ephemeral event's value is of (a subclass knows the events); None here."""
+        return None
 
     def backlog(self, eio_sid: str, socket: Any) -> tuple[int, int]:
         """What a socket holds queued but unwritten: (packets, bytes). Bytes are those of a
@@ -300,12 +316,22 @@ class FrameFanout(AsyncManager):
         return len(queue._queue), nbytes
 
     @staticmethod
-    def drop_ephemeral(socket: Any) -> list[str]:
-        """Remove the ephemeral events queued for a socket; returns their names (stock queue: none)."""
+    def drop_ephemeral(socket: Any) -> list[tuple[str, str | None]]:
+        """Remove the ephemeral events queued for a socket; returns their (name, room) (stock
+        queue: none)."""
         queue = socket.queue
         if type(queue) is not PacketQueue:
             return []
-        return [p.event for p in queue.drop(lambda p: type(p) is EphemeralPacket)]
+        return [(p.event, p.room) for p in queue.drop(lambda p: type(p) is EphemeralPacket)]
+
+    @staticmethod
+    def drop_superseded(socket: Any, key: str) -> bool:
+        """Remove the ephemeral values of `key` queued for a socket (a newer one takes their
+        place); whether there was one (stock queue: never)."""
+        queue = socket.queue
+        if type(queue) is not PacketQueue or not queue._queue:
+            return False
+        return bool(queue.drop(lambda p: type(p) is EphemeralPacket and p.key == key))
 
     def abort_connection(self, eio_sid: str, socket: Any) -> None:
         """End a websocket connection at once, unsent data and all (a slow consumer's): its

@@ -160,6 +160,7 @@ class ChatPresence(EventData):
     event_name: ClassVar[str] = "chat.presence"
     event_phase: ClassVar[str | None] = "chat"
     event_durable: ClassVar[bool] = False
+    event_supersedes: ClassVar[tuple[str, ...]] = ("conversationId", "userId")
     event_summary: ClassVar[str] = (
         "A member of the conversation came online or went offline: `org.member.presence` for a "
         "client that follows only the conversation's room (ephemeral: no seq, never replayed)."
@@ -175,6 +176,7 @@ class ChatTyping(EventData):
     event_name: ClassVar[str] = "chat.typing"
     event_phase: ClassVar[str | None] = "chat"
     event_durable: ClassVar[bool] = False
+    event_supersedes: ClassVar[tuple[str, ...]] = ("conversationId", "userId")
     event_summary: ClassVar[str] = (
         "Someone is writing in the conversation, or stopped; alive `expiresInMs` after its last "
         "refresh, ended (`typing: false`) when it lapses, is withdrawn or its sender leaves "

@@ -23,7 +23,7 @@ from tandem.flags.models import RealtimeHealth
 
 HISTOGRAM_MS = (50, 100, 250, 500, 1000, 2500, 5000)
 BUCKETS = ("le_50", "le_100", "le_250", "le_500", "le_1000", "le_2500", "le_5000", "le_inf")
-COUNTS = ("samples", "over", *BUCKETS, "drift", "calls", "errors")
+COUNTS = ("samples", "over", *BUCKETS, "drift", "calls", "errors", "drops")
 
 
 # Which phase an event belongs to, by its name's first part (org.member.updated: members).
@@ -61,6 +61,7 @@ class Tally:
     drift: int = 0
     calls: int = 0
     errors: int = 0
+    drops: int = 0
 
     def observe(self, ms: float, threshold_ms: float) -> None:
         self.samples += 1
@@ -76,6 +77,7 @@ class Tally:
             "drift": self.drift,
             "calls": self.calls,
             "errors": self.errors,
+            "drops": self.drops,
         }
 
 
@@ -111,6 +113,7 @@ class Figures:
     drift: int = 0
     calls: int = 0
     errors: int = 0
+    drops: int = 0
 
     @property
     def over_share(self) -> float:

@@ -54,8 +54,9 @@ class FlagChange(Base):
 
 class RealtimeHealth(Base):
     """What clients of one org saw of one phase in one minute (minutes since the epoch), summed over
-    every instance: latency samples (a histogram in milliseconds, and how many were over the p99
-    threshold), drift reports, and calls that failed on the server's side."""
+        every instance: latency samples (a histogram in milliseconds, and how many were over the p99
+        threshold), drift reports, calls that failed on the server's side, and ephemeral events the
+    server dropped for its sockets that had fallen behind."""
 
     __tablename__ = "realtime_health"
 
@@ -75,3 +76,4 @@ class RealtimeHealth(Base):
     drift: Mapped[int] = mapped_column(default=0)
     calls: Mapped[int] = mapped_column(default=0)
     errors: Mapped[int] = mapped_column(default=0)
+    drops: Mapped[int] = mapped_column(default=0, server_default="0")

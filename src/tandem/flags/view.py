@@ -68,7 +68,7 @@ async def realtime_view(
                     drift=f.drift,
                     calls=f.calls,
                     errors=f.errors,
-                    drops=0,  # tandem_dropped_events counts by event type; no org is known there
+                    drops=f.drops,
                 ),
             )
         )

@@ -62,6 +62,7 @@ class OrgMemberPresence(EventData):
     event_name: ClassVar[str] = "org.member.presence"
     event_phase: ClassVar[str | None] = "members"
     event_durable: ClassVar[bool] = False
+    event_supersedes: ClassVar[tuple[str, ...]] = ("organizationId", "userId")
     event_summary: ClassVar[str] = (
         "A member came online or went offline (ephemeral: no seq, never replayed)."
     )

@@ -12,8 +12,9 @@ can have it: in-process at once, behind Redis once Redis accepted every PUBLISH 
 
 It also bounds slow consumers: a socket whose queued-but-unwritten data passes
 `TANDEM_SOCKET_MAX_BUFFER_PACKETS` or `TANDEM_SOCKET_MAX_BUFFER_BYTES` (a client that stopped
-reading or polling) first loses its ephemeral events (no `seq`: presence, typing; from half the
-bound on), then, if durable ones still do not fit, is closed; its client reconnects and replays from its last seq (SPEC §5.3).
+reading or polling) first loses its ephemeral events (no `seq`: presence, typing; a newer value
+replaces an older one of the same thing still queued, and from half the bound on the others are
+dropped), then, if durable ones still do not fit, is closed; its client reconnects and replays from its last seq (SPEC §5.3).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from socketio.async_manager import AsyncManager
 from tandem.accel.frame_fanout import FrameFanout
 from tandem.accel.redis_pipeline import PipelinedPublish
 from tandem.config import Settings
+from tandem.realtime.envelope import superseding_key
 
 if TYPE_CHECKING:
     from tandem.realtime.metrics import Metrics
@@ -53,6 +55,9 @@ class LocalDelivery(FrameFanout):
         self.metrics: Metrics | None = None
         self._shedding: set[str] = set()  # engine.io sids being closed as slow consumers
         self._closing: set[asyncio.Task[None]] = set()
+        # Told of each event dropped for a socket (its sid, room and name): the runtime counts
+        # them toward the room's organization.
+        self.on_dropped: Callable[[str, str, str], None] | None = None
 
     def configure(self, settings: Settings, metrics: Metrics | None) -> None:
         """Each socket's outbound bound, and where drops and slow-consumer closes are counted."""
@@ -60,25 +65,39 @@ class LocalDelivery(FrameFanout):
         self.max_buffer_bytes = settings.socket_max_buffer_bytes
         self.metrics = metrics
 
-    def admit(self, sid: str, eio_sid: str, socket: Any, event: str, ephemeral: bool) -> bool:
-        """Whether an event may be queued for a socket. Past half its outbound bound, ephemeral
-        events are dropped; past the bound, a durable one first makes room by dropping the
-        ephemeral ones queued, and failing that closes the socket (its client replays what it
+    def admit(
+        self,
+        sid: str,
+        eio_sid: str,
+        socket: Any,
+        event: str,
+        ephemeral: bool,
+        room: str | None = None,
+        key: str | None = None,
+    ) -> bool:
+        """Whether an event may be queued for a socket. An ephemeral value takes the place of an
+        older one of the same thing still queued (`key`). Past half its outbound bound, other
+        ephemeral events are dropped; past the bound, a durable one first makes room by dropping
+        the ephemeral ones queued, and failing that closes the socket (its client replays what it
         missed)."""
         if eio_sid in self._shedding:
             return False
+        if key is not None and self.drop_superseded(socket, key):
+            if self.metrics is not None:
+                self.metrics.coalesced.labels(event).inc()
+            return True
         packets, nbytes = self.backlog(eio_sid, socket)
         max_packets, max_bytes = self.max_buffer_packets, self.max_buffer_bytes
         if packets * 2 < max_packets and nbytes * 2 < max_bytes:
             return True
         if ephemeral:  # past half the bound: ephemeral events are the first to go
-            self._count_dropped(event)
+            self._count_dropped(sid, event, room)
             return False
         if packets < max_packets and nbytes < max_bytes:
             return True
         dropped = self.drop_ephemeral(socket)
-        for name in dropped:
-            self._count_dropped(name)
+        for name, dropped_room in dropped:
+            self._count_dropped(sid, name, dropped_room)
         if dropped:
             packets, nbytes = self.backlog(eio_sid, socket)
             if packets < self.max_buffer_packets and nbytes < self.max_buffer_bytes:
@@ -98,9 +117,14 @@ class LocalDelivery(FrameFanout):
         self._shed(eio_sid, eio_sid, socket, packets, nbytes)
         return False
 
-    def _count_dropped(self, event: str) -> None:
+    def superseding(self, event: str, data: Any) -> str | None:
+        return superseding_key(event, data)
+
+    def _count_dropped(self, sid: str, event: str, room: str | None) -> None:
         if self.metrics is not None:
             self.metrics.dropped.labels(event).inc()
+        if self.on_dropped is not None and room is not None:
+            self.on_dropped(sid, room, event)
 
     def _shed(self, sid: str, eio_sid: str, socket: Any, packets: int, nbytes: int) -> None:
         self._shedding.add(eio_sid)
@@ -149,7 +173,7 @@ class LocalDelivery(FrameFanout):
             socket = sockets.get(eio_sid)
             if socket is None or socket.closed:
                 continue
-            if not self.admit(sid, eio_sid, socket, event, ephemeral):
+            if not self.admit(sid, eio_sid, socket, event, ephemeral, room):
                 skip.append(sid)
 
     def hold(self, sid: str, room: str) -> None:

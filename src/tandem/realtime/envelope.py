@@ -46,6 +46,10 @@ class EventData(Model):
     event_durable: ClassVar[bool] = True
     event_phase: ClassVar[str | None] = None  # the feature flag that gates it (SPEC §6)
     event_summary: ClassVar[str] = ""
+    # Ephemeral events only: the data fields, as sent, that say what the value is of (a person's
+    # presence, their typing in one conversation). A newer value with the same ones replaces an
+    # older one still queued for a socket that has fallen behind (realtime/delivery.py).
+    event_supersedes: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -57,6 +61,22 @@ class EventData(Model):
 
 
 REGISTRY: dict[str, type[EventData]] = {}
+
+
+def superseding_key(event: str, env: Any) -> str | None:
+    """What an ephemeral envelope's value is of, within its room (`event_supersedes`): equal keys,
+    the newer value replaces the older. None for a durable event or one without such fields."""
+    cls = REGISTRY.get(event)
+    if cls is None or cls.event_durable or not cls.event_supersedes or not isinstance(env, dict):
+        return None
+    data = env.get("data")
+    if not isinstance(data, dict):
+        return None
+    try:
+        subject = [str(data[name]) for name in cls.event_supersedes]
+    except KeyError:
+        return None
+    return "\x1f".join([event, str(env.get("room", "")), *subject])
 
 
 def envelope(
@@ -93,6 +113,7 @@ class ResyncRequired(EventData):
 
     event_name: ClassVar[str] = "resync.required"
     event_durable: ClassVar[bool] = False
+    event_supersedes: ClassVar[tuple[str, ...]] = ("room",)
     event_summary: ClassVar[str] = (
         "The client's position is older than the log keeps; reload the room's snapshot."
     )
@@ -106,6 +127,7 @@ class RoomEvicted(EventData):
 
     event_name: ClassVar[str] = "room.evicted"
     event_durable: ClassVar[bool] = False
+    event_supersedes: ClassVar[tuple[str, ...]] = ("room",)
     event_summary: ClassVar[str] = (
         "This socket was taken out of `room` because its person lost access (removed from the "
         "org, the project or the conversation, or a role that no longer allows it); the page "

@@ -88,6 +88,12 @@ class Metrics:
             ["event"],
             registry=r,
         )
+        self.coalesced = Counter(
+            "tandem_coalesced_events",
+            "Ephemeral values queued for a socket that a newer one of the same thing replaced",
+            ["event"],
+            registry=r,
+        )
         self.slow_consumer_disconnects = Counter(
             "tandem_slow_consumer_disconnects",
             "Sockets closed because their outbound buffer passed its bound with durable events",

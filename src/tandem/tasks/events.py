@@ -170,6 +170,7 @@ class KanbanLock(EventData):
     event_name: ClassVar[str] = "kanban.lock"
     event_phase: ClassVar[str | None] = "kanban"
     event_durable: ClassVar[bool] = False
+    event_supersedes: ClassVar[tuple[str, ...]] = ("projectId", "taskId")
     event_summary: ClassVar[str] = (
         "Someone is dragging a card (`locked`), or stopped. Alive `expiresInMs` after its last "
         "refresh; the server sends `locked: false` when it lapses, is withdrawn, its sender "
@@ -187,6 +188,7 @@ class KanbanTyping(EventData):
     event_name: ClassVar[str] = "kanban.typing"
     event_phase: ClassVar[str | None] = "kanban"
     event_durable: ClassVar[bool] = False
+    event_supersedes: ClassVar[tuple[str, ...]] = ("projectId", "taskId", "userId", "field")
     event_summary: ClassVar[str] = (
         "Someone is editing a card (`field`, if they said which), or stopped; lives and ends "
         "as kanban.lock does (ephemeral: no seq, never replayed)."
@@ -230,6 +232,7 @@ class TaskTyping(EventData):
     event_name: ClassVar[str] = "task.typing"
     event_phase: ClassVar[str | None] = "task"
     event_durable: ClassVar[bool] = False
+    event_supersedes: ClassVar[tuple[str, ...]] = ("taskId", "userId", "field")
     event_summary: ClassVar[str] = (
         "Someone is writing a comment or the description on the task's page, or stopped; alive "
         "`expiresInMs` after its last refresh, ended (`typing: false`) when it lapses, is "
