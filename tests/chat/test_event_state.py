@@ -7,6 +7,7 @@ equal. An action that emits nothing fails."""
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from tests.chat.factories import read, send, start
 from tests.harness import Person, listening, quick_team, quiesce
 
 Reducer = Callable[[dict[str, Any], dict[str, Any]], None]
+RECEIPTS = {"chat.message.delivered", "chat.message.read"}
 
 
 # -- the client's reducers, rule for rule ---------------------------------------------------
@@ -143,6 +145,11 @@ async def fetch(person: Person, path: str) -> dict[str, Any]:
         return r.json()
 
 
+def conversation_of(envelope: dict[str, Any]) -> str | None:
+    data = envelope.get("data") or {}
+    return data.get("conversationId") or (data.get("conversation") or {}).get("id")
+
+
 async def verify_action(
     person: Person,
     rooms: list[str],
@@ -151,6 +158,7 @@ async def verify_action(
     reducer: Reducer,
     action: Callable[[], Awaitable[Any]],
     view: Callable[[dict[str, Any]], Any],
+    keep: Callable[[dict[str, Any]], bool] = lambda envelope: True,
 ) -> list[str]:
     server = person.server
     await server.settle()
@@ -164,7 +172,7 @@ async def verify_action(
         await quiesce(server, listener)
     seen: dict[int, dict[str, Any]] = {}
     for envelope in listener.events:  # one event in two of the rooms arrives twice, one seq
-        if envelope.get("room") in rooms and "seq" in envelope:
+        if envelope.get("room") in rooms and "seq" in envelope and keep(envelope):
             seen.setdefault(envelope["seq"], envelope)
     events = [seen[seq] for seq in sorted(seen)]
     assert events, "the action emitted nothing"
@@ -178,14 +186,17 @@ async def verify_action(
 
 
 async def on_history(person: Person, cid: str, action: Callable[[], Awaitable[Any]]) -> list[str]:
+    """The thread of one conversation as `person` sees it: its room, and the receipts and
+    membership of that conversation on their own room."""
     return await verify_action(
         person,
-        [f"chat:{cid}"],
+        [f"chat:{cid}", f"user:{person.id}"],
         f"/api/conversations/{cid}/messages",
         history_state,
         apply_history_event,
         action,
         history_view,
+        keep=lambda envelope: conversation_of(envelope) == cid,
     )
 
 
@@ -240,15 +251,20 @@ async def test_message_events_keep_the_history_and_the_list(server):
         await read(ada, gid, last["messageId"])
         await read(cy, gid, first["messageId"])
 
-    for action, expected in (
-        (sending, {"chat.message.created"}),
-        (editing, {"chat.message.updated"}),
-        (deleting, {"chat.message.deleted"}),
-        (delivering, {"chat.message.created", "chat.message.delivered"}),
-        (reading, {"chat.message.created", "chat.message.read"}),
+    # Each person's thread: the author's, a reader's, and one who is neither.
+    for viewer, (action, expected, viewers) in itertools.product(
+        (ada, bo, cy),
+        (
+            (sending, {"chat.message.created"}, (ada, bo, cy)),
+            (editing, {"chat.message.updated"}, (ada, bo, cy)),
+            # a receipt reaches the author of what it covers and its own person, not the third
+            (delivering, {"chat.message.created", "chat.message.delivered"}, (bo, ada)),
+            (reading, {"chat.message.created", "chat.message.read"}, (bo, ada)),
+        ),
     ):
-        # Each person's list: the author's, a reader's, and one whose message is deleted.
-        assert set(await on_history(cy, gid, action)) == expected
+        events = set(await on_history(viewer, gid, action))
+        assert events == (expected if viewer in viewers else expected - RECEIPTS)
+    assert await on_history(cy, gid, deleting) == ["chat.message.deleted"] * 2
     for person in (ada, bo, cy):
         for action, expected in (
             (sending, {"chat.message.created"}),
@@ -256,6 +272,8 @@ async def test_message_events_keep_the_history_and_the_list(server):
             (delivering, {"chat.message.created", "chat.message.delivered"}),
             (reading, {"chat.message.created", "chat.message.read"}),
         ):
+            if person is cy:
+                expected -= RECEIPTS
             assert expected <= set(await on_list(person, org_id, action))
     # A deletion of a message still unread for the list's owner takes it off their count.
     unread = await send(cy, gid, "soon gone")

@@ -31,8 +31,8 @@ async def test_cursors_never_move_back_and_duplicates_record_nothing(server):
     assert (await receipts(ada, cid))[bo.id] == (3, 2)
     assert (await listed(bo, org_id))[cid]["unreadCount"] == 2
     await server.settle()
-    room = f"chat:{cid}"
-    before = len(await logged(server, room))
+    rooms = [f"user:{ada.id}", f"user:{bo.id}"]
+    before = [len(await logged(server, room)) for room in rooms]
     await read(bo, cid, ids[0])  # behind the cursor
     await read(bo, cid, ids[1])  # the same again
     async with bo.http() as http:
@@ -41,14 +41,61 @@ async def test_cursors_never_move_back_and_duplicates_record_nothing(server):
         r = await http.post(f"/api/conversations/{cid}/read", json={"messageId": "m_unknown"})
         assert_error(r, 404)
     await server.settle()
-    assert len(await logged(server, room)) == before
+    assert [len(await logged(server, room)) for room in rooms] == before
     assert (await receipts(ada, cid))[bo.id] == (3, 2)
     await read(bo, cid, ids[3])  # reading moves delivered with it
     assert (await receipts(ada, cid))[bo.id] == (4, 4)
     assert (await listed(bo, org_id))[cid]["unreadCount"] == 0
     await server.settle()
-    events = [e["event"] for e in await logged(server, room)][before:]
-    assert events == ["chat.message.read"]
+    for room, count in zip(rooms, before, strict=True):
+        assert [e["event"] for e in await logged(server, room)][count:] == ["chat.message.read"]
+    # Receipts go to people, never to the conversation's room.
+    said = {e["event"] for e in await logged(server, f"chat:{cid}")}
+    assert said == {"chat.conversation.created", "chat.message.created"}
+
+
+async def test_a_receipt_reaches_the_authors_it_covers_and_its_own_person_only(server):
+    org_id, (ada, bo, cy, di) = await quick_team(server, ["Owner", "Member", "Member", "Member"])
+    cid = (await start(ada, org_id, bo, cy, di, title="Four"))["id"]
+    m1 = await send(ada, cid, "one")
+    await send(cy, cid, "two")
+    m3 = await send(ada, cid, "three")
+    m4 = await send(cy, cid, "four")
+    await server.settle()
+    counts = {p.id: len(await logged(server, f"user:{p.id}")) for p in (ada, bo, cy, di)}
+    async with bo.http() as http:
+        r = await http.post(
+            f"/api/conversations/{cid}/delivered", json={"messageIds": [m4["messageId"]]}
+        )
+        assert r.status_code == 204, r.text
+    await server.settle()
+    heard = {
+        p.id: (await logged(server, f"user:{p.id}"))[counts[p.id] :] for p in (ada, bo, cy, di)
+    }
+    # ada hears of her own latest message it covers; cy and bo of the cursor's new position
+    assert [(e["data"]["n"], e["data"]["messageId"]) for e in heard[ada.id]] == [
+        (3, m3["messageId"])
+    ]
+    for person in (bo, cy):
+        assert [(e["data"]["n"], e["data"]["recipientId"]) for e in heard[person.id]] == [
+            (4, bo.id)
+        ]
+    assert heard[di.id] == []
+    # Each history says what its reader knows: how far bo's cursor covers their own messages.
+    assert (await receipts(ada, cid))[bo.id] == (3, 0)
+    assert (await receipts(cy, cid))[bo.id] == (4, 0)
+    assert (await receipts(bo, cid))[bo.id] == (4, 0)
+    assert (await receipts(di, cid))[bo.id] == (0, 0)
+    # Reading the first message tells only its author, and bo's own devices.
+    await server.settle()
+    counts = {p.id: len(await logged(server, f"user:{p.id}")) for p in (ada, bo, cy, di)}
+    await read(bo, cid, m1["messageId"])
+    await server.settle()
+    for person, expected in ((ada, [1]), (bo, [1]), (cy, []), (di, [])):
+        events = (await logged(server, f"user:{person.id}"))[counts[person.id] :]
+        assert [e["data"]["n"] for e in events] == expected, person.name
+    assert (await receipts(ada, cid))[bo.id] == (3, 1)
+    assert (await receipts(cy, cid))[bo.id] == (4, 0)
 
 
 async def test_ones_own_messages_are_never_unread(server):

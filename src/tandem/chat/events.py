@@ -85,7 +85,9 @@ class ChatMessageDelivered(EventData):
     event_phase: ClassVar[str | None] = "chat"
     event_summary: ClassVar[str] = (
         "Messages up to `n` reached one of the recipient's devices: their delivered cursor moved "
-        "there (it never moves back)."
+        "there (it never moves back). Sent to the `user:` room of each author of the messages it "
+        "covers, with `messageId`/`n` that author's latest one among them, and to the "
+        "recipient's own, with the cursor's new position."
     )
 
     conversation_id: str
@@ -100,7 +102,9 @@ class ChatMessageRead(EventData):
     event_phase: ClassVar[str | None] = "chat"
     event_summary: ClassVar[str] = (
         "The reader read every message up to `n`: their read cursor (and their delivered one, if "
-        "behind) moved there; `unreadCount` is what the reader has left unread in it."
+        "behind) moved there; `unreadCount` is what the reader has left unread in it. Sent as "
+        "chat.message.delivered is: to each covered author's `user:` room with their latest "
+        "message read, and to the reader's own with the cursor's new position."
     )
 
     conversation_id: str

@@ -15,7 +15,7 @@ from tandem.chat import policy, repository
 from tandem.chat.events import ChatMessageCreated, ChatMessageDeleted, ChatMessageUpdated
 from tandem.chat.models import Conversation, Message
 from tandem.chat.repository import Standing
-from tandem.chat.schemas import ChatHistory, message_out, receipt_out
+from tandem.chat.schemas import ChatHistory, ChatReceipt, message_out
 from tandem.kit.clock import utcnow
 from tandem.kit.errors import Conflict, NotFound
 from tandem.kit.ids import new_id
@@ -33,7 +33,7 @@ async def history(
     limit: int,
 ) -> ChatHistory:
     """Up to `limit` messages before `before` (the latest, without it), oldest first; every
-    member's receipt cursors."""
+    member's receipt cursors as this person knows them (chat/receipts.py)."""
     cursor = await event_log.latest_seq(session)
     await policy.require_standing(session, conversation_id, user_id)
     before_n: int | None = None
@@ -46,7 +46,12 @@ async def history(
     shown = list(reversed(found[:limit]))
     return ChatHistory(
         messages=[message_out(m) for m in shown],
-        receipts=[receipt_out(m) for m in await repository.cursors(session, conversation_id)],
+        receipts=[
+            ChatReceipt(user_id=user, delivered_n=delivered, read_n=read)
+            for user, delivered, read in await repository.receipts_seen_by(
+                session, conversation_id, user_id
+            )
+        ],
         has_more=len(found) > limit,
         cursor=cursor,
     )

@@ -48,6 +48,8 @@ class ConversationMember(Base):
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_n: Mapped[int] = mapped_column(Integer, default=0)
     read_n: Mapped[int] = mapped_column(Integer, default=0)
+    # The conversation's last message when they joined: every message up to it counts as read.
+    joined_n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -58,6 +60,8 @@ class Message(Base):
         Index("ix_messages_conversation_n", "conversation_id", "n", unique=True),
         # A send's clientId is its author's in the conversation: sent twice, it makes one message.
         Index("ix_messages_client", "conversation_id", "author_id", "client_id", unique=True),
+        # A receipt's authors, and how far a member's cursors cover one person's messages.
+        Index("ix_messages_author_n", "conversation_id", "author_id", "n"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

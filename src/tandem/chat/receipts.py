@@ -1,14 +1,20 @@
 """Receipts: a member's delivered and read cursors over a conversation's messages (docs/chat.md).
 
 Each moves forward only, by one conditional UPDATE of the member's row (which locks it), and
-records one event when it moves; a receipt that moves no cursor records nothing. Reading message
-n reads (and delivers) all before it; the read event carries the reader's unread count, so their
-other devices agree at once.
+records events when it moves; a receipt that moves no cursor records nothing. Reading message n
+reads (and delivers) all before it.
+
+A receipt is news to the people whose messages it covers and to its own person's other devices,
+not to the whole conversation: as the well-known messengers do, each author hears of it on their
+`user:` room, with the n of their own latest message it covers, and the person on theirs, with
+the cursor's new position (a read carries their unread count, so their devices agree at once).
+A group of m people then costs about 2 envelopes per receipt instead of m.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +22,7 @@ from tandem.chat import policy, repository
 from tandem.chat.events import ChatMessageDelivered, ChatMessageRead
 from tandem.kit.clock import iso, utcnow
 from tandem.realtime import outbox
-from tandem.realtime.rooms import chat_room
+from tandem.realtime.rooms import user_room
 
 
 async def _cursors(
@@ -32,6 +38,24 @@ async def _cursors(
     return mine, *latest
 
 
+async def _audiences(
+    session: AsyncSession,
+    conversation_id: str,
+    actor_id: str,
+    after_n: int,
+    message_id: str,
+    n: int,
+) -> list[tuple[str, int, list[str]]]:
+    """(message id, n, rooms) of each event a cursor moved from after_n to n makes: one per
+    author of the messages it covers (their latest one), the person's own sharing one with the
+    author of message n."""
+    covered = await repository.latest_by_author(session, conversation_id, after_n, n, actor_id)
+    events = [(c.message_id, c.n, [user_room(c.author_id)]) for c in covered if c.n != n]
+    at_n = [user_room(c.author_id) for c in covered if c.n == n]
+    events.append((message_id, n, [*at_n, user_room(actor_id)]))
+    return events
+
+
 async def mark_delivered(
     session: AsyncSession, conversation_id: str, actor_id: str, message_ids: Sequence[str]
 ) -> None:
@@ -42,19 +66,22 @@ async def mark_delivered(
         session, "delivered", conversation_id, actor_id, n, now
     ):
         return
-    await outbox.record(
-        session,
-        ChatMessageDelivered(
-            conversation_id=conversation_id,
-            message_id=message_id,
-            n=n,
-            recipient_id=actor_id,
-            delivered_at=iso(now),  # type: ignore[arg-type]
-        ),
-        [chat_room(conversation_id)],
-        org_id=mine.org_id,
-        actor_id=actor_id,
-    )
+    for covered_id, covered_n, rooms in await _audiences(
+        session, conversation_id, actor_id, mine.delivered_n, message_id, n
+    ):
+        await outbox.record(
+            session,
+            ChatMessageDelivered(
+                conversation_id=conversation_id,
+                message_id=covered_id,
+                n=covered_n,
+                recipient_id=actor_id,
+                delivered_at=iso(now),  # type: ignore[arg-type]
+            ),
+            rooms,
+            org_id=mine.org_id,
+            actor_id=actor_id,
+        )
 
 
 async def mark_read(
@@ -67,18 +94,29 @@ async def mark_read(
         session, "read", conversation_id, actor_id, n, now
     ):
         return
-    unread = await repository.unread_counts(session, [conversation_id], actor_id)
-    await outbox.record(
-        session,
-        ChatMessageRead(
-            conversation_id=conversation_id,
-            message_id=message_id,
-            n=n,
-            reader_id=actor_id,
-            read_at=iso(now),  # type: ignore[arg-type]
-            unread_count=unread.get(conversation_id, 0),
-        ),
-        [chat_room(conversation_id)],
-        org_id=mine.org_id,
-        actor_id=actor_id,
+    unread = (await repository.unread_counts(session, [conversation_id], actor_id)).get(
+        conversation_id, 0
+    )
+    for covered_id, covered_n, rooms in await _audiences(
+        session, conversation_id, actor_id, mine.read_n, message_id, n
+    ):
+        await outbox.record(
+            session,
+            _read(conversation_id, covered_id, covered_n, actor_id, now, unread),
+            rooms,
+            org_id=mine.org_id,
+            actor_id=actor_id,
+        )
+
+
+def _read(
+    conversation_id: str, message_id: str, n: int, reader_id: str, at: datetime, unread: int
+) -> ChatMessageRead:
+    return ChatMessageRead(
+        conversation_id=conversation_id,
+        message_id=message_id,
+        n=n,
+        reader_id=reader_id,
+        read_at=iso(at),  # type: ignore[arg-type]
+        unread_count=unread,
     )

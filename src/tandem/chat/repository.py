@@ -277,6 +277,88 @@ _MOVE_READ = (
 )
 
 
+_LAST_BY_AUTHOR = (
+    select(_msg.author_id, func.max(_msg.n).label("n"))
+    .where(
+        _msg.conversation_id == bindparam("cid"),
+        _msg.n > bindparam("after"),
+        _msg.n <= bindparam("upto"),
+        _msg.author_id.is_not(None),
+        _msg.author_id != bindparam("uid"),
+    )
+    .group_by(_msg.author_id)
+    .subquery()
+)
+_LATEST_BY_AUTHOR = select(_msg.author_id, _msg.id, _msg.n).join(
+    _LAST_BY_AUTHOR,
+    and_(_msg.conversation_id == bindparam("cid"), _msg.n == _LAST_BY_AUTHOR.c.n),
+)
+
+
+class Covered(NamedTuple):
+    """An author's latest message among those a receipt covers."""
+
+    author_id: str
+    message_id: str
+    n: int
+
+
+async def latest_by_author(
+    session: AsyncSession, conversation_id: str, after_n: int, upto_n: int, user_id: str
+) -> list[Covered]:
+    """For each author but `user_id`, their latest message with after_n < n <= upto_n."""
+    rows = await session.execute(
+        _LATEST_BY_AUTHOR,
+        {"cid": conversation_id, "after": after_n, "upto": upto_n, "uid": user_id},
+    )
+    return sorted((Covered(*row) for row in rows), key=lambda c: c.n)
+
+
+def _highest_of(author, upto):  # type: ignore[no-untyped-def]
+    """The n of `author`'s latest message of the member's conversation up to `upto` (0: none)."""
+    return func.coalesce(
+        select(func.max(_msg.n))
+        .where(
+            _msg.conversation_id == _cm.conversation_id, _msg.author_id == author, _msg.n <= upto
+        )
+        .scalar_subquery(),
+        0,
+    )
+
+
+async def receipts_seen_by(
+    session: AsyncSession, conversation_id: str, viewer_id: str
+) -> list[tuple[str, int, int]]:
+    """Each member's (user id, deliveredN, readN) as `viewer_id` knows them (docs/chat.md): their
+    own cursors exactly; another member's as far as they cover the viewer's messages, the
+    member's own messages, and where the member joined."""
+    viewer = bindparam("viewer")
+    never = 2**31 - 1
+    own = _highest_of(_cm.user_id, never)
+    rows = await session.execute(
+        select(
+            _cm.user_id,
+            _cm.delivered_n,
+            _cm.read_n,
+            _highest_of(viewer, _cm.delivered_n),
+            _highest_of(viewer, _cm.read_n),
+            own,
+            _cm.joined_n,
+        )
+        .where(_cm.conversation_id == bindparam("cid"))
+        .order_by(_cm.user_id),
+        {"cid": conversation_id, "viewer": viewer_id},
+    )
+    seen = []
+    for user_id, delivered, read, delivered_mine, read_mine, own_n, joined in rows:
+        if user_id == viewer_id:
+            seen.append((user_id, delivered, read))
+        else:
+            floor = max(own_n, joined)
+            seen.append((user_id, max(delivered_mine, floor), max(read_mine, floor)))
+    return seen
+
+
 async def cursors_of(session: AsyncSession, conversation_id: str, user_id: str) -> Cursors | None:
     """The person's cursors, when they are a member of the conversation and active in its org."""
     row = (await session.execute(_CURSORS, {"cid": conversation_id, "uid": user_id})).first()

@@ -7,7 +7,7 @@ from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJ
 from pydantic.alias_generators import to_camel
 
 from tandem.chat.events import ChatMemberOut, ChatMessageOut, ConversationOut
-from tandem.chat.models import ConversationMember, Message
+from tandem.chat.models import Message
 from tandem.kit.clock import iso
 from tandem.realtime.envelope import Model
 
@@ -91,10 +91,6 @@ class ChatReceipt(Model):
     user_id: str
     delivered_n: int
     read_n: int
-
-
-def receipt_out(member: ConversationMember) -> ChatReceipt:
-    return ChatReceipt(user_id=member.user_id, delivered_n=member.delivered_n, read_n=member.read_n)
 
 
 class ConversationView(ConversationOut):

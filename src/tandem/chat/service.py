@@ -217,6 +217,7 @@ async def add_member(
             joined_at=utcnow(),
             delivered_n=conversation.last_n,
             read_n=conversation.last_n,
+            joined_n=conversation.last_n,
         )
     )
     await session.flush()

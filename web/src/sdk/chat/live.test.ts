@@ -140,6 +140,30 @@ describe('watchThread', () => {
   });
 });
 
+describe('receipts', () => {
+  it('come on the person\'s own room: the others\' on this person\'s messages, and their own', async () => {
+    const { server, thread } = setup();
+    await until(() => thread.loaded.value && client!.connection.live && [...server.sockets].some((s) => s.rooms.has('user:u_me')));
+    expect(thread.state.value.receipts.u_grace).toEqual({ userId: 'u_grace', deliveredN: 1, readN: 1 });
+    thread.send('hello');
+    await until(() => thread.state.value.messages.length === 2);
+    server.emit('user:u_me', 'chat.message.delivered', { conversationId: C, messageId: 'm_2', n: 2, recipientId: 'u_grace', deliveredAt: 'x' });
+    await until(() => thread.state.value.receipts.u_grace.deliveredN === 2);
+    server.emit('user:u_me', 'chat.message.read', { conversationId: C, messageId: 'm_2', n: 2, readerId: 'u_grace', readAt: 'x', unreadCount: 0 });
+    await until(() => thread.state.value.receipts.u_grace.readN === 2);
+    // Another conversation's receipts and membership on the same room leave this thread alone.
+    server.emit('user:u_me', 'chat.message.read', { conversationId: 'cv_2', messageId: 'm_9', n: 9, readerId: 'u_grace', readAt: 'x', unreadCount: 0 });
+    const other = { id: 'cv_2', orgId: 'o_1', kind: 'group', title: 'Other', createdBy: 'u_me', createdAt: 'x', members: [], lastMessage: null, lastN: 9, lastActivityAt: 'x' };
+    server.emit('user:u_me', 'chat.member.added', { conversationId: 'cv_2', member: { userId: 'u_ada', name: 'Ada', avatarUrl: null }, conversation: other });
+    server.emit(`chat:${C}`, 'chat.typing', { conversationId: C, userId: 'u_grace', typing: true, expiresInMs: 5_000 });
+    await until(() => thread.typists.value.includes('u_grace'));
+    expect(thread.state.value.receipts).toEqual({
+      u_me: { userId: 'u_me', deliveredN: 2, readN: 2 },
+      u_grace: { userId: 'u_grace', deliveredN: 2, readN: 2 },
+    });
+  });
+});
+
 describe('paging back', () => {
   it('loads the page before the first message and puts it in front', async () => {
     const server = new FakeServer();

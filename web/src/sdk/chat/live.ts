@@ -18,6 +18,7 @@ import {
   emptyThread,
   lastFromOthers,
   prependHistory,
+  receiptsFromHistory,
   receiveTyping,
   threadFromHistory,
   typingAt,
@@ -38,7 +39,8 @@ export interface ChatClient extends RoomClient {
   enqueueHttp(command: { method: 'POST'; path: string; body?: unknown }, clientId?: string): Promise<unknown>;
 }
 
-type ListEvent = Extract<ChatEvent, 'chat.conversation.created' | 'chat.conversation.updated' | 'chat.member.added' | 'chat.member.removed'>;
+type ReceiptEvent = Extract<ChatEvent, 'chat.message.delivered' | 'chat.message.read'>;
+type ListEvent = Extract<ChatEvent, 'chat.conversation.created' | 'chat.conversation.updated' | 'chat.member.added' | 'chat.member.removed'> | ReceiptEvent;
 
 export interface LiveConversations {
   /** The list (null until its snapshot is in). */
@@ -47,9 +49,9 @@ export interface LiveConversations {
 }
 
 /**
- * The person's conversations in one organization, kept live: new conversations, renames and
- * membership come on their own `user:` room, each listed conversation's messages and receipts on
- * its `chat:` room. Messages from others are acknowledged as delivered as soon as they are heard
+ * The person's conversations in one organization, kept live: new conversations, renames,
+ * membership and their own receipts come on their own `user:` room, each listed conversation's
+ * messages on its `chat:` room. Messages from others are acknowledged as delivered as soon as they are heard
  * of, whichever page is open.
  */
 export function watchConversations(client: ChatClient, orgId: string, me: string, onError?: (error: SdkError) => void): LiveConversations {
@@ -66,7 +68,14 @@ export function watchConversations(client: ChatClient, orgId: string, me: string
       listCursor = Number(snapshot.cursor) || 0;
       return listCursor;
     },
-    apply: (events) => apply(events.filter((e) => (e.data as { conversation?: { orgId: string } }).conversation?.orgId === orgId)),
+    // The person's room carries their conversations' membership, and their own receipts.
+    apply: (events) =>
+      apply(
+        events.filter((e) => {
+          const data = e.data as { conversation?: { orgId: string }; conversationId?: string };
+          return data.conversation ? data.conversation.orgId === orgId : data.conversationId !== undefined && !!state.peek()?.byId[data.conversationId];
+        }),
+      ),
     onError,
   });
 
@@ -183,7 +192,7 @@ function ackError(ack: Ack): ApiError {
 
 /**
  * One conversation's thread, live: the newest history page and its receipts, then the room's
- * events through one reducer, older pages on demand. Sends show at once with a client id, go
+ * events (and the receipts on the person's own room) through one reducer, older pages on demand. Sends show at once with a client id, go
  * over the socket (or, without one, through the offline queue as the idempotent REST send), and
  * are settled by their ack and by `chat.message.created`, which carries the client id.
  */
@@ -235,6 +244,20 @@ export function watchThread(client: ChatClient, conversationId: string, me: stri
     },
     orgId,
   );
+
+  // Receipts come on the person's own room: theirs from their other devices, and the others' as
+  // far as they cover this person's messages (docs/chat.md). The page's receipts start them.
+  const receipts = subscribeTyped<ReceiptEvent>(client, userRoom(me), {
+    async load(signal) {
+      const page = await history(api, conversationId, undefined, signal, 1);
+      state.value = receiptsFromHistory(state.peek(), page);
+      return Number(page.cursor) || 0;
+    },
+    apply: (events) => {
+      const mine = events.filter((e) => e.event === 'chat.message.delivered' || e.event === 'chat.message.read');
+      if (mine.length) state.value = applyThreadEvents(state.peek(), mine);
+    },
+  });
 
   let typingTimer: ReturnType<typeof setTimeout> | null = null;
   const scheduleTick = () => {
@@ -417,6 +440,7 @@ export function watchThread(client: ChatClient, conversationId: string, me: stri
       if (typingTimer) clearTimeout(typingTimer);
       for (const timer of timers) clearTimeout(timer);
       subscription.close();
+      receipts.close();
     },
   };
 }

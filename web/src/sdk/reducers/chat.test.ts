@@ -113,6 +113,23 @@ describe('thread reducer', () => {
     expect(state.receipts[GRACE]).toEqual({ userId: GRACE, deliveredN: 5, readN: 5 });
   });
 
+  it('takes a page’s receipts without moving back a cursor heard of since the page was read', () => {
+    let state = thread();
+    state = applyThreadEvents(state, [{ event: 'chat.message.read', data: { conversationId: C, messageId: 'm_2', n: 2, readerId: GRACE, readAt: 'x', unreadCount: 0 } }]);
+    state = threadFromHistory(state, {
+      messages: [],
+      receipts: [
+        { userId: ME, deliveredN: 3, readN: 3 },
+        { userId: GRACE, deliveredN: 1, readN: 0 },
+      ],
+      hasMore: false,
+      cursor: 1,
+    });
+    expect(state.receipts).toEqual({ [ME]: { userId: ME, deliveredN: 3, readN: 3 }, [GRACE]: { userId: GRACE, deliveredN: 2, readN: 2 } });
+    state = threadFromHistory(state, { messages: [], receipts: [{ userId: ME, deliveredN: 3, readN: 3 }], hasMore: false, cursor: 2 });
+    expect(Object.keys(state.receipts)).toEqual([ME]); // a member no longer on the page has left
+  });
+
   it('shows edits and deletions of loaded messages; members come and go from the receipts', () => {
     let state = thread();
     state = applyThreadEvents(state, [

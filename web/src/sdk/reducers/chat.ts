@@ -64,9 +64,21 @@ function settle(state: ThreadState): ThreadState {
 
 /** The latest history page (GET …/messages): replaces the messages, keeps the pending sends. */
 export function threadFromHistory(state: ThreadState, history: ChatHistory): ThreadState {
+  return settle({ ...receiptsFromHistory(state, history), messages: mergeMessages([], history.messages), hasMore: history.hasMore });
+}
+
+/**
+ * A history's receipts: its members, each cursor the higher of the page's and what this thread
+ * already heard. Receipts come on the person's own room, not the conversation's, so one can be
+ * heard before a page read earlier is in; a cursor only moves forward, so the higher one is right.
+ */
+export function receiptsFromHistory(state: ThreadState, history: Pick<ChatHistory, 'receipts'>): ThreadState {
   const receipts: Record<string, Receipt> = {};
-  for (const r of history.receipts) receipts[r.userId] = { ...r };
-  return settle({ ...state, messages: mergeMessages([], history.messages), receipts, hasMore: history.hasMore });
+  for (const r of history.receipts) {
+    const heard = state.receipts[r.userId];
+    receipts[r.userId] = heard ? { userId: r.userId, deliveredN: Math.max(r.deliveredN, heard.deliveredN), readN: Math.max(r.readN, heard.readN) } : { ...r };
+  }
+  return { ...state, receipts };
 }
 
 /** An older page (`before` the first message loaded): goes in front. */
