@@ -332,7 +332,7 @@ async def receipts_seen_by(
     """Each member's (user id, deliveredN, readN) as `viewer_id` knows them (docs/chat.md): their
     own cursors exactly; another member's as far as they cover the viewer's messages, the
     member's own messages, and where the member joined."""
-    viewer = bindparam("viewer")
+    viewer = bindparam("viewer", type_=_cm.user_id.type)
     never = 2**31 - 1
     own = _highest_of(_cm.user_id, never)
     rows = await session.execute(
