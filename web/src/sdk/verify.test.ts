@@ -205,13 +205,17 @@ describe('SoakVerifier', () => {
   it('bounds the trace ids and event types it keeps for a report', async () => {
     const room = handRoom({ live: 5, cursor: 5, fetchedState: { a: 2 } });
     const envelopes = Array.from({ length: 80 }, (_, i) => ({ event: `e.${i % 60}`, meta: { traceId: `tr_${i}` } }));
+    room.verifier.note([{ event: 'before.soak', meta: { traceId: 'tr_before' } }]); // not soaking: kept nowhere
+    room.verifier.start();
     room.verifier.note(envelopes);
     await room.verifier.check();
+    room.verifier.stop();
     await vi.waitFor(() => expect(room.reports).toHaveLength(1));
     const report = room.reports[0] as { traceIds: string[]; eventTypes: string[] };
     expect(report.traceIds).toHaveLength(50);
     expect(report.traceIds.at(-1)).toBe('tr_79');
     expect(report.eventTypes).toHaveLength(50);
+    expect(report.eventTypes).not.toContain('before.soak');
   });
 
   it('runs its timer only between start and stop', () => {

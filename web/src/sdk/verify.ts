@@ -123,8 +123,9 @@ export class SoakVerifier {
     return this.timer !== null || this.controller !== null;
   }
 
-  /** Remembers what arrived since the last check, for the drift report. */
+  /** Remembers what arrived since the last check, for the drift report (nothing outside a soak). */
   note(envelopes: ReadonlyArray<{ event: string; meta?: { traceId?: string } }>): void {
+    if (!this.controller) return;
     for (const envelope of envelopes) {
       if (this.eventTypes.size < MAX_EVENT_TYPES) this.eventTypes.add(envelope.event);
       const trace = envelope.meta?.traceId;
