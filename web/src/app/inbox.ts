@@ -1,5 +1,5 @@
 import { computed, effect, signal } from '@preact/signals';
-import { watchConversations, type LiveConversations } from '../sdk/chat/live';
+import { watchConversations, type LiveConversations } from '../sdk/chat/conversations';
 import { tabTitle } from '../pages/messages/view';
 import { totalUnread } from '../sdk/reducers/chat';
 import { client, currentOrgId, me } from './session';

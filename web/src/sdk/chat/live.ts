@@ -3,17 +3,14 @@ import { HeldHint } from '../board/hints';
 import type { Ack, Connection } from '../connection';
 import { subscribeChat } from '../domains/chat';
 import { subscribeTyped, type RoomClient } from '../domains/typed';
-import { ApiError, isTransient, type SdkError } from '../errors';
-import { userRoom, type Envelope, type EventMap } from '../events.gen';
+import { ApiError, isTransient } from '../errors';
+import { userRoom, type EventMap } from '../events.gen';
 import type { Http } from '../http';
 import { newClientId, type OfflineQueue } from '../offline-queue';
 import {
   addPending,
-  applyConversationEvents,
   applyThreadEvents,
-  comparableConversation,
   comparableThread,
-  conversationsFromList,
   dropPending,
   emptyThread,
   lastFromOthers,
@@ -23,12 +20,10 @@ import {
   threadFromHistory,
   typingAt,
   updatePending,
-  type ConversationsState,
   type ThreadState,
 } from '../reducers/chat';
 import { Rest } from '../rest';
-import type { Subscription } from '../subscriptions';
-import { getConversation, history, listConversations, messagesPath } from './api';
+import { history, messagesPath } from './api';
 import type { ChatEvent } from '../domains/chat';
 
 /** What the chat SDK needs of the client: rooms, REST, the socket and the offline queue. */
@@ -39,126 +34,9 @@ export interface ChatClient extends RoomClient {
   enqueueHttp(command: { method: 'POST'; path: string; body?: unknown }, clientId?: string): Promise<unknown>;
 }
 
-type ReceiptEvent = Extract<ChatEvent, 'chat.message.delivered' | 'chat.message.read'>;
-type ListEvent = Extract<ChatEvent, 'chat.conversation.created' | 'chat.conversation.updated' | 'chat.member.added' | 'chat.member.removed'> | ReceiptEvent;
+export type ReceiptEvent = Extract<ChatEvent, 'chat.message.delivered' | 'chat.message.read'>;
 
-export interface LiveConversations {
-  /** The list (null until its snapshot is in). */
-  readonly state: ReadonlySignal<ConversationsState | null>;
-  close(): void;
-}
-
-/**
- * The person's conversations in one organization, kept live: new conversations, renames,
- * membership and their own receipts come on their own `user:` room, each listed conversation's
- * messages on its `chat:` room. Messages from others are acknowledged as delivered as soon as they are heard
- * of, whichever page is open.
- */
-export function watchConversations(client: ChatClient, orgId: string, me: string, onError?: (error: SdkError) => void): LiveConversations {
-  const state = signal<ConversationsState | null>(null);
-  const apply = (events: ReadonlyArray<Envelope<ChatEvent>>) => {
-    const current = state.peek();
-    if (current) state.value = applyConversationEvents(current, events);
-  };
-  let listCursor = 0;
-  const list = subscribeTyped<ListEvent>(client, userRoom(me), {
-    async load(signal) {
-      const snapshot = await listConversations(new Rest(client.http), orgId, signal);
-      state.value = conversationsFromList(me, snapshot);
-      listCursor = Number(snapshot.cursor) || 0;
-      return listCursor;
-    },
-    // The person's room carries their conversations' membership, and their own receipts.
-    apply: (events) =>
-      apply(
-        events.filter((e) => {
-          const data = e.data as { conversation?: { orgId: string }; conversationId?: string };
-          return data.conversation ? data.conversation.orgId === orgId : data.conversationId !== undefined && !!state.peek()?.byId[data.conversationId];
-        }),
-      ),
-    onError,
-  });
-
-  const rooms = new Map<string, Subscription>();
-  const watch = (conversationId: string): Subscription => {
-    let fresh = true; // the list snapshot already holds this conversation at its cursor
-    return subscribeChat(
-      client,
-      conversationId,
-      {
-        async load(signal) {
-          if (fresh) {
-            fresh = false;
-            return listCursor;
-          }
-          const { conversation, cursor } = await getConversation(new Rest(client.http), conversationId, signal);
-          const current = state.peek();
-          if (current) state.value = { ...current, byId: { ...current.byId, [conversation.id]: conversation } };
-          return Number(cursor) || 0;
-        },
-        apply,
-        verify: {
-          async fetch(signal) {
-            const { conversation, cursor } = await getConversation(new Rest(client.http), conversationId, signal);
-            return {
-              cursor: Number(cursor) || 0,
-              state: comparableConversation(conversation),
-              repair: () => {
-                const current = state.peek();
-                if (current) state.value = { ...current, byId: { ...current.byId, [conversation.id]: conversation } };
-              },
-            };
-          },
-          current: () => comparableConversation(state.peek()?.byId[conversationId]),
-        },
-        onError: (error) => {
-          // A conversation that left the list (the person was removed from it) is not an error.
-          if (state.peek()?.byId[conversationId]) onError?.(error);
-        },
-      },
-      orgId,
-    );
-  };
-  const stopWatching = effect(() => {
-    const ids = new Set(Object.keys(state.value?.byId ?? {}));
-    for (const [id, subscription] of rooms) {
-      if (!ids.has(id)) {
-        subscription.close();
-        rooms.delete(id);
-      }
-    }
-    for (const id of ids) if (!rooms.has(id)) rooms.set(id, watch(id));
-  });
-
-  // Delivered receipts: the highest message from someone else that this person's cursor is behind.
-  const asked = new Map<string, number>();
-  const stopDelivering = effect(() => {
-    const current = state.value;
-    if (!current || client.connection.state.value !== 'live') return;
-    for (const c of Object.values(current.byId)) {
-      const last = c.lastMessage;
-      if (!last || last.authorId === me || c.deliveredN >= last.n || (asked.get(c.id) ?? 0) >= last.n) continue;
-      asked.set(c.id, last.n);
-      client.connection.request('chat.message.delivered', { conversationId: c.id, messageIds: [last.messageId] }).then(
-        (ack) => {
-          if (!ack.ok) asked.delete(c.id);
-        },
-        () => asked.delete(c.id),
-      );
-    }
-  });
-
-  return {
-    state,
-    close() {
-      stopDelivering();
-      stopWatching();
-      list.close();
-      for (const subscription of rooms.values()) subscription.close();
-      rooms.clear();
-    },
-  };
-}
+export { watchConversations, type LiveConversations } from './conversations';
 
 /** How long after the last keystroke the person still counts as typing. */
 const TYPING_IDLE_MS = 4_000;
@@ -192,9 +70,10 @@ function ackError(ack: Ack): ApiError {
 
 /**
  * One conversation's thread, live: the newest history page and its receipts, then the room's
- * events (and the receipts on the person's own room) through one reducer, older pages on demand. Sends show at once with a client id, go
- * over the socket (or, without one, through the offline queue as the idempotent REST send), and
- * are settled by their ack and by `chat.message.created`, which carries the client id.
+ * events (and the receipts on the person's own room) through one reducer, older pages on
+ * demand. Sends show at once with a client id, go over the socket (or, without one, through the
+ * offline queue as the idempotent REST send), and are settled by their ack and by
+ * `chat.message.created`, which carries the client id.
  */
 export function watchThread(client: ChatClient, conversationId: string, me: string, orgId?: string): LiveThread {
   const state = signal<ThreadState>(emptyThread(conversationId, me));
