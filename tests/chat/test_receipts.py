@@ -96,6 +96,17 @@ async def test_a_receipt_reaches_the_authors_it_covers_and_its_own_person_only(s
         assert [e["data"]["n"] for e in events] == expected, person.name
     assert (await receipts(ada, cid))[bo.id] == (3, 1)
     assert (await receipts(cy, cid))[bo.id] == (4, 0)
+    # Someone who left hears no more of it, though their messages stay.
+    async with cy.http() as http:
+        r = await http.delete(f"/api/conversations/{cid}/members/{cy.id}")
+        assert r.status_code == 204, r.text
+    await server.settle()
+    counts = {p.id: len(await logged(server, f"user:{p.id}")) for p in (ada, bo, cy)}
+    await read(bo, cid, m4["messageId"])
+    await server.settle()
+    for person, expected in ((ada, [3]), (bo, [4]), (cy, [])):
+        events = (await logged(server, f"user:{person.id}"))[counts[person.id] :]
+        assert [e["data"]["n"] for e in events] == expected, person.name
 
 
 async def test_ones_own_messages_are_never_unread(server):

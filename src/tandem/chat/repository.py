@@ -277,14 +277,24 @@ _MOVE_READ = (
 )
 
 
+# Who may still hear of the conversation: its members who are active in its org.
+_CURRENT_MEMBERS = (
+    select(_cm.user_id)
+    .join(Conversation.__table__, _conv.id == _cm.conversation_id)
+    .join(
+        Membership.__table__,
+        and_(_ms.org_id == _conv.org_id, _ms.user_id == _cm.user_id, _ms.status == "active"),
+    )
+    .where(_cm.conversation_id == bindparam("cid"))
+)
 _LAST_BY_AUTHOR = (
     select(_msg.author_id, func.max(_msg.n).label("n"))
     .where(
         _msg.conversation_id == bindparam("cid"),
         _msg.n > bindparam("after"),
         _msg.n <= bindparam("upto"),
-        _msg.author_id.is_not(None),
         _msg.author_id != bindparam("uid"),
+        _msg.author_id.in_(_CURRENT_MEMBERS),
     )
     .group_by(_msg.author_id)
     .subquery()
@@ -306,7 +316,8 @@ class Covered(NamedTuple):
 async def latest_by_author(
     session: AsyncSession, conversation_id: str, after_n: int, upto_n: int, user_id: str
 ) -> list[Covered]:
-    """For each author but `user_id`, their latest message with after_n < n <= upto_n."""
+    """For each author but `user_id` still in the conversation (and its org), their latest
+    message with after_n < n <= upto_n."""
     rows = await session.execute(
         _LATEST_BY_AUTHOR,
         {"cid": conversation_id, "after": after_n, "upto": upto_n, "uid": user_id},
