@@ -277,24 +277,30 @@ _MOVE_READ = (
 )
 
 
-# Who may still hear of the conversation: its members who are active in its org.
-_CURRENT_MEMBERS = (
-    select(_cm.user_id)
-    .join(Conversation.__table__, _conv.id == _cm.conversation_id)
-    .join(
-        Membership.__table__,
-        and_(_ms.org_id == _conv.org_id, _ms.user_id == _cm.user_id, _ms.status == "active"),
-    )
-    .where(_cm.conversation_id == bindparam("cid"))
-)
+# Each author's latest message in a range, for authors still in the conversation and active in
+# its org (joined from the few messages of the range, not filtered by a list of members).
 _LAST_BY_AUTHOR = (
     select(_msg.author_id, func.max(_msg.n).label("n"))
+    .select_from(
+        Message.__table__.join(
+            ConversationMember.__table__,
+            and_(_cm.conversation_id == _msg.conversation_id, _cm.user_id == _msg.author_id),
+        )
+        .join(Conversation.__table__, _conv.id == _msg.conversation_id)
+        .join(
+            Membership.__table__,
+            and_(
+                _ms.org_id == _conv.org_id,
+                _ms.user_id == _msg.author_id,
+                _ms.status == "active",
+            ),
+        )
+    )
     .where(
         _msg.conversation_id == bindparam("cid"),
         _msg.n > bindparam("after"),
         _msg.n <= bindparam("upto"),
         _msg.author_id != bindparam("uid"),
-        _msg.author_id.in_(_CURRENT_MEMBERS),
     )
     .group_by(_msg.author_id)
     .subquery()
