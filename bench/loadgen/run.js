@@ -728,16 +728,17 @@ async function storm() {
       for (let r = 0; r < c.rooms.length; r++) subscribe(c, r, gen);
     });
     // A refusal by the server ends Socket.IO's own retries: the SDK (web/src/sdk/connection.ts)
-    // connects again after a backoff of its own, 0.5-1 s doubling to 7.5-15 s, reset on connect.
+    // connects again after a backoff of its own, 0.5-1 s doubling to 7.5-15 s, reset on connect,
+    // and never sooner than a refusal's retryAfterMs.
     let manual = 0;
     let manualTimer = null;
-    const reconnectByHand = () => {
+    const reconnectByHand = (atLeastMs = 0) => {
       if (manualTimer) return;
       const exp = Math.min(15000, 1000 * 2 ** manual++);
       manualTimer = setTimeout(() => {
         manualTimer = null;
         if (!socket.connected && !socket.active) socket.connect();
-      }, exp / 2 + Math.random() * (exp / 2));
+      }, Math.max(atLeastMs, exp / 2 + Math.random() * (exp / 2)));
     };
     socket.on("connect", () => {
       manual = 0;
@@ -753,7 +754,8 @@ async function storm() {
       if (c.errorsAt.length < 100) c.errorsAt.push(monoMs());
       if (!socket.active) {
         c.refused++;
-        reconnectByHand();
+        const hint = err && err.data && err.data.retryAfterMs;
+        reconnectByHand(typeof hint === "number" && hint > 0 ? hint : 0);
       }
     });
     socket.io.on("reconnect_attempt", () => {

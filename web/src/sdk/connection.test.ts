@@ -68,6 +68,17 @@ describe('connection', () => {
     expect(server.count('POST /api/auth/socket-token')).toBeGreaterThanOrEqual(2);
   });
 
+  it('waits as long as a shedding server asks before it connects again', async () => {
+    const server = new FakeServer();
+    server.shedConnects = { count: 1, retryAfterMs: 1_500 };
+    client = clientFor(server);
+    client.start('u_me');
+    await vi.waitFor(() => expect(client!.connection.state.value).toBe('live'), { timeout: 4000 });
+    expect(server.attempts).toHaveLength(2);
+    // the SDK's own first delay is at most 1 s: only the server's hint explains the wait
+    expect(server.attempts[1] - server.attempts[0]).toBeGreaterThanOrEqual(1_450);
+  });
+
   it('reconnects by itself after the server closed the socket on purpose', async () => {
     const server = new FakeServer();
     client = clientFor(server);

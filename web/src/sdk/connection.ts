@@ -138,8 +138,10 @@ export class Connection {
     if (error.message === 'unauthorized') this.opts.tokens.invalidate();
     if (this._state.value === 'connecting') this.goPolling();
     else this.armFallback();
-    // A refusal by the server (not a network failure) ends Socket.IO's own retries.
-    if (!this.socket.active) this.scheduleManualReconnect();
+    // A refusal by the server (not a network failure) ends Socket.IO's own retries. One that
+    // says when to come back (`rate_limited`, when the server sheds connects) is not tried sooner.
+    const hint = (error as Error & { data?: { retryAfterMs?: unknown } }).data?.retryAfterMs;
+    if (!this.socket.active) this.scheduleManualReconnect(typeof hint === 'number' && hint > 0 ? hint : 0);
   }
 
   private armFallback(): void {
@@ -156,12 +158,15 @@ export class Connection {
     this._state.value = 'offline-polling';
   }
 
-  private scheduleManualReconnect(): void {
+  private scheduleManualReconnect(atLeastMs = 0): void {
     if (this.manualTimer) return;
-    this.manualTimer = setTimeout(() => {
-      this.manualTimer = null;
-      if (this.socket && !this.socket.connected && !this.socket.active) this.socket.connect();
-    }, this.manualDelays.next());
+    this.manualTimer = setTimeout(
+      () => {
+        this.manualTimer = null;
+        if (this.socket && !this.socket.connected && !this.socket.active) this.socket.connect();
+      },
+      Math.max(atLeastMs, this.manualDelays.next()),
+    );
   }
 
   private nudge(): void {

@@ -29,6 +29,10 @@ export class FakeServer {
   hangConnects = false;
   /** Socket tokens are refused with connect_error 'unauthorized'. */
   rejectSocketTokens = false;
+  /** The next connects are refused as a shedding server does: `rate_limited`, with `retryAfterMs`. */
+  shedConnects: { count: number; retryAfterMs: number } | null = null;
+  /** When each connect attempt reached the server (ms since the epoch). */
+  readonly attempts: number[] = [];
   /** Replays from before this seq are impossible: the client gets resync.required. */
   prunedThrough = 0;
   reconnectDelayMs = 10;
@@ -329,6 +333,14 @@ export class FakeSocket implements SocketLike {
         if (!this.server.up || this.server.blockWebsocket) {
           this.fire('connect_error', new Error('websocket error'));
           return this.retry();
+        }
+        this.server.attempts.push(Date.now());
+        const shed = this.server.shedConnects;
+        if (shed && shed.count > 0) {
+          shed.count -= 1;
+          this.active = false;
+          const refusal = Object.assign(new Error('rate_limited'), { data: { code: 'rate_limited', message: 'too many connections', retryAfterMs: shed.retryAfterMs } });
+          return this.fire('connect_error', refusal);
         }
         if (!this.server.acceptsToken(token)) {
           // Refused by the server: socket.io-client stops retrying by itself.
