@@ -27,6 +27,7 @@ from tandem.realtime import log as event_log
 from tandem.realtime import rooms
 from tandem.realtime.delivery import LocalDelivery, make_manager
 from tandem.realtime.envelope import ResyncRequired, RoomEvicted, envelope
+from tandem.realtime.handshake import OriginCheck, client_address, connect_refused
 from tandem.realtime.inbound import (
     Handler,
     InboundGate,
@@ -34,7 +35,7 @@ from tandem.realtime.inbound import (
     UndecodablePayload,
     failure,
 )
-from tandem.realtime.limits import InboundLimits, retry_after_ms, retry_after_seconds
+from tandem.realtime.limits import InboundLimits, retry_after_seconds
 from tandem.realtime.transport import SocketServer
 
 if TYPE_CHECKING:
@@ -68,36 +69,6 @@ class OrjsonAdapter:
 Model = TypeVar("Model", bound=BaseModel)
 
 
-class OriginCheck:
-    """Which pages may open a socket: the server's own origin, whatever address it is served at
-    (the request's Host, or X-Forwarded-Host/-Proto from a balancer), and the configured ones.
-    A page elsewhere is refused, so another site cannot act with a visitor's login."""
-
-    def __init__(self, allowed: list[str], refused: Callable[[], None] | None = None) -> None:
-        self.allowed = frozenset(origin.rstrip("/") for origin in allowed)
-        self.refused = refused
-
-    def __call__(self, origin: str | None, environ: dict[str, Any]) -> bool:
-        ok = self._allows(origin, environ)
-        # engine.io asks again for the response's CORS headers: one refusal per request.
-        if not ok and self.refused is not None and not environ.get("tandem.origin_refused"):
-            environ["tandem.origin_refused"] = True
-            self.refused()
-        return ok
-
-    def _allows(self, origin: str | None, environ: dict[str, Any]) -> bool:
-        if not origin:
-            return False
-        if origin in self.allowed:
-            return True
-        scheme = environ.get("wsgi.url_scheme", "http")
-        own = {f"{scheme}://{environ.get('HTTP_HOST', '')}"}
-        forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", environ.get("HTTP_HOST", ""))
-        forwarded_proto = environ.get("HTTP_X_FORWARDED_PROTO", scheme)
-        own.add(f"{forwarded_proto.split(',')[0].strip()}://{forwarded_host.split(',')[0].strip()}")
-        return origin in own
-
-
 class SubscribeRequest(BaseModel):
     # Strict: the wire contract says `after` is an integer seq; "3" or true is a client bug, not a seq.
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -122,21 +93,6 @@ class SocketInfo:
     session_id: str
     rooms: dict[str, str | None] = field(default_factory=dict)  # room -> org it belongs to
     address: str = ""  # the client's, as the per-address limits count it
-
-
-def client_address(environ: dict[str, Any]) -> str:
-    """The connecting client's address: uvicorn's peer (X-Forwarded-For from a trusted proxy)."""
-    # engine.io's ASGI environ sets REMOTE_ADDR to a constant; the scope has the real peer
-    peer = (environ.get("asgi.scope") or {}).get("client")
-    return str(peer[0] if peer else environ.get("REMOTE_ADDR", ""))
-
-
-def connect_refused(reason: str, wait: float) -> socketio.exceptions.ConnectionRefusedError:
-    """A refusal the client's connect_error shows as `rate_limited`, with when to try again."""
-    return socketio.exceptions.ConnectionRefusedError(
-        "rate_limited",
-        {"code": "rate_limited", "message": reason, "retryAfterMs": retry_after_ms(wait)},
-    )
 
 
 class LimitedHandlers(dict[str, Handler]):
