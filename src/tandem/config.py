@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     socket_subscribe_limit_per_minute: int = 600  # per socket; 0 turns it off
     # An engine.io session must complete its Socket.IO connect within this, or it is closed.
     socket_handshake_seconds: float = 10.0
+    # Engine.IO pings every socket this often and closes one that has not answered within as long
+    # again: a client gone without a FIN is found within twice this.
+    socket_ping_seconds: float = Field(default=10.0, gt=0)
     # Client events over the socket, each with a limit per socket and one per client address (the
     # peer, or X-Forwarded-For from the proxies uvicorn trusts): a burst, then one more every
     # window / burst seconds; 0 turns one off. realtime/limits.py names each event's pair (the

@@ -45,9 +45,10 @@ HEADER_TIMEOUT = 2.0  # TANDEM_HEADER_TIMEOUT_SECONDS given to the server
 HANDSHAKE = (
     3.0  # TANDEM_SOCKET_HANDSHAKE_SECONDS: the default 10 s, shortened to keep the run short
 )
-# A socket that answers no ping is ended about 30 s after its last packet on both layers (pings
-# every 10 s, 10 s to answer; measured 25-30 s here).
-PING_DEADLINE = 30.0
+PING = 3.0  # TANDEM_SOCKET_PING_SECONDS: the default 10 s, shortened to keep the run short
+# A socket that answers no ping is ended within two ping periods of its last packet on both layers
+# (a ping every PING seconds, PING seconds to answer it).
+PING_DEADLINE = 2 * PING + 1
 PROMPT = 3.0  # seconds a refusal of a bad packet, frame or body may take
 SEPARATOR = "\x1e"
 PAYLOAD_LIMIT = 64 * 1024
@@ -86,6 +87,7 @@ def start_server(data_dir: Path, layer: str, **env: str) -> Instance:
         TANDEM_ACCEL="off" if layer == "stock" else "on",
         TANDEM_HEADER_TIMEOUT_SECONDS=str(HEADER_TIMEOUT),
         TANDEM_SOCKET_HANDSHAKE_SECONDS=str(HANDSHAKE),
+        TANDEM_SOCKET_PING_SECONDS=str(PING),
         **env,
     )
     subprocess.run(

@@ -10,7 +10,6 @@ import asyncio
 import importlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -109,18 +108,8 @@ def test_the_moves_measurement_reports_moves_per_second_and_cpu_per_move(tmp_pat
     assert "boards: all 3 equal to the server's" in out.stdout
 
 
-def test_bench_run_runs_the_kanban_workloads(tmp_path: Path) -> None:
-    if shutil.which("node") is None or not (BENCH / "node_modules" / "socket.io-client").is_dir():
-        need("node and bench/node_modules", False)
-    report = tmp_path / "report.json"
-    out = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "--quick", "--servers", "tandem",
-         "--workloads", "kanban-burst,kanban-moves", "--out", str(report)],
-        capture_output=True, text=True, timeout=240, cwd=ROOT, check=False,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stdout + out.stderr[-3000:]
-    assert "boards: all 3 equal to the server's" in out.stdout
-    assert "boards: all 5 equal to the server's" in out.stdout
+def test_bench_run_refuses_a_workload_it_does_not_know() -> None:
+    # `make test-bench` runs every workload, the Kanban ones included, through bench/run.py --quick.
     unknown = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--quick", "--workloads", "kanban-nothing"],
         capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,

@@ -23,7 +23,15 @@ from tandem.realtime import outbox
 
 hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown email as slow as one with a wrong password.
-_DUMMY_HASH = hasher.hash("not-a-real-password")
+# Made by the first such login, not at import: a hash costs a tenth of a second of every start.
+_dummy_hash: str | None = None
+
+
+async def _dummy() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = await hash_password("not-a-real-password")
+    return _dummy_hash
 
 
 # argon2 is CPU-bound: more hashes at once than cores only makes every one of them slower, so
@@ -100,7 +108,7 @@ async def login(
     session: AsyncSession, tokens: Tokens, email: str, password: str
 ) -> tuple[User, str, str]:
     user = await find_user_by_email(session, email)
-    ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    ok = await _verify_password(user.password_hash if user else await _dummy(), password)
     if user is None or not ok:
         raise Unauthenticated("wrong email or password")
     access, refresh = await start_login(session, tokens, user)

@@ -129,8 +129,8 @@ class Gateway:
             serializer=InboundPacket,
             logger=False,
             engineio_logger=False,
-            ping_interval=10,
-            ping_timeout=10,
+            ping_interval=settings.socket_ping_seconds,
+            ping_timeout=settings.socket_ping_seconds,
         )
         if settings.socket_handshake_seconds > 0:
             self.sio.upgrade_seconds = settings.socket_handshake_seconds
