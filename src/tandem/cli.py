@@ -179,6 +179,7 @@ def serve(args: argparse.Namespace) -> int:
             http=GuardedHttp,
             ws=uvicorn_ws(args.ws),
             ws_per_message_deflate=False,
+            backlog=settings.listen_backlog,
             # Tandem's own message limit: uvicorn's default (16 MiB) lets one frame cost that much
             # memory before engine.io's check runs.
             ws_max_size=settings.max_socket_payload,

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     def _exempt_networks(cls, value: list[str]) -> list[str]:
         return cls._networks(value)
 
+    # Connections the kernel holds for the server to accept (capped by net.core.somaxconn): past it,
+    # it drops new ones and their clients wait a second or more to try again.
+    listen_backlog: int = Field(default=4096, gt=0)
     # A new TCP connection must send a complete request head within this, or it is closed (0: off).
     header_timeout_seconds: float = 10.0
     # Open connections one address may hold in each serving process (0: no cap), except addresses in

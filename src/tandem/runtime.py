@@ -84,6 +84,10 @@ class Runtime:
         self.metrics.watch_rooms(self._room_sizes, self._connections_by_org)
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Future[None]] = set()
+        # Presence changes waiting to be announced, and what tells their callers it is done.
+        self._announcing: dict[str, bool] = {}
+        self._announced: asyncio.Future[None] | None = None
+        self._announcer: asyncio.Future[None] | None = None
         self._drops: Counter[tuple[str, str]] = Counter()  # (org, phase) -> events dropped
         self.gateway.manager.on_dropped = self._count_drop
 
@@ -112,6 +116,7 @@ class Runtime:
             except Exception:
                 logger.exception("a stopping hook failed")
         await self.presence.stop()
+        await self.drain_announcements()
         await self.bus.stop()
         await self.limiter.close()
         await self.db.dispose()
@@ -197,34 +202,78 @@ class Runtime:
         self.metrics.events_emitted.labels(env["event"]).inc()
 
     async def announce_presence(self, user_id: str, online: bool) -> None:
+        """The presence trackers' hook: a person went online or offline; returns once it is
+        announced. Announced in batches, in the order the changes came: the changes that arrive
+        while one batch is written go in the next, so a reconnect storm writes a transaction per
+        batch instead of one per person."""
+        if self._announced is None:
+            self._announced = asyncio.get_running_loop().create_future()
+        done = self._announced
+        self._announcing.pop(user_id, None)  # the newer change of a person goes last
+        self._announcing[user_id] = online
+        if self._announcer is None or self._announcer.done():
+            self._announcer = asyncio.ensure_future(self._announce_pending())
+        await asyncio.shield(done)
+
+    async def _announce_pending(self) -> None:
+        while self._announcing and self._announced is not None:
+            batch, done = self._announcing, self._announced
+            self._announcing, self._announced = {}, None
+            try:
+                await self._announce(batch)
+            except asyncio.CancelledError:
+                done.cancel()
+                raise
+            except Exception as exc:
+                done.set_exception(exc)
+                done.exception()  # retrieved by whoever waits; no "never retrieved" warning
+            else:
+                done.set_result(None)
+
+    async def drain_announcements(self) -> None:
+        """Wait until every presence change so far is announced."""
+        if self._announcer is not None:
+            await asyncio.gather(asyncio.shield(self._announcer), return_exceptions=True)
+
+    async def _announce(self, batch: dict[str, bool]) -> None:
         now = utcnow()
+        people = list(batch)
         async with self.db.unit_of_work() as session:
-            await session.execute(update(User).where(User.id == user_id).values(last_active_at=now))
-            org_ids = await orgs.active_org_ids(session, user_id)
-            enabled = [o for o in org_ids if await flags.is_enabled(session, "members", o)]
-            chatting = [o for o in org_ids if await flags.is_enabled(session, "chat", o)]
-            conversation_ids = await chat.ids_of_person(session, chatting, user_id)
+            await session.execute(
+                update(User).where(User.id.in_(people)).values(last_active_at=now)
+            )
+            org_ids = await orgs.active_org_ids_of(session, people)
+            all_orgs = {o for ids in org_ids.values() for o in ids}
+            enabled = {o for o in all_orgs if await flags.is_enabled(session, "members", o)}
+            chatting = {o for o in all_orgs if await flags.is_enabled(session, "chat", o)}
+            conversation_ids = await chat.ids_of_people(
+                session, {u: [o for o in ids if o in chatting] for u, ids in org_ids.items()}
+            )
         at = iso(now)
-        said: list[tuple[EventData, str]] = [
-            (
-                OrgMemberPresence(
-                    organization_id=o, user_id=user_id, online=online, last_active_at=at
-                ),
-                org_room(o),
-            )
-            for o in enabled
-        ]
-        said += [
-            (
-                ChatPresence(conversation_id=c, user_id=user_id, online=online, last_active_at=at),
-                chat_room(c),
-            )
-            for c in conversation_ids
-        ]
-        for data, room in said:
-            env = envelope(data, room=room, actor_id=user_id)
-            await self.sio.emit(env["event"], env, room=env["room"])
-            self.metrics.events_emitted.labels(env["event"]).inc()
+        for user_id, online in batch.items():
+            said: list[tuple[EventData, str]] = [
+                (
+                    OrgMemberPresence(
+                        organization_id=o, user_id=user_id, online=online, last_active_at=at
+                    ),
+                    org_room(o),
+                )
+                for o in org_ids[user_id]
+                if o in enabled
+            ]
+            said += [
+                (
+                    ChatPresence(
+                        conversation_id=c, user_id=user_id, online=online, last_active_at=at
+                    ),
+                    chat_room(c),
+                )
+                for c in conversation_ids[user_id]
+            ]
+            for data, room in said:
+                env = envelope(data, room=room, actor_id=user_id)
+                await self.sio.emit(env["event"], env, room=env["room"])
+                self.metrics.events_emitted.labels(env["event"]).inc()
 
     async def _prune_forever(self) -> None:
         while True:

@@ -345,6 +345,51 @@ async def test_presence_goes_to_every_org_of_the_person(sqlite_server):
             assert event["room"] == f"org:{org_id}" and event["data"]["organizationId"] == org_id
 
 
+async def test_a_burst_of_connects_announces_each_person_once_to_their_own_orgs(
+    server, monkeypatch
+):
+    """Connects that come together are announced in batches (one transaction each, not one per
+    person): each person still comes online once, with a lastActiveAt, to their orgs and no other."""
+    org_a, people_a = await quick_team(server, ["Owner"] + ["Member"] * 6, org_name="Acme")
+    org_b, people_b = await quick_team(server, ["Owner"] + ["Member"] * 6, org_name="Globex")
+    runtime = server.runtime
+    batches: list[int] = []
+    announce = runtime._announce
+
+    async def counted(batch: dict[str, bool]) -> None:
+        batches.append(len(batch))
+        await announce(batch)
+
+    monkeypatch.setattr(runtime, "_announce", counted)
+    burst = [*people_a[1:], *people_b[1:]]
+    async with (
+        listening(people_a[0], f"org:{org_a}") as in_a,
+        listening(people_b[0], f"org:{org_b}") as in_b,
+    ):
+        tokens = [await person.socket_token() for person in burst]
+        sockets = await asyncio.gather(*(Listener(server, t).connect() for t in tokens))
+        for observer, mine in ((in_a, people_a[1:]), (in_b, people_b[1:])):
+            for person in mine:
+                await observer.wait_event(
+                    "org.member.presence", userId=person.id, online=True, timeout=5
+                )
+        await quiesce(server)
+        for observer, mine, org_id in ((in_a, people_a, org_a), (in_b, people_b, org_b)):
+            heard = observer.named("org.member.presence")
+            assert sorted(e["data"]["userId"] for e in heard) == sorted(p.id for p in mine[1:])
+            assert all(e["data"]["organizationId"] == org_id for e in heard)
+            assert all(e["data"]["lastActiveAt"] for e in heard)
+        rows = {
+            row["userId"]: row
+            for org_id, owner in ((org_a, people_a[0]), (org_b, people_b[0]))
+            for row in (await snapshot(owner, org_id))["members"]
+        }
+        assert all(rows[p.id]["online"] and rows[p.id]["lastActiveAt"] for p in burst)
+        assert sum(batches) >= len(burst) and len(batches) < len(burst), batches
+        for socket in sockets:
+            await socket.close()
+
+
 async def test_someone_online_when_they_join_is_announced_online_to_the_org(sqlite_server):
     org_id, (owner,) = await quick_team(sqlite_server, ["Owner"])
     person = await quick_signup(sqlite_server)

@@ -126,16 +126,26 @@ async def active_in_org(session: AsyncSession, org_id: str, user_ids: Sequence[s
     return set(rows)
 
 
-async def ids_of_person(session: AsyncSession, org_ids: Sequence[str], user_id: str) -> list[str]:
-    """The ids of the person's conversations in these orgs."""
-    if not org_ids:
-        return []
-    rows = await session.scalars(
-        select(Conversation.id)
+async def ids_of_people(
+    session: AsyncSession, org_ids: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """The ids of each person's conversations in their orgs given (person -> org ids), in one query."""
+    wanted = {org_id for orgs in org_ids.values() for org_id in orgs}
+    found: dict[str, list[str]] = {user_id: [] for user_id in org_ids}
+    if not wanted:
+        return found
+    rows = await session.execute(
+        select(ConversationMember.user_id, Conversation.id, Conversation.org_id)
         .join(ConversationMember, ConversationMember.conversation_id == Conversation.id)
-        .where(Conversation.org_id.in_(list(org_ids)), ConversationMember.user_id == user_id)
+        .where(
+            Conversation.org_id.in_(wanted),
+            ConversationMember.user_id.in_([u for u, orgs in org_ids.items() if orgs]),
+        )
     )
-    return list(rows)
+    for user_id, conversation_id, org_id in rows:
+        if org_id in org_ids[user_id]:
+            found[user_id].append(conversation_id)
+    return found
 
 
 async def of_person(

@@ -175,6 +175,19 @@ async def active_org_ids(session: AsyncSession, user_id: str) -> list[str]:
     return list((await session.scalars(_ACTIVE_ORG_IDS, {"user_id": user_id})).all())
 
 
+async def active_org_ids_of(session: AsyncSession, user_ids: list[str]) -> dict[str, list[str]]:
+    """Each of these people's active orgs, in one query."""
+    rows = await session.execute(
+        select(Membership.user_id, Membership.org_id).where(
+            Membership.user_id.in_(user_ids), Membership.status == "active"
+        )
+    )
+    found: dict[str, list[str]] = {user_id: [] for user_id in user_ids}
+    for user_id, org_id in rows:
+        found[user_id].append(org_id)
+    return found
+
+
 async def organization(session: AsyncSession, org_id: str) -> Organization | None:
     return await session.get(Organization, org_id)
 
