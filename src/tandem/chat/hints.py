@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from tandem.chat import repository
+from tandem.chat import cursors
 from tandem.chat.events import ChatTyping
 from tandem.chat.sockets import budget
 from tandem.flags import service as flags
@@ -81,7 +81,7 @@ class ChatHints(HintEvents):
     async def _allowed(self, conversation_id: str, user_id: str, org_id: str | None) -> bool:
         """Still a member, and the org has the chat phase on."""
         async with self.gateway.runtime.db.read() as session:
-            if await repository.cursors_of(session, conversation_id, user_id) is None:
+            if await cursors.cursors_of(session, conversation_id, user_id) is None:
                 return False
             return await flags.is_enabled(session, "chat", org_id)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.chat import policy, repository
+from tandem.chat import cursors, policy, repository
 from tandem.chat.events import ChatMessageCreated, ChatMessageDeleted, ChatMessageUpdated
 from tandem.chat.models import Conversation, Message
 from tandem.chat.repository import Standing
@@ -48,7 +48,7 @@ async def history(
         messages=[message_out(m) for m in shown],
         receipts=[
             ChatReceipt(user_id=user, delivered_n=delivered, read_n=read)
-            for user, delivered, read in await repository.receipts_seen_by(
+            for user, delivered, read in await cursors.receipts_seen_by(
                 session, conversation_id, user_id
             )
         ],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.chat import repository
+from tandem.chat import cursors, repository
 from tandem.chat.models import Conversation, Message
 from tandem.chat.repository import Standing
 from tandem.kit.errors import Conflict, Forbidden, NotFound
@@ -83,7 +83,7 @@ async def chat_room(
 ) -> rooms.Grant | None:
     """Its members may enter `chat:{id}`; the grant rests on the conversation's org, so leaving
     the org takes them out of it too."""
-    found = await repository.cursors_of(session, conversation_id, user_id)
+    found = await cursors.cursors_of(session, conversation_id, user_id)
     if found is None:
         return None
     return rooms.Grant(rooms.chat_room(conversation_id), found.org_id, "chat")

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.chat import policy, repository
+from tandem.chat import cursors, policy, repository
 from tandem.chat.events import ChatMessageDelivered, ChatMessageRead
 from tandem.kit.clock import iso, utcnow
 from tandem.realtime import outbox
@@ -27,12 +27,12 @@ from tandem.realtime.rooms import user_room
 
 async def _cursors(
     session: AsyncSession, conversation_id: str, actor_id: str, message_ids: Sequence[str]
-) -> tuple[repository.Cursors, str, int]:
+) -> tuple[cursors.Cursors, str, int]:
     """The caller's cursors and the (id, n) of the latest of these messages of the conversation."""
-    mine = await repository.cursors_of(session, conversation_id, actor_id)
+    mine = await cursors.cursors_of(session, conversation_id, actor_id)
     if mine is None:
         raise policy.not_found()
-    latest = await repository.latest_of(session, conversation_id, list(dict.fromkeys(message_ids)))
+    latest = await cursors.latest_of(session, conversation_id, list(dict.fromkeys(message_ids)))
     if latest is None:
         raise policy.message_not_found()
     return mine, *latest
@@ -49,7 +49,7 @@ async def _audiences(
     """(message id, n, rooms) of each event a cursor moved from after_n to n makes: one per
     author of the messages it covers (their latest one), the person's own sharing one with the
     author of message n."""
-    covered = await repository.latest_by_author(session, conversation_id, after_n, n, actor_id)
+    covered = await cursors.latest_by_author(session, conversation_id, after_n, n, actor_id)
     events = [(c.message_id, c.n, [user_room(c.author_id)]) for c in covered if c.n != n]
     at_n = [user_room(c.author_id) for c in covered if c.n == n]
     events.append((message_id, n, [*at_n, user_room(actor_id)]))
@@ -62,7 +62,7 @@ async def mark_delivered(
     """Move the caller's delivered cursor to the latest of these messages (others ignored)."""
     mine, message_id, n = await _cursors(session, conversation_id, actor_id, message_ids)
     now = utcnow()
-    if n <= mine.delivered_n or not await repository.move_cursor(
+    if n <= mine.delivered_n or not await cursors.move_cursor(
         session, "delivered", conversation_id, actor_id, n, now
     ):
         return
@@ -90,7 +90,7 @@ async def mark_read(
     """Move the caller's read cursor (and delivered, if behind) to this message."""
     mine, message_id, n = await _cursors(session, conversation_id, actor_id, [message_id])
     now = utcnow()
-    if n <= mine.read_n or not await repository.move_cursor(
+    if n <= mine.read_n or not await cursors.move_cursor(
         session, "read", conversation_id, actor_id, n, now
     ):
         return

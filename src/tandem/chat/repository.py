@@ -1,19 +1,17 @@
-"""The chat domain's SQL: conversations, their members and cursors, messages, unread counts.
+"""The chat domain's SQL: conversations, their members, messages, unread counts (the receipt
+cursors' own statements are in cursors.py).
 
 A write to a conversation (a message, a member, a title) first locks the conversation's row on
 PostgreSQL (`FOR UPDATE`), so its messages' `n` are handed out one at a time; SQLite runs one
-writer at a time anyway. A receipt moves its member's cursor by one conditional UPDATE, which
-locks only that row. Receipts are the most frequent writes of all (one per recipient of each
-message), so theirs are Core statements built once.
+writer at a time anyway.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth.models import User
@@ -26,14 +24,6 @@ class Standing(NamedTuple):
 
     conversation: Conversation
     org_role: str
-
-
-class Cursors(NamedTuple):
-    """A member's receipt cursors, with the org of the conversation they are an active member of."""
-
-    org_id: str
-    delivered_n: int
-    read_n: int
 
 
 class MemberRow(NamedTuple):
@@ -227,193 +217,3 @@ async def page(
         statement = statement.where(Message.n < before_n)
     rows = await session.scalars(statement.order_by(Message.n.desc()).limit(limit))
     return list(rows)
-
-
-# On the tables, not the mapped classes: Core statements skip the ORM's per-execution work.
-_cm = ConversationMember.__table__.c
-_conv = Conversation.__table__.c
-_msg = Message.__table__.c
-_ms = Membership.__table__.c
-_CURSORS = (
-    select(_conv.org_id, _cm.delivered_n, _cm.read_n)
-    .select_from(
-        ConversationMember.__table__.join(
-            Conversation.__table__, _conv.id == _cm.conversation_id
-        ).join(
-            Membership.__table__,
-            and_(
-                _ms.org_id == _conv.org_id,
-                _ms.user_id == _cm.user_id,
-                _ms.status == "active",
-            ),
-        )
-    )
-    .where(_cm.conversation_id == bindparam("cid"), _cm.user_id == bindparam("uid"))
-)
-_LATEST_OF_ONE = select(_msg.id, _msg.n).where(
-    _msg.conversation_id == bindparam("cid"), _msg.id == bindparam("mid")
-)
-_LATEST_OF_MANY = (
-    select(_msg.id, _msg.n)
-    .where(_msg.conversation_id == bindparam("cid"), _msg.id.in_(bindparam("mids")))
-    .order_by(_msg.n.desc())
-    .limit(1)
-)
-_N = bindparam("n", type_=_cm.read_n.type)
-_AT = bindparam("at", type_=_cm.read_at.type)
-_MOVE_DELIVERED = (
-    update(ConversationMember.__table__)
-    .where(
-        _cm.conversation_id == bindparam("cid"),
-        _cm.user_id == bindparam("uid"),
-        _cm.delivered_n < _N,
-    )
-    .values(delivered_n=_N, delivered_at=_AT)
-)
-_MOVE_READ = (
-    update(ConversationMember.__table__)
-    .where(
-        _cm.conversation_id == bindparam("cid"),
-        _cm.user_id == bindparam("uid"),
-        _cm.read_n < _N,
-    )
-    .values(
-        read_n=_N,
-        read_at=_AT,
-        # Reading delivers too, never moving that cursor back.
-        delivered_n=case((_cm.delivered_n < _N, _N), else_=_cm.delivered_n),
-        delivered_at=case((_cm.delivered_n < _N, _AT), else_=_cm.delivered_at),
-    )
-)
-
-
-# Each author's latest message in a range, for authors still in the conversation and active in
-# its org (joined from the few messages of the range, not filtered by a list of members).
-_LAST_BY_AUTHOR = (
-    select(_msg.author_id, func.max(_msg.n).label("n"))
-    .select_from(
-        Message.__table__.join(
-            ConversationMember.__table__,
-            and_(_cm.conversation_id == _msg.conversation_id, _cm.user_id == _msg.author_id),
-        )
-        .join(Conversation.__table__, _conv.id == _msg.conversation_id)
-        .join(
-            Membership.__table__,
-            and_(
-                _ms.org_id == _conv.org_id,
-                _ms.user_id == _msg.author_id,
-                _ms.status == "active",
-            ),
-        )
-    )
-    .where(
-        _msg.conversation_id == bindparam("cid"),
-        _msg.n > bindparam("after"),
-        _msg.n <= bindparam("upto"),
-        _msg.author_id != bindparam("uid"),
-    )
-    .group_by(_msg.author_id)
-    .subquery()
-)
-_LATEST_BY_AUTHOR = select(_msg.author_id, _msg.id, _msg.n).join(
-    _LAST_BY_AUTHOR,
-    and_(_msg.conversation_id == bindparam("cid"), _msg.n == _LAST_BY_AUTHOR.c.n),
-)
-
-
-class Covered(NamedTuple):
-    """An author's latest message among those a receipt covers."""
-
-    author_id: str
-    message_id: str
-    n: int
-
-
-async def latest_by_author(
-    session: AsyncSession, conversation_id: str, after_n: int, upto_n: int, user_id: str
-) -> list[Covered]:
-    """For each author but `user_id` still in the conversation (and its org), their latest
-    message with after_n < n <= upto_n."""
-    rows = await session.execute(
-        _LATEST_BY_AUTHOR,
-        {"cid": conversation_id, "after": after_n, "upto": upto_n, "uid": user_id},
-    )
-    return sorted((Covered(*row) for row in rows), key=lambda c: c.n)
-
-
-def _highest_of(author, upto):  # type: ignore[no-untyped-def]
-    """The n of `author`'s latest message of the member's conversation up to `upto` (0: none)."""
-    return func.coalesce(
-        select(func.max(_msg.n))
-        .where(
-            _msg.conversation_id == _cm.conversation_id, _msg.author_id == author, _msg.n <= upto
-        )
-        .scalar_subquery(),
-        0,
-    )
-
-
-async def receipts_seen_by(
-    session: AsyncSession, conversation_id: str, viewer_id: str
-) -> list[tuple[str, int, int]]:
-    """Each member's (user id, deliveredN, readN) as `viewer_id` knows them (docs/chat.md): their
-    own cursors exactly; another member's as far as they cover the viewer's messages, the
-    member's own messages, and where the member joined."""
-    viewer = bindparam("viewer", type_=_cm.user_id.type)
-    never = 2**31 - 1
-    own = _highest_of(_cm.user_id, never)
-    rows = await session.execute(
-        select(
-            _cm.user_id,
-            _cm.delivered_n,
-            _cm.read_n,
-            _highest_of(viewer, _cm.delivered_n),
-            _highest_of(viewer, _cm.read_n),
-            own,
-            _cm.joined_n,
-        )
-        .where(_cm.conversation_id == bindparam("cid"))
-        .order_by(_cm.user_id),
-        {"cid": conversation_id, "viewer": viewer_id},
-    )
-    seen = []
-    for user_id, delivered, read, delivered_mine, read_mine, own_n, joined in rows:
-        if user_id == viewer_id:
-            seen.append((user_id, delivered, read))
-        else:
-            floor = max(own_n, joined)
-            seen.append((user_id, max(delivered_mine, floor), max(read_mine, floor)))
-    return seen
-
-
-async def cursors_of(session: AsyncSession, conversation_id: str, user_id: str) -> Cursors | None:
-    """The person's cursors, when they are a member of the conversation and active in its org."""
-    row = (await session.execute(_CURSORS, {"cid": conversation_id, "uid": user_id})).first()
-    return Cursors(*row) if row is not None else None
-
-
-async def latest_of(
-    session: AsyncSession, conversation_id: str, message_ids: Sequence[str]
-) -> tuple[str, int] | None:
-    """(id, n) of the latest of these messages that belongs to the conversation, or None."""
-    if len(message_ids) == 1:
-        found = await session.execute(
-            _LATEST_OF_ONE, {"cid": conversation_id, "mid": message_ids[0]}
-        )
-    else:
-        found = await session.execute(
-            _LATEST_OF_MANY, {"cid": conversation_id, "mids": list(message_ids)}
-        )
-    row = found.first()
-    return (row[0], row[1]) if row is not None else None
-
-
-async def move_cursor(
-    session: AsyncSession, kind: str, conversation_id: str, user_id: str, n: int, at: datetime
-) -> bool:
-    """Move the member's `kind` ("delivered" or "read") cursor to n if it is behind; True if it moved."""
-    statement = _MOVE_DELIVERED if kind == "delivered" else _MOVE_READ
-    result = await session.execute(
-        statement, {"cid": conversation_id, "uid": user_id, "n": n, "at": at}
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
