@@ -280,16 +280,17 @@ class Gateway:
             return parsed
         info, request = parsed
         room = request.room
-        async with self.runtime.db.read() as session:
-            grant = await rooms.authorize(session, info.user_id, room)
-        if grant is None:
-            return failure("forbidden", "you cannot subscribe to this room")
         self.manager.hold(sid, room)
         last: int | None = None
         # The replay reads in a session begun after the hold: on SQLite a session's snapshot dates from its
         # first read, and an event committed after that snapshot but published before the hold would be lost.
         async with self.runtime.db.read() as session:
             try:
+                grant = await rooms.authorize(session, info.user_id, room)
+                if grant is None:
+                    # (a socket already in the room keeps what arrived meanwhile; re-checks evict it)
+                    await self._flush_held(sid, room, None)
+                    return failure("forbidden", "you cannot subscribe to this room")
                 await self.sio.enter_room(sid, room)
                 info.rooms[room] = grant.org_id
                 replayed = 0
