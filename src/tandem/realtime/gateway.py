@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tandem.connections import Networks
 from tandem.realtime import log as event_log
-from tandem.realtime import rooms
+from tandem.realtime import rechecks, rooms
 from tandem.realtime.delivery import LocalDelivery, make_manager
-from tandem.realtime.envelope import ResyncRequired, RoomEvicted, envelope
+from tandem.realtime.envelope import ResyncRequired, envelope
 from tandem.realtime.handshake import OriginCheck, client_address, connect_refused
 from tandem.realtime.inbound import (
     Handler,
@@ -169,7 +169,7 @@ class Gateway:
         hook(sid, None) once the socket is gone: what a domain keeps per socket ends with it."""
         self._left_hooks.append(hook)
 
-    async def _left(self, sid: str, room: str | None) -> None:
+    async def left(self, sid: str, room: str | None) -> None:
         for hook in self._left_hooks:
             try:
                 await hook(sid, room)
@@ -251,7 +251,7 @@ class Gateway:
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         info = self.sockets.pop(sid, None)
         self.manager.release_all(sid)
-        await self._left(sid, None)
+        await self.left(sid, None)
         if info is None:
             return
         self.runtime.metrics.connections.dec()
@@ -343,7 +343,7 @@ class Gateway:
             return failure("invalid", "the user room cannot be left")
         info.rooms.pop(request.room, None)
         await self.sio.leave_room(sid, request.room)
-        await self._left(sid, request.room)
+        await self.left(sid, request.room)
         return {"ok": True}
 
     # -- control (from the bus, on every instance) ----------------------------
@@ -351,64 +351,13 @@ class Gateway:
     async def on_control(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "reauthorize":
-            await self.reauthorize(message["userId"], message.get("orgId"))
+            await rechecks.reauthorize(self, message["userId"], message.get("orgId"))
         elif kind == "reauthorize_all":
-            await self.reauthorize_all()
+            await rechecks.reauthorize_all(self)
         elif kind == "disconnect_session":
             for sid, info in list(self.sockets.items()):
                 if info.session_id == message["sessionId"]:
                     await self.sio.disconnect(sid, ignore_queue=True)
-
-    async def reauthorize_all(self) -> None:
-        """Re-check every local socket: close those whose login ended, leave rooms no longer allowed."""
-        if not self.sockets:
-            return
-        revoked = await self.runtime.ended_logins(
-            {info.session_id for info in self.sockets.values()}
-        )
-        for sid, info in list(self.sockets.items()):
-            if info.session_id in revoked:
-                await self.sio.disconnect(sid, ignore_queue=True)
-        await self._recheck(list(self.sockets.items()), None)
-
-    async def reauthorize(self, user_id: str, org_id: str | None) -> None:
-        """Re-check the rooms of this user's local sockets; leave those no longer allowed."""
-        # The person's local sockets are the members of their user room: no scan over every socket.
-        members = self.manager.rooms.get("/", {}).get(rooms.user_room(user_id), {})
-        await self._recheck(
-            [(sid, self.sockets[sid]) for sid in list(members) if sid in self.sockets], org_id
-        )
-
-    async def _recheck(self, local: list[tuple[str, SocketInfo]], org_id: str | None) -> None:
-        """One `authorize` per distinct (person, room) among these sockets, its verdict applied to all.
-
-        A person may hold hundreds of sockets in the same rooms: a query per socket made one role
-        change cost hundreds of queries and stalled delivery to everyone else meanwhile."""
-        holders: dict[tuple[str, str], list[tuple[str, SocketInfo]]] = {}
-        for sid, info in local:
-            for room, room_org in info.rooms.items():
-                if room_org is None or (org_id is not None and room_org != org_id):
-                    continue
-                holders.setdefault((info.user_id, room), []).append((sid, info))
-        if not holders:
-            return
-        refused: list[tuple[str, str]] = []
-        async with self.runtime.db.read() as session:
-            for user_id, room in holders:
-                if await rooms.authorize(session, user_id, room) is None:
-                    refused.append((user_id, room))
-        for user_id, room in refused:
-            evicted = holders[(user_id, room)]
-            notice = envelope(RoomEvicted(room=room), room=room)
-            for sid, info in evicted:
-                if info.rooms.pop(room, None) is not None:
-                    await self.sio.leave_room(sid, room)
-                    await self._left(sid, room)
-                    await self.sio.emit(notice["event"], notice, to=sid, ignore_queue=True)
-            logger.info(
-                "sockets evicted",
-                extra={"room": room, "user_id": user_id, "sockets": len(evicted)},
-            )
 
     # -- publishing -----------------------------------------------------------
 
