@@ -309,7 +309,10 @@ class Gateway:
                     if replayed:
                         self.runtime.metrics.replays.inc(replayed)
                     last = replay.events[-1]["seq"] if replay.events else request.after
-                latest = await event_log.room_latest_seq(session, room)
+                if replayed:
+                    latest = replay.events[-1]["seq"]  # the replay read the log to its end
+                else:
+                    latest = await event_log.room_latest_seq(session, room)
                 if last is not None:  # an `after` past the log's end must not hold back live events
                     last = min(last, latest)
                 last = await self._flush_held(sid, room, last)
