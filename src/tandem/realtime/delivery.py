@@ -30,6 +30,7 @@ from socketio.async_manager import AsyncManager
 
 from tandem.accel.frame_fanout import FrameFanout
 from tandem.accel.redis_pipeline import PipelinedPublish
+from tandem.accel.room_index import RoomIndex
 from tandem.config import Settings
 from tandem.realtime.envelope import superseding_key
 
@@ -44,7 +45,7 @@ Broadcast = tuple[str, Any, str]  # event, data, room
 ANSWER_PACKETS = 4
 
 
-class LocalDelivery(FrameFanout):
+class LocalDelivery(RoomIndex, FrameFanout):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._holds: dict[str, dict[str, list[tuple[str, Any]]]] = {}  # room -> sid -> buffered
