@@ -20,6 +20,8 @@ from tests.harness import (
     quiesce,
 )
 
+from tandem.realtime import rooms
+
 UNAUTHORIZED = {"message": "unauthorized"}
 
 
@@ -427,5 +429,31 @@ async def test_the_user_room_is_joined_whatever_the_token_kind(sqlite_server, ki
             assert (await http.delete(f"/api/orgs/{org_id}/members/{member.id}")).status_code == 204
         event = await listener.wait_event("org.member.removed")
         assert event["room"] == f"user:{member.id}"
+    finally:
+        await listener.close()
+
+
+async def test_a_refused_subscribe_keeps_what_a_socket_in_the_room_was_sent_meanwhile(
+    sqlite_server, monkeypatch
+):
+    """A subscribe holds the room's live events for its socket while it checks the room; when the
+    check refuses a socket already in the room, what was held still reaches it."""
+    org_id, (owner,) = await quick_team(sqlite_server, ["Owner"])
+    room = f"org:{org_id}"
+    listener = await Listener(sqlite_server, await owner.socket_token()).connect()
+    try:
+        assert (await listener.subscribe(room))["ok"]
+        manager = sqlite_server.runtime.gateway.manager
+
+        async def refuse_after_an_event(session, user_id, asked):
+            await manager.emit(
+                "test.filler", {"event": "test.filler", "seq": 10**9}, "/", room=room
+            )
+            return None
+
+        monkeypatch.setattr(rooms, "authorize", refuse_after_an_event)
+        ack = await listener.subscribe(room)
+        assert ack["ok"] is False and ack["error"]["code"] == "forbidden", ack
+        await listener.wait_for(lambda e: e.get("event") == "test.filler")
     finally:
         await listener.close()
