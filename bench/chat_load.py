@@ -38,11 +38,13 @@ import sys
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import socketio
 from kanban_board import Api, add_server_options, epoch, percentiles, run_once, sign_in
+from profiles import Profiler, summarize_profile
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -60,6 +62,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connect-batch", type=int, default=50, help="sockets connected at once")
     add_server_options(p)
     p.add_argument("--json", default="", help="write the result here")
+    p.add_argument(
+        "--profile",
+        default="",
+        help="py-spy the server from the first send until receipts settle into this file "
+        "(collapsed stacks) and print the busiest functions",
+    )
     return p.parse_args(argv)
 
 
@@ -242,6 +250,8 @@ async def measure(args: argparse.Namespace, info: dict, pid: int) -> dict[str, A
 
     total = int(args.rate * args.seconds)
     sends = []
+    profiler = Profiler(Path(args.profile) if args.profile else None)
+    profiler.start(pid)
     cpu_before = cpu_seconds(pid)
     started = time.monotonic()
     for n in range(total):
@@ -264,6 +274,7 @@ async def measure(args: argparse.Namespace, info: dict, pid: int) -> dict[str, A
         await asyncio.sleep(0.1)
     settled_seconds = time.monotonic() - started - 3
     cpu_used = cpu_seconds(pid) - cpu_before
+    profiler.stop()
     await asyncio.sleep(0.5)  # a duplicate would arrive now
     for c in clients:
         c.closing = True
@@ -368,9 +379,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["TANDEM_CHAT_TYPING_IP_BURST"] = "0"
     for limit in ("RECEIPT", "HINT", "SUBSCRIBE"):
         os.environ[f"TANDEM_SOCKET_{limit}_IP_BURST"] = "0"
-    return run_once(
+    status = run_once(
         args, "chat", args.clients + 1, lambda info, pid: measure(args, info, pid), report
     )
+    if args.profile:
+        print(summarize_profile(Path(args.profile)))
+    return status
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The messages page's durable writes over the socket: `chat.message.send`, `chat.message.delivered`
-and `chat.message.read` (docs/chat.md). Each runs the same service body as its REST route, in a
-unit of work of its own, and answers with the SPEC's ack: a conversation the sender is not in is
+and `chat.message.read` (docs/chat.md). Each runs the same service body as its REST route, a send
+in a unit of work of its own, receipts arriving together in a shared one (kit/shared_units.py),
+and answers with the SPEC's ack: a conversation the sender is not in is
 `forbidden`, exactly as one that does not exist; a clientId reused for another text is `conflict`;
 a send past the person's allowance (here) or the socket's or address's (the gateway's, before the
 handler runs: realtime/limits.py) is `rate_limited` with `retryAfterMs`.
@@ -19,6 +20,7 @@ from tandem.chat.policy import MessageNotFound
 from tandem.chat.schemas import SendIn, SocketDeliveredIn, SocketReadIn
 from tandem.kit.clock import iso
 from tandem.kit.errors import AppError, Conflict, Forbidden, NotFound
+from tandem.kit.shared_units import SharedUnits
 from tandem.realtime.gateway import SocketInfo, invalid
 from tandem.realtime.inbound import Handler, InboundGate, extend, failure
 from tandem.realtime.limits import retry_after_ms
@@ -63,6 +65,9 @@ async def budget(
 class ChatSockets:
     def __init__(self, gate: InboundGate, gateway: Any) -> None:
         self.gateway = gateway
+        # Receipts are a message's most frequent writes (one or two per recipient): those that
+        # arrive together share a transaction.
+        self.receipts = SharedUnits(gateway.runtime.db)
         gate.handlers.update(self.handlers())
 
     def handlers(self) -> dict[str, Handler]:
@@ -91,6 +96,14 @@ class ChatSockets:
         try:
             async with self.gateway.runtime.db.unit_of_work() as session:
                 return await work(session)
+        except AppError as exc:
+            return refusal(exc)
+
+    async def _receipt(
+        self, work: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        try:
+            return await self.receipts.run(work)
         except AppError as exc:
             return refusal(exc)
 
@@ -125,7 +138,7 @@ class ChatSockets:
             )
             return {"ok": True}
 
-        return await self._run(work)
+        return await self._receipt(work)
 
     async def on_read(self, sid: str, data: Any, extra: tuple[Any, ...]) -> dict[str, Any]:
         admitted = self._admit(sid, data, extra, SocketReadIn)
@@ -139,7 +152,7 @@ class ChatSockets:
             )
             return {"ok": True}
 
-        return await self._run(work)
+        return await self._receipt(work)
 
 
 @extend

@@ -1,0 +1,99 @@
+"""Small units of work that arrive together share one transaction.
+
+`SharedUnits.run(work)` runs `work(session)` in a unit of work it shares with every other work
+handed in while the last batch was being committed (or, on SQLite, where statements never yield,
+in the same turn of the event loop), up to `limit` of them, in the order they came, each in its
+caller's context (its trace id). Each caller gets its own work's result or exception. When any work of a batch raises, the batch is rolled
+back and each of its works runs again in a unit of work of its own, so one refusal costs only
+itself and nothing a failed work wrote is kept. A work must therefore be safe to run twice when
+its first run was rolled back, as any unit of work is. Meant for the most frequent small writes
+(a chat's receipts): one BEGIN, COMMIT and dispatcher wake-up for many of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+Result = TypeVar("Result")
+Work = Callable[[AsyncSession], Awaitable[Any]]
+Waiting = tuple[Work, contextvars.Context, "asyncio.Future[Any]"]
+
+
+class SharedUnits:
+    def __init__(self, db: Any, limit: int = 64) -> None:
+        self.db = db
+        self.limit = limit
+        self._waiting: list[Waiting] = []
+        self._runner: asyncio.Task[None] | None = None
+        self.batches = 0  # committed, for tests and metrics
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[Result]]) -> Result:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiting.append((work, contextvars.copy_context(), future))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._drain())
+            self._runner.add_done_callback(self._ended)
+        return await future
+
+    def _ended(self, runner: asyncio.Task[None]) -> None:
+        if runner.cancelled() and self._runner is runner:  # cancelled before it began
+            self._refuse(self._waiting)
+            self._runner = None
+
+    def _refuse(self, waiting: list[Waiting]) -> None:
+        """Shutting down: the works not done are refused, none is left waiting forever."""
+        for _work, _context, future in waiting:
+            future.cancel()
+        self._waiting = []
+
+    async def _drain(self) -> None:
+        batch: list[Waiting] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[: self.limit], self._waiting[self.limit :]
+                await self._batch(batch)
+        except asyncio.CancelledError:
+            self._refuse(batch + self._waiting)
+            raise
+        finally:
+            self._runner = None
+
+    async def _batch(self, batch: list[Waiting]) -> None:
+        live = [waiting for waiting in batch if not waiting[2].done()]
+        if not live:
+            return
+        if len(live) > 1:
+            results: list[Any] = []
+            try:
+                async with self.db.unit_of_work() as session:
+                    for work, context, _future in live:
+                        results.append(await _in(context, work(session)))
+            except Exception:
+                pass  # each runs alone below, to learn whose it was
+            else:
+                self.batches += 1
+                for (_work, _context, future), result in zip(live, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+                return
+        for work, context, future in live:
+            try:
+                async with self.db.unit_of_work() as session:
+                    result = await _in(context, work(session))
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                self.batches += 1
+                if not future.done():
+                    future.set_result(result)
+
+
+def _in(context: contextvars.Context, step: Awaitable[Result]) -> asyncio.Task[Result]:
+    """Run a work in a task of its own, in its caller's context (a copy: what it sets stays there)."""
+    return asyncio.get_running_loop().create_task(step, context=context)  # type: ignore[arg-type]

@@ -1,0 +1,155 @@
+"""kit/shared_units.py: works handed in together share one transaction, on SQLite and PostgreSQL;
+each caller gets its own result or refusal, runs in its own context, and a failing work costs
+only itself (what it wrote is gone, what the others wrote is kept)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateTable
+
+from tandem.db import Database
+from tandem.kit.errors import AppError, NotFound
+from tandem.kit.shared_units import SharedUnits
+
+meta = MetaData()
+notes = Table(
+    "shared_unit_notes",
+    meta,
+    Column("id", String(8), primary_key=True),
+    Column("caller", String(16)),
+    Column("n", Integer),
+)
+caller_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", default=None)
+
+
+@pytest.fixture
+async def db(database_url: str):
+    database = Database(database_url)
+    async with database.engine.begin() as conn:
+        await conn.execute(CreateTable(notes))
+    commits = []
+    database.on_commit(lambda session: commits.append(1))
+    database.commits = commits  # type: ignore[attr-defined]
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def stored(db: Database) -> dict[str, Any]:
+    async with db.read() as session:
+        return {row.id: row.caller for row in await session.execute(select(notes))}
+
+
+def writer(note_id: str, *, refuse: bool = False):  # type: ignore[no-untyped-def]
+    """A work that writes a note in its caller's name, then (when told) refuses."""
+
+    async def work(session: Any) -> str:
+        await session.execute(insert(notes).values(id=note_id, caller=caller_var.get(), n=1))
+        if refuse:
+            raise NotFound("no such thing")
+        return note_id
+
+    return work
+
+
+async def called(units: SharedUnits, name: str, work: Any) -> Any:
+    caller_var.set(name)
+    try:
+        return await units.run(work)
+    except AppError as exc:
+        return exc
+
+
+async def test_works_handed_in_together_share_one_commit(db: Database) -> None:
+    units = SharedUnits(db)
+    results = await asyncio.gather(
+        *(called(units, f"caller{i}", writer(f"n{i}")) for i in range(10))
+    )
+    assert results == [f"n{i}" for i in range(10)]
+    assert units.batches == 1 and len(db.commits) == 1  # type: ignore[attr-defined]
+    assert await stored(db) == {f"n{i}": f"caller{i}" for i in range(10)}  # each in its context
+
+
+async def test_a_batch_is_no_larger_than_its_limit(db: Database) -> None:
+    units = SharedUnits(db, limit=4)
+    results = await asyncio.gather(*(called(units, "c", writer(f"n{i}")) for i in range(10)))
+    assert results == [f"n{i}" for i in range(10)]
+    assert units.batches == 3  # 4 + 4 + 2, in the order they came
+    assert set(await stored(db)) == {f"n{i}" for i in range(10)}
+
+
+async def test_a_refusal_costs_only_its_own_work(db: Database) -> None:
+    units = SharedUnits(db)
+    results = await asyncio.gather(
+        called(units, "a", writer("n1")),
+        called(units, "b", writer("n2", refuse=True)),
+        called(units, "c", writer("n3")),
+    )
+    assert results[0] == "n1" and results[2] == "n3"
+    assert isinstance(results[1], NotFound)
+    assert await stored(db) == {"n1": "a", "n3": "c"}  # the refused work's note is gone
+
+
+async def test_a_failing_statement_costs_only_its_own_work(db: Database) -> None:
+    units = SharedUnits(db)
+    outcomes = await asyncio.gather(
+        called(units, "a", writer("n1")),
+        called(units, "b", writer("n1")),  # the same key again: the database refuses it
+        called(units, "c", writer("n2")),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == "n1" and outcomes[2] == "n2"
+    assert isinstance(outcomes[1], IntegrityError)
+    assert await stored(db) == {"n1": "a", "n2": "c"}
+
+
+async def test_a_caller_that_gives_up_leaves_the_others_their_results(db: Database) -> None:
+    units = SharedUnits(db)
+    gone = asyncio.ensure_future(called(units, "a", writer("n1")))
+    kept = asyncio.ensure_future(called(units, "b", writer("n2")))
+    await asyncio.sleep(0)  # both are waiting
+    gone.cancel()
+    assert await kept == "n2"
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert "n2" in await stored(db)
+    assert await called(units, "c", writer("n3")) == "n3"  # and the next batch still runs
+
+
+async def test_shutting_down_refuses_what_is_still_waiting(db: Database) -> None:
+    units = SharedUnits(db, limit=1)
+    first = asyncio.ensure_future(called(units, "a", writer("n1")))
+    waiting = asyncio.ensure_future(called(units, "b", writer("n2")))
+    await asyncio.sleep(0)
+    assert units._runner is not None
+    units._runner.cancel()  # as the loop's shutdown cancels every task
+    outcomes = await asyncio.gather(first, waiting, return_exceptions=True)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
+    assert await called(units, "c", writer("n3")) == "n3"
+
+
+async def test_shutting_down_mid_batch_refuses_it_and_what_waits(db: Database) -> None:
+    units = SharedUnits(db, limit=2)
+    started = asyncio.Event()
+
+    async def slow(session: Any) -> str:
+        started.set()
+        await asyncio.sleep(30)
+        return "never"
+
+    running = [asyncio.ensure_future(called(units, "a", slow)) for _ in range(2)]
+    waiting = asyncio.ensure_future(called(units, "b", writer("n2")))
+    await started.wait()
+    assert units._runner is not None
+    units._runner.cancel()
+    outcomes = await asyncio.gather(*running, waiting, return_exceptions=True)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
+    assert await stored(db) == {}
+    assert await called(units, "c", writer("n3")) == "n3"
