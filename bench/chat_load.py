@@ -16,7 +16,7 @@ Reported: send -> each recipient's arrival (from just before the emit, and from 
 `meta.emittedAt`), receipts (from a recipient's `chat.message.delivered` emit to the sender's
 arrival of the room's `chat.message.delivered`), deliveries expected and received with the
 missing and duplicate ones, and the server's CPU seconds per message (its /proc stat, from the
-first send until the last receipt settled). Every recipient must get every message exactly once
+first send until the last receipt settled) with the load generator's own over the same time. Every recipient must get every message exactly once
 and every send must be accepted, or the script exits 1.
 
 All the sockets come from one address (loopback), so the per-address chat limits are turned off
@@ -252,7 +252,7 @@ async def measure(args: argparse.Namespace, info: dict, pid: int) -> dict[str, A
     sends = []
     profiler = Profiler(Path(args.profile) if args.profile else None)
     profiler.start(pid)
-    cpu_before = cpu_seconds(pid)
+    cpu_before, own_before = cpu_seconds(pid), cpu_seconds(os.getpid())
     started = time.monotonic()
     for n in range(total):
         await asyncio.sleep(max(0.0, started + n / args.rate - time.monotonic()))
@@ -274,6 +274,7 @@ async def measure(args: argparse.Namespace, info: dict, pid: int) -> dict[str, A
         await asyncio.sleep(0.1)
     settled_seconds = time.monotonic() - started - 3
     cpu_used = cpu_seconds(pid) - cpu_before
+    own_used = cpu_seconds(os.getpid()) - own_before
     profiler.stop()
     await asyncio.sleep(0.5)  # a duplicate would arrive now
     for c in clients:
@@ -286,6 +287,7 @@ async def measure(args: argparse.Namespace, info: dict, pid: int) -> dict[str, A
         "send_seconds": send_seconds,
         "settled_seconds": settled_seconds,
         "server_cpu_seconds": cpu_used,
+        "loadgen_cpu_seconds": own_used,
     }
 
 
@@ -367,7 +369,8 @@ def report(r: dict[str, Any]) -> tuple[str, bool]:
         f"  deliveries {r['received']} of {r['expected']}: missing {r['missing']}, duplicate "
         f"{r['duplicate']}, unexpected {r['unexpected']}; refused acks: {refused}; "
         f"disconnects {r['disconnects']}\n"
-        f"  server CPU {r['server_cpu_seconds']:.2f} s, {1000 * per_message:.2f} ms per message",
+        f"  server CPU {r['server_cpu_seconds']:.2f} s, {1000 * per_message:.2f} ms per message; "
+        f"load generator CPU {r.get('loadgen_cpu_seconds', float('nan')):.2f} s",
         ok,
     )
 

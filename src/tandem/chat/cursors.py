@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.chat.models import Conversation, ConversationMember, Message
@@ -117,6 +117,31 @@ _LATEST_BY_AUTHOR = select(_msg.author_id, _msg.id, _msg.n).join(
     _LAST_BY_AUTHOR,
     and_(_msg.conversation_id == bindparam("cid"), _msg.n == _LAST_BY_AUTHOR.c.n),
 )
+
+
+# The reader's unread messages in one conversation: past their read cursor, not theirs, not deleted
+# (repository.unread_counts, for one conversation and built once).
+_UNREAD_OF_ONE = (
+    select(func.count(_msg.id))
+    .select_from(
+        ConversationMember.__table__.join(
+            Message.__table__,
+            and_(
+                _msg.conversation_id == _cm.conversation_id,
+                _msg.n > _cm.read_n,
+                _msg.deleted_at.is_(None),
+                or_(_msg.author_id.is_(None), _msg.author_id != _cm.user_id),
+            ),
+        )
+    )
+    .where(_cm.conversation_id == bindparam("cid"), _cm.user_id == bindparam("uid"))
+)
+
+
+async def unread_of(session: AsyncSession, conversation_id: str, user_id: str) -> int:
+    """How many of the conversation's messages the person has not read (as unread_counts)."""
+    found = await session.execute(_UNREAD_OF_ONE, {"cid": conversation_id, "uid": user_id})
+    return int(found.scalar_one())
 
 
 class Covered(NamedTuple):

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.chat import cursors, policy, repository
+from tandem.chat import cursors, policy
 from tandem.chat.events import ChatMessageDelivered, ChatMessageRead
 from tandem.kit.clock import iso, utcnow
 from tandem.realtime import outbox
@@ -94,9 +94,7 @@ async def mark_read(
         session, "read", conversation_id, actor_id, n, now
     ):
         return
-    unread = (await repository.unread_counts(session, [conversation_id], actor_id)).get(
-        conversation_id, 0
-    )
+    unread = await cursors.unread_of(session, conversation_id, actor_id)
     for covered_id, covered_n, rooms in await _audiences(
         session, conversation_id, actor_id, mine.read_n, message_id, n
     ):
