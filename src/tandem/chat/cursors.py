@@ -84,6 +84,13 @@ _MOVE_READ = (
     )
 )
 
+# Sending reads and delivers one's own message: both cursors to it (never unread to its author).
+_OWN_MESSAGE = (
+    update(ConversationMember.__table__)
+    .where(_cm.conversation_id == bindparam("cid"), _cm.user_id == bindparam("uid"))
+    .values(read_n=_N, delivered_n=_N, read_at=_AT, delivered_at=_AT)
+)
+
 
 # Each author's latest message in a range, for authors still in the conversation and active in
 # its org (joined from the few messages of the range, not filtered by a list of members).
@@ -240,3 +247,10 @@ async def move_cursor(
         statement, {"cid": conversation_id, "uid": user_id, "n": n, "at": at}
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def sent(
+    session: AsyncSession, conversation_id: str, user_id: str, n: int, at: datetime
+) -> None:
+    """The author of message n has delivered and read it (and all before it)."""
+    await session.execute(_OWN_MESSAGE, {"cid": conversation_id, "uid": user_id, "n": n, "at": at})

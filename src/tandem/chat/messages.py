@@ -89,11 +89,8 @@ async def send_message(
         sent_at=now,
     )
     session.add(message)
-    mine = await repository.member(session, conversation_id, actor_id, lock=True)
-    assert mine is not None  # the standing says so
-    mine.read_n = mine.delivered_n = message.n
-    mine.read_at = mine.delivered_at = now
     await session.flush()
+    await cursors.sent(session, conversation_id, actor_id, message.n, now)
     await outbox.record(
         session,
         ChatMessageCreated(

@@ -196,15 +196,18 @@ async def message(session: AsyncSession, message_id: str) -> Message | None:
     return await session.get(Message, message_id)
 
 
+_BY_CLIENT = select(Message).where(
+    Message.conversation_id == bindparam("cid"),
+    Message.author_id == bindparam("uid"),
+    Message.client_id == bindparam("client"),
+)
+
+
 async def by_client(
     session: AsyncSession, conversation_id: str, author_id: str, client_id: str
 ) -> Message | None:
     return await session.scalar(
-        select(Message).where(
-            Message.conversation_id == conversation_id,
-            Message.author_id == author_id,
-            Message.client_id == client_id,
-        )
+        _BY_CLIENT, {"cid": conversation_id, "uid": author_id, "client": client_id}
     )
 
 
