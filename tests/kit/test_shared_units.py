@@ -128,8 +128,9 @@ async def test_shutting_down_refuses_what_is_still_waiting(db: Database) -> None
     first = asyncio.ensure_future(called(units, "a", writer("n1")))
     waiting = asyncio.ensure_future(called(units, "b", writer("n2")))
     await asyncio.sleep(0)
-    assert units._runner is not None
-    units._runner.cancel()  # as the loop's shutdown cancels every task
+    runner = units.lanes[0].runner
+    assert runner is not None
+    runner.cancel()  # as the loop's shutdown cancels every task
     outcomes = await asyncio.gather(first, waiting, return_exceptions=True)
     assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
     assert await called(units, "c", writer("n3")) == "n3"
@@ -147,9 +148,62 @@ async def test_shutting_down_mid_batch_refuses_it_and_what_waits(db: Database) -
     running = [asyncio.ensure_future(called(units, "a", slow)) for _ in range(2)]
     waiting = asyncio.ensure_future(called(units, "b", writer("n2")))
     await started.wait()
-    assert units._runner is not None
-    units._runner.cancel()
+    runner = units.lanes[0].runner
+    assert runner is not None
+    runner.cancel()
     outcomes = await asyncio.gather(*running, waiting, return_exceptions=True)
     assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
     assert await stored(db) == {}
     assert await called(units, "c", writer("n3")) == "n3"
+
+
+async def test_keys_pick_lanes_that_run_side_by_side(db: Database) -> None:
+    units = SharedUnits(db, lanes=2)
+    candidates = [f"person{i}" for i in range(200)]  # str hashes differ from run to run
+    first_key = next(k for k in candidates if hash(k) % 2 == 0)
+    other = next(k for k in candidates if hash(k) % 2 == 1)
+    inside, release = 0, asyncio.Event()
+    both_inside = asyncio.Event()
+
+    def held(note_id: str):  # type: ignore[no-untyped-def]
+        async def work(session: Any) -> str:
+            nonlocal inside
+            await session.execute(insert(notes).values(id=note_id, caller="x", n=1))
+            inside += 1
+            if inside == 2:
+                both_inside.set()
+            await release.wait()
+            return note_id
+
+        return work
+
+    first = asyncio.ensure_future(units.run(held("n1"), first_key))
+    await asyncio.sleep(0.05)  # the first lane's batch holds n1 and waits
+    second = asyncio.ensure_future(units.run(held("n2"), other))
+    if db.is_sqlite:
+        # One writer: the second lane's transaction waits for the first's to end.
+        await asyncio.sleep(0.2)
+        assert not both_inside.is_set()
+    else:
+        await asyncio.wait_for(both_inside.wait(), 10)  # both transactions are open at once
+    release.set()
+    assert await asyncio.gather(first, second) == ["n1", "n2"]
+    assert set(await stored(db)) == {"n1", "n2"}
+
+
+async def test_one_key_keeps_one_lane_and_its_order(db: Database) -> None:
+    units = SharedUnits(db, lanes=4)
+    order: list[str] = []
+
+    def noted(note_id: str):  # type: ignore[no-untyped-def]
+        async def work(session: Any) -> str:
+            await session.execute(insert(notes).values(id=note_id, caller="k", n=1))
+            order.append(note_id)
+            return note_id
+
+        return work
+
+    ids = [f"n{i}" for i in range(12)]
+    assert await asyncio.gather(*(units.run(noted(i), "same") for i in ids)) == ids
+    assert order == ids
+    assert units.batches == 1  # all in one lane, one transaction

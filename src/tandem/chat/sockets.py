@@ -27,6 +27,7 @@ from tandem.realtime.limits import retry_after_ms
 from tandem.tasks.service import ClientIdReused
 
 Payload = TypeVar("Payload", bound=BaseModel)
+RECEIPT_LANES = 8  # well under the PostgreSQL pool (db.py), beside the sends and the requests
 
 
 def refusal(exc: AppError) -> dict[str, Any]:
@@ -66,8 +67,9 @@ class ChatSockets:
     def __init__(self, gate: InboundGate, gateway: Any) -> None:
         self.gateway = gateway
         # Receipts are a message's most frequent writes (one or two per recipient): those that
-        # arrive together share a transaction.
-        self.receipts = SharedUnits(gateway.runtime.db)
+        # arrive together share a transaction; on PostgreSQL, several lanes of such at once.
+        db = gateway.runtime.db
+        self.receipts = SharedUnits(db, lanes=1 if db.is_sqlite else RECEIPT_LANES)
         gate.handlers.update(self.handlers())
 
     def handlers(self) -> dict[str, Handler]:
@@ -100,10 +102,12 @@ class ChatSockets:
             return refusal(exc)
 
     async def _receipt(
-        self, work: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+        self, user_id: str, work: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
     ) -> dict[str, Any]:
         try:
-            return await self.receipts.run(work)
+            # Keyed by person: only their receipts move their cursor rows, so lanes never wait
+            # for each other's locks.
+            return await self.receipts.run(work, user_id)
         except AppError as exc:
             return refusal(exc)
 
@@ -138,7 +142,7 @@ class ChatSockets:
             )
             return {"ok": True}
 
-        return await self._receipt(work)
+        return await self._receipt(info.user_id, work)
 
     async def on_read(self, sid: str, data: Any, extra: tuple[Any, ...]) -> dict[str, Any]:
         admitted = self._admit(sid, data, extra, SocketReadIn)
@@ -152,7 +156,7 @@ class ChatSockets:
             )
             return {"ok": True}
 
-        return await self._receipt(work)
+        return await self._receipt(info.user_id, work)
 
 
 @extend

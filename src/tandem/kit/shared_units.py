@@ -1,13 +1,18 @@
 """Small units of work that arrive together share one transaction.
 
-`SharedUnits.run(work)` runs `work(session)` in a unit of work it shares with every other work
-handed in while the last batch was being committed (or, on SQLite, where statements never yield,
-in the same turn of the event loop), up to `limit` of them, in the order they came, each in its
-caller's context (its trace id). Each caller gets its own work's result or exception. When any work of a batch raises, the batch is rolled
-back and each of its works runs again in a unit of work of its own, so one refusal costs only
-itself and nothing a failed work wrote is kept. A work must therefore be safe to run twice when
-its first run was rolled back, as any unit of work is. Meant for the most frequent small writes
-(a chat's receipts): one BEGIN, COMMIT and dispatcher wake-up for many of them.
+`SharedUnits.run(work, key)` runs `work(session)` in a unit of work it shares with the other works
+of its lane handed in while the lane's last batch was being committed (or, on SQLite, where
+statements never yield, in the same turn of the event loop), up to `limit` of them, in the order
+they came, each in its caller's context (its trace id). A work's `key` picks its lane: one lane
+on SQLite, which has one writer anyway; several on PostgreSQL, whose every statement is a round
+trip a single lane would wait out alone. Works that write the same rows must share a key (the
+person whose receipts they are): two lanes then never wait for each other's locks, and a key's
+works keep their order. Each caller gets its own work's result or exception. When any work of a
+batch raises, the batch is rolled back and each of its works runs again in a unit of work of its
+own, so one refusal costs only itself and nothing a failed work wrote is kept. A work must
+therefore be safe to run twice when its first run was rolled back, as any unit of work is. Meant
+for the most frequent small writes (a chat's receipts): one BEGIN, COMMIT and dispatcher wake-up
+for many of them.
 """
 
 from __future__ import annotations
@@ -25,43 +30,57 @@ Waiting = tuple[Work, contextvars.Context, "asyncio.Future[Any]"]
 
 
 class SharedUnits:
-    def __init__(self, db: Any, limit: int = 64) -> None:
+    def __init__(self, db: Any, limit: int = 64, lanes: int = 1) -> None:
+        self.lanes = [_Lane(db, limit) for _ in range(lanes)]
+
+    @property
+    def batches(self) -> int:
+        """Batches committed so far, for tests and metrics."""
+        return sum(lane.batches for lane in self.lanes)
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[Result]], key: str = "") -> Result:
+        lane = self.lanes[hash(key) % len(self.lanes)] if len(self.lanes) > 1 else self.lanes[0]
+        return await lane.run(work)
+
+
+class _Lane:
+    def __init__(self, db: Any, limit: int) -> None:
         self.db = db
         self.limit = limit
-        self._waiting: list[Waiting] = []
-        self._runner: asyncio.Task[None] | None = None
-        self.batches = 0  # committed, for tests and metrics
+        self.waiting: list[Waiting] = []
+        self.runner: asyncio.Task[None] | None = None
+        self.batches = 0
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[Result]]) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._waiting.append((work, contextvars.copy_context(), future))
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._drain())
-            self._runner.add_done_callback(self._ended)
+        self.waiting.append((work, contextvars.copy_context(), future))
+        if self.runner is None:
+            self.runner = asyncio.create_task(self._drain())
+            self.runner.add_done_callback(self._ended)
         return await future
 
     def _ended(self, runner: asyncio.Task[None]) -> None:
-        if runner.cancelled() and self._runner is runner:  # cancelled before it began
-            self._refuse(self._waiting)
-            self._runner = None
+        if runner.cancelled() and self.runner is runner:  # cancelled before it began
+            self._refuse(self.waiting)
+            self.runner = None
 
     def _refuse(self, waiting: list[Waiting]) -> None:
         """Shutting down: the works not done are refused, none is left waiting forever."""
         for _work, _context, future in waiting:
             future.cancel()
-        self._waiting = []
+        self.waiting = []
 
     async def _drain(self) -> None:
         batch: list[Waiting] = []
         try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[: self.limit], self._waiting[self.limit :]
+            while self.waiting:
+                batch, self.waiting = self.waiting[: self.limit], self.waiting[self.limit :]
                 await self._batch(batch)
         except asyncio.CancelledError:
-            self._refuse(batch + self._waiting)
+            self._refuse(batch + self.waiting)
             raise
         finally:
-            self._runner = None
+            self.runner = None
 
     async def _batch(self, batch: list[Waiting]) -> None:
         live = [waiting for waiting in batch if not waiting[2].done()]
