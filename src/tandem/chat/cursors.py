@@ -48,8 +48,12 @@ _CURSORS = (
     )
     .where(_cm.conversation_id == bindparam("cid"), _cm.user_id == bindparam("uid"))
 )
-_LATEST_OF_ONE = select(_msg.id, _msg.n).where(
-    _msg.conversation_id == bindparam("cid"), _msg.id == bindparam("mid")
+# The cursors with the n of one message of the conversation (NULL: not one of its messages), in
+# one round trip: a receipt's usual question.
+_CURSORS_AND_ONE = _CURSORS.add_columns(
+    select(_msg.n)
+    .where(_msg.conversation_id == bindparam("cid"), _msg.id == bindparam("mid"))
+    .scalar_subquery()
 )
 _LATEST_OF_MANY = (
     select(_msg.id, _msg.n)
@@ -222,18 +226,27 @@ async def cursors_of(session: AsyncSession, conversation_id: str, user_id: str) 
     return Cursors(*row) if row is not None else None
 
 
+async def cursors_and_n(
+    session: AsyncSession, conversation_id: str, user_id: str, message_id: str
+) -> tuple[Cursors, int | None] | None:
+    """The person's cursors (as cursors_of) and the n of this message of the conversation, or None
+    for the n when it is not one of the conversation's messages."""
+    row = (
+        await session.execute(
+            _CURSORS_AND_ONE, {"cid": conversation_id, "uid": user_id, "mid": message_id}
+        )
+    ).first()
+    return (Cursors(row[0], row[1], row[2]), row[3]) if row is not None else None
+
+
 async def latest_of(
     session: AsyncSession, conversation_id: str, message_ids: Sequence[str]
 ) -> tuple[str, int] | None:
-    """(id, n) of the latest of these messages that belongs to the conversation, or None."""
-    if len(message_ids) == 1:
-        found = await session.execute(
-            _LATEST_OF_ONE, {"cid": conversation_id, "mid": message_ids[0]}
-        )
-    else:
-        found = await session.execute(
-            _LATEST_OF_MANY, {"cid": conversation_id, "mids": list(message_ids)}
-        )
+    """(id, n) of the latest of these messages that belongs to the conversation, or None (for a
+    single message, cursors_and_n asks with the cursors)."""
+    found = await session.execute(
+        _LATEST_OF_MANY, {"cid": conversation_id, "mids": list(message_ids)}
+    )
     row = found.first()
     return (row[0], row[1]) if row is not None else None
 

@@ -29,10 +29,18 @@ async def _cursors(
     session: AsyncSession, conversation_id: str, actor_id: str, message_ids: Sequence[str]
 ) -> tuple[cursors.Cursors, str, int]:
     """The caller's cursors and the (id, n) of the latest of these messages of the conversation."""
+    ids = list(dict.fromkeys(message_ids))
+    if len(ids) == 1:  # the usual receipt: one round trip
+        found = await cursors.cursors_and_n(session, conversation_id, actor_id, ids[0])
+        if found is None:
+            raise policy.not_found()
+        if found[1] is None:
+            raise policy.message_not_found()
+        return found[0], ids[0], found[1]
     mine = await cursors.cursors_of(session, conversation_id, actor_id)
     if mine is None:
         raise policy.not_found()
-    latest = await cursors.latest_of(session, conversation_id, list(dict.fromkeys(message_ids)))
+    latest = await cursors.latest_of(session, conversation_id, ids)
     if latest is None:
         raise policy.message_not_found()
     return mine, *latest
