@@ -144,11 +144,20 @@ async def test_reading_on_one_device_tells_the_others_the_unread_count(server):
         assert ack == {"ok": True}, ack
         delivered = (await other.wait_event("chat.message.delivered", recipientId=bo.id))["data"]
         assert (delivered["n"], delivered["messageId"]) == (3, sent[2]["messageId"])
-        # Unknown messages are `invalid`; a conversation one is not in is `forbidden`.
+        # Unknown messages are `invalid`, as is another conversation's named alone; a
+        # conversation one is not in is `forbidden`.
         ack = await laptop.sio.call(
             "chat.message.read", {"conversationId": cid, "messageId": "m_unknown"}
         )
         assert ack["ok"] is False and ack["error"]["code"] == "invalid", ack
+        elsewhere = (await start(ada, org_id, bo, title="Elsewhere"))["id"]
+        theirs = await send(ada, elsewhere, "not in this one")
+        for event, ids in (
+            ("chat.message.read", {"messageId": theirs["messageId"]}),
+            ("chat.message.delivered", {"messageIds": [theirs["messageId"]]}),
+        ):
+            ack = await laptop.sio.call(event, {"conversationId": cid, **ids})
+            assert ack["ok"] is False and ack["error"]["code"] == "invalid", (event, ack)
         ack = await laptop.sio.call(
             "chat.message.read", {"conversationId": "conv_missing", "messageId": "m_unknown"}
         )
