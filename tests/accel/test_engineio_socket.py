@@ -193,7 +193,7 @@ async def test_an_idle_connection_waits_outside_the_request_handling(sqlite_serv
         for task in tasks:
             chain = coroutine_chain(task)
             assert chain[0].endswith("DetachableWSProtocol.run_asgi")
-            assert any(c.endswith("ClockedSocket._websocket_handler") for c in chain)
+            assert any(c.endswith("WebSocketTransport._websocket_handler") for c in chain)
             assert not any(
                 "/engineio/" in c or "/socketio/" in c or "/middleware/" in c for c in chain
             ), chain

@@ -12,7 +12,8 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
 
 from tandem import accel
-from tandem.accel.engineio_socket import DETACH, PacketQueue
+from tandem.accel.engineio_socket import PacketQueue
+from tandem.accel.engineio_websocket import DETACH
 
 NAME = "uvicorn_wsproto"
 accel.register(
