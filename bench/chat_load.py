@@ -370,7 +370,7 @@ def report(r: dict[str, Any]) -> tuple[str, bool]:
         f"{r['duplicate']}, unexpected {r['unexpected']}; refused acks: {refused}; "
         f"disconnects {r['disconnects']}\n"
         f"  server CPU {r['server_cpu_seconds']:.2f} s, {1000 * per_message:.2f} ms per message; "
-        f"load generator CPU {r.get('loadgen_cpu_seconds', float('nan')):.2f} s",
+        f"load generator CPU {r['loadgen_cpu_seconds']:.2f} s",
         ok,
     )
 

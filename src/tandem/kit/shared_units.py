@@ -39,8 +39,7 @@ class SharedUnits:
         return sum(lane.batches for lane in self.lanes)
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[Result]], key: str = "") -> Result:
-        lane = self.lanes[hash(key) % len(self.lanes)] if len(self.lanes) > 1 else self.lanes[0]
-        return await lane.run(work)
+        return await self.lanes[hash(key) % len(self.lanes)].run(work)
 
 
 class _Lane:
