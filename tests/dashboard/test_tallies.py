@@ -6,12 +6,17 @@ for a Guest, is compared with the same metric counted task by task (tests/dashbo
 from __future__ import annotations
 
 import asyncio
+import random
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 
-from tandem.dashboard import service
+from tandem.dashboard import repository, service
+from tandem.dashboard.metrics import TaskFacts, deltas_of
+from tandem.dashboard.models import DayTally, StatusTally
 from tandem.kit.clock import utcnow
 from tests.dashboard.plain import plain_metrics
 from tests.dashboard.writer import COLUMNS, World, apply, new_world
@@ -83,3 +88,40 @@ async def test_a_rebuild_counts_what_the_writes_counted(server: Server) -> None:
     async with server.runtime.db.unit_of_work() as session:
         await service.rebuild_tallies(session, world.org_id)
     await compare(server, world)
+
+
+async def test_writers_adding_the_same_rows_in_any_order_all_commit(server: Server) -> None:
+    """Writers whose changes touch the same tally rows, each listing them in another order, all
+    commit (no deadlock on PostgreSQL) and every one is counted."""
+    _, people = await quick_team(server, ["Owner", "Member", "Guest"])
+    world = await new_world(server, [p.id for p in people])
+    now = utcnow()
+    facts = [
+        TaskFacts(
+            world.org_id,
+            world.projects[i % 2],
+            COLUMNS[i % 3],
+            None,
+            None,
+            now - timedelta(days=i),
+            None,
+        )
+        for i in range(40)
+    ]
+    writers, rounds = 6, 4
+
+    async def writer(seed: int) -> None:
+        shuffled = random.Random(seed).sample(facts, len(facts))
+        for _ in range(rounds):
+            async with server.runtime.db.unit_of_work() as session:
+                await repository.add_deltas(session, deltas_of((None, f) for f in shuffled))
+
+    await asyncio.gather(*(writer(seed) for seed in range(writers)))
+    async with server.runtime.db.read() as session:
+        days = await session.scalar(
+            select(func.sum(DayTally.created)).where(DayTally.org_id == world.org_id)
+        )
+        statuses = await session.scalar(
+            select(func.sum(StatusTally.count)).where(StatusTally.org_id == world.org_id)
+        )
+    assert (days, statuses) == (len(facts) * writers * rounds,) * 2

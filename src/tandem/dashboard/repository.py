@@ -87,7 +87,10 @@ def _upserts(session: AsyncSession) -> dict[str, Any]:
 
 
 async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
-    """Add the deltas to their tally rows and mark the touched projects for the emitter."""
+    """Add the deltas to their tally rows and mark the touched projects for the emitter.
+
+    Every table's rows go in key order: two writers locking the same rows in opposite orders
+    would deadlock on PostgreSQL."""
     upserts = _upserts(session)
     org_of = deltas.org_of
     if deltas.status:
@@ -100,7 +103,7 @@ async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
                 "org_id": org_of[p],
                 "count": n,
             }
-            for (p, s, a, d), n in deltas.status.items()
+            for (p, s, a, d), n in sorted(deltas.status.items())
         ]
         await session.execute(upserts["status"], rows)
     if deltas.days:
@@ -113,13 +116,13 @@ async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
                 "completed": k,
                 "closed": x,
             }
-            for (p, day), (c, k, x) in deltas.days.items()
+            for (p, day), (c, k, x) in sorted(deltas.days.items())
         ]
         await session.execute(upserts["days"], rows)
     if deltas.due:
         rows = [
             {"project_id": p, "due_date": due, "org_id": org_of[p], "count": n}
-            for (p, due), n in deltas.due.items()
+            for (p, due), n in sorted(deltas.due.items())
         ]
         await session.execute(upserts["due"], rows)
     if deltas.touched:
@@ -128,7 +131,8 @@ async def add_deltas(session: AsyncSession, deltas: Deltas) -> None:
 
 async def mark(session: AsyncSession, marks: Sequence[tuple[str, str, date | None]]) -> None:
     """Mark (org, project) as changed since the last update, with the earliest series day touched."""
-    rows = [{"org_id": o, "project_id": p, "mark": 1, "since_day": s} for o, p, s in marks]
+    ordered = sorted(marks, key=lambda m: (m[0], m[1]))  # key order, as add_deltas
+    rows = [{"org_id": o, "project_id": p, "mark": 1, "since_day": s} for o, p, s in ordered]
     await session.execute(_upserts(session)["dirty"], rows)
 
 
