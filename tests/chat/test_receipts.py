@@ -97,6 +97,7 @@ async def test_a_receipt_reaches_the_authors_it_covers_and_its_own_person_only(s
     assert (await receipts(ada, cid))[bo.id] == (3, 1)
     assert (await receipts(cy, cid))[bo.id] == (4, 0)
     # Someone who left hears no more of it, though their messages stay.
+    m5 = await send(cy, cid, "five")
     async with cy.http() as http:
         r = await http.delete(f"/api/conversations/{cid}/members/{cy.id}")
         assert r.status_code == 204, r.text
@@ -105,6 +106,13 @@ async def test_a_receipt_reaches_the_authors_it_covers_and_its_own_person_only(s
     await read(bo, cid, m4["messageId"])
     await server.settle()
     for person, expected in ((ada, [3]), (bo, [4]), (cy, [])):
+        events = (await logged(server, f"user:{person.id}"))[counts[person.id] :]
+        assert [e["data"]["n"] for e in events] == expected, person.name
+    # Nor of a receipt moving by just their message.
+    counts = {p.id: len(await logged(server, f"user:{p.id}")) for p in (ada, bo, cy)}
+    await read(bo, cid, m5["messageId"])
+    await server.settle()
+    for person, expected in ((ada, []), (bo, [5]), (cy, [])):
         events = (await logged(server, f"user:{person.id}"))[counts[person.id] :]
         assert [e["data"]["n"] for e in events] == expected, person.name
 

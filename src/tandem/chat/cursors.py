@@ -48,12 +48,34 @@ _CURSORS = (
     )
     .where(_cm.conversation_id == bindparam("cid"), _cm.user_id == bindparam("uid"))
 )
-# The cursors with the n of one message of the conversation (NULL: not one of its messages), in
-# one round trip: a receipt's usual question.
+# The cursors with the n of one message of the conversation (NULL: not one of its messages) and
+# its author while still a member active in the org (as latest_by_author counts them), in one
+# round trip: a receipt's usual question.
+_author_cm = ConversationMember.__table__.alias("author_cm")
+_author_ms = Membership.__table__.alias("author_ms")
 _CURSORS_AND_ONE = _CURSORS.add_columns(
     select(_msg.n)
     .where(_msg.conversation_id == bindparam("cid"), _msg.id == bindparam("mid"))
-    .scalar_subquery()
+    .scalar_subquery(),
+    select(_msg.author_id)
+    .select_from(
+        Message.__table__.join(
+            _author_cm,
+            and_(
+                _author_cm.c.conversation_id == _msg.conversation_id,
+                _author_cm.c.user_id == _msg.author_id,
+            ),
+        ).join(
+            _author_ms,
+            and_(
+                _author_ms.c.org_id == _conv.org_id,
+                _author_ms.c.user_id == _msg.author_id,
+                _author_ms.c.status == "active",
+            ),
+        )
+    )
+    .where(_msg.conversation_id == bindparam("cid"), _msg.id == bindparam("mid"))
+    .scalar_subquery(),
 )
 _LATEST_OF_MANY = (
     select(_msg.id, _msg.n)
@@ -226,17 +248,26 @@ async def cursors_of(session: AsyncSession, conversation_id: str, user_id: str) 
     return Cursors(*row) if row is not None else None
 
 
+class OneMessage(NamedTuple):
+    """A member's cursors beside one message: its n (None: not one of the conversation's
+    messages) and its author while still a member active in the org (else None)."""
+
+    cursors: Cursors
+    n: int | None
+    author_id: str | None
+
+
 async def cursors_and_n(
     session: AsyncSession, conversation_id: str, user_id: str, message_id: str
-) -> tuple[Cursors, int | None] | None:
-    """The person's cursors (as cursors_of) and the n of this message of the conversation, or None
-    for the n when it is not one of the conversation's messages."""
+) -> OneMessage | None:
+    """The person's cursors (as cursors_of) beside this message, or None when they are not a
+    member."""
     row = (
         await session.execute(
             _CURSORS_AND_ONE, {"cid": conversation_id, "uid": user_id, "mid": message_id}
         )
     ).first()
-    return (Cursors(row[0], row[1], row[2]), row[3]) if row is not None else None
+    return OneMessage(Cursors(row[0], row[1], row[2]), row[3], row[4]) if row is not None else None
 
 
 async def latest_of(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,39 +26,50 @@ from tandem.realtime import outbox
 from tandem.realtime.rooms import user_room
 
 
+class _Target(NamedTuple):
+    """The caller's cursors and the latest of the messages a receipt names, with that message's
+    author when known (see cursors.OneMessage; `known` is False when it was not asked)."""
+
+    mine: cursors.Cursors
+    message_id: str
+    n: int
+    author_id: str | None
+    known: bool
+
+
 async def _cursors(
     session: AsyncSession, conversation_id: str, actor_id: str, message_ids: Sequence[str]
-) -> tuple[cursors.Cursors, str, int]:
-    """The caller's cursors and the (id, n) of the latest of these messages of the conversation."""
+) -> _Target:
+    """The caller's cursors and the latest of these messages of the conversation."""
     ids = list(dict.fromkeys(message_ids))
     if len(ids) == 1:  # the usual receipt: one round trip
         found = await cursors.cursors_and_n(session, conversation_id, actor_id, ids[0])
         if found is None:
             raise policy.not_found()
-        if found[1] is None:
+        if found.n is None:
             raise policy.message_not_found()
-        return found[0], ids[0], found[1]
+        return _Target(found.cursors, ids[0], found.n, found.author_id, True)
     mine = await cursors.cursors_of(session, conversation_id, actor_id)
     if mine is None:
         raise policy.not_found()
     latest = await cursors.latest_of(session, conversation_id, ids)
     if latest is None:
         raise policy.message_not_found()
-    return mine, *latest
+    return _Target(mine, *latest, None, False)
 
 
 async def _audiences(
-    session: AsyncSession,
-    conversation_id: str,
-    actor_id: str,
-    after_n: int,
-    message_id: str,
-    n: int,
+    session: AsyncSession, conversation_id: str, actor_id: str, after_n: int, target: _Target
 ) -> list[tuple[str, int, list[str]]]:
-    """(message id, n, rooms) of each event a cursor moved from after_n to n makes: one per
-    author of the messages it covers (their latest one), the person's own sharing one with the
-    author of message n."""
-    covered = await cursors.latest_by_author(session, conversation_id, after_n, n, actor_id)
+    """(message id, n, rooms) of each event a cursor moved from after_n to the target's n makes:
+    one per author of the messages it covers (their latest one), the person's own sharing one
+    with the author of the target message."""
+    message_id, n = target.message_id, target.n
+    if target.known and n == after_n + 1:  # the usual move, by one message: its author is known
+        author = target.author_id
+        covered = [] if author in (None, actor_id) else [cursors.Covered(author, message_id, n)]
+    else:
+        covered = await cursors.latest_by_author(session, conversation_id, after_n, n, actor_id)
     events = [(c.message_id, c.n, [user_room(c.author_id)]) for c in covered if c.n != n]
     at_n = [user_room(c.author_id) for c in covered if c.n == n]
     events.append((message_id, n, [*at_n, user_room(actor_id)]))
@@ -68,14 +80,14 @@ async def mark_delivered(
     session: AsyncSession, conversation_id: str, actor_id: str, message_ids: Sequence[str]
 ) -> None:
     """Move the caller's delivered cursor to the latest of these messages (others ignored)."""
-    mine, message_id, n = await _cursors(session, conversation_id, actor_id, message_ids)
-    now = utcnow()
-    if n <= mine.delivered_n or not await cursors.move_cursor(
-        session, "delivered", conversation_id, actor_id, n, now
+    target = await _cursors(session, conversation_id, actor_id, message_ids)
+    mine, now = target.mine, utcnow()
+    if target.n <= mine.delivered_n or not await cursors.move_cursor(
+        session, "delivered", conversation_id, actor_id, target.n, now
     ):
         return
     for covered_id, covered_n, rooms in await _audiences(
-        session, conversation_id, actor_id, mine.delivered_n, message_id, n
+        session, conversation_id, actor_id, mine.delivered_n, target
     ):
         await outbox.record(
             session,
@@ -96,15 +108,15 @@ async def mark_read(
     session: AsyncSession, conversation_id: str, actor_id: str, message_id: str
 ) -> None:
     """Move the caller's read cursor (and delivered, if behind) to this message."""
-    mine, message_id, n = await _cursors(session, conversation_id, actor_id, [message_id])
-    now = utcnow()
-    if n <= mine.read_n or not await cursors.move_cursor(
-        session, "read", conversation_id, actor_id, n, now
+    target = await _cursors(session, conversation_id, actor_id, [message_id])
+    mine, now = target.mine, utcnow()
+    if target.n <= mine.read_n or not await cursors.move_cursor(
+        session, "read", conversation_id, actor_id, target.n, now
     ):
         return
     unread = await cursors.unread_of(session, conversation_id, actor_id)
     for covered_id, covered_n, rooms in await _audiences(
-        session, conversation_id, actor_id, mine.read_n, message_id, n
+        session, conversation_id, actor_id, mine.read_n, target
     ):
         await outbox.record(
             session,
