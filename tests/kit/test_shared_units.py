@@ -207,3 +207,30 @@ async def test_one_key_keeps_one_lane_and_its_order(db: Database) -> None:
     assert await asyncio.gather(*(units.run(noted(i), "same") for i in ids)) == ids
     assert order == ids
     assert units.batches == 1  # all in one lane, one transaction
+
+
+async def test_a_write_of_its_own_gets_the_batch_then_each_item_alone_after_a_failure(
+    db: Database,
+) -> None:
+    seen: list[list[str]] = []
+
+    async def write(session: Any, entries: list[tuple[Any, contextvars.Context]]) -> list[str]:
+        items = [item for item, _context in entries]
+        seen.append(items)
+        rows = [
+            {"id": item, "caller": context.get(caller_var), "n": 1} for item, context in entries
+        ]
+        await session.execute(insert(notes), rows)
+        if "bad" in items:
+            raise NotFound("no such thing")
+        return [f"wrote {item}" for item in items]
+
+    units = SharedUnits(db, write=write)
+    results = await asyncio.gather(called(units, "ada", "n1"), called(units, "bo", "n2"))
+    assert results == ["wrote n1", "wrote n2"] and seen == [["n1", "n2"]]
+    assert units.batches == 1 and len(db.commits) == 1  # type: ignore[attr-defined]
+    seen.clear()
+    results = await asyncio.gather(called(units, "cy", "n3"), called(units, "di", "bad"))
+    assert results[0] == "wrote n3" and isinstance(results[1], NotFound)
+    assert seen == [["n3", "bad"], ["n3"], ["bad"]]
+    assert await stored(db) == {"n1": "ada", "n2": "bo", "n3": "cy"}

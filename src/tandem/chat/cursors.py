@@ -32,20 +32,16 @@ _cm = ConversationMember.__table__.c
 _conv = Conversation.__table__.c
 _msg = Message.__table__.c
 _ms = Membership.__table__.c
+# Conversation members active in the conversation's org.
+_MEMBERS_IN_ORG = ConversationMember.__table__.join(
+    Conversation.__table__, _conv.id == _cm.conversation_id
+).join(
+    Membership.__table__,
+    and_(_ms.org_id == _conv.org_id, _ms.user_id == _cm.user_id, _ms.status == "active"),
+)
 _CURSORS = (
     select(_conv.org_id, _cm.delivered_n, _cm.read_n)
-    .select_from(
-        ConversationMember.__table__.join(
-            Conversation.__table__, _conv.id == _cm.conversation_id
-        ).join(
-            Membership.__table__,
-            and_(
-                _ms.org_id == _conv.org_id,
-                _ms.user_id == _cm.user_id,
-                _ms.status == "active",
-            ),
-        )
-    )
+    .select_from(_MEMBERS_IN_ORG)
     .where(_cm.conversation_id == bindparam("cid"), _cm.user_id == bindparam("uid"))
 )
 # The cursors with the n of one message of the conversation (NULL: not one of its messages) and
@@ -76,6 +72,51 @@ _CURSORS_AND_ONE = _CURSORS.add_columns(
     )
     .where(_msg.conversation_id == bindparam("cid"), _msg.id == bindparam("mid"))
     .scalar_subquery(),
+)
+# Several members' cursors at once, their rows locked on PostgreSQL (a receipt batch moves them).
+# Each column IN its list (the pairs are picked out after: only this batch's people's rows, as are
+# all the rows locked), the org looked up per row: the plan starts from the key whatever the
+# tables' statistics say.
+_ORG_IF_ACTIVE = (
+    select(_conv.org_id)
+    .select_from(
+        Conversation.__table__.join(
+            Membership.__table__, and_(_ms.org_id == _conv.org_id, _ms.status == "active")
+        )
+    )
+    .where(_conv.id == _cm.conversation_id, _ms.user_id == _cm.user_id)
+    .scalar_subquery()
+)
+_CURSORS_OF_MANY = (
+    select(_cm.conversation_id, _cm.user_id, _ORG_IF_ACTIVE, _cm.delivered_n, _cm.read_n)
+    .where(
+        _cm.conversation_id.in_(bindparam("cids", expanding=True)),
+        _cm.user_id.in_(bindparam("uids", expanding=True)),
+    )
+    .with_for_update(of=ConversationMember.__table__)
+)
+# Several messages with their conversation, n and author while still a member active in the org.
+_author_conv = Conversation.__table__.alias("author_conv")
+_AUTHOR_IF_MEMBER = (
+    select(_author_ms.c.user_id)
+    .select_from(
+        _author_cm.join(_author_conv, _author_conv.c.id == _author_cm.c.conversation_id).join(
+            _author_ms,
+            and_(
+                _author_ms.c.org_id == _author_conv.c.org_id,
+                _author_ms.c.user_id == _author_cm.c.user_id,
+                _author_ms.c.status == "active",
+            ),
+        )
+    )
+    .where(
+        _author_cm.c.conversation_id == _msg.conversation_id,
+        _author_cm.c.user_id == _msg.author_id,
+    )
+    .scalar_subquery()
+)
+_MESSAGES_WITH_AUTHORS = select(_msg.id, _msg.conversation_id, _msg.n, _AUTHOR_IF_MEMBER).where(
+    _msg.id.in_(bindparam("mids", expanding=True))
 )
 _LATEST_OF_MANY = (
     select(_msg.id, _msg.n)
@@ -270,6 +311,38 @@ async def cursors_and_n(
     return OneMessage(Cursors(row[0], row[1], row[2]), row[3], row[4]) if row is not None else None
 
 
+async def cursors_of_many(
+    session: AsyncSession, members: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Cursors]:
+    """cursors_of for several (conversation, person) at once, locking their rows on PostgreSQL
+    until the transaction ends; the ones not found are left out."""
+    wanted = set(members)
+    rows = await session.execute(
+        _CURSORS_OF_MANY,
+        {"cids": sorted({c for c, _ in wanted}), "uids": sorted({u for _, u in wanted})},
+    )
+    return {
+        (cid, uid): Cursors(org, d, r)
+        for cid, uid, org, d, r in rows
+        if (cid, uid) in wanted and org is not None
+    }
+
+
+class Named(NamedTuple):
+    """A message a receipt names: its conversation, its n, and its author while still a member
+    active in the org (else None)."""
+
+    conversation_id: str
+    n: int
+    author_id: str | None
+
+
+async def messages_named(session: AsyncSession, message_ids: Sequence[str]) -> dict[str, Named]:
+    """The messages of these ids that exist, by id."""
+    rows = await session.execute(_MESSAGES_WITH_AUTHORS, {"mids": sorted(set(message_ids))})
+    return {mid: Named(cid, n, author) for mid, cid, n, author in rows}
+
+
 async def latest_of(
     session: AsyncSession, conversation_id: str, message_ids: Sequence[str]
 ) -> tuple[str, int] | None:
@@ -291,6 +364,17 @@ async def move_cursor(
         statement, {"cid": conversation_id, "uid": user_id, "n": n, "at": at}
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def move_cursors(
+    session: AsyncSession, kind: str, moves: Sequence[tuple[str, str, int]], at: datetime
+) -> None:
+    """move_cursor for several (conversation, person, n) in order, in one statement run; for rows
+    the caller has locked (cursors_of_many), whose moves it knows."""
+    statement = _MOVE_DELIVERED if kind == "delivered" else _MOVE_READ
+    await session.execute(
+        statement, [{"cid": cid, "uid": uid, "n": n, "at": at} for cid, uid, n in moves]
+    )
 
 
 async def sent(

@@ -91,17 +91,61 @@ async def mark_delivered(
     ):
         await outbox.record(
             session,
-            ChatMessageDelivered(
-                conversation_id=conversation_id,
-                message_id=covered_id,
-                n=covered_n,
-                recipient_id=actor_id,
-                delivered_at=iso(now),  # type: ignore[arg-type]
-            ),
+            _delivered(conversation_id, covered_id, covered_n, actor_id, now),
             rooms,
             org_id=mine.org_id,
             actor_id=actor_id,
         )
+
+
+class Delivery(NamedTuple):
+    """A one-message delivered receipt of `mark_delivered_together`, with its request's trace id."""
+
+    conversation_id: str
+    actor_id: str
+    message_id: str
+    trace_id: str
+
+
+async def mark_delivered_together(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+    """What mark_delivered, one delivery after another, writes, in a few statements for them all:
+    one query for their cursors (locking the rows on PostgreSQL), one for their messages, one run
+    of the cursor UPDATE and one INSERT of the events. When any of them would be refused, raises
+    that refusal before writing anything."""
+    mine = await cursors.cursors_of_many(
+        session, [(d.conversation_id, d.actor_id) for d in deliveries]
+    )
+    named = await cursors.messages_named(session, [d.message_id for d in deliveries])
+    now = utcnow()
+    moves: list[tuple[str, str, int]] = []
+    events: list[outbox.Recorded] = []
+    for cid, uid, mid, trace_id in deliveries:
+        if (cid, uid) not in mine:
+            raise policy.not_found()
+        message = named.get(mid)
+        if message is None or message.conversation_id != cid:
+            raise policy.message_not_found()
+        cursor = mine[(cid, uid)]
+        if message.n <= cursor.delivered_n:
+            continue
+        target = _Target(cursor, mid, message.n, message.author_id, True)
+        for covered_id, covered_n, rooms in await _audiences(
+            session, cid, uid, cursor.delivered_n, target
+        ):
+            events.append(
+                outbox.Recorded(
+                    _delivered(cid, covered_id, covered_n, uid, now),
+                    rooms,
+                    cursor.org_id,
+                    uid,
+                    trace_id,
+                )
+            )
+        moves.append((cid, uid, message.n))
+        mine[(cid, uid)] = cursor._replace(delivered_n=message.n)
+    if moves:
+        await cursors.move_cursors(session, "delivered", moves, now)
+        await outbox.record_many(session, events)
 
 
 async def mark_read(
@@ -137,4 +181,16 @@ def _read(
         reader_id=reader_id,
         read_at=iso(at),  # type: ignore[arg-type]
         unread_count=unread,
+    )
+
+
+def _delivered(
+    conversation_id: str, message_id: str, n: int, recipient_id: str, at: datetime
+) -> ChatMessageDelivered:
+    return ChatMessageDelivered(
+        conversation_id=conversation_id,
+        message_id=message_id,
+        n=n,
+        recipient_id=recipient_id,
+        delivered_at=iso(at),  # type: ignore[arg-type]
     )

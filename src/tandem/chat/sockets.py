@@ -10,7 +10,8 @@ handler runs: realtime/limits.py) is `rate_limited` with `retryAfterMs`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from itertools import groupby
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,8 @@ from tandem.chat.policy import MessageNotFound
 from tandem.chat.schemas import SendIn, SocketDeliveredIn, SocketReadIn
 from tandem.kit.clock import iso
 from tandem.kit.errors import AppError, Conflict, Forbidden, NotFound
-from tandem.kit.shared_units import SharedUnits
+from tandem.kit.shared_units import Entry, SharedUnits, one_by_one
+from tandem.realtime.envelope import current_trace_id
 from tandem.realtime.gateway import SocketInfo, invalid
 from tandem.realtime.inbound import Handler, InboundGate, extend, failure
 from tandem.realtime.limits import retry_after_ms
@@ -69,7 +71,9 @@ class ChatSockets:
         # Receipts are a message's most frequent writes (one or two per recipient): those that
         # arrive together share a transaction; on PostgreSQL, several lanes of such at once.
         db = gateway.runtime.db
-        self.receipts = SharedUnits(db, lanes=1 if db.is_sqlite else RECEIPT_LANES)
+        self.receipts = SharedUnits(
+            db, lanes=1 if db.is_sqlite else RECEIPT_LANES, write=write_receipts
+        )
         gate.handlers.update(self.handlers())
 
     def handlers(self) -> dict[str, Handler]:
@@ -101,15 +105,14 @@ class ChatSockets:
         except AppError as exc:
             return refusal(exc)
 
-    async def _receipt(
-        self, user_id: str, work: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
-    ) -> dict[str, Any]:
+    async def _receipt(self, receipt: Receipt) -> dict[str, Any]:
         try:
             # Keyed by person: only their receipts move their cursor rows, so lanes never wait
             # for each other's locks.
-            return await self.receipts.run(work, user_id)
+            await self.receipts.run(receipt, receipt.actor_id)
         except AppError as exc:
             return refusal(exc)
+        return {"ok": True}
 
     async def on_send(self, sid: str, data: Any, extra: tuple[Any, ...]) -> dict[str, Any]:
         admitted = self._admit(sid, data, extra, SendIn)
@@ -135,28 +138,59 @@ class ChatSockets:
         if isinstance(admitted, dict):
             return admitted
         info, request = admitted
-
-        async def work(session: AsyncSession) -> dict[str, Any]:
-            await receipts.mark_delivered(
-                session, request.conversation_id, info.user_id, request.message_ids
-            )
-            return {"ok": True}
-
-        return await self._receipt(info.user_id, work)
+        return await self._receipt(
+            Receipt("delivered", request.conversation_id, info.user_id, tuple(request.message_ids))
+        )
 
     async def on_read(self, sid: str, data: Any, extra: tuple[Any, ...]) -> dict[str, Any]:
         admitted = self._admit(sid, data, extra, SocketReadIn)
         if isinstance(admitted, dict):
             return admitted
         info, request = admitted
+        return await self._receipt(
+            Receipt("read", request.conversation_id, info.user_id, (request.message_id,))
+        )
 
-        async def work(session: AsyncSession) -> dict[str, Any]:
-            await receipts.mark_read(
-                session, request.conversation_id, info.user_id, request.message_id
+
+class Receipt(NamedTuple):
+    """A receipt from a socket, run alone by calling it or with others by `write_receipts`."""
+
+    kind: str  # "delivered" or "read"
+    conversation_id: str
+    actor_id: str
+    message_ids: tuple[str, ...]
+
+    @property
+    def one_delivery(self) -> bool:
+        return self.kind == "delivered" and len(self.message_ids) == 1
+
+    async def __call__(self, session: AsyncSession) -> None:
+        if self.kind == "delivered":
+            await receipts.mark_delivered(
+                session, self.conversation_id, self.actor_id, self.message_ids
             )
-            return {"ok": True}
+        else:
+            await receipts.mark_read(
+                session, self.conversation_id, self.actor_id, self.message_ids[0]
+            )
 
-        return await self._receipt(info.user_id, work)
+
+async def write_receipts(session: AsyncSession, entries: list[Entry]) -> list[None]:
+    """A batch of receipts in order: each run of one-message deliveries (a message's recipients
+    answering together) written by mark_delivered_together, the others one by one."""
+    for together, run in groupby(entries, key=lambda entry: entry[0].one_delivery):
+        group = list(run)
+        if together and len(group) > 1:
+            deliveries = [
+                receipts.Delivery(
+                    r.conversation_id, r.actor_id, r.message_ids[0], context.run(current_trace_id)
+                )
+                for r, context in group
+            ]
+            await receipts.mark_delivered_together(session, deliveries)
+        else:
+            await one_by_one(session, group)
+    return [None] * len(entries)
 
 
 @extend

@@ -12,7 +12,9 @@ batch raises, the batch is rolled back and each of its works runs again in a uni
 own, so one refusal costs only itself and nothing a failed work wrote is kept. A work must
 therefore be safe to run twice when its first run was rolled back, as any unit of work is. Meant
 for the most frequent small writes (a chat's receipts): one BEGIN, COMMIT and dispatcher wake-up
-for many of them.
+for many of them. By default a batch runs its works one by one (`one_by_one`); a `write` of one's
+own may write a batch's items with fewer statements, so long as it writes what running them one
+by one would, and returns one result per item.
 """
 
 from __future__ import annotations
@@ -25,34 +27,43 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 Result = TypeVar("Result")
-Work = Callable[[AsyncSession], Awaitable[Any]]
-Waiting = tuple[Work, contextvars.Context, "asyncio.Future[Any]"]
+Entry = tuple[Any, contextvars.Context]  # an item handed to `run`, with its caller's context
+Write = Callable[[AsyncSession, list[Entry]], Awaitable[list[Any]]]
+Waiting = tuple[Any, contextvars.Context, "asyncio.Future[Any]"]
+
+
+async def one_by_one(session: AsyncSession, entries: list[Entry]) -> list[Any]:
+    """Each item is a work: run it, in its caller's context, after the ones before it."""
+    return [await _in(context, work(session)) for work, context in entries]
 
 
 class SharedUnits:
-    def __init__(self, db: Any, limit: int = 64, lanes: int = 1) -> None:
-        self.lanes = [_Lane(db, limit) for _ in range(lanes)]
+    def __init__(self, db: Any, limit: int = 64, lanes: int = 1, write: Write = one_by_one) -> None:
+        self.lanes = [_Lane(db, limit, write) for _ in range(lanes)]
 
     @property
     def batches(self) -> int:
         """Batches committed so far, for tests and metrics."""
         return sum(lane.batches for lane in self.lanes)
 
-    async def run(self, work: Callable[[AsyncSession], Awaitable[Result]], key: str = "") -> Result:
-        return await self.lanes[hash(key) % len(self.lanes)].run(work)
+    async def run(self, item: Any, key: str = "") -> Any:
+        """The item's result, written with the others of its lane's batch (by default the item
+        is a work, and its result what it returns)."""
+        return await self.lanes[hash(key) % len(self.lanes)].run(item)
 
 
 class _Lane:
-    def __init__(self, db: Any, limit: int) -> None:
+    def __init__(self, db: Any, limit: int, write: Write) -> None:
         self.db = db
         self.limit = limit
+        self.write = write
         self.waiting: list[Waiting] = []
         self.runner: asyncio.Task[None] | None = None
         self.batches = 0
 
-    async def run(self, work: Callable[[AsyncSession], Awaitable[Result]]) -> Result:
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self.waiting.append((work, contextvars.copy_context(), future))
+    async def run(self, item: Any) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting.append((item, contextvars.copy_context(), future))
         if self.runner is None:
             self.runner = asyncio.create_task(self._drain())
             self.runner.add_done_callback(self._ended)
@@ -86,23 +97,23 @@ class _Lane:
         if not live:
             return
         if len(live) > 1:
-            results: list[Any] = []
             try:
                 async with self.db.unit_of_work() as session:
-                    for work, context, _future in live:
-                        results.append(await _in(context, work(session)))
+                    results = await self.write(session, [(item, ctx) for item, ctx, _ in live])
+                    if len(results) != len(live):
+                        raise ValueError(f"{len(results)} results for {len(live)} items")
             except Exception:
                 pass  # each runs alone below, to learn whose it was
             else:
                 self.batches += 1
-                for (_work, _context, future), result in zip(live, results, strict=True):
+                for (_item, _context, future), result in zip(live, results, strict=True):
                     if not future.done():
                         future.set_result(result)
                 return
-        for work, context, future in live:
+        for item, context, future in live:
             try:
                 async with self.db.unit_of_work() as session:
-                    result = await _in(context, work(session))
+                    (result,) = await self.write(session, [(item, context)])
             except Exception as exc:
                 if not future.done():
                     future.set_exception(exc)
