@@ -48,30 +48,32 @@ _CURSORS = (
 # its author while still a member active in the org (as latest_by_author counts them), in one
 # round trip: a receipt's usual question.
 _author_cm = ConversationMember.__table__.alias("author_cm")
+_author_conv = Conversation.__table__.alias("author_conv")
 _author_ms = Membership.__table__.alias("author_ms")
-_CURSORS_AND_ONE = _CURSORS.add_columns(
-    select(_msg.n)
-    .where(_msg.conversation_id == bindparam("cid"), _msg.id == bindparam("mid"))
-    .scalar_subquery(),
-    select(_msg.author_id)
+# A message's author while still a member of its conversation active in the org (as
+# latest_by_author counts them), else NULL: correlated to the enclosing query's message.
+_AUTHOR_IF_MEMBER = (
+    select(_author_ms.c.user_id)
     .select_from(
-        Message.__table__.join(
-            _author_cm,
-            and_(
-                _author_cm.c.conversation_id == _msg.conversation_id,
-                _author_cm.c.user_id == _msg.author_id,
-            ),
-        ).join(
+        _author_cm.join(_author_conv, _author_conv.c.id == _author_cm.c.conversation_id).join(
             _author_ms,
             and_(
-                _author_ms.c.org_id == _conv.org_id,
-                _author_ms.c.user_id == _msg.author_id,
+                _author_ms.c.org_id == _author_conv.c.org_id,
+                _author_ms.c.user_id == _author_cm.c.user_id,
                 _author_ms.c.status == "active",
             ),
         )
     )
-    .where(_msg.conversation_id == bindparam("cid"), _msg.id == bindparam("mid"))
-    .scalar_subquery(),
+    .where(
+        _author_cm.c.conversation_id == _msg.conversation_id,
+        _author_cm.c.user_id == _msg.author_id,
+    )
+    .scalar_subquery()
+)
+_ONE_MESSAGE = and_(_msg.conversation_id == bindparam("cid"), _msg.id == bindparam("mid"))
+_CURSORS_AND_ONE = _CURSORS.add_columns(
+    select(_msg.n).where(_ONE_MESSAGE).scalar_subquery(),
+    select(_AUTHOR_IF_MEMBER).where(_ONE_MESSAGE).scalar_subquery(),
 )
 # Several members' cursors at once, their rows locked on PostgreSQL (a receipt batch moves them).
 # Each column IN its list (the pairs are picked out after: only this batch's people's rows, as are
@@ -95,34 +97,9 @@ _CURSORS_OF_MANY = (
     )
     .with_for_update(of=ConversationMember.__table__)
 )
-# Several messages with their conversation, n and author while still a member active in the org.
-_author_conv = Conversation.__table__.alias("author_conv")
-_AUTHOR_IF_MEMBER = (
-    select(_author_ms.c.user_id)
-    .select_from(
-        _author_cm.join(_author_conv, _author_conv.c.id == _author_cm.c.conversation_id).join(
-            _author_ms,
-            and_(
-                _author_ms.c.org_id == _author_conv.c.org_id,
-                _author_ms.c.user_id == _author_cm.c.user_id,
-                _author_ms.c.status == "active",
-            ),
-        )
-    )
-    .where(
-        _author_cm.c.conversation_id == _msg.conversation_id,
-        _author_cm.c.user_id == _msg.author_id,
-    )
-    .scalar_subquery()
-)
+# Several messages with their conversation, n and author (as above).
 _MESSAGES_WITH_AUTHORS = select(_msg.id, _msg.conversation_id, _msg.n, _AUTHOR_IF_MEMBER).where(
     _msg.id.in_(bindparam("mids", expanding=True))
-)
-_LATEST_OF_MANY = (
-    select(_msg.id, _msg.n)
-    .where(_msg.conversation_id == bindparam("cid"), _msg.id.in_(bindparam("mids")))
-    .order_by(_msg.n.desc())
-    .limit(1)
 )
 _N = bindparam("n", type_=_cm.read_n.type)
 _AT = bindparam("at", type_=_cm.read_at.type)
@@ -341,18 +318,6 @@ async def messages_named(session: AsyncSession, message_ids: Sequence[str]) -> d
     """The messages of these ids that exist, by id."""
     rows = await session.execute(_MESSAGES_WITH_AUTHORS, {"mids": sorted(set(message_ids))})
     return {mid: Named(cid, n, author) for mid, cid, n, author in rows}
-
-
-async def latest_of(
-    session: AsyncSession, conversation_id: str, message_ids: Sequence[str]
-) -> tuple[str, int] | None:
-    """(id, n) of the latest of these messages that belongs to the conversation, or None (for a
-    single message, cursors_and_n asks with the cursors)."""
-    found = await session.execute(
-        _LATEST_OF_MANY, {"cid": conversation_id, "mids": list(message_ids)}
-    )
-    row = found.first()
-    return (row[0], row[1]) if row is not None else None
 
 
 async def move_cursor(

@@ -28,13 +28,12 @@ from tandem.realtime.rooms import user_room
 
 class _Target(NamedTuple):
     """The caller's cursors and the latest of the messages a receipt names, with that message's
-    author when known (see cursors.OneMessage; `known` is False when it was not asked)."""
+    author while still a member active in the org (else None)."""
 
     mine: cursors.Cursors
     message_id: str
     n: int
     author_id: str | None
-    known: bool
 
 
 async def _cursors(
@@ -48,14 +47,18 @@ async def _cursors(
             raise policy.not_found()
         if found.n is None:
             raise policy.message_not_found()
-        return _Target(found.cursors, ids[0], found.n, found.author_id, True)
+        return _Target(found.cursors, ids[0], found.n, found.author_id)
     mine = await cursors.cursors_of(session, conversation_id, actor_id)
     if mine is None:
         raise policy.not_found()
-    latest = await cursors.latest_of(session, conversation_id, ids)
-    if latest is None:
+    named = await cursors.messages_named(session, ids)
+    theirs = [
+        (m.n, mid, m.author_id) for mid, m in named.items() if m.conversation_id == conversation_id
+    ]
+    if not theirs:
         raise policy.message_not_found()
-    return _Target(mine, *latest, None, False)
+    n, message_id, author_id = max(theirs)
+    return _Target(mine, message_id, n, author_id)
 
 
 async def _audiences(
@@ -65,7 +68,7 @@ async def _audiences(
     one per author of the messages it covers (their latest one), the person's own sharing one
     with the author of the target message."""
     message_id, n = target.message_id, target.n
-    if target.known and n == after_n + 1:  # the usual move, by one message: its author is known
+    if n == after_n + 1:  # the usual move, by one message: its author is known
         author = target.author_id
         covered = [] if author in (None, actor_id) else [cursors.Covered(author, message_id, n)]
     else:
@@ -128,7 +131,7 @@ async def mark_delivered_together(session: AsyncSession, deliveries: Sequence[De
         cursor = mine[(cid, uid)]
         if message.n <= cursor.delivered_n:
             continue
-        target = _Target(cursor, mid, message.n, message.author_id, True)
+        target = _Target(cursor, mid, message.n, message.author_id)
         for covered_id, covered_n, rooms in await _audiences(
             session, cid, uid, cursor.delivered_n, target
         ):
