@@ -32,7 +32,7 @@ async def world(server: Server) -> dict[str, Any]:
         r = await http.delete(f"/api/conversations/{group}/members/{people[3].id}")
         assert r.status_code == 204, r.text
     await server.settle()
-    return {"people": people, "group": group, "direct": direct, "messages": messages}
+    return {"org": org_id, "people": people, "group": group, "direct": direct, "messages": messages}
 
 
 def deliveries(w: dict[str, Any], seed: int) -> list[receipts.Delivery]:
@@ -86,7 +86,9 @@ async def test_together_writes_what_one_by_one_writes(server: Server, seed: int)
     assert await heard(server, together) == expected
 
 
-@pytest.mark.parametrize("refused", ["not a member", "another conversation's message"])
+@pytest.mark.parametrize(
+    "refused", ["not a member", "another conversation's message", "no longer in the org"]
+)
 async def test_one_refusal_refuses_the_batch_and_writes_nothing(
     server: Server, refused: str
 ) -> None:
@@ -96,6 +98,13 @@ async def test_one_refusal_refuses_the_batch_and_writes_nothing(
     before = await heard(server, w)
     if refused == "not a member":
         bad = receipts.Delivery(w["direct"], people[2].id, direct_message[1], "t")
+    elif refused == "no longer in the org":
+        async with people[0].http() as http:
+            r = await http.delete(f"/api/orgs/{w['org']}/members/{people[2].id}")
+            assert r.status_code == 204, r.text
+        await server.settle()
+        before = await heard(server, w)
+        bad = receipts.Delivery(w["group"], people[2].id, group_message[1], "t")
     else:
         bad = receipts.Delivery(w["direct"], people[0].id, group_message[1], "t")
     good = receipts.Delivery(w["group"], people[1].id, group_message[1], "t")
