@@ -93,9 +93,10 @@ def run_once(
 ) -> int:
     """One run of a workload against the bench server: start it (pinned to `args.server_cpus`, on
     `args.database_url` when set, for `users` bench people), measure, stop it, print the report,
-    write the result to `args.json` when asked; exit status 0 when the report says ok. The
-    workload's process runs at `args.nice` and, with `client_cpus`, on those cores; with
-    `args.deadline` it prints every stack and exits when that many seconds have passed."""
+    write the result to `args.json` when asked; exit status 0 when the report says ok, else the
+    server's log is kept. The workload's process runs at `args.nice` and, with `client_cpus`, on
+    those cores; with `args.deadline` it prints every stack and exits when that many seconds have
+    passed."""
     if getattr(args, "deadline", 0):
         faulthandler.dump_traceback_later(args.deadline, exit=True)
     prioritize(args.nice)
@@ -103,6 +104,7 @@ def run_once(
     server = KanbanServer(
         "tandem", free_port(), args.server_cpus, workdir, users=users, database=args.database_url
     )
+    ok = False
     try:
         running = server.start(name)
         try:
@@ -111,10 +113,13 @@ def run_once(
             result = asyncio.run(measure(running.info, running.pid))
         finally:
             running.stop()
+        text, ok = report(result)
+        print(text, flush=True)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    text, ok = report(result)
-    print(text, flush=True)
+        if ok:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"  the server's log is kept in {workdir}", flush=True)
     if getattr(args, "json", ""):
         Path(args.json).write_text(json.dumps({**result, "ok": ok}, indent=1))
     return 0 if ok else 1

@@ -1,7 +1,7 @@
-"""Deliveries written together (receipts.mark_delivered_together, what a socket's receipts arriving
-at once go through) write exactly what the same deliveries one by one write: the same cursors and
-the same events to the same people, in the same order. One that would be refused refuses the
-whole batch before it writes anything."""
+"""Receipts written together (receipts.mark_together, what a socket's receipts arriving at once go
+through) write exactly what the same receipts one by one write: the same cursors and the same
+events, with the same unread counts, to the same people, in the same order. One that would be
+refused refuses the whole batch before it writes anything."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ AUTHORS = [0, 2, 1, 0, 3, 0, 2, 3, 1, 0]  # who sends each message: to the group
 
 
 async def world(server: Server) -> dict[str, Any]:
-    """Four people in a group of four, the first two in a direct conversation too, ten messages;
-    the fourth leaves the group after sending."""
+    """Four people in a group of four, the first two in a direct conversation too, ten messages,
+    one of them deleted; the fourth leaves the group after sending."""
     org_id, people = await quick_team(server, ["Owner", "Member", "Member", "Member"])
     group = (await start(people[0], org_id, *people[1:], title="Four"))["id"]
     direct = (await start(people[0], org_id, people[1]))["id"]
@@ -28,6 +28,9 @@ async def world(server: Server) -> dict[str, Any]:
     for i, author in enumerate(AUTHORS):
         cid, who = (direct, people[author % 2]) if i % 2 else (group, people[author])
         messages.append((cid, (await send(who, cid, f"m{i}"))["messageId"]))
+    async with people[2].http() as http:  # the seventh, in the group
+        r = await http.delete(f"/api/messages/{messages[6][1]}")
+        assert r.status_code == 204, r.text
     async with people[3].http() as http:
         r = await http.delete(f"/api/conversations/{group}/members/{people[3].id}")
         assert r.status_code == 204, r.text
@@ -35,15 +38,17 @@ async def world(server: Server) -> dict[str, Any]:
     return {"org": org_id, "people": people, "group": group, "direct": direct, "messages": messages}
 
 
-def deliveries(w: dict[str, Any], seed: int) -> list[receipts.Delivery]:
-    """Receipts by members for messages of their conversations, repeated, late and out of order."""
+def marks(w: dict[str, Any], seed: int) -> list[receipts.Mark]:
+    """Deliveries and reads by members for messages of their conversations, repeated, late and out
+    of order."""
     rng = random.Random(seed)
     chosen = []
-    for _ in range(30):
+    for _ in range(40):
         cid, mid = rng.choice(w["messages"])
         members = range(3) if cid == w["group"] else range(2)
         who = w["people"][rng.choice(members)]
-        chosen.append(receipts.Delivery(cid, who.id, mid, f"trace{len(chosen)}"))
+        kind = rng.choice(["delivered", "delivered", "read"])
+        chosen.append(receipts.Mark(kind, cid, who.id, mid, f"trace{len(chosen)}"))
     return chosen
 
 
@@ -61,7 +66,7 @@ async def heard(server: Server, w: dict[str, Any]) -> dict[str, Any]:
                 {k: labels.get(v, v) for k, v in e["data"].items() if not k.endswith("At")},
             )
             for e in events
-            if e["event"] == "chat.message.delivered"
+            if e["event"] in ("chat.message.delivered", "chat.message.read")
         ]
     for name in ("group", "direct"):
         body = await history(w["people"][0], w[name])
@@ -71,18 +76,28 @@ async def heard(server: Server, w: dict[str, Any]) -> dict[str, Any]:
     return said
 
 
+@pytest.mark.parametrize("window", [receipts.WINDOW, 2], ids=["window", "too-far-behind"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-async def test_together_writes_what_one_by_one_writes(server: Server, seed: int) -> None:
+async def test_together_writes_what_one_by_one_writes(
+    server: Server, seed: int, window: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(receipts, "WINDOW", window)
     one, together = await world(server), await world(server)
     db = server.runtime.db
-    for d in deliveries(one, seed):
+    for m in marks(one, seed):
         async with db.unit_of_work() as session:
-            await receipts.mark_delivered(session, d.conversation_id, d.actor_id, [d.message_id])
+            if m.kind == "read":
+                await receipts.mark_read(session, m.conversation_id, m.actor_id, m.message_id)
+            else:
+                await receipts.mark_delivered(
+                    session, m.conversation_id, m.actor_id, [m.message_id]
+                )
     async with db.unit_of_work() as session:
-        await receipts.mark_delivered_together(session, deliveries(together, seed))
+        await receipts.mark_together(session, marks(together, seed))
     await server.settle()
     expected = await heard(server, one)
-    assert any(expected[p] for p in ("person0", "person1", "person2"))
+    kinds = {e for p in ("person0", "person1", "person2") for e, _ in expected[p]}
+    assert kinds == {"chat.message.delivered", "chat.message.read"}
     assert await heard(server, together) == expected
 
 
@@ -97,19 +112,19 @@ async def test_one_refusal_refuses_the_batch_and_writes_nothing(
     await server.settle()
     before = await heard(server, w)
     if refused == "not a member":
-        bad = receipts.Delivery(w["direct"], people[2].id, direct_message[1], "t")
+        bad = receipts.Mark("read", w["direct"], people[2].id, direct_message[1], "t")
     elif refused == "no longer in the org":
         async with people[0].http() as http:
             r = await http.delete(f"/api/orgs/{w['org']}/members/{people[2].id}")
             assert r.status_code == 204, r.text
         await server.settle()
         before = await heard(server, w)
-        bad = receipts.Delivery(w["group"], people[2].id, group_message[1], "t")
+        bad = receipts.Mark("delivered", w["group"], people[2].id, group_message[1], "t")
     else:
-        bad = receipts.Delivery(w["direct"], people[0].id, group_message[1], "t")
-    good = receipts.Delivery(w["group"], people[1].id, group_message[1], "t")
+        bad = receipts.Mark("read", w["direct"], people[0].id, group_message[1], "t")
+    good = receipts.Mark("read", w["group"], people[1].id, group_message[1], "t")
     with pytest.raises(NotFound):
         async with server.runtime.db.unit_of_work() as session:
-            await receipts.mark_delivered_together(session, [good, bad])
+            await receipts.mark_together(session, [good, bad])
     await server.settle()
     assert await heard(server, w) == before

@@ -101,6 +101,15 @@ _CURSORS_OF_MANY = (
 _MESSAGES_WITH_AUTHORS = select(_msg.id, _msg.conversation_id, _msg.n, _AUTHOR_IF_MEMBER).where(
     _msg.id.in_(bindparam("mids", expanding=True))
 )
+# A conversation's messages past n, oldest first, with their author as written and while still a
+# member active in the org, and whether deleted: what a batch's receipts there cover and leave
+# unread (messages_after).
+_MESSAGES_AFTER = (
+    select(_msg.n, _msg.id, _msg.author_id, _AUTHOR_IF_MEMBER, _msg.deleted_at.is_not(None))
+    .where(_msg.conversation_id == bindparam("cid"), _msg.n > bindparam("after"))
+    .order_by(_msg.n)
+    .limit(bindparam("limit"))
+)
 _N = bindparam("n", type_=_cm.read_n.type)
 _AT = bindparam("at", type_=_cm.read_at.type)
 _MOVE_DELIVERED = (
@@ -170,28 +179,20 @@ _LATEST_BY_AUTHOR = select(_msg.author_id, _msg.id, _msg.n).join(
 )
 
 
-# The reader's unread messages in one conversation: past their read cursor, not theirs, not deleted
-# (repository.unread_counts, for one conversation and built once).
-_UNREAD_OF_ONE = (
-    select(func.count(_msg.id))
-    .select_from(
-        ConversationMember.__table__.join(
-            Message.__table__,
-            and_(
-                _msg.conversation_id == _cm.conversation_id,
-                _msg.n > _cm.read_n,
-                _msg.deleted_at.is_(None),
-                or_(_msg.author_id.is_(None), _msg.author_id != _cm.user_id),
-            ),
-        )
-    )
-    .where(_cm.conversation_id == bindparam("cid"), _cm.user_id == bindparam("uid"))
+# The reader's unread messages in one conversation once their read cursor is at n: past it, not
+# theirs, not deleted (repository.unread_counts, for one conversation and built once).
+_UNREAD_AFTER = select(func.count(_msg.id)).where(
+    _msg.conversation_id == bindparam("cid"),
+    _msg.n > bindparam("n"),
+    _msg.deleted_at.is_(None),
+    or_(_msg.author_id.is_(None), _msg.author_id != bindparam("uid")),
 )
 
 
-async def unread_of(session: AsyncSession, conversation_id: str, user_id: str) -> int:
-    """How many of the conversation's messages the person has not read (as unread_counts)."""
-    found = await session.execute(_UNREAD_OF_ONE, {"cid": conversation_id, "uid": user_id})
+async def unread_after(session: AsyncSession, conversation_id: str, user_id: str, n: int) -> int:
+    """How many of the conversation's messages the person has not read (as unread_counts) with
+    their read cursor at n."""
+    found = await session.execute(_UNREAD_AFTER, {"cid": conversation_id, "uid": user_id, "n": n})
     return int(found.scalar_one())
 
 
@@ -318,6 +319,51 @@ async def messages_named(session: AsyncSession, message_ids: Sequence[str]) -> d
     """The messages of these ids that exist, by id."""
     rows = await session.execute(_MESSAGES_WITH_AUTHORS, {"mids": sorted(set(message_ids))})
     return {mid: Named(cid, n, author) for mid, cid, n, author in rows}
+
+
+class After(NamedTuple):
+    """One of a conversation's messages past a cursor (messages_after)."""
+
+    n: int
+    message_id: str
+    author_id: str | None  # as written (None: the author's account is gone)
+    member_author_id: str | None  # the author while still a member active in the org
+    deleted: bool
+
+
+class Window(NamedTuple):
+    """A conversation's messages past `after`, oldest first: what latest_by_author and unread_after
+    would say for any receipt whose cursor is at or past `after`, answered in memory."""
+
+    after: int
+    messages: list[After]
+
+    def latest_by_author(self, after_n: int, upto_n: int, user_id: str) -> list[Covered]:
+        """As latest_by_author, for after_n >= self.after."""
+        latest: dict[str, After] = {}
+        for m in self.messages:
+            if after_n < m.n <= upto_n and m.member_author_id not in (None, user_id):
+                latest[m.member_author_id] = m  # type: ignore[index]
+        return sorted((Covered(a, m.message_id, m.n) for a, m in latest.items()), key=lambda c: c.n)
+
+    def unread_after(self, user_id: str, n: int) -> int:
+        """As unread_after, for n >= self.after."""
+        return sum(
+            1
+            for m in self.messages
+            if m.n > n and not m.deleted and (m.author_id is None or m.author_id != user_id)
+        )
+
+
+async def messages_after(
+    session: AsyncSession, conversation_id: str, after_n: int, limit: int
+) -> Window | None:
+    """The conversation's messages past after_n, or None when there are more than `limit`."""
+    rows = await session.execute(
+        _MESSAGES_AFTER, {"cid": conversation_id, "after": after_n, "limit": limit + 1}
+    )
+    found = [After(*row) for row in rows]
+    return Window(after_n, found) if len(found) <= limit else None
 
 
 async def move_cursor(

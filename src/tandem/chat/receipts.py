@@ -62,15 +62,23 @@ async def _cursors(
 
 
 async def _audiences(
-    session: AsyncSession, conversation_id: str, actor_id: str, after_n: int, target: _Target
+    session: AsyncSession,
+    conversation_id: str,
+    actor_id: str,
+    after_n: int,
+    target: _Target,
+    window: cursors.Window | None = None,
 ) -> list[tuple[str, int, list[str]]]:
     """(message id, n, rooms) of each event a cursor moved from after_n to the target's n makes:
     one per author of the messages it covers (their latest one), the person's own sharing one
-    with the author of the target message."""
+    with the author of the target message. The window, when given, holds the messages past
+    after_n."""
     message_id, n = target.message_id, target.n
     if n == after_n + 1:  # the usual move, by one message: its author is known
         author = target.author_id
         covered = [] if author in (None, actor_id) else [cursors.Covered(author, message_id, n)]
+    elif window is not None:
+        covered = window.latest_by_author(after_n, n, actor_id)
     else:
         covered = await cursors.latest_by_author(session, conversation_id, after_n, n, actor_id)
     events = [(c.message_id, c.n, [user_room(c.author_id)]) for c in covered if c.n != n]
@@ -101,53 +109,82 @@ async def mark_delivered(
         )
 
 
-class Delivery(NamedTuple):
-    """A one-message delivered receipt of `mark_delivered_together`, with its request's trace id."""
+class Mark(NamedTuple):
+    """A one-message receipt of `mark_together`, with its request's trace id."""
 
+    kind: str  # "delivered" or "read"
     conversation_id: str
     actor_id: str
     message_id: str
     trace_id: str
 
 
-async def mark_delivered_together(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
-    """What mark_delivered, one delivery after another, writes, in a few statements for them all:
-    one query for their cursors (locking the rows on PostgreSQL), one for their messages, one run
-    of the cursor UPDATE and one INSERT of the events. When any of them would be refused, raises
-    that refusal before writing anything."""
-    mine = await cursors.cursors_of_many(
-        session, [(d.conversation_id, d.actor_id) for d in deliveries]
-    )
-    named = await cursors.messages_named(session, [d.message_id for d in deliveries])
+# How many messages past the batch's furthest-behind cursor a conversation's window holds at most;
+# past that, each receipt there asks for what it covers and leaves unread by itself.
+WINDOW = 200
+
+
+async def mark_together(session: AsyncSession, marks: Sequence[Mark]) -> None:
+    """What mark_delivered and mark_read, one receipt after another, write, in a few statements for
+    them all: one query for their cursors (locking the rows on PostgreSQL), one for their messages,
+    a run of each cursor UPDATE and one INSERT of the events; and, in each conversation where a
+    cursor moves by more than one message or a read unread counts, one query for the messages past
+    the furthest-behind of them. When any of them would be refused, raises that refusal before
+    writing anything."""
+    mine = await cursors.cursors_of_many(session, [(m.conversation_id, m.actor_id) for m in marks])
+    named = await cursors.messages_named(session, [m.message_id for m in marks])
+    # The batch's cursors only move forward: the lowest one a conversation's receipts start from
+    # bounds every later one there.
+    lowest: dict[str, int] = {}
+    for kind, cid, uid, _, _ in marks:
+        if (cid, uid) in mine:
+            at = mine[(cid, uid)].read_n if kind == "read" else mine[(cid, uid)].delivered_n
+            lowest[cid] = min(at, lowest.get(cid, at))
+    windows: dict[str, cursors.Window | None] = {}
+
+    async def window(cid: str) -> cursors.Window | None:
+        if cid not in windows:
+            windows[cid] = await cursors.messages_after(session, cid, lowest[cid], WINDOW)
+        return windows[cid]
+
     now = utcnow()
-    moves: list[tuple[str, str, int]] = []
+    moves: dict[str, list[tuple[str, str, int]]] = {"delivered": [], "read": []}
     events: list[outbox.Recorded] = []
-    for cid, uid, mid, trace_id in deliveries:
+    for kind, cid, uid, mid, trace_id in marks:
         if (cid, uid) not in mine:
             raise policy.not_found()
         message = named.get(mid)
         if message is None or message.conversation_id != cid:
             raise policy.message_not_found()
-        cursor = mine[(cid, uid)]
-        if message.n <= cursor.delivered_n:
+        cursor, n = mine[(cid, uid)], message.n
+        after = cursor.read_n if kind == "read" else cursor.delivered_n
+        if n <= after:
             continue
-        target = _Target(cursor, mid, message.n, message.author_id)
-        for covered_id, covered_n, rooms in await _audiences(
-            session, cid, uid, cursor.delivered_n, target
-        ):
-            events.append(
-                outbox.Recorded(
-                    _delivered(cid, covered_id, covered_n, uid, now),
-                    rooms,
-                    cursor.org_id,
-                    uid,
-                    trace_id,
-                )
+        seen = await window(cid) if kind == "read" or n > after + 1 else None
+        if kind == "read":
+            unread = (
+                seen.unread_after(uid, n)
+                if seen is not None
+                else await cursors.unread_after(session, cid, uid, n)
             )
-        moves.append((cid, uid, message.n))
-        mine[(cid, uid)] = cursor._replace(delivered_n=message.n)
-    if moves:
-        await cursors.move_cursors(session, "delivered", moves, now)
+            mine[(cid, uid)] = cursor._replace(read_n=n, delivered_n=max(n, cursor.delivered_n))
+        else:
+            mine[(cid, uid)] = cursor._replace(delivered_n=n)
+        target = _Target(cursor, mid, n, message.author_id)
+        for covered_id, covered_n, rooms in await _audiences(
+            session, cid, uid, after, target, seen
+        ):
+            data = (
+                _read(cid, covered_id, covered_n, uid, now, unread)
+                if kind == "read"
+                else _delivered(cid, covered_id, covered_n, uid, now)
+            )
+            events.append(outbox.Recorded(data, rooms, cursor.org_id, uid, trace_id))
+        moves[kind].append((cid, uid, n))
+    for kind, moved in moves.items():
+        if moved:
+            await cursors.move_cursors(session, kind, moved, now)
+    if events:
         await outbox.record_many(session, events)
 
 
@@ -161,7 +198,7 @@ async def mark_read(
         session, "read", conversation_id, actor_id, target.n, now
     ):
         return
-    unread = await cursors.unread_of(session, conversation_id, actor_id)
+    unread = await cursors.unread_after(session, conversation_id, actor_id, target.n)
     for covered_id, covered_n, rooms in await _audiences(
         session, conversation_id, actor_id, mine.read_n, target
     ):

@@ -161,8 +161,8 @@ class Receipt(NamedTuple):
     message_ids: tuple[str, ...]
 
     @property
-    def one_delivery(self) -> bool:
-        return self.kind == "delivered" and len(self.message_ids) == 1
+    def one_message(self) -> bool:
+        return len(self.message_ids) == 1
 
     async def __call__(self, session: AsyncSession) -> None:
         if self.kind == "delivered":
@@ -176,18 +176,22 @@ class Receipt(NamedTuple):
 
 
 async def write_receipts(session: AsyncSession, entries: list[Entry]) -> list[None]:
-    """A batch of receipts in order: each run of one-message deliveries (a message's recipients
-    answering together) written by mark_delivered_together, the others one by one."""
-    for together, run in groupby(entries, key=lambda entry: entry[0].one_delivery):
+    """A batch of receipts in order: each run of one-message receipts (a message's recipients
+    answering together) written by mark_together, the others one by one."""
+    for together, run in groupby(entries, key=lambda entry: entry[0].one_message):
         group = list(run)
         if together and len(group) > 1:
-            deliveries = [
-                receipts.Delivery(
-                    r.conversation_id, r.actor_id, r.message_ids[0], context.run(current_trace_id)
+            marks = [
+                receipts.Mark(
+                    r.kind,
+                    r.conversation_id,
+                    r.actor_id,
+                    r.message_ids[0],
+                    context.run(current_trace_id),
                 )
                 for r, context in group
             ]
-            await receipts.mark_delivered_together(session, deliveries)
+            await receipts.mark_together(session, marks)
         else:
             await one_by_one(session, group)
     return [None] * len(entries)
