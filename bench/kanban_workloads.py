@@ -1,7 +1,9 @@
-"""bench/run.py's Kanban workloads (Tandem only): the board's burst test (kanban_burst.py) and
-its moves per server core with viewers watching (kanban_moves.py). Each runs once per bench
-run, as a script of its own with a server of its own, on the cores run.py gives the server and
-the load generator; a run whose boards did not converge fails the bench."""
+"""bench/run.py's page workloads (Tandem only): the board's burst test (kanban_burst.py), its
+moves per server core with viewers watching (kanban_moves.py), and messages with 1,000 people
+(chat_load.py) at the rate the goal names and at one this machine's core holds. Each runs once
+per bench run, as a script of its own with a server of its own, on the cores run.py gives the
+server and the load generator; a run whose boards did not converge, or whose messages did not
+all reach all their recipients once, fails the bench."""
 
 from __future__ import annotations
 
@@ -19,11 +21,17 @@ from servers import BENCH
 FULL = {
     "kanban-burst": ["kanban_burst.py"],
     "kanban-moves": ["kanban_moves.py"],
+    "chat-60": ["chat_load.py", "--rate", "60"],
+    "chat-200": ["chat_load.py", "--rate", "200"],
 }
 QUICK = {
     "kanban-burst": ["kanban_burst.py", "--clients", "3", "--rate", "20", "--seconds", "2"],
     "kanban-moves": ["kanban_moves.py", "--viewers", "5", "--seconds", "1", "--warmup", "0.5"],
-}
+    "chat-20": [
+        "chat_load.py", "--clients", "12", "--conversations", "4", "--group-size", "5",
+        "--rate", "20", "--seconds", "2",
+    ],
+}  # fmt: skip
 # A hung run prints its stacks (faulthandler) before the runner gives up on it.
 DEADLINE_S = 600
 

@@ -1098,7 +1098,159 @@ function socketWriter() {
   };
 }
 
-const workloads = { idle, fanout, latency, product, floor, storm };
+// ---------------------------------------------------------------- chat (bench/chat_load.py)
+
+// Many people in many conversations, one socket each, as bench/chat_load.py's Python clients do:
+// messages go out at cfg.rate over the conversations in turn (of a conversation's members, the
+// one who has sent least), now and then after a chat.typing; every recipient answers each
+// chat.message.created with chat.message.delivered, and every fifth with chat.message.read once
+// that is acknowledged. The timings are wall-clock seconds, returned raw for chat_load.py to tally.
+async function chat() {
+  const { randomUUID } = require("node:crypto");
+  const wall = () => (performance.timeOrigin + performance.now()) / 1000;
+  const timeoutMs = 60000;
+  const shared = { sent: {}, author: {}, deliveredEmit: [], refused: {} };
+  const refuse = (key) => (shared.refused[key] = (shared.refused[key] || 0) + 1);
+  const check = (what, answer) => {
+    if (answer && answer.ok) return true;
+    refuse(`${what}:${answer && answer.error ? answer.error.code : JSON.stringify(answer)}`);
+    return false;
+  };
+  let closing = false;
+  const clients = cfg.clients.map((c, index) => ({
+    index,
+    userId: c.userId,
+    rooms: c.rooms,
+    socket: null,
+    arrivals: [], // [clientId, wall, emittedAt]
+    receipts: [], // [messageId, recipientId, wall]
+    acked: [], // [clientId, conversationId]
+    sends: 0,
+    disconnects: 0,
+  }));
+
+  async function answer(c, conversationId, messageId, read) {
+    try {
+      shared.deliveredEmit.push([messageId, c.userId, wall()]);
+      const body = { conversationId, messageIds: [messageId] };
+      check("delivered", await ack(c.socket, "chat.message.delivered", body, timeoutMs));
+      if (read) check("read", await ack(c.socket, "chat.message.read", { conversationId, messageId }, timeoutMs));
+    } catch (err) {
+      refuse(`receipt:${(err && err.name) || "Error"}`); // a closed socket, an ack that never came
+    }
+  }
+
+  function created(c, env) {
+    const at = wall();
+    const data = (env && env.data) || {};
+    const message = data.message || {};
+    if (message.authorId === c.userId) return; // one's own message, echoed: not a delivery
+    c.arrivals.push([data.clientId, at, env.meta.emittedAt]);
+    answer(c, data.conversationId, message.messageId, c.arrivals.length % 5 === 0);
+  }
+
+  function delivered(c, env) {
+    const at = wall();
+    const data = (env && env.data) || {};
+    if (data.recipientId !== c.userId) c.receipts.push([data.messageId, data.recipientId, at]);
+  }
+
+  async function start(c) {
+    c.socket = await connectOne(c.index);
+    c.socket.on("chat.message.created", (env) => created(c, env));
+    c.socket.on("chat.message.delivered", (env) => delivered(c, env));
+    c.socket.on("disconnect", () => {
+      if (!closing) c.disconnects++;
+    });
+    for (const room of c.rooms) {
+      const a = await ack(c.socket, "subscribe", { room }, timeoutMs);
+      if (!a || a.ok !== true) throw new Error(`subscribe ${room}: ${JSON.stringify(a)}`);
+    }
+  }
+
+  async function sendOne(c, conversationId, k, typing) {
+    if (typing) {
+      ack(c.socket, "chat.typing", { conversationId, typing: true }, timeoutMs).then(
+        (a) => check("typing", a),
+        (err) => refuse(`typing:${(err && err.name) || "Error"}`),
+      );
+    }
+    const clientId = randomUUID().replaceAll("-", "");
+    shared.sent[clientId] = wall();
+    let a;
+    try {
+      a = await ack(c.socket, "chat.message.send", { conversationId, clientId, text: `Message ${k}` }, timeoutMs);
+    } catch (err) {
+      a = { error: { code: (err && err.name) || "Error" } };
+    }
+    if (check("send", a)) {
+      shared.author[a.messageId] = c.index;
+      c.acked.push([clientId, conversationId]);
+    }
+  }
+
+  const connectStarted = monoMs();
+  for (let at = 0; at < clients.length; at += cfg.connectBatch) {
+    await Promise.all(clients.slice(at, at + cfg.connectBatch).map(start));
+  }
+  const connectSeconds = (monoMs() - connectStarted) / 1000;
+
+  await mark("before");
+  const meter = cpuMeter();
+  meter.start();
+  const total = Math.floor(cfg.rate * cfg.seconds);
+  const sends = [];
+  const started = monoMs();
+  for (let k = 0; k < total; k++) {
+    const wait = started + (k * 1000) / cfg.rate - monoMs();
+    if (wait > 0) await sleep(wait);
+    const [conversationId, people] = cfg.conversations[k % cfg.conversations.length];
+    let sender = people[0];
+    for (const i of people) if (clients[i].sends < clients[sender].sends) sender = i;
+    clients[sender].sends++;
+    sends.push(sendOne(clients[sender], conversationId, k, cfg.typingEvery > 0 && k % cfg.typingEvery === 0));
+  }
+  const sendSeconds = (monoMs() - started) / 1000;
+  await Promise.all(sends);
+  // Until every accepted message has reached every recipient and receipts stop coming for 3 s,
+  // or nothing has come for 15 s, or 120 s have passed.
+  const members = new Map(cfg.conversations.map(([id, people]) => [id, people.length]));
+  const expected = clients.reduce((n, c) => n + c.acked.reduce((m, [, id]) => m + members.get(id) - 1, 0), 0);
+  const arrived = () => clients.reduce((n, c) => n + c.arrivals.length, 0);
+  const count = () => clients.reduce((n, c) => n + c.arrivals.length + c.receipts.length, 0);
+  const deadline = monoMs() + 120000;
+  let last = -1;
+  let since = monoMs();
+  while (monoMs() < deadline) {
+    const now = count();
+    if (now !== last) {
+      last = now;
+      since = monoMs();
+    } else if (monoMs() - since >= (arrived() >= expected ? 3000 : 15000)) break;
+    await sleep(100);
+  }
+  const settledSeconds = (monoMs() - started) / 1000 - 3;
+  const load = meter.stop();
+  await mark("after");
+  await sleep(500); // a duplicate would arrive now
+  closing = true;
+  closeAll(clients.map((c) => c.socket));
+  return {
+    connectSeconds,
+    sendSeconds,
+    settledSeconds,
+    loadgen: load,
+    ...shared,
+    clients: clients.map((c) => ({
+      arrivals: c.arrivals,
+      receipts: c.receipts,
+      acked: c.acked,
+      disconnects: c.disconnects,
+    })),
+  };
+}
+
+const workloads = { idle, fanout, latency, product, floor, storm, chat };
 
 workloads[cfg.workload]()
   .then((result) => {
