@@ -19,8 +19,8 @@ Reported: send -> each recipient's arrival (from just before the emit, and from 
 `meta.emittedAt`), receipts (from a recipient's `chat.message.delivered` emit to the sender's
 arrival of the room's `chat.message.delivered`), deliveries expected and received with the
 missing and duplicate ones, and the server's CPU seconds per message (its /proc stat, from the
-first send until every recipient has every message and the receipts stopped coming for 3 s; at
-most 120 s, or 15 s without anything arriving) with the load generator's own over the same time.
+first send until every recipient has every message, every receipt is acknowledged and the
+receipts stopped coming for 3 s; at most 120 s, or 15 s without anything arriving) with the load generator's own over the same time.
 Every recipient must get every accepted message exactly once and every send must be accepted or
 refused with `rate_limited` (the server shedding load), or the script exits 1 (and keeps the
 server's log).
@@ -317,8 +317,8 @@ async def measure(args: argparse.Namespace, info: dict, pid: int) -> dict[str, A
         sends.append(asyncio.create_task(clients[sender].send(cid, n, typing)))
     send_seconds = time.monotonic() - started
     await asyncio.gather(*sends)
-    # Until every accepted message has reached every recipient and receipts stop coming for 3 s,
-    # or nothing has come for 15 s, or 120 s have passed.
+    # Until every accepted message has reached every recipient, every receipt is acknowledged and
+    # receipts stop coming for 3 s, or nothing has come for 15 s, or 120 s have passed.
     size = {cid: len(members) for cid, members in conversations}
     expected = sum(size[cid] - 1 for c in clients for _, cid in c.acked)
     deadline = time.monotonic() + 120
@@ -326,9 +326,10 @@ async def measure(args: argparse.Namespace, info: dict, pid: int) -> dict[str, A
     while time.monotonic() < deadline:
         now = sum(len(c.arrivals) + len(c.receipts) for c in clients)
         arrived = sum(len(c.arrivals) for c in clients)
+        answering = sum(len(c.tasks) for c in clients)
         if now != last:
             last, since = now, time.monotonic()
-        elif time.monotonic() - since >= (3 if arrived >= expected else 15):
+        elif time.monotonic() - since >= (3 if arrived >= expected and not answering else 15):
             break
         await asyncio.sleep(0.1)
     settled_seconds = time.monotonic() - started - 3

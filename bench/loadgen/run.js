@@ -1129,7 +1129,9 @@ async function chat() {
     disconnects: 0,
   }));
 
+  let answering = 0; // receipts sent and not yet acknowledged
   async function answer(c, conversationId, messageId, read) {
+    answering++;
     try {
       shared.deliveredEmit.push([messageId, c.userId, wall()]);
       const body = { conversationId, messageIds: [messageId] };
@@ -1137,6 +1139,8 @@ async function chat() {
       if (read) check("read", await ack(c.socket, "chat.message.read", { conversationId, messageId }, timeoutMs));
     } catch (err) {
       refuse(`receipt:${(err && err.name) || "Error"}`); // a closed socket, an ack that never came
+    } finally {
+      answering--;
     }
   }
 
@@ -1212,8 +1216,8 @@ async function chat() {
   }
   const sendSeconds = (monoMs() - started) / 1000;
   await Promise.all(sends);
-  // Until every accepted message has reached every recipient and receipts stop coming for 3 s,
-  // or nothing has come for 15 s, or 120 s have passed.
+  // Until every accepted message has reached every recipient, every receipt is acknowledged and
+  // receipts stop coming for 3 s, or nothing has come for 15 s, or 120 s have passed.
   const members = new Map(cfg.conversations.map(([id, people]) => [id, people.length]));
   const expected = clients.reduce((n, c) => n + c.acked.reduce((m, [, id]) => m + members.get(id) - 1, 0), 0);
   const arrived = () => clients.reduce((n, c) => n + c.arrivals.length, 0);
@@ -1226,7 +1230,7 @@ async function chat() {
     if (now !== last) {
       last = now;
       since = monoMs();
-    } else if (monoMs() - since >= (arrived() >= expected ? 3000 : 15000)) break;
+    } else if (monoMs() - since >= (arrived() >= expected && answering === 0 ? 3000 : 15000)) break;
     await sleep(100);
   }
   const settledSeconds = (monoMs() - started) / 1000 - 3;
