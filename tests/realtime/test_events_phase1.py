@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 
 from tests.harness import (
@@ -463,3 +464,35 @@ async def test_no_event_type_crosses_into_another_org(sqlite_server):
     }
     assert [e["event"] for e in outsider.events] == ["org.member.updated"]
     assert outsider.events[0]["data"]["organizationId"] == other_org
+
+
+async def test_a_failed_presence_batch_loses_neither_the_connect_nor_the_next_batch(
+    server, monkeypatch, caplog
+):
+    """When writing a batch of presence changes fails (the database refuses it), the failure is
+    logged, the person's socket still connects and works, and the changes that come after are
+    announced."""
+    org_id, (owner, first, second) = await quick_team(server, ["Owner", "Member", "Member"])
+    runtime = server.runtime
+    announce, armed, failed = runtime._announce, [], []
+
+    async def failing_once(batch: dict[str, bool]) -> None:
+        if armed and not failed:
+            failed.append(batch)
+            raise RuntimeError("the database refused the batch")
+        await announce(batch)
+
+    monkeypatch.setattr(runtime, "_announce", failing_once)
+    async with listening(owner, f"org:{org_id}") as observer:
+        await quiesce(server)
+        armed.append(True)
+        with caplog.at_level(logging.ERROR, logger="tandem"):
+            one = await Listener(server, await first.socket_token()).connect()
+        assert list(failed[0]) == [first.id]
+        assert any(r.getMessage() == "announcing 1 presence changes failed" for r in caplog.records)
+        ack = await one.subscribe(f"org:{org_id}")
+        assert ack["ok"] is True, ack
+        two = await Listener(server, await second.socket_token()).connect()
+        await observer.wait_event("org.member.presence", userId=second.id, online=True, timeout=5)
+        await one.close()
+        await two.close()
