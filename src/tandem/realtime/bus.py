@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from tandem.kit.redis_client import command_client
+
 log = logging.getLogger("tandem.bus")
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
@@ -45,9 +47,7 @@ class RedisBus(LocalBus):
 
     def __init__(self, url: str, prefix: str = "tandem") -> None:
         super().__init__()
-        import redis.asyncio as redis
-
-        self._redis = redis.from_url(url)
+        self._redis = command_client(url)
         self.channel = f"{prefix}:control"
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()

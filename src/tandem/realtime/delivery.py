@@ -29,7 +29,7 @@ import socketio
 from socketio.async_manager import AsyncManager
 
 from tandem.accel.frame_fanout import FrameFanout
-from tandem.accel.redis_pipeline import PipelinedPublish
+from tandem.accel.redis_pipeline import PipelinedPublish, PublishFailed
 from tandem.accel.room_index import RoomIndex
 from tandem.config import Settings
 from tandem.realtime.envelope import superseding_key
@@ -273,17 +273,40 @@ class TandemRedisManager(PipelinedPublish, socketio.AsyncRedisManager, LocalDeli
     while this one's subscription was down never reaches its sockets, and no seq gap tells their
     clients (seqs are global, so gaps are normal). So `_listen` — the method python-socketio's
     pub/sub managers leave to their subclasses — owns its connection, with no silent reconnect
-    inside redis-py, and after any break in the subscription it calls `on_resubscribed` once
-    subscribed again: the gateway then closes its local sockets, whose clients reconnect and
-    replay from their last seq (SPEC §5.3).
+    inside redis-py, and once subscribed (at start, and again after any break) it calls
+    `on_resubscribed`: the gateway closes its local sockets, whose clients reconnect and replay
+    from their last seq (SPEC §5.3). Until that has run, `caught_up` is false and `emit_many`
+    refuses a batch before delivering any of it here: a later event delivered to a socket that
+    missed an earlier one would move its client's cursor past the gap, and its replay would
+    start after it.
     """
 
     LISTEN_RETRY_MAX_SECONDS = 5.0
+    SUBSCRIBE_TIMEOUT_SECONDS = 5.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.on_resubscribed: Callable[[], Awaitable[None]] | None = None
         self.resubscriptions = 0
+        self.caught_up = False
+        self._listening = False
+        self._caught_up = asyncio.Event()
+
+    @property
+    def listener_name(self) -> str:
+        """The name the subscription's connection gives itself (Redis `CLIENT LIST`)."""
+        return f"{self.channel}:listener:{self.host_id}"
+
+    def initialize(self) -> None:
+        """Start listening; python-socketio calls this at the first connect, `start` earlier."""
+        if not self._listening:
+            self._listening = True
+            super().initialize()
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Subscribe before the instance serves or publishes; raises if Redis does not answer."""
+        self.initialize()
+        await asyncio.wait_for(self._caught_up.wait(), timeout)
 
     async def _listen(self) -> AsyncIterator[bytes]:
         import redis.asyncio as redis
@@ -296,18 +319,24 @@ class TandemRedisManager(PipelinedPublish, socketio.AsyncRedisManager, LocalDeli
         while True:
             # No retries inside redis-py: a reconnect there would resubscribe without telling us.
             client = redis.from_url(
-                self.redis_url, retry=Retry(NoBackoff(), 0), **self.redis_options
+                self.redis_url,
+                retry=Retry(NoBackoff(), 0),
+                client_name=self.listener_name,
+                **self.redis_options,
             )
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
+                await self._confirmed(pubsub)
                 retry_in = 0.1
                 if interrupted:
                     interrupted = False
                     self.resubscriptions += 1
                     logger.warning("redis subscription restored; local sockets catch up by replay")
-                    if self.on_resubscribed is not None:
-                        await self.on_resubscribed()
+                if self.on_resubscribed is not None:
+                    await self.on_resubscribed()
+                self.caught_up = True
+                self._caught_up.set()
                 async for message in pubsub.listen():
                     if message.get("type") == "message" and message.get("channel") == channel:
                         yield message["data"]
@@ -322,6 +351,8 @@ class TandemRedisManager(PipelinedPublish, socketio.AsyncRedisManager, LocalDeli
                     extra={"redis_exception": str(exc)},
                 )
             finally:
+                self.caught_up = False
+                self._caught_up.clear()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                 with contextlib.suppress(Exception):
@@ -329,9 +360,23 @@ class TandemRedisManager(PipelinedPublish, socketio.AsyncRedisManager, LocalDeli
             await asyncio.sleep(retry_in)
             retry_in = min(retry_in * 2, self.LISTEN_RETRY_MAX_SECONDS)
 
+    async def _confirmed(self, pubsub: Any) -> None:
+        """Wait for Redis to confirm the SUBSCRIBE: from then on nothing published is missed here."""
+        deadline = asyncio.get_running_loop().time() + self.SUBSCRIBE_TIMEOUT_SECONDS
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError("redis did not confirm the subscription")
+            reply = await pubsub.get_message(timeout=left)
+            if reply is not None and reply.get("type") == "subscribe":
+                return
+
     async def emit_many(self, items: Sequence[Broadcast], namespace: str = "/") -> None:
         """Deliver each broadcast here and publish it to the other instances, in order; return
-        once Redis accepted every one of them, or raise if it did not."""
+        once Redis accepted every one of them, or raise if it did not, or if this instance's
+        sockets have not caught up with what its subscription missed (nothing is delivered)."""
+        if not self.caught_up:
+            raise PublishFailed("this instance's redis subscription has not caught up")
         if len(items) > 1:
             self.join_next()
         await self.publish_batch(list(items), namespace)

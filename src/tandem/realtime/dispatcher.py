@@ -49,6 +49,7 @@ class Dispatcher:
         control: ControlHandler,
         *,
         poll_seconds: float = 0.5,
+        can_lead: Callable[[], bool] | None = None,
         on_published: Callable[[int], Awaitable[None]] | None = None,
         observe_lag: Callable[[str, float], None] | None = None,
     ) -> None:
@@ -56,6 +57,9 @@ class Dispatcher:
         self.publish = publish
         self.control = control
         self.poll_seconds = poll_seconds
+        # False while this instance cannot publish in order (its Redis subscription is catching
+        # up): it leaves the lead to another instance rather than take it and fail.
+        self.can_lead = can_lead
         self.on_published = on_published
         self.observe_lag = observe_lag
         self._wake = asyncio.Event()
@@ -121,7 +125,7 @@ class Dispatcher:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                if not self.is_leader:
+                if not self.is_leader and (self.can_lead is None or self.can_lead()):
                     self.is_leader = await self._acquire()
                     if self.is_leader:
                         logger.info("dispatcher is leader")

@@ -160,6 +160,8 @@ class Gateway:
         """This instance missed what other instances published while its Redis subscription was
         down: close its sockets, so their clients reconnect and replay from their last seq."""
         sids = list(self.sockets)
+        if not sids:
+            return
         logger.warning("closing %d sockets to replay what Redis did not deliver", len(sids))
         for sid in sids:
             await self.sio.disconnect(sid, ignore_queue=True)

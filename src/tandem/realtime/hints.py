@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from tandem.kit.redis_client import command_client
+
 logger = logging.getLogger("tandem.hints")
 
 TTL_SECONDS = 5.0
@@ -77,9 +79,7 @@ class RedisView(LocalView):
 
     def __init__(self, url: str, prefix: str) -> None:
         super().__init__()
-        import redis.asyncio as redis
-
-        self._redis: Any = redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._redis: Any = command_client(url, socket_timeout=2, socket_connect_timeout=2)
         self.prefix = prefix
 
     def key(self, room: str) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tandem.kit.errors import RateLimited
+from tandem.kit.redis_client import command_client
 from tandem.realtime.inbound import failure
 
 logger = logging.getLogger("tandem.limits")
@@ -117,11 +118,10 @@ class RedisLimiter(Limiter):
 
     def __init__(self, url: str, prefix: str = "tandem", *, clock: Clock = time.time) -> None:
         super().__init__(clock=clock)
-        import redis.asyncio as redis
         from redis.exceptions import RedisError
 
         self._failures = (RedisError, OSError)
-        self._redis: Any = redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._redis: Any = command_client(url, socket_timeout=2, socket_connect_timeout=2)
         self.prefix = prefix
         self._script = self._redis.register_script(_GCRA)
         self._warned_at = 0.0

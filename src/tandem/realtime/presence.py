@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from redis.exceptions import RedisError
 
+from tandem.kit.redis_client import command_client
+
 logger = logging.getLogger("tandem.presence")
 
 Announce = Callable[[str, bool], Awaitable[None]]  # (user_id, online)
@@ -105,9 +107,7 @@ class RedisPresence(LocalPresence):
         prefix: str = "tandem",
     ) -> None:
         super().__init__(announce, grace_seconds)
-        import redis.asyncio as redis
-
-        self._redis = redis.from_url(url)
+        self._redis = command_client(url)
         self.instance_id = instance_id
         self.prefix = prefix
         self._online_users = f"{prefix}:online-users"
@@ -165,7 +165,16 @@ class RedisPresence(LocalPresence):
             sids.discard(sid)
             if not sids:
                 self._sockets.pop(user_id, None)
-        await self._disconnect(keys=self._keys(user_id), args=[self._member(sid)])
+        try:
+            await self._disconnect(keys=self._keys(user_id), args=[self._member(sid)])
+        except RedisError as exc:
+            # The socket is gone all the same. Its entry is no longer refreshed: it expires, and a
+            # sweep then settles the person.
+            logger.warning(
+                "presence unreachable; a socket's entry is left to expire",
+                extra={"redis_exception": str(exc)},
+            )
+            return
         self._leaving[user_id] = self._leaving.get(user_id, 0) + 1
         self._later(self._settle_after_grace(user_id))
 
