@@ -37,13 +37,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -52,10 +48,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import node_loadgen
 import socketio
 from kanban_board import Api, add_server_options, epoch, percentiles, run_once, sign_in
 from profiles import Profiler, summarize_profile
-from servers import BENCH
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -361,7 +357,7 @@ def measure_node(
     """The same run with bench/loadgen/run.js `chat` playing the people: it connects them, then
     says "before", sends, waits for the receipts to settle and says "after"; the server's CPU,
     the load generator's and the profile are taken at those marks."""
-    if shutil.which("node") is None or not (BENCH / "node_modules" / "socket.io-client").is_dir():
+    if not node_loadgen.available():
         raise SystemExit("--loadgen node needs node and bench/node_modules (npm ci in bench/)")
     cfg = {
         "workload": "chat",
@@ -374,43 +370,23 @@ def measure_node(
         "typingEvery": args.typing_every,
         "connectBatch": args.connect_batch,
     }
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="chat-", delete=False) as f:
-        json.dump(cfg, f)
-    cmd = ["node", str(BENCH / "loadgen" / "run.js"), f.name]
-    if args.client_cpus:
-        cmd = ["taskset", "-c", args.client_cpus, *cmd]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdin and proc.stdout
     profiler = Profiler(Path(args.profile) if args.profile else None)
     readings: dict[str, float] = {}
-    result = None
+
+    def on_mark(msg: dict[str, Any]) -> str:
+        if msg["mark"] == "before":
+            profiler.start(pid)
+            readings.update(server=cpu_seconds(pid), loadgen=cpu_seconds(msg["pid"]))
+        elif msg["mark"] == "after":
+            readings["server"] = cpu_seconds(pid) - readings["server"]
+            readings["loadgen"] = cpu_seconds(msg["pid"]) - readings["loadgen"]
+            profiler.stop()
+        return "go"
+
     try:
-        for line in proc.stdout:
-            msg = json.loads(line)
-            if msg.get("mark") == "before":
-                profiler.start(pid)
-                readings |= {"server": cpu_seconds(pid), "loadgen": cpu_seconds(proc.pid)}
-            elif msg.get("mark") == "after":
-                readings["server"] = cpu_seconds(pid) - readings["server"]
-                readings["loadgen"] = cpu_seconds(proc.pid) - readings["loadgen"]
-                profiler.stop()
-            elif "result" in msg:
-                result = msg["result"]
-                continue
-            elif "error" in msg:
-                raise RuntimeError(f"load generator: {msg['error']}")
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
+        result = node_loadgen.play(cfg, on_mark, cpus=args.client_cpus)
     finally:
         profiler.stop()
-        os.unlink(f.name)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if result is None:
-        raise RuntimeError(f"load generator exited with {proc.returncode} and no result")
     shared = Shared()
     shared.sent = result["sent"]
     shared.author = result["author"]

@@ -58,6 +58,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import node_loadgen
 from goals import STORM_GOAL_CLIENTS as GOAL_CLIENTS
 from goals import STORM_GOAL_SECONDS as GOAL_SECONDS
 from kanban_board import free_port, prioritize
@@ -430,45 +431,21 @@ def run_loadgen(
     cfg: dict[str, Any],
     server: Process,
     args: argparse.Namespace,
-    workdir: Path,
     logs: Any,
     profiler: Profiler | None = None,
 ) -> dict[str, Any]:
     """The load generator's storm, with the restart and the readings at its marks."""
-    cfg_file = workdir / f"storm-{cfg['server']}.json"
-    cfg_file.write_text(json.dumps(cfg))
-    cmd = [*nice_prefix(args.nice), "taskset", "-c", args.client_cpus, "node"]
-    proc = subprocess.Popen(
-        [*cmd, str(BENCH / "loadgen" / "run.js"), str(cfg_file)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        bufsize=1,
-    )
-    assert proc.stdin and proc.stdout
     seen: dict[str, Any] = {}
-    result = None
     try:
-        for line in proc.stdout:
-            msg = json.loads(line)
-            if "mark" in msg:
-                answer = on_mark(msg, server, seen, logs, profiler)
-                proc.stdin.write(answer + "\n")
-                proc.stdin.flush()
-            elif "result" in msg:
-                result = msg["result"]
-            elif "error" in msg:
-                raise RuntimeError(f"load generator: {msg['error']}")
+        result = node_loadgen.play(
+            cfg,
+            lambda msg: on_mark(msg, server, seen, logs, profiler),
+            cpus=args.client_cpus,
+            nice=args.nice,
+        )
     finally:
         if profiler is not None:
             profiler.stop()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:  # it failed midway: it must not go on beside the next run
-            proc.kill()
-            proc.wait()
-    if result is None:
-        raise RuntimeError(f"load generator exited with {proc.returncode} and no result")
     return {"loadgen": result, **seen}
 
 
@@ -548,7 +525,7 @@ def storm_tandem(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         rooms = seeded["rooms"]
         profiler = Profiler(Path(args.profile).resolve()) if args.profile else None
         logs = lambda: asyncio.run(room_logs(url, rooms))  # noqa: E731
-        out = run_loadgen(cfg, server, args, workdir, logs, profiler)
+        out = run_loadgen(cfg, server, args, logs, profiler)
         out["rooms"] = len(rooms)
         out["database"] = "PostgreSQL" if schema else "SQLite"
         out["server_warnings"] = warnings(workdir / "tandem-2.log")
@@ -604,7 +581,7 @@ def storm_reference(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "rooms": rooms,
             **loadgen_params(args),
         }
-        out = run_loadgen(cfg, server, args, workdir, None)
+        out = run_loadgen(cfg, server, args, None)
         out["rooms"] = len(rooms)
         return out
     finally:

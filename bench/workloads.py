@@ -3,15 +3,14 @@ against a started server with a reading at each mark, and the figures each run y
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import node_loadgen
 from profiles import Profiler
 from sampling import reading
-from servers import BENCH, Running, ServerFailed, nice_prefix
+from servers import Running, ServerFailed
 
 ENVELOPE_BYTES = 350
 
@@ -78,53 +77,24 @@ def run_loadgen(
     config: dict,
     server: Running,
     cpus: str,
-    workdir: Path,
     settle: float = 0.0,
     profiler: Profiler | None = None,
     nice: int = 0,
 ) -> dict:
     """Run one workload; take a server reading at each mark the load generator prints."""
-    cfg_file = workdir / f"loadgen-{config['workload']}.json"
-    cfg_file.write_text(json.dumps(config))
-    proc = subprocess.Popen(
-        [
-            *nice_prefix(nice),
-            "taskset",
-            "-c",
-            cpus,
-            "node",
-            str(BENCH / "loadgen" / "run.js"),
-            str(cfg_file),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=None,
-        text=True,
-        bufsize=1,
-    )
-    assert proc.stdin and proc.stdout
     marks: dict[str, dict] = {}
-    result = None
-    for line in proc.stdout:
-        msg = json.loads(line)
-        if "mark" in msg:
-            if msg["mark"] == "after" and settle:
-                time.sleep(settle)
-            if msg["mark"] == "after" and profiler:
-                profiler.stop()
-            marks[msg["mark"]] = {**reading(server.pid), **msg}
-            if msg["mark"] == "before" and profiler:
-                profiler.start(server.pid)
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        elif "result" in msg:
-            result = msg["result"]
-        elif "error" in msg:
-            proc.wait()
-            raise RuntimeError(f"load generator: {msg['error']}")
-    proc.wait()
-    if result is None:
-        raise RuntimeError(f"load generator exited with {proc.returncode} and no result")
+
+    def on_mark(msg: dict) -> str:
+        if msg["mark"] == "after" and settle:
+            time.sleep(settle)
+        if msg["mark"] == "after" and profiler:
+            profiler.stop()
+        marks[msg["mark"]] = {**reading(server.pid), **msg}
+        if msg["mark"] == "before" and profiler:
+            profiler.start(server.pid)
+        return "go"
+
+    result = node_loadgen.play(config, on_mark, cpus=cpus, nice=nice)
     if server.proc.poll() is not None:
         raise ServerFailed(f"server died during the run; see {server.log}")
     return {"result": result, "marks": marks}
@@ -181,7 +151,7 @@ def measure(
         cfg["cpuProfile"] = str(profile.with_suffix(".loadgen.cpuprofile"))
     profiler = Profiler(profile, subprocesses=info.get("workers", 1) > 1)
     try:
-        raw = run_loadgen(cfg, server, loadgen_cpus, workdir, profiler=profiler, nice=nice)
+        raw = run_loadgen(cfg, server, loadgen_cpus, profiler=profiler, nice=nice)
     finally:
         profiler.stop()
     return {**raw, "figures": figures(w, raw)}

@@ -340,6 +340,7 @@ class Window(NamedTuple):
 
     def latest_by_author(self, after_n: int, upto_n: int, user_id: str) -> list[Covered]:
         """As latest_by_author, for after_n >= self.after."""
+        assert after_n >= self.after, "the window does not reach back to this cursor"
         latest: dict[str, After] = {}
         for m in self.messages:
             if after_n < m.n <= upto_n and m.member_author_id not in (None, user_id):
@@ -348,6 +349,7 @@ class Window(NamedTuple):
 
     def unread_after(self, user_id: str, n: int) -> int:
         """As unread_after, for n >= self.after."""
+        assert n >= self.after, "the window does not reach back to this cursor"
         return sum(
             1
             for m in self.messages
