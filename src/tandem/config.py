@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # Bearer token /metrics asks for; unset, /metrics answers loopback clients only (404 to others).
     metrics_token: str = ""
     presence_grace_seconds: float = 1.0
+    # One process (no Redis): who was online at a stop stays online this long after the start.
+    presence_restart_grace_seconds: float = 60.0
     # Attempts allowed before 429; each bucket refills evenly over its period, and 0 turns one off.
     login_limit_per_minute: int = 10  # per account (email)
     login_ip_limit_per_minute: int = 30

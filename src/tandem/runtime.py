@@ -70,7 +70,12 @@ class Runtime:
                 settings.redis_prefix,
             )
         else:
-            self.presence = LocalPresence(self.announce_presence, settings.presence_grace_seconds)
+            self.presence = LocalPresence(
+                self.announce_presence,
+                settings.presence_grace_seconds,
+                settings.data_dir / "presence.json",
+                settings.presence_restart_grace_seconds,
+            )
         self.dispatcher = Dispatcher(
             self.db,
             self.publish,

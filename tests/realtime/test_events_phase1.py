@@ -7,15 +7,21 @@ import itertools
 import logging
 import time
 
+from tests.conftest import PG_URL
 from tests.harness import (
     Listener,
     assert_envelope,
+    eventually,
+    fresh_database_url,
+    launch,
     listening,
     member_data,
+    on,
     quick_signup,
     quick_team,
     quiesce,
     set_role,
+    start_server,
 )
 
 
@@ -322,6 +328,62 @@ async def test_a_reconnect_within_the_grace_period_does_not_flap(sqlite_server):
         assert [e["data"]["online"] for e in presence_of(observer, member.id)] == [True]
         await socket.close()
         await observer.wait_event("org.member.presence", userId=member.id, online=False, timeout=2)
+
+
+def online_in(members: dict) -> set[str]:
+    return {m["userId"] for m in members["members"] if m["online"]}
+
+
+async def test_a_restart_keeps_who_was_online_and_settles_who_does_not_come_back(tmp_path):
+    """One process without Redis: a graceful restart is not everyone leaving and coming back."""
+    async with fresh_database_url("sqlite", tmp_path, PG_URL) as url:
+        first = await launch(url, tmp_path, presence_restart_grace_seconds=1.5)
+        try:
+            org_id, (owner, back, gone) = await quick_team(first, ["Owner", "Member", "Member"])
+            sockets = [
+                await Listener(first, await p.socket_token()).connect() for p in (back, gone)
+            ]
+
+            async def both_online() -> bool:
+                return {back.id, gone.id} <= online_in(await snapshot(owner, org_id))
+
+            await eventually(both_online)
+        finally:
+            await first.stop()  # it closes the sockets
+        second = await launch(url, tmp_path, presence_restart_grace_seconds=1.5)
+        try:
+            owner, back = on(owner, second), on(back, second)
+            assert {back.id, gone.id} <= online_in(await snapshot(owner, org_id))
+            async with listening(owner, f"org:{org_id}") as observer:
+                returning = await Listener(second, await back.socket_token()).connect()
+                await observer.wait_event(
+                    "org.member.presence", userId=gone.id, online=False, timeout=5
+                )
+                await quiesce(second, observer)
+                assert presence_of(observer, back.id) == []  # coming back announced nothing
+                online = online_in(await snapshot(owner, org_id))
+                assert back.id in online and gone.id not in online
+                await returning.close()  # and from then on, presence goes as ever
+                await observer.wait_event(
+                    "org.member.presence", userId=back.id, online=False, timeout=5
+                )
+        finally:
+            await second.stop()
+            for socket in sockets:
+                await socket.close()
+
+
+async def test_an_unreadable_saved_presence_is_logged_and_forgotten(tmp_path, caplog):
+    (tmp_path / "presence.json").write_text('{"online": "everyone"}')
+    async with fresh_database_url("sqlite", tmp_path, PG_URL) as url:
+        with caplog.at_level(logging.WARNING, logger="tandem.presence"):
+            async with start_server(url, tmp_path) as srv:
+                org_id, (owner,) = await quick_team(srv, ["Owner"])
+                assert online_in(await snapshot(owner, org_id)) == set()
+                assert not (tmp_path / "presence.json").exists()
+    assert any(
+        "presence saved at the last stop is unreadable" in r.getMessage() for r in caplog.records
+    )
 
 
 async def test_presence_goes_to_every_org_of_the_person(sqlite_server):

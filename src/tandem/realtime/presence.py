@@ -5,7 +5,9 @@ waits a short grace period so a page reload does not flap. Transitions are
 decided atomically (one Python process, or one Redis script), so exactly one
 instance announces each change. In Redis every key starts with the configured
 prefix and expires unless a live instance refreshes it, so an instance that
-crashed leaves nothing behind for good.
+crashed leaves nothing behind for good. One process without Redis keeps who is
+online across a graceful restart in a file of its data directory, so the
+reconnect storm after it announces nothing to anyone.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 
+import orjson
 from redis.exceptions import RedisError
 
 from tandem.kit.redis_client import command_client
@@ -47,19 +51,62 @@ return 0
 
 
 class LocalPresence:
-    def __init__(self, announce: Announce, grace_seconds: float) -> None:
+    """Presence in this process. With `saved` (a file), a restart keeps it: `stop` writes who is
+    online, and `start` takes them back as online for `restart_grace` seconds, so the people who
+    reconnect are announced nothing (nobody was told they left) and those who do not come back
+    are announced offline then."""
+
+    def __init__(
+        self,
+        announce: Announce,
+        grace_seconds: float,
+        saved: Path | None = None,
+        restart_grace: float = 60.0,
+    ) -> None:
         self.announce = announce
         self.grace = grace_seconds
+        self.saved = saved
+        self.restart_grace = restart_grace
         self._sockets: dict[str, set[str]] = {}
         self._online: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        return None
+        if self.saved is None:
+            return
+        try:
+            raw = self.saved.read_bytes()
+            self.saved.unlink()
+            online = orjson.loads(raw)["online"]
+            if not isinstance(online, list) or not all(isinstance(u, str) for u in online):
+                raise ValueError("online is not a list of user ids")
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning(
+                "presence saved at the last stop is unreadable", extra={"error": str(exc)}
+            )
+            return
+        self._online.update(online)
+        for user_id in online:
+            self._later(self._settle_restored(user_id))
+
+    async def _settle_restored(self, user_id: str) -> None:
+        await asyncio.sleep(self.restart_grace)
+        if not self._sockets.get(user_id) and user_id in self._online:
+            self._online.discard(user_id)
+            await self.announce(user_id, False)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        if self.saved is not None and self._online:
+            try:
+                partial = self.saved.with_suffix(".partial")
+                partial.write_bytes(orjson.dumps({"online": sorted(self._online)}))
+                partial.replace(self.saved)
+            except OSError as exc:
+                logger.warning("could not save presence at stop", extra={"error": str(exc)})
 
     async def connected(self, user_id: str, sid: str) -> None:
         self._sockets.setdefault(user_id, set()).add(sid)
