@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import random
 import re
 import signal
 import socket
@@ -157,7 +158,24 @@ SIGN_IN_LIMITS = {
 }
 
 
+_PORTS = random.SystemRandom()  # not the module's generator: Hypothesis seeds that one
+
+
 def free_port() -> int:
+    """A port nothing listens on now, below the kernel's ephemeral range: a port from that range
+    can be taken by any outgoing connection before the server meant for it binds it."""
+    try:
+        lowest = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        lowest = 32768
+    for _ in range(50):
+        port = _PORTS.randrange(10_000, max(lowest, 10_001))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -199,7 +217,12 @@ class Server:
 
 
 async def launch(database_url: str, data_dir: Path, **overrides: Any) -> Server:
-    port = overrides.pop("port", None) or free_port()
+    # The listening socket is bound here and handed to uvicorn: a port found free and bound
+    # later can be taken in between (by any connection's ephemeral port), failing the start.
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", overrides.pop("port", None) or 0))
+    port = listener.getsockname()[1]
     ws = overrides.pop("ws", "wsproto")  # as `tandem serve --ws`
     overrides.setdefault("redis_prefix", REDIS_PREFIX)
     overrides = {**SIGN_IN_LIMITS, **overrides}
@@ -228,12 +251,16 @@ async def launch(database_url: str, data_dir: Path, **overrides: Any) -> Server:
         loop="asyncio",
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     for _ in range(200):
         if server.started:
             break
         if task.done():
-            task.result()
+            listener.close()
+            try:
+                task.result()
+            except SystemExit as exc:  # uvicorn's; as it is, it would break the test runner's loop
+                raise RuntimeError(f"server did not start (exit {exc.code})") from None
         await asyncio.sleep(0.02)
     else:
         raise RuntimeError("server did not start")

@@ -33,17 +33,11 @@ from typing import Any
 import httpx
 import socketio
 
+from tests.harness import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 MEMBER_FIELDS = ("userId", "name", "email", "role", "status", "avatarUrl")
 SECRET = "fault-battery-secret-" + "x" * 32
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- a private Redis ----------------------------------------------------------------------------

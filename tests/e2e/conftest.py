@@ -33,6 +33,10 @@ ACME = "org_acme"  # the demo organizations' ids (src/tandem/demo.py)
 GLOBEX = "org_globex"
 
 
+# Who was online when the server stopped stays so this long after it starts again (60 s by default).
+RESTART_GRACE_SECONDS = 4.0
+
+
 class TandemProcess:
     """`tandem serve` in a subprocess; can be stopped and started again on the same port and database."""
 
@@ -46,6 +50,7 @@ class TandemProcess:
             TANDEM_HOST="127.0.0.1",
             TANDEM_LOG_LEVEL="warning",
             TANDEM_PRESENCE_GRACE_SECONDS="1.0",
+            TANDEM_PRESENCE_RESTART_GRACE_SECONDS=str(RESTART_GRACE_SECONDS),
             # A browser on a busy test machine can see a second's latency now and then: no test here
             # should find its page moved to polling by the rollback check (tests/flags tests that).
             TANDEM_AUTO_ROLLBACK="false",
