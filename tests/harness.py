@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -483,6 +483,20 @@ async def handshake(server: Server, token: Any) -> str | None:
         return data.get("message") if isinstance(data, dict) else str(data)
     await sio.disconnect()
     return None
+
+
+async def until_refused(
+    send: Callable[[], Awaitable[dict[str, Any]]], most: int = 200
+) -> tuple[int, dict[str, Any], float]:
+    """Send one at a time until an answer is a refusal: how many passed before it, the refusal,
+    and the seconds it all took. A limit's test then holds on a machine of any speed (a fixed
+    count can all pass when each round trip is slower than the bucket's refill)."""
+    started = time.monotonic()
+    for passed in range(most):
+        answer = await send()
+        if not answer.get("ok"):
+            return passed, answer, time.monotonic() - started
+    raise AssertionError(f"{most} sent, none refused")
 
 
 async def disconnected_within(listener: Listener, seconds: float) -> bool:
