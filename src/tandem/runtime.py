@@ -25,7 +25,6 @@ from tandem.orgs import repository as orgs
 from tandem.orgs.events import OrgMemberJoined, OrgMemberPresence
 from tandem.realtime import log as event_log
 from tandem.realtime.bus import LocalBus, RedisBus
-from tandem.realtime.delivery import TandemRedisManager
 from tandem.realtime.dispatcher import Dispatcher
 from tandem.realtime.envelope import EventData, envelope
 from tandem.realtime.gateway import Gateway
@@ -81,7 +80,7 @@ class Runtime:
             self.publish,
             self.bus.publish,
             poll_seconds=settings.dispatcher_poll_seconds,
-            can_lead=lambda: getattr(self.gateway.manager, "caught_up", True),
+            can_lead=lambda: self.gateway.manager.caught_up,
             on_published=self._on_published,
             observe_lag=lambda event, lag: self.metrics.dispatch_lag.labels(event).observe(lag),
         )
@@ -102,9 +101,7 @@ class Runtime:
 
     async def start(self) -> None:
         await self.bus.start()
-        manager = self.gateway.manager
-        if isinstance(manager, TandemRedisManager):
-            await manager.start()  # subscribed before this instance serves or publishes
+        await self.gateway.manager.start()  # behind Redis: subscribed before serving or publishing
         await self.presence.start()
         self.dispatcher.start()
         self._tasks.append(asyncio.create_task(self._prune_forever(), name="tandem-prune"))

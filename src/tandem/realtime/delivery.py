@@ -46,6 +46,15 @@ ANSWER_PACKETS = 4
 
 
 class LocalDelivery(RoomIndex, FrameFanout):
+    @property
+    def caught_up(self) -> bool:
+        """In one process every event is delivered here as it is published: nothing to catch up on."""
+        return True
+
+    async def start(self) -> None:
+        """Ready before the instance serves (a manager behind Redis subscribes here)."""
+        return None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._holds: dict[str, dict[str, list[tuple[str, Any]]]] = {}  # room -> sid -> buffered
@@ -288,9 +297,13 @@ class TandemRedisManager(PipelinedPublish, socketio.AsyncRedisManager, LocalDeli
         super().__init__(*args, **kwargs)
         self.on_resubscribed: Callable[[], Awaitable[None]] | None = None
         self.resubscriptions = 0
-        self.caught_up = False
         self._listening = False
         self._caught_up = asyncio.Event()
+
+    @property
+    def caught_up(self) -> bool:
+        """Subscribed, and this instance's sockets closed for whatever the subscription missed."""
+        return self._caught_up.is_set()
 
     @property
     def listener_name(self) -> str:
@@ -335,7 +348,6 @@ class TandemRedisManager(PipelinedPublish, socketio.AsyncRedisManager, LocalDeli
                     logger.warning("redis subscription restored; local sockets catch up by replay")
                 if self.on_resubscribed is not None:
                     await self.on_resubscribed()
-                self.caught_up = True
                 self._caught_up.set()
                 async for message in pubsub.listen():
                     if message.get("type") == "message" and message.get("channel") == channel:
@@ -351,7 +363,6 @@ class TandemRedisManager(PipelinedPublish, socketio.AsyncRedisManager, LocalDeli
                     extra={"redis_exception": str(exc)},
                 )
             finally:
-                self.caught_up = False
                 self._caught_up.clear()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()

@@ -89,13 +89,7 @@ class LocalPresence:
             return
         self._online.update(online)
         for user_id in online:
-            self._later(self._settle_restored(user_id))
-
-    async def _settle_restored(self, user_id: str) -> None:
-        await asyncio.sleep(self.restart_grace)
-        if not self._sockets.get(user_id) and user_id in self._online:
-            self._online.discard(user_id)
-            await self.announce(user_id, False)
+            self._later(self._settle(user_id, self.restart_grace))
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -118,15 +112,16 @@ class LocalPresence:
         sids = self._sockets.get(user_id)
         if sids is not None:
             sids.discard(sid)
-        self._later(self._settle(user_id))
+        self._later(self._settle(user_id, self.grace))
 
     def _later(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _settle(self, user_id: str) -> None:
-        await asyncio.sleep(self.grace)
+    async def _settle(self, user_id: str, after: float) -> None:
+        """After `after` seconds, announce the person offline if none of their sockets is here."""
+        await asyncio.sleep(after)
         if not self._sockets.get(user_id) and user_id in self._online:
             self._sockets.pop(user_id, None)
             self._online.discard(user_id)
