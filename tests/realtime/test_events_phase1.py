@@ -386,6 +386,22 @@ async def test_an_unreadable_saved_presence_is_logged_and_forgotten(tmp_path, ca
     )
 
 
+async def test_presence_that_cannot_be_saved_at_stop_is_logged_and_the_stop_goes_on(
+    tmp_path, caplog
+):
+    (tmp_path / "presence.json").mkdir()  # neither readable nor replaceable as a file
+    async with fresh_database_url("sqlite", tmp_path, PG_URL) as url:
+        with caplog.at_level(logging.WARNING, logger="tandem.presence"):
+            async with start_server(url, tmp_path) as srv:
+                _org_id, (_owner, member) = await quick_team(srv, ["Owner", "Member"])
+                socket = await Listener(srv, await member.socket_token()).connect()
+                await eventually(lambda: srv.runtime.presence.online([member.id]), timeout=5)
+            await socket.close()
+    logged = [r.getMessage() for r in caplog.records]
+    assert "presence saved at the last stop is unreadable" in logged
+    assert "could not save presence at stop" in logged
+
+
 async def test_presence_goes_to_every_org_of_the_person(sqlite_server):
     org_a, (owner_a, person) = await quick_team(sqlite_server, ["Owner", "Member"], org_name="Acme")
     org_b, (owner_b,) = await quick_team(sqlite_server, ["Owner"], org_name="Globex")
