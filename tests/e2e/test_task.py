@@ -35,10 +35,14 @@ def open_task(
     *,
     viewport: tuple[int, int] = (1280, 900),
 ) -> Page:
-    """Signs `email` in, opens the task page and waits until it is loaded and live."""
+    """Signs `email` in, opens the task page and waits until it is loaded, knows what the person
+    may change (the fields turn from text into controls then) and is live."""
     page = login(browser, tandem, email, viewport=viewport)
     page.goto(f"{tandem.url}/tasks/{task_id}")
     page.get_by_test_id("task-page").wait_for(timeout=10_000)
+    expect(page.get_by_test_id("task-page")).not_to_have_attribute(
+        "data-can-edit", "pending", timeout=10_000
+    )
     expect(page.get_by_test_id("connection-indicator")).to_have_attribute(
         "data-state", "live", timeout=10_000
     )

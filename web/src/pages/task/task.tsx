@@ -110,7 +110,7 @@ function LiveTaskPage({ taskId, orgId, userId }: { taskId: string; orgId: string
     return <Unavailable title="This task is no longer available" detail="It was deleted, or you no longer have access to it." projectId={view.task.projectId} />;
   }
   return (
-    <main class="page task-page" data-testid="task-page" data-can-edit={canEdit ? 'true' : 'false'}>
+    <main class="page task-page" data-testid="task-page" data-can-edit={role === undefined ? 'pending' : canEdit ? 'true' : 'false'}>
       <nav class="task-crumbs muted">
         <Link href="/projects">Projects</Link> /{' '}
         <Link href={`/projects/${view.task.projectId}`} testid="task-project-link">
