@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -68,10 +68,14 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
         # beats several connections contending in SQLite's busy handler, which sleeps in steps of
         # milliseconds. Readers (WAL) keep a pool of their own.
         in_memory = ":memory:" in url  # one StaticPool connection already
-        pool = (
-            {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
-            if writer and not in_memory
-            else {}
+        # Readers keep enough connections for a reconnect storm's concurrent subscribes: a
+        # connection past pool_size is opened (with its pragmas) and closed again for each use.
+        pool: dict[str, Any] = (
+            {}
+            if in_memory
+            else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+            if writer
+            else {"pool_size": 20, "max_overflow": 20}
         )
         database = make_url(url).database or ":memory:"
         checkpointer = None
@@ -153,6 +157,8 @@ class Database:
             self.read_engine, class_=session_class, expire_on_commit=False
         )
         self._after_commit: list[Callable[[AsyncSession], None]] = []
+        self._read_pool = self.read_engine.sync_engine.pool
+        self._inline_reads = self.is_sqlite and sqlite_inline.inline_reads(self.read_engine)
 
     def on_commit(self, hook: Callable[[AsyncSession], None]) -> None:
         """Run hook(session) after each unit of work commits (e.g. wake the dispatcher)."""
@@ -182,11 +188,12 @@ class Database:
         for hook in self._after_commit:
             hook(session)
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """A read-only session: never commits, and on SQLite never blocks writers."""
-        async with self.read_sessions() as session:
-            yield session
+    def read(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A read-only session (`async with db.read() as session`): never commits, and on SQLite
+        never blocks writers."""
+        if self._inline_reads:
+            return sqlite_inline.ReadSession(self.read_sessions, self._read_pool)
+        return self.read_sessions()
 
     async def dispose(self) -> None:
         checkpointer = getattr(self.engine.sync_engine.dialect, "tandem_checkpointer", None)

@@ -335,6 +335,37 @@ async def test_queued_packets_and_direct_frames_keep_their_order(sqlite_server):
     assert got[2] == everyone
 
 
+async def test_the_writer_sends_queued_text_as_frames_and_binary_through_the_library(
+    sqlite_server,
+):
+    """What goes through a socket's queue (acks, a connect's answer, emits with a callback) is
+    written by its writer as frames, several in one write; a binary packet goes through the
+    library's send, in its place."""
+    room, tokens = await team_tokens(sqlite_server, 1)
+    sio = sqlite_server.runtime.sio
+    manager = sqlite_server.runtime.gateway.manager
+    outcomes: list[bool] = []
+    write_queued = manager.write_queued
+
+    def recorded(socket: Any) -> bool:
+        outcomes.append(write_queued(socket))
+        return outcomes[-1]
+
+    manager.write_queued = recorded  # type: ignore[method-assign]
+    async with OfficialClients(sqlite_server, tokens, room, expect=60) as clients:
+        target = clients.ids[0]
+        for seq in range(1, 61):
+            data = env(room, seq)
+            if seq % 20 == 0:
+                data["data"]["blob"] = b"\x00\xff"  # a binary attachment: two engine.io packets
+            await sio.emit(EVENT, data, to=target, callback=lambda *a: None)
+            if seq % 6 == 0:
+                await asyncio.sleep(0.01)
+        got = await clients.received()
+    assert got[0] == list(range(1, 61))
+    assert True in outcomes and False in outcomes
+
+
 async def test_polling_clients_get_the_same_events_through_the_queue(sqlite_server):
     room, tokens = await team_tokens(sqlite_server, 4)
     async with (

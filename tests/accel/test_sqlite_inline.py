@@ -190,3 +190,107 @@ async def test_several_rows_in_one_statement_are_written(tmp_path):
             assert (await session.execute(text("SELECT sum(a) FROM t"))).scalar_one() == 6
     finally:
         await db.dispose()
+
+
+async def _table(db: Database, rows: int) -> None:
+    async with db.unit_of_work() as session:
+        await session.execute(text("CREATE TABLE t (a INTEGER)"))
+        for a in range(rows):
+            await session.execute(text("INSERT INTO t VALUES (:a)"), {"a": a})
+
+
+async def test_a_read_session_begins_and_closes_inline_and_hands_its_connection_back(tmp_path):
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    await _table(db, 3)
+    pool = db.read_engine.sync_engine.pool
+    async with db.read() as session:  # the pool's first connection: begun by the first statement
+        assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 3
+    assert pool.checkedout() == 0 and pool.checkedin() == 1
+
+    session_of = db.read()
+    assert isinstance(session_of, sqlite_inline.ReadSession)
+    async with session_of as session:
+        # Begun on entry, from the pooled connection, before any statement and without a greenlet.
+        assert session.in_transaction() and pool.checkedout() == 1
+        assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 3
+    assert pool.checkedout() == 0 and pool.checkedin() == 1
+
+    # A failure inside rolls back and hands the connection back too.
+    with pytest.raises(exc.OperationalError):
+        async with db.read() as session:
+            await session.execute(text("SELECT nothing FROM t"))
+    assert pool.checkedout() == 0
+    await db.dispose()
+
+
+async def test_a_read_session_sees_what_was_committed_before_its_first_read(tmp_path):
+    """Begun inline on entry, a reader's snapshot still dates from its first read (SQLite's deferred
+    BEGIN), as the replay after a hold relies on (realtime/gateway.py)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 's.db'}")
+    await _table(db, 1)
+    async with db.read() as warm:
+        await warm.execute(text("SELECT 1"))
+    async with db.read() as session:
+        async with db.unit_of_work() as writer:
+            await writer.execute(text("INSERT INTO t VALUES (7)"))
+        assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
+        async with db.unit_of_work() as writer:
+            await writer.execute(text("INSERT INTO t VALUES (8)"))
+        assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
+    await db.dispose()
+
+
+async def test_read_sessions_past_the_pool_and_cancelled_ones_lose_no_connection(tmp_path):
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
+    await _table(db, 5)
+    pool = db.read_engine.sync_engine.pool
+    size = pool.size()
+    release = asyncio.Event()
+    entered = 0
+
+    async def reader() -> int:
+        nonlocal entered
+        async with db.read() as session:
+            count = (await session.execute(text("SELECT count(*) FROM t"))).scalar_one()
+            entered += 1
+            await release.wait()
+            return count
+
+    # More readers at once than the pool keeps: the overflow connections are opened in a greenlet
+    # and closed by the stock, shielded close.
+    tasks = [asyncio.create_task(reader()) for _ in range(size + 5)]
+    while entered < len(tasks):
+        await asyncio.sleep(0.01)
+    assert pool.checkedout() == size + 5
+    release.set()
+    assert await asyncio.gather(*tasks) == [5] * (size + 5)
+    assert pool.checkedout() == 0 and pool.checkedin() == size
+
+    # A reader cancelled while it holds its session hands the connection back all the same.
+    release.clear()
+    entered = 0
+    waiting = asyncio.create_task(reader())
+    while entered < 1:
+        await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert pool.checkedout() == 0
+    async with db.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 5
+    await db.dispose()
+
+
+async def test_a_pooled_connection_that_must_reconnect_begins_in_a_greenlet(tmp_path):
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'i.db'}")
+    await _table(db, 2)
+    pool = db.read_engine.sync_engine.pool
+    async with db.read() as session:
+        await session.execute(text("SELECT 1"))
+        connection = await session.connection()
+        await connection.invalidate()  # it goes back to the pool without its DBAPI connection
+    assert pool.checkedin() == 1
+    async with db.read() as session:  # reconnecting waits on aiosqlite's thread: not inline
+        assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
+    assert pool.checkedout() == 0
+    await db.dispose()

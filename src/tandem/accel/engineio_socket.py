@@ -71,7 +71,9 @@ class ClockedSocket(WebSocketTransport, AsyncSocket):
     - the writer is a task that exists only while there is something to write: a put on the
       socket's `PacketQueue` starts it, it drains the queue in order and ends. An idle socket
       has none, and `PacketQueue.idle` tells the fan-out fast path (accel/frame_fanout.py) that
-      everything queued so far has been handed to the transport;
+      everything queued so far has been handed to the transport. Where that fast path could
+      write to the socket, the writer hands it the queued text packets (`write_queued`: frames,
+      one write) instead of sending them one by one through the ASGI server;
     - the next ping and the receive timeout are entries on the server's one `SocketClock`, not
       a sleeping task, nor a timer handle and an `asyncio.timeout` per socket (together about
       1.3 KB per idle connection on uvloop);
@@ -173,8 +175,11 @@ class ClockedSocket(WebSocketTransport, AsyncSocket):
 
     async def _write(self) -> None:
         queue, ws = self.queue, self._ws
+        fanout = getattr(self.server, "_tandem_fanout", None)  # accel/frame_fanout.py's
         try:
             while queue._queue:
+                if fanout is not None and fanout.write_queued(self):
+                    continue
                 pkt = queue.get_nowait()
                 queue.task_done()
                 if pkt is None:  # the receive loop ended

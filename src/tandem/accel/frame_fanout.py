@@ -148,7 +148,10 @@ class FrameFanout(AsyncManager):
     dispatcher's batch, through `emit_many`) calls `join_next` first, so the batch's first
     broadcast is joined with the rest too.
     A later queued packet cannot overtake them: the flush is scheduled before any queue put
-    that follows, and the event loop runs callbacks in order. Emits with an ack callback, to a
+    that follows, and the event loop runs callbacks in order. A ClockedSocket's writer, which
+    starts on such a put, writes its queued text packets the same way (`write_queued`): a
+    connect's answer and a subscribe's ack cost one frame and one write, not an ASGI message,
+    wsproto's framing and a write each. Emits with an ack callback, to a
     list of rooms, or with binary attachments take the library's path unchanged.
     """
 
@@ -353,6 +356,49 @@ class FrameFanout(AsyncManager):
         engineio_socket.install(
             server
         )  # ClockedSocket, when on: the fast path reads its queue's `idle`
+        server.eio._tandem_fanout = self  # a ClockedSocket's writer asks `write_queued`
+
+    def write_queued(self, socket: Any) -> bool:
+        """Write the text packets at the head of a ClockedSocket's queue (a connect's answer, acks,
+        pings) to its transport as frames, in one write, where a broadcast could be written
+        directly; False, writing nothing, where it could not (the writer then sends through the
+        library: binary packets, a closing socket, a full write buffer, the accelerator off)."""
+        queue = socket.queue
+        if (
+            not self.fast_fanout
+            or not socket.upgraded
+            or socket.upgrading
+            or socket.closing
+            or socket.closed
+        ):
+            return False
+        ws = getattr(socket, "_tandem_direct", None)
+        if ws is None:
+            ws = socket._tandem_direct = self._lookup(socket.sid)
+        transport = ws.transport
+        if (
+            transport is None
+            or transport.is_closing()
+            or not ws.is_open()
+            or transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT
+        ):
+            return False
+        frames = []
+        pending = queue._queue
+        while pending:
+            pkt = pending[0]
+            if pkt is None:  # the receive loop ended: the writer closes the connection
+                break
+            encoded = pkt.encode()
+            if not isinstance(encoded, str):
+                break
+            queue.get_nowait()
+            queue.task_done()
+            frames.append(text_frame(encoded.encode()))
+        if not frames:
+            return False
+        transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        return True
 
     def _lookup(self, eio_sid: str) -> _Direct:
         environ = self.server.environ.get(eio_sid)

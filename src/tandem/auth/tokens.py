@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 
@@ -96,5 +96,5 @@ class Tokens:
             session_id=str(payload["sid"]),
             kind=payload["typ"],
             generation=int(payload.get("gen", 0)),
-            expires_at=datetime.fromtimestamp(payload["exp"]).astimezone(),
+            expires_at=datetime.fromtimestamp(payload["exp"], UTC),
         )
