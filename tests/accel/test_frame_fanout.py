@@ -340,7 +340,7 @@ async def test_the_writer_sends_queued_text_as_frames_and_binary_through_the_lib
 ):
     """What goes through a socket's queue (acks, a connect's answer, emits with a callback) is
     written by its writer as frames, several in one write; a binary packet goes through the
-    library's send, in its place."""
+    library's send, in its place, and so does a broadcast that holds bytes."""
     room, tokens = await team_tokens(sqlite_server, 1)
     sio = sqlite_server.runtime.sio
     manager = sqlite_server.runtime.gateway.manager
@@ -356,9 +356,12 @@ async def test_the_writer_sends_queued_text_as_frames_and_binary_through_the_lib
         target = clients.ids[0]
         for seq in range(1, 61):
             data = env(room, seq)
-            if seq % 20 == 0:
+            if seq % 10 == 0:
                 data["data"]["blob"] = b"\x00\xff"  # a binary attachment: two engine.io packets
-            await sio.emit(EVENT, data, to=target, callback=lambda *a: None)
+            if seq % 20 == 10:  # a broadcast with one: the fan-out leaves it to the library too
+                await sio.emit(EVENT, data, room=room)
+            else:
+                await sio.emit(EVENT, data, to=target, callback=lambda *a: None)
             if seq % 6 == 0:
                 await asyncio.sleep(0.01)
         got = await clients.received()

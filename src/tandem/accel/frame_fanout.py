@@ -198,9 +198,14 @@ class FrameFanout(AsyncManager):
             data = [data]
         else:
             data = []
-        encoded = self.server.packet_class(
-            sio_packet.EVENT, namespace=namespace, data=[event, *data]
-        ).encode()
+        try:
+            # binary=False skips the library's walk of the whole payload for bytes: a payload that
+            # holds some fails to encode as JSON instead, and takes the library's path below.
+            encoded = self.server.packet_class(
+                sio_packet.EVENT, namespace=namespace, data=[event, *data], binary=False
+            ).encode()
+        except TypeError:
+            encoded = None
         if not isinstance(encoded, str):  # binary attachments: several engine.io packets
             await super().emit(
                 event,

@@ -320,7 +320,7 @@ class Gateway:
                 last = await self._flush_held(sid, room, last)
             finally:
                 self.manager.release(sid, room, floor=last)
-        logger.info("socket subscribed", extra={"sid": sid, "room": room, "replayed": replayed})
+        logger.debug("socket subscribed", extra={"sid": sid, "room": room, "replayed": replayed})
         return {"ok": True, "room": room, "seq": latest, "replayed": replayed}
 
     async def _flush_held(self, sid: str, room: str, last: int | None) -> int | None:
