@@ -1,5 +1,12 @@
-"""uvicorn's wsproto connection with less held per connection and the `DETACH` ASGI extension: what
-`tandem serve` runs (`--ws wsproto`).
+"""uvicorn's wsproto connection with less held per connection, a handshake without h11, and the
+`DETACH` ASGI extension: what `tandem serve` runs (`--ws wsproto`).
+
+uvicorn hands a WebSocket connection the upgrade request its HTTP parser already parsed, serialized
+again; wsproto then parses it once more with h11 and answers the accept through h11 too, about a
+tenth of a fresh connect's CPU. `parse_upgrade` reads a plain request the way wsproto's handshake
+does, and the accept is answered with the 101 wsproto would write; a refusal, a subprotocol or
+anything unusual goes to wsproto, which reads the request then (tests/accel/test_uvicorn_wsproto.py
+compares the answers with uvicorn's own connection).
 """
 
 from __future__ import annotations
@@ -8,8 +15,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.utils import ClientDisconnected, get_client_addr, get_path_with_query_string
 from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
+from wsproto.connection import Connection, ConnectionType
+from wsproto.events import Request
+from wsproto.utilities import generate_accept_token, split_comma_header
 
 from tandem import accel
 from tandem.accel.engineio_socket import PacketQueue
@@ -72,6 +82,69 @@ class _HandshakeDone:
 
 
 _HANDSHAKE_DONE = _HandshakeDone()
+
+
+def parse_upgrade(data: bytes) -> tuple[Request, bytes] | None:
+    """The wsproto `Request` and the Sec-WebSocket-Key of a WebSocket upgrade request as uvicorn's
+    HTTP parser hands it over (it re-serializes what httptools parsed: a request line, `name: value`
+    lines, nothing after the blank line), built as wsproto's handshake builds them; None for anything
+    that handshake would refuse or that is unusual, which then takes wsproto's own way."""
+    head, blank, rest = data.partition(b"\r\n\r\n")
+    if not blank or rest:
+        return None
+    lines = head.split(b"\r\n")
+    method, _, tail = lines[0].partition(b" ")
+    target, _, version_line = tail.partition(b" ")
+    if method != b"GET" or version_line != b"HTTP/1.1" or not target.isascii():
+        return None
+    headers: list[tuple[bytes, bytes]] = []
+    extensions: list[str] = []
+    subprotocols: list[str] = []
+    host = key = version = None
+    upgrade = b""
+    connection_upgrade = False
+    try:
+        for line in lines[1:]:
+            name, colon, value = line.partition(b": ")
+            if not colon or not name.isascii():
+                return None
+            name = name.lower()
+            if name == b"connection":
+                connection_upgrade = any(t.lower() == "upgrade" for t in split_comma_header(value))
+            elif name == b"host":
+                host = value.decode("idna")
+                continue
+            elif name == b"sec-websocket-extensions":
+                extensions.extend(split_comma_header(value))
+                continue
+            elif name == b"sec-websocket-protocol":
+                subprotocols.extend(split_comma_header(value))
+                continue
+            elif name == b"sec-websocket-key":
+                key = value
+            elif name == b"sec-websocket-version":
+                version = value
+            elif name == b"upgrade":
+                upgrade = value
+            headers.append((name, value))
+    except UnicodeError:
+        return None
+    if not (
+        connection_upgrade
+        and version == b"13"
+        and key
+        and upgrade.lower() == b"websocket"
+        and host is not None
+    ):
+        return None
+    request = Request(
+        host=host,
+        target=target.decode("ascii"),
+        extensions=extensions,
+        extra_headers=headers,
+        subprotocols=subprotocols,
+    )
+    return request, key
 
 
 class _EventList(list):
@@ -146,13 +219,76 @@ class DetachableWSProtocol(WSProtocol):
     uvicorn class it extends.
     """
 
-    __slots__ = (*_WSPROTOCOL_ATTRIBUTES, "detached")
+    __slots__ = (*_WSPROTOCOL_ATTRIBUTES, "detached", "_upgrade")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = PacketQueue()  # type: ignore[assignment]
         self.writable = Flag()  # type: ignore[assignment]
         self.detached: Callable[[], Awaitable[Any]] | None = None
+        # (the upgrade request's bytes, its key) while a request read by `parse_upgrade` awaits
+        # the app's answer; None otherwise
+        self._upgrade: tuple[bytes, bytes] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        # The upgrade request, which uvicorn hands over whole: read without h11 where it is plain
+        # (wsproto would parse again what httptools just parsed, and answer through h11).
+        if (
+            self.conn.connection is None
+            and self._upgrade is None
+            and not self.handshake_complete
+            and not self.config.ws_per_message_deflate
+        ):
+            parsed = parse_upgrade(data)
+            if parsed is not None:
+                request, key = parsed
+                self._upgrade = (data, key)
+                self.handle_connect(request)
+                return
+        super().data_received(data)
+
+    def _request_to_wsproto(self) -> None:
+        """Have wsproto's handshake read the request `parse_upgrade` read, so it can answer it."""
+        if self._upgrade is not None:
+            raw, _ = self._upgrade
+            self._upgrade = None
+            self.conn.receive_data(raw)
+            for _ in self.conn.events():  # the Request event, handled already
+                pass
+
+    def send_500_response(self) -> None:
+        self._request_to_wsproto()
+        super().send_500_response()
+
+    def _accept_directly(self, message: Any) -> bool:
+        """Answer a plain accept of a request read by `parse_upgrade` with the 101 response
+        wsproto would send; False (nothing done) for anything else."""
+        if message["type"] != "websocket.accept" or message.get("subprotocol") is not None:
+            return False
+        _, key = self._upgrade  # type: ignore[misc]
+        self._upgrade = None
+        self.logger.info(
+            '%s - "WebSocket %s" [accepted]',
+            get_client_addr(self.scope),
+            get_path_with_query_string(self.scope),
+        )
+        if self.transport.is_closing():
+            return True
+        self.handshake_complete = True
+        lines = [
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + generate_accept_token(key) + b"\r\n"
+        ]
+        for name, value in (*self.default_headers, *message.get("headers", ())):
+            lines.append(name + b": " + value + b"\r\n")
+        lines.append(b"\r\n")
+        conn = self.conn
+        conn.connection = Connection(ConnectionType.SERVER, [])
+        conn.connection._events = _EventList()
+        conn.handshake = _HANDSHAKE_DONE
+        self.transport.write(b"".join(lines))
+        self.start_keepalive()
+        return True
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(
@@ -166,6 +302,11 @@ class DetachableWSProtocol(WSProtocol):
                 raise RuntimeError(f"'{DETACH}' is for an accepted, open connection, once")
             self.detached = message["run"]
             return
+        if self._upgrade is not None and not self.handshake_complete and not self.disconnected:
+            if self._accept_directly(message):
+                return
+            # Anything but a plain accept (a refusal, a subprotocol): wsproto's handshake answers.
+            self._request_to_wsproto()
         await super().send(message)
         conn = self.conn
         if (
