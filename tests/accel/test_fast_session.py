@@ -272,6 +272,41 @@ async def test_writes_go_through_bind_processors_and_belong_to_the_unit_of_work(
         ]
 
 
+async def test_an_insert_of_several_rows_gives_what_the_stock_session_writes(db):
+    def rows(first: int, team: str) -> list[dict[str, Any]]:
+        return [
+            {"id": f"m{i}", "team": team, "label": f"m {i}", "n": i, "seen_at": T0, "data": [i]}
+            for i in range(first, first + 3)
+        ]
+
+    async with db.unit_of_work() as session:
+        first = await session.execute(ADD, rows(10, "m"))  # the stock path, which sees it once
+        second = await session.execute(ADD, rows(20, "m"))  # on SQLite: one executemany
+        assert second.rowcount == first.rowcount  # 3 on SQLite; -1 from asyncpg's batch
+    async with db.read() as session:
+        written = _plain(
+            (
+                await session.execute(
+                    select(crew.c.id, crew.c.label, crew.c.n, crew.c.seen_at, crew.c.data)
+                    .where(crew.c.team == "m")
+                    .order_by(crew.c.n)
+                )
+            ).all()
+        )
+    assert written == [(f"m{i}", f"M {i}", i, T0, [i]) for i in (*range(10, 13), *range(20, 23))]
+    # A duplicate key fails the whole statement, with SQLAlchemy's error, and nothing of it stays.
+    with pytest.raises(exc.IntegrityError):
+        async with db.unit_of_work() as session:
+            await session.execute(ADD, [*rows(30, "n"), rows(20, "n")[0]])
+    # Rows with different keys take the stock path, which gives them its own error.
+    with pytest.raises(exc.StatementError):
+        async with db.unit_of_work() as session:
+            await session.execute(ADD, [rows(40, "o")[0], {"id": "m41", "team": "o"}])
+    async with db.read() as session:
+        teams = set((await session.scalars(select(crew.c.team))).all())
+    assert "n" not in teams and "o" not in teams
+
+
 async def test_a_failed_unit_of_work_rolls_back_what_the_fast_path_ran(db):
     async with db.unit_of_work() as session:  # warm: from here on RELABEL and ADD run fast
         for cid in ("c1", "c1"):

@@ -164,7 +164,7 @@ async def verify_action(
     view: Callable[[dict[str, Any]], dict[str, Any]] = lambda s: s,
 ) -> list[str]:
     server = person.server
-    await server.settle()
+    await sent(server, None)  # earlier changes' throttled counters too, before the snapshot
     before = await fetch(person, path)
     assert before is not None
     state = state_of(before)

@@ -267,6 +267,49 @@ class FastSession(AsyncSession):
             fast = self._plan_for(statement, params or EMPTY_DICT, scalar)
         return fast
 
+    async def _insert_many(self, statement: Any, rows: list[Any]) -> Any:
+        """A repeated INSERT of several rows (one parameter set each, the same keys in every
+        one) on the inline SQLite driver, as one `executemany` on the cursor; None for the stock
+        path (another driver keeps SQLAlchemy's batched INSERT, with its round trips in mind)."""
+        first = rows[0]
+        if type(first) is not dict or any(
+            type(row) is not dict or row.keys() != first.keys() for row in rows
+        ):
+            return None
+        fast = self._plan_for(statement, first, False)
+        if fast is _BEGIN:
+            await greenlet_spawn(self.sync_session.connection)
+            fast = self._plan_for(statement, first, False)
+        if fast is None:
+            return None
+        _, conn, cursor, _ = fast
+        compiled = cursor.compiled
+        if getattr(compiled.compiled, "implicit_returning", None) or compiled.compiled.returning:
+            return None
+        adapted = conn._dbapi_connection.dbapi_connection  # type: ignore[union-attr]
+        if (
+            not isinstance(adapted, sqlite_inline.InlineAdaptedConnection)
+            or adapted._connection._connection is None
+        ):
+            return None
+        values: list[tuple[Any, ...]] = []
+        for row in rows:
+            one = compiled.values(row)
+            if one is None:
+                return None  # a missing parameter: the stock path raises its own error
+            values.append(one)
+        raw = adapted._connection._conn.cursor()
+        try:
+            raw.executemany(compiled.sql, values)
+            return FastResult((), None, raw.rowcount)
+        except Exception as error:
+            await greenlet_spawn(
+                conn._handle_dbapi_exception, error, compiled.sql, values, None, None
+            )
+            raise  # unreachable: _handle_dbapi_exception raises
+        finally:
+            raw.close()
+
     async def execute(
         self,
         statement: Any,
@@ -276,6 +319,17 @@ class FastSession(AsyncSession):
         bind_arguments: Any = None,
         **kw: Any,
     ) -> Any:
+        if (
+            type(params) is list
+            and params
+            and isinstance(statement, Insert)
+            and not execution_options
+            and bind_arguments is None
+            and not kw
+        ):
+            many = await self._insert_many(statement, params)
+            if many is not None:
+                return many
         fast = await self._fast_plan(
             statement, params, execution_options, bind_arguments, kw, False
         )
