@@ -108,6 +108,9 @@ def test_measure_a_500_card_board_and_a_burst_of_100_events(browser, tandem: Tan
     page.wait_for_function("window.__tandemBoard && window.__tandemBoard.renderMs !== null")
     render_ms = page.evaluate("window.__tandemBoard.renderMs")
     print(f"500-card board: {render_ms:.1f} ms from snapshot to cards in the DOM")
+    # Joining the room can fetch the board once more (its hints may be older than the join); a
+    # synthetic burst applied before that snapshot lands would be replaced by it.
+    page.wait_for_load_state("networkidle")
     bursts = [page.evaluate("window.__tandemBoard.burst(100)") for _ in range(5)]
     for b in bursts:
         print(
