@@ -33,6 +33,7 @@ ACCELERATOR = accel.register(
 )
 
 GIVEN = object()  # a bind parameter the caller must pass: it has no value of its own
+EXPAND = object()  # an expanding bind (`IN`): the caller passes a non-empty list, one `?` an item
 
 Slot = tuple[
     str, Any, Callable[[Any], Any] | None
@@ -40,12 +41,22 @@ Slot = tuple[
 
 
 class CursorCompiled:
-    __slots__ = ("compiled", "slots", "sql")
+    __slots__ = ("_expanded", "compiled", "expanding", "slots", "sql")
 
-    def __init__(self, sql: str, slots: tuple[Slot, ...], compiled: Any) -> None:
+    def __init__(
+        self,
+        sql: str,
+        slots: tuple[Slot, ...],
+        compiled: Any,
+        expanding: tuple[str, ...] = (),
+    ) -> None:
         self.sql = sql
         self.slots = slots
         self.compiled = compiled  # SQLAlchemy's own, for its result columns
+        # the placeholder in sql of each expanding bind, in order; the SQL for each run of list
+        # lengths is rendered once
+        self.expanding = expanding
+        self._expanded: dict[tuple[int, ...], str] = {}
 
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The cursor's parameters in order, or None when a required one is missing."""
@@ -60,6 +71,38 @@ class CursorCompiled:
                 values.append(default)
         return tuple(values)
 
+    def bind(self, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]] | None:
+        """The SQL and the cursor's parameters for params, or None when a required one is missing
+        or an expanding one is not a non-empty list (the stock path renders the empty `IN`)."""
+        if not self.expanding:
+            values = self.values(params)
+            return None if values is None else (self.sql, values)
+        flat: list[Any] = []
+        lengths = []
+        for key, default, processor in self.slots:
+            if default is EXPAND:
+                items = params.get(key)
+                if type(items) not in (list, tuple) or not items:
+                    return None
+                lengths.append(len(items))
+                flat.extend(map(processor, items) if processor is not None else items)
+            elif key in params:
+                value = params[key]
+                flat.append(processor(value) if processor is not None else value)
+            elif default is GIVEN:
+                return None
+            else:
+                flat.append(default)
+        shape = tuple(lengths)
+        sql = self._expanded.get(shape)
+        if sql is None:
+            sql = self.sql
+            for placeholder, n in zip(self.expanding, shape, strict=True):
+                sql = sql.replace(placeholder, ", ".join("?" * n), 1)
+            if len(self._expanded) < 256:  # the usual batch sizes, not every one there could be
+                self._expanded[shape] = sql
+        return sql, tuple(flat)
+
 
 def compile_for_cursor(
     statement: Executable,
@@ -67,9 +110,12 @@ def compile_for_cursor(
     column_keys: Sequence[str] | None = None,
     *,
     implicit_returning: bool = False,
+    expanding: bool = False,
 ) -> CursorCompiled:
     """SQLAlchemy's compilation of statement for dialect, as the cursor will run it. `implicit_returning`
-    accepts the RETURNING of generated primary keys that SQLAlchemy adds to an INSERT on PostgreSQL."""
+    accepts the RETURNING of generated primary keys that SQLAlchemy adds to an INSERT on PostgreSQL;
+    `expanding`, expanding binds of plain types where the paramstyle is `qmark` (SQLite), which
+    `CursorCompiled.bind` renders for each run's list lengths as SQLAlchemy would."""
     compiled = statement.compile(dialect=dialect, column_keys=column_keys)  # type: ignore[attr-defined]
     if compiled.positiontup is None:
         raise TypeError(
@@ -86,8 +132,20 @@ def compile_for_cursor(
     ) or compiled.escaped_bind_names:
         raise TypeError("a cursor statement cannot run implicit RETURNING or escaped bind names")
     slots = []
+    expanded: list[str] = []
     for name in compiled.positiontup:
         bind: BindParameter = compiled.binds[name]
+        if (
+            expanding
+            and bind.expanding
+            and not bind.literal_execute
+            and dialect.paramstyle == "qmark"
+            and not bind.type._is_tuple_type
+            and bind.callable is None
+        ):
+            expanded.append(f"__[POSTCOMPILE_{name}]")
+            slots.append((bind.key, EXPAND, bind.type._cached_bind_processor(dialect)))
+            continue
         if bind.expanding or bind.literal_execute:
             raise TypeError(f"a cursor statement cannot run {name!r}: it is rendered at execution")
         if bind.callable is not None:
@@ -98,7 +156,7 @@ def compile_for_cursor(
         # A bind with a value (a literal of the statement) sends it unless the caller passes its own.
         default = GIVEN if bind.required else (processor(bind.value) if processor else bind.value)
         slots.append((bind.key, default, processor))
-    return CursorCompiled(compiled.string, tuple(slots), compiled)
+    return CursorCompiled(compiled.string, tuple(slots), compiled, tuple(expanded))
 
 
 class CursorStatement:

@@ -39,6 +39,7 @@ from tandem.accel.fast_results import NOT_ROWS, FastResult, FastScalars
 ACCELERATOR = dbapi_statements.ACCELERATOR
 
 _KINDS = (Select, Insert, Update, Delete)
+_DML = (Insert, Update, Delete)
 _UNSET: Any = object()
 _BEGIN: Any = object()
 
@@ -149,7 +150,7 @@ class FastSession(AsyncSession):
 
     def _plan_for(
         self, statement: Any, params: Any, scalar: bool
-    ) -> tuple[_Plan, Connection, _Cursor, tuple[Any, ...]] | None:
+    ) -> tuple[_Plan, Connection, _Cursor, tuple[str, tuple[Any, ...]]] | None:
         """The connection, compilation and cursor parameters of a fast run, or None for the stock path.
         Reads the session's and connection's private state: no I/O, no greenlet."""
         if not isinstance(statement, _KINDS):
@@ -209,14 +210,15 @@ class FastSession(AsyncSession):
             )
         if cursor is None:
             return None
-        values = cursor.compiled.values(params)
-        if values is None:
-            return None  # a missing parameter: the stock path raises its own error
-        plan.runs += 1
-        return plan, conn, cursor, values
+        bound = cursor.compiled.bind(params)
+        if bound is None:
+            return None  # a missing parameter (the stock path raises its own error) or an empty IN
+        return plan, conn, cursor, bound
 
-    async def _run(self, conn: Connection, cursor: _Cursor, values: tuple[Any, ...]) -> Ran:
-        sql = cursor.compiled.sql
+    async def _run(
+        self, conn: Connection, cursor: _Cursor, bound: tuple[str, tuple[Any, ...]]
+    ) -> Ran:
+        sql, values = bound
         adapted = conn._dbapi_connection.dbapi_connection  # type: ignore[union-attr]
         if (
             isinstance(adapted, sqlite_inline.InlineAdaptedConnection)
@@ -265,12 +267,14 @@ class FastSession(AsyncSession):
         if fast is _BEGIN:
             await greenlet_spawn(self.sync_session.connection)
             fast = self._plan_for(statement, params or EMPTY_DICT, scalar)
+        if fast is not None:
+            fast[0].runs += 1
         return fast
 
-    async def _insert_many(self, statement: Any, rows: list[Any]) -> Any:
-        """A repeated INSERT of several rows (one parameter set each, the same keys in every
+    async def _many(self, statement: Any, rows: list[Any]) -> Any:
+        """A repeated INSERT, UPDATE or DELETE of several parameter sets (the same keys in every
         one) on the inline SQLite driver, as one `executemany` on the cursor; None for the stock
-        path (another driver keeps SQLAlchemy's batched INSERT, with its round trips in mind)."""
+        path (another driver keeps SQLAlchemy's batched statements, with its round trips in mind)."""
         first = rows[0]
         if type(first) is not dict or any(
             type(row) is not dict or row.keys() != first.keys() for row in rows
@@ -282,9 +286,13 @@ class FastSession(AsyncSession):
             fast = self._plan_for(statement, first, False)
         if fast is None:
             return None
-        _, conn, cursor, _ = fast
+        plan, conn, cursor, _ = fast
         compiled = cursor.compiled
-        if getattr(compiled.compiled, "implicit_returning", None) or compiled.compiled.returning:
+        if (
+            getattr(compiled.compiled, "implicit_returning", None)
+            or compiled.compiled.returning
+            or compiled.expanding
+        ):
             return None
         adapted = conn._dbapi_connection.dbapi_connection  # type: ignore[union-attr]
         if (
@@ -298,6 +306,7 @@ class FastSession(AsyncSession):
             if one is None:
                 return None  # a missing parameter: the stock path raises its own error
             values.append(one)
+        plan.runs += 1
         raw = adapted._connection._conn.cursor()
         try:
             raw.executemany(compiled.sql, values)
@@ -322,20 +331,20 @@ class FastSession(AsyncSession):
         if (
             type(params) is list
             and params
-            and isinstance(statement, Insert)
+            and isinstance(statement, _DML)
             and not execution_options
             and bind_arguments is None
             and not kw
         ):
-            many = await self._insert_many(statement, params)
+            many = await self._many(statement, params)
             if many is not None:
                 return many
         fast = await self._fast_plan(
             statement, params, execution_options, bind_arguments, kw, False
         )
         if fast is not None:
-            plan, conn, cursor, values = fast
-            description, rows, rowcount, lastrowid = await self._run(conn, cursor, values)
+            plan, conn, cursor, bound = fast
+            description, rows, rowcount, lastrowid = await self._run(conn, cursor, bound)
             if cursor.primary_key is not None:
                 key = cursor.primary_key
                 if cursor.lastrowid:
@@ -380,8 +389,8 @@ class FastSession(AsyncSession):
     ) -> Any:
         fast = await self._fast_plan(statement, params, execution_options, bind_arguments, kw, True)
         if fast is not None:
-            _, conn, cursor, values = fast
-            description, rows, _, _ = await self._run(conn, cursor, values)
+            _, conn, cursor, bound = fast
+            description, rows, _, _ = await self._run(conn, cursor, bound)
             if not rows:
                 return None
             self._processors(cursor, conn.dialect, description)
@@ -406,8 +415,8 @@ class FastSession(AsyncSession):
     ) -> Any:
         fast = await self._fast_plan(statement, params, execution_options, bind_arguments, kw, True)
         if fast is not None:
-            _, conn, cursor, values = fast
-            description, rows, _, _ = await self._run(conn, cursor, values)
+            _, conn, cursor, bound = fast
+            description, rows, _, _ = await self._run(conn, cursor, bound)
             if rows is None:
                 raise exc.ResourceClosedError(NOT_ROWS)
             self._processors(cursor, conn.dialect, description)
@@ -431,7 +440,7 @@ def _compile(
         return None
     try:
         compiled = dbapi_statements.compile_for_cursor(
-            statement, dialect, column_keys, implicit_returning=True
+            statement, dialect, column_keys, implicit_returning=True, expanding=True
         )
     except TypeError:
         return None

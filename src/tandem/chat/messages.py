@@ -65,10 +65,13 @@ async def send_message(
     client_id: str | None = None,
 ) -> tuple[Message, bool]:
     """The new message (True), or the one this clientId already made with the same text (False)."""
-    conversation, _standing = await policy.require_locked(session, conversation_id, actor_id)
+    conversation = await repository.sending(session, conversation_id, actor_id)
+    if conversation is None:
+        raise policy.not_found()
     if client_id is not None:
         # The conversation's row is locked: a second send with this clientId waits for the first.
-        earlier = await repository.by_client(session, conversation_id, actor_id, client_id)
+        earlier_id = await repository.id_by_client(session, conversation_id, actor_id, client_id)
+        earlier = await repository.message(session, earlier_id) if earlier_id else None
         if earlier is not None:
             # Edited or deleted since, its text says nothing of what was first sent: a retry of
             # that send gets the message as it is now.
@@ -77,19 +80,18 @@ async def send_message(
                 raise ClientIdReused("this clientId was already used for another message")
             return earlier, False
     now = utcnow()
-    conversation.last_n += 1
-    conversation.last_activity_at = now
     message = Message(
         id=new_id("m"),
         conversation_id=conversation_id,
-        n=conversation.last_n,
+        n=conversation.last_n + 1,
         author_id=actor_id,
         text=text,
         client_id=client_id,
         sent_at=now,
+        edited_at=None,
+        deleted_at=None,
     )
-    session.add(message)
-    await session.flush()
+    await repository.add_message(session, message)  # the message is not in the session
     await cursors.sent(session, conversation_id, actor_id, message.n, now)
     await outbox.record(
         session,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth.models import User
@@ -192,23 +192,85 @@ async def unread_counts(
     return {cid: int(count) for cid, count in rows}
 
 
-async def message(session: AsyncSession, message_id: str) -> Message | None:
-    return await session.get(Message, message_id)
+class Sending(NamedTuple):
+    """What a send needs of its conversation: its org and its last message's n."""
+
+    org_id: str
+    last_n: int
 
 
-_BY_CLIENT = select(Message).where(
-    Message.conversation_id == bindparam("cid"),
-    Message.author_id == bindparam("uid"),
-    Message.client_id == bindparam("client"),
+# A message is the conversation's most frequent write: its statements are Core, built once (an ORM
+# load, flush and identity map would cost more than the SQL itself).
+_CONVERSATIONS = Conversation.__table__
+_SENDING = (
+    select(_CONVERSATIONS.c.org_id, _CONVERSATIONS.c.last_n)
+    .join(
+        ConversationMember,
+        and_(
+            ConversationMember.conversation_id == _CONVERSATIONS.c.id,
+            ConversationMember.user_id == bindparam("uid"),
+        ),
+    )
+    .join(
+        Membership,
+        and_(
+            Membership.org_id == _CONVERSATIONS.c.org_id,
+            Membership.user_id == bindparam("uid"),
+            Membership.status == "active",
+        ),
+    )
+    .where(_CONVERSATIONS.c.id == bindparam("cid"))
+    .with_for_update(of=_CONVERSATIONS)
+)
+_NEXT_N = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("cid"))
+    .values(last_n=bindparam("n"), last_activity_at=bindparam("at"))
+)
+_ADD_MESSAGE = insert(Message.__table__)
+_MESSAGES = Message.__table__
+_ID_BY_CLIENT = select(_MESSAGES.c.id).where(
+    _MESSAGES.c.conversation_id == bindparam("cid"),
+    _MESSAGES.c.author_id == bindparam("uid"),
+    _MESSAGES.c.client_id == bindparam("client"),
 )
 
 
-async def by_client(
+async def sending(session: AsyncSession, conversation_id: str, user_id: str) -> Sending | None:
+    """The conversation's row, locked, when the person is its member active in its org."""
+    row = (await session.execute(_SENDING, {"cid": conversation_id, "uid": user_id})).first()
+    return Sending(row[0], row[1]) if row is not None else None
+
+
+async def id_by_client(
     session: AsyncSession, conversation_id: str, author_id: str, client_id: str
-) -> Message | None:
+) -> str | None:
     return await session.scalar(
-        _BY_CLIENT, {"cid": conversation_id, "uid": author_id, "client": client_id}
+        _ID_BY_CLIENT, {"cid": conversation_id, "uid": author_id, "client": client_id}
     )
+
+
+async def add_message(session: AsyncSession, message: Message) -> None:
+    """Writes the message as the conversation's last one (its n is the new last_n)."""
+    await session.execute(
+        _NEXT_N, {"cid": message.conversation_id, "n": message.n, "at": message.sent_at}
+    )
+    await session.execute(
+        _ADD_MESSAGE,
+        {
+            "id": message.id,
+            "conversation_id": message.conversation_id,
+            "n": message.n,
+            "author_id": message.author_id,
+            "text": message.text,
+            "client_id": message.client_id,
+            "sent_at": message.sent_at,
+        },
+    )
+
+
+async def message(session: AsyncSession, message_id: str) -> Message | None:
+    return await session.get(Message, message_id)
 
 
 async def page(

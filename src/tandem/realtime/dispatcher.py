@@ -215,7 +215,8 @@ class Dispatcher:
             if not rows:
                 return 0
             seq = int(await session.scalar(_LAST_SEQ) or 0)
-            emitted_at = iso(utcnow())
+            now = utcnow()
+            emitted_at = iso(now)
             batch: list[tuple[Any, int, list[dict[str, Any]]]] = []
             records: list[dict[str, Any]] = []
             for row in rows:
@@ -234,7 +235,13 @@ class Dispatcher:
                             emitted_at=emitted_at,
                         )
                         records.append(
-                            {"room": room, "seq": seq, "event": row.event, "envelope": env}
+                            {
+                                "room": room,
+                                "seq": seq,
+                                "event": row.event,
+                                "envelope": env,
+                                "created_at": now,
+                            }
                         )
                         envelopes.append(env)
                 batch.append((row, seq, envelopes))
