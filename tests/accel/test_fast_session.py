@@ -25,7 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from tandem import accel
-from tandem.accel import fast_session
+from tandem.accel import fast_plans, fast_session
 from tandem.accel.fast_session import FastSession, fast_runs
 from tandem.db import Database, UTCDateTime
 
@@ -104,7 +104,7 @@ ADD_RETURNING = insert(crew).returning(crew.c.id, crew.c.seen_at)
 @pytest.fixture
 async def db(database_url: str):
     accel.reset()
-    fast_session._plans.clear()  # every test starts with statements the session has not seen
+    fast_plans.plans.clear()  # every test starts with statements the session has not seen
     database = Database(database_url)
     async with database.engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)

@@ -20,7 +20,8 @@ import pytest
 import uvicorn
 
 from tandem import accel
-from tandem.accel.frame_fanout import FrameFanout, text_frame
+from tandem.accel.direct_frames import text_frame
+from tandem.accel.frame_fanout import FrameFanout
 from tandem.accel.uvicorn_wsproto import uvicorn_ws
 from tandem.app import create_app
 from tandem.config import Settings
@@ -417,14 +418,14 @@ def test_text_frame_lengths(size):
 async def test_the_open_check_follows_each_connection(ws_server):
     """The fast path writes to a socket only while its check says the connection is open and
     writable: on every implementation, the check follows flow control and the closing handshake."""
-    from tandem.accel.frame_fanout import _is_open
+    from tandem.accel.direct_frames import is_open_check
 
     _, people = await quick_team(ws_server, ["Owner"])
     listener = await Listener(ws_server, await people[0].socket_token()).connect()
     eio = ws_server.runtime.sio.eio
     (eio_sid,) = eio.sockets
     protocol = ws_server.runtime.sio.environ[eio_sid]["asgi.send"].__self__
-    is_open = _is_open(protocol)
+    is_open = is_open_check(protocol)
     assert is_open is not None and is_open()
     writable = getattr(protocol, "writable", None)
     if writable is not None:  # uvicorn's sans-io implementations pause writes with it

@@ -164,3 +164,55 @@ async def test_the_answer_is_the_one_uvicorns_own_connection_gives(both, data, m
         )
         assert (b"sec-websocket-accept", accept) in head(ours)[1]
         assert b'"sid"' in ours.partition(b"\r\n\r\n")[2]
+
+
+async def serve_failing_app(ws: str) -> tuple[object, asyncio.Task]:
+    """uvicorn on a free port with an app whose websocket handler fails before it answers."""
+    import uvicorn
+
+    async def app(scope, receive, send):
+        if scope["type"] == "websocket":
+            raise RuntimeError("the app failed before accepting")
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            ws=uvicorn_wsproto.uvicorn_ws(ws),
+            lifespan="off",
+            log_level="critical",
+            ws_per_message_deflate=False,  # as Tandem serves
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started
+    return server, task
+
+
+async def test_an_app_that_fails_before_accepting_gets_wsprotos_500(monkeypatch):
+    read: list[bool] = []
+
+    def reading(raw: bytes):
+        parsed = parse_upgrade(raw)
+        read.append(parsed is not None)
+        return parsed
+
+    monkeypatch.setattr(uvicorn_wsproto, "parse_upgrade", reading)
+    answers = []
+    for ws in ("wsproto", "wsproto-stock"):
+        server, task = await serve_failing_app(ws)
+        try:
+            port = server.servers[0].sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+            answers.append(await exchange(port, upgrade(*PLAIN)))
+        finally:
+            server.should_exit = True  # type: ignore[attr-defined]
+            await task
+    ours, theirs = answers
+    assert read == [True]  # this connection read the request itself, then handed it to wsproto
+    assert head(ours)[0].startswith(b"HTTP/1.1 500")
+    assert head(ours) == head(theirs)

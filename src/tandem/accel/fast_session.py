@@ -15,113 +15,36 @@ included, takes the stock path, so a statement built per call never pays for a p
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.engine.row import Row
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Delete, Insert, Update
-from sqlalchemy.sql.selectable import Select
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from tandem import accel
 from tandem.accel import dbapi_statements, sqlite_inline
-from tandem.accel.dbapi_statements import CursorCompiled
+from tandem.accel.fast_plans import (
+    DML,
+    KINDS,
+    UNSET,
+    Cursor,
+    Plan,
+    compile_cursor,
+    eligible,
+    fast_runs,
+    plans,
+)
 from tandem.accel.fast_results import NOT_ROWS, FastResult, FastScalars
 
 ACCELERATOR = dbapi_statements.ACCELERATOR
-
-_KINDS = (Select, Insert, Update, Delete)
-_DML = (Insert, Update, Delete)
-_UNSET: Any = object()
+__all__ = ["FastSession", "fast_runs", "session_class"]
 _BEGIN: Any = object()
-
-
-class _Plan:
-    """What is known of one statement object: seen once, eligible, its result keys, its compilations."""
-
-    __slots__ = (
-        "__weakref__",
-        "by_params",
-        "eligible",
-        "keys",
-        "metadata",
-        "orm_dml",
-        "runs",
-        "width",
-    )
-
-    def __init__(self) -> None:
-        self.eligible: bool | None = None  # decided at the second execution
-        self.keys: tuple[str, ...] | None = None  # the stock result's keys, from a stock execution
-        self.metadata: Any = None  # SimpleResultMetaData(keys), for the rows
-        self.width = 0  # result columns
-        self.runs = 0  # fast executions, for tests
-        self.orm_dml = (
-            False  # an ORM-enabled INSERT/UPDATE/DELETE: fast only while no object is loaded
-        )
-        # (dialect, the parameter names for INSERT/UPDATE, whose SQL depends on them) -> compiled or None
-        self.by_params: dict[Any, _Cursor | None] = {}
-
-
-class _Cursor:
-    __slots__ = ("compiled", "lastrowid", "primary_key", "processors", "scalar_processor")
-
-    def __init__(self, compiled: CursorCompiled, primary_key: Sequence[Any] = ()) -> None:
-        self.compiled = compiled
-        # An INSERT whose primary key the database generates: SQLAlchemy adds RETURNING of it (PostgreSQL)
-        # or reads the cursor's lastrowid (SQLite). The metadata of `inserted_primary_key`, whose row is
-        # no row of the result.
-        implicit = getattr(compiled.compiled, "implicit_returning", None)
-        self.lastrowid = bool(compiled.compiled.postfetch_lastrowid) and not implicit
-        columns = implicit or (primary_key if self.lastrowid else ())
-        self.primary_key = (
-            SimpleResultMetaData([column.key for column in columns]) if columns else None
-        )
-        self.processors: Any = (
-            _UNSET  # decided from the first run's cursor description, as SQLAlchemy does
-        )
-        self.scalar_processor: Any = None
-
-
-_plans: weakref.WeakKeyDictionary[Any, _Plan] = weakref.WeakKeyDictionary()
-
-
-def fast_runs(statement: Any) -> int:
-    """How many times the statement took the fast path (for tests)."""
-    plan = _plans.get(statement)
-    return plan.runs if plan is not None else 0
-
-
-def _eligible(statement: Any, plan: _Plan) -> bool:
-    if (
-        statement._execution_options
-        or getattr(statement, "_with_options", ())
-        or getattr(statement, "_with_context_options", ())
-    ):
-        return False
-    orm = statement._propagate_attrs.get("compile_state_plugin") == "orm"
-    if isinstance(statement, Select):
-        if orm and not all(
-            isinstance(d["type"], TypeEngine) for d in statement.column_descriptions
-        ):
-            return False  # entities load objects into the identity map: the ORM's job
-        plan.width = len(statement.selected_columns)
-        return True
-    # DML that names ORM attributes (`Model.__table__.update().where(Model.id == ...)`) is ORM-enabled: the
-    # stock session then brings the objects it matched in the identity map up to date, which is nothing
-    # to do while the identity map is empty.
-    plan.orm_dml = orm
-    plan.width = len(statement.exported_columns)
-    return True
-
 
 Ran = tuple[Any, "list[Any] | None", int, Any]  # description, rows, rowcount, lastrowid
 
@@ -150,21 +73,21 @@ class FastSession(AsyncSession):
 
     def _plan_for(
         self, statement: Any, params: Any, scalar: bool
-    ) -> tuple[_Plan, Connection, _Cursor, tuple[str, tuple[Any, ...]]] | None:
+    ) -> tuple[Plan, Connection, Cursor, tuple[str, tuple[Any, ...]]] | None:
         """The connection, compilation and cursor parameters of a fast run, or None for the stock path.
         Reads the session's and connection's private state: no I/O, no greenlet."""
-        if not isinstance(statement, _KINDS):
+        if not isinstance(statement, KINDS):
             return None
-        plan = _plans.get(statement)
+        plan = plans.get(statement)
         if plan is None:
-            _plans[statement] = (
-                _Plan()
+            plans[statement] = (
+                Plan()
             )  # first execution: stock; a statement built per call stops here
             return None
         if not plan.eligible:
             if plan.eligible is False:
                 return None
-            plan.eligible = _eligible(statement, plan)
+            plan.eligible = eligible(statement, plan)
             if not plan.eligible:
                 return None
         if (not plan.width) if scalar else (plan.keys is None):
@@ -203,9 +126,9 @@ class FastSession(AsyncSession):
         dialect: Dialect = conn.dialect
         keyed = isinstance(statement, (Insert, Update))
         key = (dialect, frozenset(params)) if keyed else dialect
-        cursor = plan.by_params.get(key, _UNSET)
-        if cursor is _UNSET:
-            cursor = plan.by_params[key] = _compile(
+        cursor = plan.by_params.get(key, UNSET)
+        if cursor is UNSET:
+            cursor = plan.by_params[key] = compile_cursor(
                 statement, dialect, sorted(params) if keyed else None, plan.width
             )
         if cursor is None:
@@ -216,7 +139,7 @@ class FastSession(AsyncSession):
         return plan, conn, cursor, bound
 
     async def _run(
-        self, conn: Connection, cursor: _Cursor, bound: tuple[str, tuple[Any, ...]]
+        self, conn: Connection, cursor: Cursor, bound: tuple[str, tuple[Any, ...]]
     ) -> Ran:
         sql, values = bound
         adapted = conn._dbapi_connection.dbapi_connection  # type: ignore[union-attr]
@@ -236,9 +159,9 @@ class FastSession(AsyncSession):
         return await greenlet_spawn(_in_greenlet, conn, sql, values, cursor.lastrowid)
 
     @staticmethod
-    def _processors(cursor: _Cursor, dialect: Dialect, description: Any) -> Any:
+    def _processors(cursor: Cursor, dialect: Dialect, description: Any) -> Any:
         processors = cursor.processors
-        if processors is _UNSET:
+        if processors is UNSET:
             columns = cursor.compiled.compiled._result_columns
             found = [
                 column.type._cached_result_processor(dialect, described[1])
@@ -331,7 +254,7 @@ class FastSession(AsyncSession):
         if (
             type(params) is list
             and params
-            and isinstance(statement, _DML)
+            and isinstance(statement, DML)
             and not execution_options
             and bind_arguments is None
             and not kw
@@ -369,7 +292,7 @@ class FastSession(AsyncSession):
             bind_arguments=bind_arguments,
             **kw,
         )
-        plan = _plans.get(statement) if isinstance(statement, _KINDS) else None
+        plan = plans.get(statement) if isinstance(statement, KINDS) else None
         if plan is not None and plan.keys is None and plan.eligible is not False:
             try:
                 plan.keys = tuple(result.keys())
@@ -431,28 +354,6 @@ class FastSession(AsyncSession):
             bind_arguments=bind_arguments,
             **kw,
         )
-
-
-def _compile(
-    statement: Any, dialect: Dialect, column_keys: list[str] | None, width: int
-) -> _Cursor | None:
-    if dialect.bind_typing is BindTyping.SETINPUTSIZES:
-        return None
-    try:
-        compiled = dbapi_statements.compile_for_cursor(
-            statement, dialect, column_keys, implicit_returning=True, expanding=True
-        )
-    except TypeError:
-        return None
-    if getattr(compiled.compiled, "implicit_returning", None):
-        if width or not isinstance(statement, Insert):
-            return None
-    elif len(compiled.compiled._result_columns) != width:
-        return None  # columns the ORM adds or drops: its own result handling
-    primary_key = tuple(statement.table.primary_key) if isinstance(statement, Insert) else ()
-    if compiled.compiled.postfetch_lastrowid and len(primary_key) != 1:
-        return None  # a composite key, part given and part generated: SQLAlchemy's to assemble
-    return _Cursor(compiled, primary_key)
 
 
 def session_class() -> type[AsyncSession]:

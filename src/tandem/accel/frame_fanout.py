@@ -5,8 +5,6 @@ take it directly, and the library's queue for the rest.
 from __future__ import annotations
 
 import asyncio
-import struct
-from collections.abc import Callable
 from typing import Any
 
 from engineio import packet as eio_packet
@@ -14,7 +12,8 @@ from socketio import packet as sio_packet
 from socketio.async_manager import AsyncManager
 
 from tandem import accel
-from tandem.accel import engineio_socket
+from tandem.accel import direct_frames, engineio_socket
+from tandem.accel.direct_frames import WRITE_BUFFER_LIMIT, text_frame
 from tandem.accel.socket_clock import PacketQueue
 
 NAME = "frame_fanout"
@@ -31,58 +30,7 @@ accel.register(
     )
 )
 
-WRITE_BUFFER_LIMIT = 256 * 1024
 CORK_LIMIT = 4096  # frames held for the end of the loop iteration before the emitter yields
-
-
-def text_frame(payload: bytes) -> bytes:
-    """A final, unmasked, uncompressed WebSocket text frame (RFC 6455 §5.2), as a server sends."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + payload
-    return struct.pack("!BBQ", 0x81, 127, n) + payload
-
-
-def _is_open(protocol: Any) -> Callable[[], bool] | None:
-    """For a uvicorn websocket connection this module knows, a check that it is open and
-    writable with no extension negotiated; None for any other server (Granian, hypercorn...),
-    which keeps the library's path."""
-    # a subclass (accel.uvicorn_wsproto's DetachableWSProtocol) is known by the uvicorn class it extends
-    kind = next(
-        (c.__module__ for c in type(protocol).__mro__ if c.__module__.startswith("uvicorn.")), ""
-    )
-    if kind == "uvicorn.protocols.websockets.websockets_impl":
-        from websockets.legacy.protocol import State
-
-        if protocol.extensions:
-            return None
-        return lambda: protocol.state is State.OPEN
-    if kind == "uvicorn.protocols.websockets.websockets_sansio_impl":
-        from websockets.protocol import State
-
-        if protocol.conn.extensions:
-            return None
-        conn, writable = protocol.conn, protocol.writable
-        return lambda: conn.state is State.OPEN and writable.is_set() and not protocol.close_sent
-    if kind == "uvicorn.protocols.websockets.wsproto_impl":
-        from wsproto.connection import ConnectionState
-
-        # WSConnection keeps what was negotiated on its inner connection's frame protocol.
-        proto = getattr(getattr(protocol.conn, "connection", None), "_proto", None)
-        if proto is None or proto.extensions:
-            return None
-        conn, writable = protocol.conn, protocol.writable
-        from tandem.accel.uvicorn_wsproto import Flag
-
-        inner = conn.connection
-        if type(writable) is Flag and type(getattr(inner, "_state", None)) is ConnectionState:
-            # Tandem's own connection (accel/uvicorn_wsproto.py): its open frame protocol and its Flag
-            # are read directly, without two properties and a method call per recipient.
-            return lambda: inner._state is ConnectionState.OPEN and writable._value
-        return lambda: conn.state is ConnectionState.OPEN and writable.is_set()
-    return None
 
 
 class EphemeralPacket(eio_packet.Packet):
@@ -92,19 +40,6 @@ class EphemeralPacket(eio_packet.Packet):
     event = ""
     room: str | None = None
     key: str | None = None  # what its value is of: a newer one with the same key replaces it
-
-
-class _Direct:
-    """What the fast path needs of one engine.io socket, looked up once per connection."""
-
-    __slots__ = ("is_open", "transport")
-
-    def __init__(self, transport: asyncio.Transport, is_open: Callable[[], bool]) -> None:
-        self.transport = transport
-        self.is_open = is_open
-
-
-_NO_DIRECT = _Direct(None, lambda: False)  # type: ignore[arg-type]
 
 
 class FrameFanout(AsyncManager):
@@ -230,7 +165,7 @@ class FrameFanout(AsyncManager):
         immediate = not corked and not self._flush_scheduled and not self._bursting
         queued = None
         direct = 0
-        # The checks of `_direct`, inlined: this loop runs once per recipient.
+        # direct_frames.writable's checks, inlined: this loop runs once per recipient.
         for sid, eio_sid in tuple(members._fwdm.items()):
             if skip and sid in skip:
                 continue
@@ -250,7 +185,7 @@ class FrameFanout(AsyncManager):
             ):
                 ws = getattr(socket, "_tandem_direct", None)
                 if ws is None:
-                    ws = socket._tandem_direct = self._lookup(eio_sid)
+                    ws = direct_frames.direct(self.server, socket, eio_sid)
                 transport = ws.transport
                 if transport is not None and (
                     transport.is_closing()
@@ -316,11 +251,9 @@ class FrameFanout(AsyncManager):
             return queue.qsize(), 0
         nbytes = queue.nbytes
         if self.fast_fanout and socket.upgraded:
-            ws = getattr(socket, "_tandem_direct", None)
-            if ws is None:
-                ws = socket._tandem_direct = self._lookup(eio_sid)
-            if ws.transport is not None:
-                nbytes += ws.transport.get_write_buffer_size()
+            transport = direct_frames.direct(self.server, socket, eio_sid).transport
+            if transport is not None:
+                nbytes += transport.get_write_buffer_size()
         return len(queue._queue), nbytes
 
     @staticmethod
@@ -347,9 +280,9 @@ class FrameFanout(AsyncManager):
         module cannot reach (polling, another server, the accelerator off)."""
         if not self.fast_fanout or not getattr(socket, "upgraded", False):
             return
-        ws = getattr(socket, "_tandem_direct", None) or self._lookup(eio_sid)
-        if ws.transport is not None and not ws.transport.is_closing():
-            ws.transport.abort()
+        transport = direct_frames.direct(self.server, socket, eio_sid).transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
 
     def join_next(self) -> None:
         """Join the broadcasts that follow in this event-loop pass, the first one too: a batch known
@@ -368,57 +301,7 @@ class FrameFanout(AsyncManager):
         pings) to its transport as frames, in one write, where a broadcast could be written
         directly; False, writing nothing, where it could not (the writer then sends through the
         library: binary packets, a closing socket, a full write buffer, the accelerator off)."""
-        queue = socket.queue
-        if (
-            not self.fast_fanout
-            or not socket.upgraded
-            or socket.upgrading
-            or socket.closing
-            or socket.closed
-        ):
-            return False
-        ws = getattr(socket, "_tandem_direct", None)
-        if ws is None:
-            ws = socket._tandem_direct = self._lookup(socket.sid)
-        transport = ws.transport
-        if (
-            transport is None
-            or transport.is_closing()
-            or not ws.is_open()
-            or transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT
-        ):
-            return False
-        frames = []
-        pending = queue._queue
-        while pending:
-            pkt = pending[0]
-            if pkt is None:  # the receive loop ended: the writer closes the connection
-                break
-            encoded = pkt.encode()
-            if not isinstance(encoded, str):
-                break
-            queue.get_nowait()
-            queue.task_done()
-            frames.append(text_frame(encoded.encode()))
-        if not frames:
-            return False
-        transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
-        return True
-
-    def _lookup(self, eio_sid: str) -> _Direct:
-        environ = self.server.environ.get(eio_sid)
-        protocol = getattr(environ.get("asgi.send"), "__self__", None) if environ else None
-        transport = getattr(protocol, "transport", None)
-        if transport is None:
-            return _NO_DIRECT
-        try:
-            is_open = _is_open(protocol)
-        except (
-            AttributeError,
-            ImportError,
-        ):  # a server version laid out differently: the library's path
-            return _NO_DIRECT
-        return _Direct(transport, is_open) if is_open is not None else _NO_DIRECT
+        return self.fast_fanout and direct_frames.write_queued(self.server, socket)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
