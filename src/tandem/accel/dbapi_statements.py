@@ -6,9 +6,10 @@ row, measured here): its cache key, execution context, events and result object.
 `CursorStatement` compiles a statement with SQLAlchemy once per dialect and hands the SQL and
 its parameters, in the dialect's order and through the types' bind processors, to the cursor
 of the connection SQLAlchemy already holds, in its transaction. `compile_for_cursor` refuses
-(TypeError) what it cannot run faithfully: non-positional paramstyles, expanding or
-literal-execute binds, binds computed at execution, Python-side column defaults, implicit
-RETURNING. It reads SQLAlchemy's compiled form (`positiontup`, `binds`, the prefetch lists),
+(TypeError) what it cannot run faithfully: non-positional paramstyles, literal-execute binds,
+binds computed at execution, Python-side column defaults, implicit RETURNING, and expanding binds
+(`IN` lists) unless asked to take them, when SQLAlchemy renders the SQL once per run of list
+lengths. It reads SQLAlchemy's compiled form (`positiontup`, `binds`, the prefetch lists),
 so it is an accelerator, pinned to the versions below; when it is off, `CursorStatement` runs
 through `Connection.execute`. `accel/fast_session.py` builds on it.
 """
@@ -33,7 +34,7 @@ ACCELERATOR = accel.register(
 )
 
 GIVEN = object()  # a bind parameter the caller must pass: it has no value of its own
-EXPAND = object()  # an expanding bind (`IN`): the caller passes a non-empty list, one `?` an item
+EXPAND = object()  # an expanding bind (`IN`): the caller passes a list
 
 Slot = tuple[
     str, Any, Callable[[Any], Any] | None
@@ -41,7 +42,7 @@ Slot = tuple[
 
 
 class CursorCompiled:
-    __slots__ = ("_expanded", "compiled", "expanding", "slots", "sql")
+    __slots__ = ("_by_name", "_expanded", "compiled", "expanding", "slots", "sql")
 
     def __init__(
         self,
@@ -53,10 +54,11 @@ class CursorCompiled:
         self.sql = sql
         self.slots = slots
         self.compiled = compiled  # SQLAlchemy's own, for its result columns
-        # the placeholder in sql of each expanding bind, in order; the SQL for each run of list
-        # lengths is rendered once
+        # the names of the expanding binds, in order; for each run of their list lengths, the SQL
+        # SQLAlchemy renders and where each of its parameters comes from, found once
         self.expanding = expanding
-        self._expanded: dict[tuple[int, ...], str] = {}
+        self._by_name: dict[str, Slot] = dict(zip(compiled.positiontup, slots, strict=True))
+        self._expanded: dict[tuple[int, ...], tuple[str, tuple[tuple[str, int], ...]]] = {}
 
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The cursor's parameters in order, or None when a required one is missing."""
@@ -73,35 +75,51 @@ class CursorCompiled:
 
     def bind(self, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]] | None:
         """The SQL and the cursor's parameters for params, or None when a required one is missing
-        or an expanding one is not a non-empty list (the stock path renders the empty `IN`)."""
+        or an expanding one is not a list."""
         if not self.expanding:
-            values = self.values(params)
-            return None if values is None else (self.sql, values)
-        flat: list[Any] = []
-        lengths = []
-        for key, default, processor in self.slots:
-            if default is EXPAND:
-                items = params.get(key)
-                if type(items) not in (list, tuple) or not items:
-                    return None
-                lengths.append(len(items))
-                flat.extend(map(processor, items) if processor is not None else items)
+            plain = self.values(params)
+            return None if plain is None else (self.sql, plain)
+        by_name = self._by_name
+        shape: list[int] = []
+        for name in self.expanding:
+            items = params.get(by_name[name][0])
+            if not isinstance(items, (list, tuple)):
+                return None
+            shape.append(len(items))
+        sql, recipe = self._expanded.get(tuple(shape)) or self._render(tuple(shape))
+        values: list[Any] = []
+        for name, index in recipe:
+            key, default, processor = by_name[name]
+            if index >= 0:
+                value = params[key][index]
             elif key in params:
                 value = params[key]
-                flat.append(processor(value) if processor is not None else value)
             elif default is GIVEN:
                 return None
             else:
-                flat.append(default)
-        shape = tuple(lengths)
-        sql = self._expanded.get(shape)
-        if sql is None:
-            sql = self.sql
-            for placeholder, n in zip(self.expanding, shape, strict=True):
-                sql = sql.replace(placeholder, ", ".join("?" * n), 1)
-            if len(self._expanded) < 256:  # the usual batch sizes, not every one there could be
-                self._expanded[shape] = sql
-        return sql, tuple(flat)
+                values.append(default)
+                continue
+            values.append(processor(value) if processor is not None else value)
+        return sql, tuple(values)
+
+    def _render(self, shape: tuple[int, ...]) -> tuple[str, tuple[tuple[str, int], ...]]:
+        """SQLAlchemy's own rendering of the statement for lists of these lengths (the empty `IN`
+        included), and for each parameter it then takes, its bind's name and the list item (-1:
+        not an item)."""
+        dummy: dict[str, Any] = {key: None for key, _, _ in self.slots}
+        for name, n in zip(self.expanding, shape, strict=True):
+            dummy[self._by_name[name][0]] = [None] * n
+        state = self.compiled.construct_expanded_state(dummy, escape_names=False)
+        items = {
+            item: (name, i)
+            for name, expanded in state.parameter_expansion.items()
+            for i, item in enumerate(expanded)
+        }
+        recipe = tuple(items.get(name, (name, -1)) for name in state.positiontup)
+        done = (state.statement, recipe)
+        if len(self._expanded) < 256:  # the usual batch sizes, not every one there could be
+            self._expanded[shape] = done
+        return done
 
 
 def compile_for_cursor(
@@ -114,8 +132,8 @@ def compile_for_cursor(
 ) -> CursorCompiled:
     """SQLAlchemy's compilation of statement for dialect, as the cursor will run it. `implicit_returning`
     accepts the RETURNING of generated primary keys that SQLAlchemy adds to an INSERT on PostgreSQL;
-    `expanding`, expanding binds of plain types where the paramstyle is `qmark` (SQLite), which
-    `CursorCompiled.bind` renders for each run's list lengths as SQLAlchemy would."""
+    `expanding`, expanding binds of plain types (`IN` lists), which `CursorCompiled.bind` has
+    SQLAlchemy render once for each run of list lengths."""
     compiled = statement.compile(dialect=dialect, column_keys=column_keys)  # type: ignore[attr-defined]
     if compiled.positiontup is None:
         raise TypeError(
@@ -139,11 +157,11 @@ def compile_for_cursor(
             expanding
             and bind.expanding
             and not bind.literal_execute
-            and dialect.paramstyle == "qmark"
             and not bind.type._is_tuple_type
             and bind.callable is None
         ):
-            expanded.append(f"__[POSTCOMPILE_{name}]")
+            if name not in expanded:
+                expanded.append(name)
             slots.append((bind.key, EXPAND, bind.type._cached_bind_processor(dialect)))
             continue
         if bind.expanding or bind.literal_execute:
