@@ -34,7 +34,6 @@ ACCELERATOR = accel.register(
 )
 
 GIVEN = object()  # a bind parameter the caller must pass: it has no value of its own
-EXPAND = object()  # an expanding bind (`IN`): the caller passes a list
 
 Slot = tuple[
     str, Any, Callable[[Any], Any] | None
@@ -162,7 +161,8 @@ def compile_for_cursor(
         ):
             if name not in expanded:
                 expanded.append(name)
-            slots.append((bind.key, EXPAND, bind.type._cached_bind_processor(dialect)))
+            # the caller passes the list; `CursorCompiled.bind` takes its items by the recipe
+            slots.append((bind.key, GIVEN, bind.type._cached_bind_processor(dialect)))
             continue
         if bind.expanding or bind.literal_execute:
             raise TypeError(f"a cursor statement cannot run {name!r}: it is rendered at execution")
