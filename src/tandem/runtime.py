@@ -82,7 +82,7 @@ class Runtime:
             poll_seconds=settings.dispatcher_poll_seconds,
             can_lead=lambda: self.gateway.manager.caught_up,
             on_published=self._on_published,
-            observe_lag=lambda event, lag: self.metrics.dispatch_lag.labels(event).observe(lag),
+            observe_lag=self.metrics.observe_dispatch_lag,
         )
         self.published = asyncio.Condition()
         self.bus.subscribe(self._on_bus)
@@ -185,8 +185,8 @@ class Runtime:
         await self.gateway.manager.emit_many(
             [(env["event"], env, env["room"]) for env in envelopes]
         )
+        self.metrics.count_emitted(env["event"] for env in envelopes)
         for env in envelopes:
-            self.metrics.events_emitted.labels(env["event"]).inc()
             if env["event"] == OrgMemberJoined.event_name:
                 # Presence is announced on connect, to the orgs one belonged to then: someone online when
                 # they join would look offline to the new org's clients until they reconnected.

@@ -245,3 +245,24 @@ async def test_a_unit_of_work_cancelled_on_its_first_statement_leaves_no_transac
             )
     finally:
         await other.dispose()
+
+
+def test_a_timestamp_bind_answers_each_value_as_its_own_processor_does():
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy.dialects import sqlite
+
+    from tandem.accel.dbapi_statements import compile_for_cursor
+    from tandem.db import UTCDateTime
+
+    when = Table("prepared_when", MetaData(), Column("id", String(8)), Column("at", UTCDateTime))
+    compiled = compile_for_cursor(insert(when), sqlite.dialect(), ["id", "at"])
+    processor = UTCDateTime()._cached_bind_processor(sqlite.dialect())
+    assert processor is not None  # SQLite formats timestamps as text
+    now = datetime(2026, 12, 7, 1, 2, 3, 456789, tzinfo=UTC)
+    later = now + timedelta(microseconds=1)
+    rows = [{"id": "a", "at": now}, {"id": "b", "at": now}, {"id": "c", "at": later}]
+    rows += [{"id": "d", "at": None}, {"id": "e", "at": now}]
+    got = [compiled.values(row) for row in rows]
+    assert got == [(row["id"], processor(row["at"])) for row in rows]
+    assert got[2][1] != got[1][1] and got[3][1] is None

@@ -1,5 +1,6 @@
 """accel/uvicorn_wsproto.py's handshake: an upgrade request read without h11, answered as wsproto
-answers it; anything else left to wsproto.
+answers it; anything else left to wsproto. And its frames: plain text frames read without wsproto,
+every sequence of frames reaching the app (and answered) as through uvicorn's own connection.
 
 The rest of the suite runs on this connection (tests/harness.py serves with `--ws wsproto`, as
 `tandem serve` does); these tests compare its answers with uvicorn's own wsproto connection, byte
@@ -11,9 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import itertools
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
 from wsproto.connection import ConnectionType
 from wsproto.events import Request
 from wsproto.handshake import H11Handshake
@@ -216,3 +221,163 @@ async def test_an_app_that_fails_before_accepting_gets_wsprotos_500(monkeypatch)
     assert read == [True]  # this connection read the request itself, then handed it to wsproto
     assert head(ours)[0].startswith(b"HTTP/1.1 500")
     assert head(ours) == head(theirs)
+
+
+# -- frames after the handshake: plain text frames read without wsproto --------------------------
+
+# One client frame of the kinds a connection can see, masked as clients mask (`mask=False` and the
+# malformed ones are wsproto's to refuse).
+FRAME_KINDS = (
+    "text",
+    "text",
+    "text",
+    "binary",
+    "ping",
+    "pong",
+    "fragmented",
+    "bad-utf8",
+    "unmasked",
+    "long-16",
+    "wasteful-16",
+    "long-64",
+    "close",
+)
+
+
+def frame(kind: str, text: str, key: bytes) -> bytes:
+    def one(first: int, payload: bytes, *, masked: bool = True, wide: bool = False) -> bytes:
+        n = len(payload)
+        if n < 126 and not wide:
+            head_ = bytes([first, (0x80 if masked else 0) | n])
+        elif n < 65536:
+            head_ = bytes([first, (0x80 if masked else 0) | 126]) + n.to_bytes(2, "big")
+        else:
+            head_ = bytes([first, (0x80 if masked else 0) | 127]) + n.to_bytes(8, "big")
+        if not masked:
+            return head_ + payload
+        return head_ + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+    body = text.encode()
+    if kind == "text":
+        return one(0x81, body)
+    if kind == "binary":
+        return one(0x82, body)
+    if kind == "ping":
+        return one(0x89, body[:125])
+    if kind == "pong":
+        return one(0x8A, body[:125])
+    if kind == "fragmented":
+        return one(0x01, body[:3]) + one(0x80, body[3:])
+    if kind == "bad-utf8":
+        return one(0x81, body + b"\xff\xfe")
+    if kind == "unmasked":
+        return one(0x81, body, masked=False)
+    if kind == "long-16":
+        return one(0x81, (body * 200)[:300] or b"x" * 300)
+    if kind == "wasteful-16":  # a short length in the 16-bit form
+        return one(0x81, body[:100], wide=True)
+    if kind == "long-64":
+        return one(0x81, b"y" * 65536)
+    assert kind == "close"
+    return one(0x88, (1000).to_bytes(2, "big") + b"bye")
+
+
+async def feed(protocol_class: type, chunks: list[bytes]) -> tuple[list[dict], bytes, bool]:
+    """What an app behind `protocol_class` receives from these bytes after an accepted
+    handshake, what the connection writes back, and whether it closed the transport."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    got: list[dict] = []
+
+    async def app(scope, receive, send):
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            got.append(message)
+            if message["type"] == "websocket.disconnect":
+                return
+
+    class Transport(asyncio.Transport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.written = bytearray()
+            self.closed = False
+
+        def get_extra_info(self, name, default=None):
+            return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}.get(name)
+
+        def write(self, data) -> None:
+            self.written += data
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+        def close(self) -> None:
+            self.closed = True
+
+        def pause_reading(self) -> None: ...
+
+        def resume_reading(self) -> None: ...
+
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_level="critical",
+        ws_per_message_deflate=False,
+        ws_ping_interval=None,
+    )
+    config.load()
+    protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+    transport = Transport()
+    protocol.connection_made(transport)
+    protocol.data_received(upgrade(*PLAIN))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert transport.written.startswith(b"HTTP/1.1 101")
+    handshake = len(transport.written)
+    for chunk in chunks:
+        if transport.closed:
+            break
+        protocol.data_received(chunk)
+        for _ in range(5):
+            await asyncio.sleep(0)
+    if not transport.closed:
+        protocol.connection_lost(None)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    return got, bytes(transport.written[handshake:]), transport.closed
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    frames=st.lists(
+        st.tuples(
+            st.sampled_from(FRAME_KINDS), st.text(max_size=40), st.binary(min_size=4, max_size=4)
+        ),
+        max_size=8,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=70_000), max_size=5),
+)
+def test_frames_reach_the_app_as_through_uvicorns_own_connection(frames, cuts):
+    data = b"".join(frame(kind, text, key) for kind, text, key in frames)
+    bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
+    chunks = [data[a:b] for a, b in itertools.pairwise(bounds)]
+    ours = asyncio.run(feed(uvicorn_wsproto.DetachableWSProtocol, chunks))
+    theirs = asyncio.run(feed(WSProtocol, chunks))
+    assert ours == theirs
+
+
+def test_plain_frames_are_read_without_wsproto_up_to_the_first_other():
+    key = b"\x01\x02\x03\x04"
+    data = frame("text", "héllo", key) + frame("long-16", "ab", key) + frame("ping", "p", key)
+    data += frame("text", "after", key)
+    texts, used = uvicorn_wsproto.read_plain_frames(data, 1 << 20)
+    assert texts == ["héllo", ("ab" * 200)[:300]]
+    assert data[used:] == frame("ping", "p", key) + frame("text", "after", key)
+    # the connection's size limit, a frame cut short, and invalid UTF-8 stop it too
+    assert uvicorn_wsproto.read_plain_frames(frame("long-16", "ab", key), 299) == ([], 0)
+    assert uvicorn_wsproto.read_plain_frames(frame("text", "whole", key)[:-1], 1 << 20) == ([], 0)
+    assert uvicorn_wsproto.read_plain_frames(frame("bad-utf8", "x", key), 1 << 20) == ([], 0)
+    assert uvicorn_wsproto.read_plain_frames(frame("text", "", key), 1 << 20) == ([""], 6)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, sqltypes
 from sqlalchemy.sql.elements import BindParameter
 
 from tandem import accel
@@ -148,7 +148,7 @@ def compile_for_cursor(
         getattr(compiled, "implicit_returning", None) and not implicit_returning
     ) or compiled.escaped_bind_names:
         raise TypeError("a cursor statement cannot run implicit RETURNING or escaped bind names")
-    slots = []
+    slots: list[Slot] = []
     expanded: list[str] = []
     for name in compiled.positiontup:
         bind: BindParameter = compiled.binds[name]
@@ -170,11 +170,28 @@ def compile_for_cursor(
             raise TypeError(
                 f"a cursor statement cannot run {name!r}: its value is computed at execution"
             )
-        processor = bind.type._cached_bind_processor(dialect)
+        processor = _remembering(bind.type, bind.type._cached_bind_processor(dialect))
         # A bind with a value (a literal of the statement) sends it unless the caller passes its own.
         default = GIVEN if bind.required else (processor(bind.value) if processor else bind.value)
         slots.append((bind.key, default, processor))
     return CursorCompiled(compiled.string, tuple(slots), compiled, tuple(expanded))
+
+
+def _remembering(type_: Any, processor: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """A timestamp's bind processor (SQLite's formats a string) that answers again what it
+    answered last when given the same object: a batch's rows mostly share one `now`."""
+    if processor is None or type_._type_affinity is not sqltypes.DateTime:
+        return processor
+    last: list[Any] = [None, None]  # the datetime (immutable) last given, and its answer
+
+    def process(value: Any) -> Any:
+        if value is last[0] and value is not None:
+            return last[1]
+        answer = processor(value)
+        last[0], last[1] = value, answer
+        return answer
+
+    return process
 
 
 class CursorStatement:

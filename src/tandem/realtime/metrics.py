@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)
@@ -44,6 +46,7 @@ class _RoomCollector(Collector):
 
 class Metrics:
     def __init__(self) -> None:
+        self._lags: dict[str, MetricWrapperBase] = {}  # dispatch_lag's child per event type
         self.registry = CollectorRegistry()
         r = self.registry
         self.connections = Gauge("tandem_connections", "Open sockets on this instance", registry=r)
@@ -118,6 +121,17 @@ class Metrics:
             ["phase", "reason"],
             registry=r,
         )
+
+    def count_emitted(self, events: Iterable[str]) -> None:
+        """Count published events by type, one `inc` a type (a child's lookup takes a lock)."""
+        for event, n in Tally(events).items():
+            self.events_emitted.labels(event).inc(n)
+
+    def observe_dispatch_lag(self, event: str, seconds: float) -> None:
+        child = self._lags.get(event)
+        if child is None:
+            child = self._lags[event] = self.dispatch_lag.labels(event)
+        child.observe(seconds)  # type: ignore[attr-defined]
 
     def watch_rooms(
         self, rooms: Callable[[], dict[str, int]], connections_by_org: Callable[[], dict[str, int]]

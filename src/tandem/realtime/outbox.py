@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import insert
@@ -80,6 +81,7 @@ async def record_many(session: AsyncSession, events: Sequence[Recorded]) -> None
     """Record durable events (no controls) as `record` one after another would, in one INSERT."""
     gates: dict[tuple[str | None, str | None], bool] = {}
     rows = []
+    now = utcnow()
     for event in events:
         gate = (event.data.event_phase, event.org_id)
         if gate not in gates:
@@ -94,6 +96,7 @@ async def record_many(session: AsyncSession, events: Sequence[Recorded]) -> None
                     event.trace_id,
                     None,
                     True,
+                    now,
                 )
             )
     if rows:
@@ -119,6 +122,7 @@ def _row(
     trace_id: str,
     control: dict[str, Any] | None,
     enabled: bool,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     # Access changes still apply when the phase's events are off: the row then carries no rooms.
     return {
@@ -130,7 +134,7 @@ def _row(
         "actor_id": actor_id,
         "trace_id": trace_id,
         "control": control,
-        "created_at": utcnow(),
+        "created_at": now or utcnow(),
     }
 
 
