@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import sys
 import threading
 
 import pytest
@@ -146,6 +147,17 @@ async def test_the_wal_reaches_the_database_file_by_a_checkpoint_off_the_event_l
         if checkpointer.checkpoints and os.path.getsize(path) > 1_000_000:
             break
     assert os.path.getsize(path) > 1_000_000  # ~1 MB of rows copied into the database file
+    if sys.platform.startswith("linux"):  # its thread yields the core to the event loop's
+        loop = asyncio.get_running_loop()
+        nice = await loop.run_in_executor(
+            checkpointer.executor,
+            lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
+        )
+        assert (
+            nice
+            == sqlite_inline.CHECKPOINT_NICE
+            > os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        )
     await db.dispose()
 
 

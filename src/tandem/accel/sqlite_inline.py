@@ -20,7 +20,10 @@ event loop:
   process holds the lock does it go to aiosqlite's thread and wait there (the loop runs on);
 - the writer's connections do not checkpoint on commit (`wal_autocheckpoint=0`, set in
   db.py); a `WalCheckpointer` checkpoints the WAL on a thread of its own, on its own
-  connection, a moment after commits (PASSIVE: it never blocks readers or the writer).
+  connection, a moment after commits (PASSIVE: it never blocks readers or the writer). On Linux
+  that thread runs at a low priority: a second's WAL takes tens of milliseconds to copy,
+  and where the server has one core (or a busy machine) the event loop would otherwise share
+  the core with it for that long, and every event in flight wait.
 
 Connecting, closing and anything else that may wait (VACUUM, an explicit checkpoint) still go
 through aiosqlite's thread. Calls on one connection never overlap (SQLAlchemy awaits each
@@ -34,8 +37,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import sqlite3
+import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -89,6 +95,21 @@ def _head(operation: str) -> str:
     return operation.lstrip()[:32].upper()
 
 
+# The checkpoint thread's nice value on Linux. At 10, Linux's scheduler gives it about a tenth of
+# a core it shares with the event loop (at 0, half): less would leave a saturated server's WAL
+# growing faster than it is copied back.
+CHECKPOINT_NICE = 10
+
+
+def _low_priority() -> None:
+    """Lower the calling thread's priority (Linux: a thread's own nice value)."""
+    if sys.platform.startswith("linux"):  # elsewhere the call would name a process, not a thread
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECKPOINT_NICE)
+        except OSError:
+            logger.debug("could not lower the checkpoint thread's priority", exc_info=True)
+
+
 class WalCheckpointer:
     """Copies a database's WAL back into its file on a thread of its own, `delay` seconds after
     the first commit it has not yet covered (one checkpoint per `delay` at most, whatever the
@@ -101,6 +122,10 @@ class WalCheckpointer:
         self.failures = 0
         self._handle: asyncio.TimerHandle | None = None
         self._lock = threading.Lock()
+        # its thread starts with the first checkpoint, and ends when this object goes
+        self.executor = ThreadPoolExecutor(
+            1, thread_name_prefix="tandem-checkpoint", initializer=_low_priority
+        )
 
     def committed(self) -> None:
         """Called on the event loop after each commit of a writer connection."""
@@ -109,7 +134,7 @@ class WalCheckpointer:
 
     def _run(self) -> None:
         self._handle = None
-        asyncio.get_running_loop().run_in_executor(None, self.checkpoint)
+        asyncio.get_running_loop().run_in_executor(self.executor, self.checkpoint)
 
     def checkpoint(self) -> None:
         with self._lock:  # one at a time (a slow disk must not stack them up)
