@@ -34,6 +34,7 @@ logger = logging.getLogger("tandem.outbox")
 
 ADVISORY_LOCK_KEY = 0x7A4D0E  # "tandem dispatcher"
 BATCH = 500
+SAVE_PUBLISHED_SECONDS = 1.0  # while busy, the published watermark is saved this often
 STOP_SECONDS = 5.0  # a pass (and the leader's jobs) may finish before stop() cancels it
 
 # Publishes envelopes in order; returns once they reached every instance's pub/sub, raises if they did not.
@@ -69,6 +70,7 @@ class Dispatcher:
         self.is_leader = False
         self.published_seq = 0
         self._saved_published = 0
+        self._saved_at = 0.0  # time.monotonic() of the last save
         self._idle = asyncio.Event()
         self._passes = 0  # drain passes begun
         self._idle_pass = 0  # the latest pass that ended with an empty outbox
@@ -208,13 +210,18 @@ class Dispatcher:
         # Core statements built once (below): ORM objects and a flush would cost more than the SQL itself.
         async with self.db.unit_of_work() as session:
             rows = (await session.execute(_TAKE_BATCH)).all()
-            if self.published_seq > self._saved_published:
-                # The watermark rides along with the next batch's transaction rather than costing one of its own.
+            if self.published_seq > self._saved_published and (
+                not rows or time.monotonic() - self._saved_at >= SAVE_PUBLISHED_SECONDS
+            ):
+                # The watermark rides along with a batch's transaction rather than costing one of
+                # its own: with the pass that finds the outbox empty, and while busy, once a
+                # while (a crash then publishes again at most that much: clients drop by seq).
                 await _set_state(session, event_log.PUBLISHED, self.published_seq)
                 self._saved_published = self.published_seq
+                self._saved_at = time.monotonic()
             if not rows:
                 return 0
-            seq = int(await session.scalar(_LAST_SEQ) or 0)
+            seq = await _take_seqs(session, sum(1 for row in rows if row.rooms))
             now = utcnow()
             emitted_at = iso(now)
             batch: list[tuple[Any, int, list[dict[str, Any]]]] = []
@@ -247,7 +254,6 @@ class Dispatcher:
                 batch.append((row, seq, envelopes))
             if records:
                 await session.execute(_INSERT_RECORDS, records)
-                await _set_state(session, event_log.SEQ, seq)
             await session.execute(_DELETE_TAKEN, {"ids": [r.id for r in rows]})
         await self._publish_batch(batch)
         return len(rows)
@@ -319,8 +325,28 @@ _DELETE_TAKEN = delete(OutboxEntry.__table__).where(
 )
 _INSERT_RECORDS = insert(EventRecord.__table__)
 _STATE = LogState.__table__
-# Locked (PostgreSQL): a dispatcher that lost its lock without knowing cannot hand out the same seqs.
-_LAST_SEQ = select(_STATE.c.value).where(_STATE.c.name == event_log.SEQ).with_for_update()
+# The row is locked until commit (PostgreSQL): a dispatcher that lost its lock without knowing
+# cannot hand out the same seqs.
+_NEXT_SEQS = (
+    update(_STATE)
+    .where(_STATE.c.name == event_log.SEQ)
+    .values(value=_STATE.c.value + bindparam("n"))
+    .returning(_STATE.c.value)
+)
+
+
+async def _take_seqs(session: AsyncSession, n: int) -> int:
+    """Reserve the next n seqs; returns the last seq before them."""
+    if n == 0:
+        return int(await session.scalar(_LAST_SEQ) or 0)
+    last = await session.scalar(_NEXT_SEQS, {"n": n})
+    if last is None:  # the first events ever: no row yet
+        await _set_state(session, event_log.SEQ, n)
+        return 0
+    return int(last) - n
+
+
+_LAST_SEQ = select(_STATE.c.value).where(_STATE.c.name == event_log.SEQ)
 
 
 _RAISE_STATE = (
