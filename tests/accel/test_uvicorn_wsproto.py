@@ -24,7 +24,7 @@ from wsproto.events import Request
 from wsproto.handshake import H11Handshake
 
 from tandem import accel
-from tandem.accel import uvicorn_wsproto
+from tandem.accel import uvicorn_wsproto, ws_frames
 from tandem.accel.uvicorn_wsproto import parse_upgrade
 from tests.harness import fresh_database_url, start_server
 
@@ -373,11 +373,11 @@ def test_plain_frames_are_read_without_wsproto_up_to_the_first_other():
     key = b"\x01\x02\x03\x04"
     data = frame("text", "héllo", key) + frame("long-16", "ab", key) + frame("ping", "p", key)
     data += frame("text", "after", key)
-    texts, used = uvicorn_wsproto.read_plain_frames(data, 1 << 20)
+    texts, used = ws_frames.read_plain_frames(data, 1 << 20)
     assert texts == ["héllo", ("ab" * 200)[:300]]
     assert data[used:] == frame("ping", "p", key) + frame("text", "after", key)
     # the connection's size limit, a frame cut short, and invalid UTF-8 stop it too
-    assert uvicorn_wsproto.read_plain_frames(frame("long-16", "ab", key), 299) == ([], 0)
-    assert uvicorn_wsproto.read_plain_frames(frame("text", "whole", key)[:-1], 1 << 20) == ([], 0)
-    assert uvicorn_wsproto.read_plain_frames(frame("bad-utf8", "x", key), 1 << 20) == ([], 0)
-    assert uvicorn_wsproto.read_plain_frames(frame("text", "", key), 1 << 20) == ([""], 6)
+    assert ws_frames.read_plain_frames(frame("long-16", "ab", key), 299) == ([], 0)
+    assert ws_frames.read_plain_frames(frame("text", "whole", key)[:-1], 1 << 20) == ([], 0)
+    assert ws_frames.read_plain_frames(frame("bad-utf8", "x", key), 1 << 20) == ([], 0)
+    assert ws_frames.read_plain_frames(frame("text", "", key), 1 << 20) == ([""], 6)
