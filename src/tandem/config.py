@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     chat_typing_ip_window_seconds: float = 10.0
     max_orgs_per_user: int = 50  # organizations one account may own at once
     dispatcher_poll_seconds: float = 0.5
+    # On SQLite without Redis (one process), a transaction writes its events to the log itself
+    # instead of to the outbox (realtime/direct_log.py); off, they go through the outbox as on PostgreSQL.
+    direct_log: bool = True
     longpoll_max_wait: float = 25.0
     # Events one socket (and one person, over all their sockets) may have unanswered at once; the
     # excess is refused at once with `rate_limited`.

@@ -157,6 +157,8 @@ class Database:
             self.read_engine, class_=session_class, expire_on_commit=False
         )
         self._after_commit: list[Callable[[AsyncSession], None]] = []
+        # The process's realtime.direct_log.DirectLog, when its transactions write the event log themselves.
+        self.direct_log: Any = None
         self._read_pool = self.read_engine.sync_engine.pool
         self._inline_reads = self.is_sqlite and sqlite_inline.inline_reads(self.read_engine)
 
@@ -167,6 +169,8 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         session = self.sessions()
+        if self.direct_log is not None:
+            session.info["tandem_direct_log"] = self.direct_log
         try:
             yield session
             if session.in_transaction() or session.new or session.dirty or session.deleted:

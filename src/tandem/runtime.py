@@ -25,6 +25,7 @@ from tandem.orgs import repository as orgs
 from tandem.orgs.events import OrgMemberJoined, OrgMemberPresence
 from tandem.realtime import log as event_log
 from tandem.realtime.bus import LocalBus, RedisBus
+from tandem.realtime.direct_log import DirectLog
 from tandem.realtime.dispatcher import Dispatcher
 from tandem.realtime.envelope import EventData, envelope
 from tandem.realtime.gateway import Gateway
@@ -75,6 +76,8 @@ class Runtime:
                 settings.data_dir / "presence.json",
                 settings.presence_restart_grace_seconds,
             )
+        if self.db.is_sqlite and not settings.redis_url and settings.direct_log:
+            self.db.direct_log = DirectLog()
         self.dispatcher = Dispatcher(
             self.db,
             self.publish,
@@ -83,6 +86,7 @@ class Runtime:
             can_lead=lambda: self.gateway.manager.caught_up,
             on_published=self._on_published,
             observe_lag=self.metrics.observe_dispatch_lag,
+            direct=self.db.direct_log,
         )
         self.published = asyncio.Condition()
         self.bus.subscribe(self._on_bus)

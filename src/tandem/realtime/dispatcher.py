@@ -6,7 +6,10 @@ each the next global `seq`, then publishes them. A batch is published in one cal
 only once every instance can deliver it (behind Redis: once Redis accepted every message), so the
 `published` watermark never passes an event Redis did not take. A crash after the log commit, or
 a publish that failed, is repaired when a dispatcher starts again: everything past the watermark
-is published again (clients drop duplicates by seq).
+is published again (clients drop duplicates by seq). On SQLite without Redis the transactions that
+record events write them to the log themselves (realtime/direct_log.py) and this dispatcher
+publishes what they queued, reading the outbox only when something was recorded there and every
+`poll_seconds`.
 """
 
 from __future__ import annotations
@@ -18,13 +21,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CursorResult, bindparam, delete, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tandem.kit.clock import iso, utcnow
-from tandem.realtime import leader
+from tandem.kit.clock import utcnow
+from tandem.realtime import direct_log, leader
 from tandem.realtime import log as event_log
-from tandem.realtime.envelope import envelope
 from tandem.realtime.models import EventRecord, LogState, OutboxEntry
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ class Dispatcher:
         can_lead: Callable[[], bool] | None = None,
         on_published: Callable[[int], Awaitable[None]] | None = None,
         observe_lag: Callable[[str, float], None] | None = None,
+        direct: direct_log.DirectLog | None = None,
     ) -> None:
         self.db = db
         self.publish = publish
@@ -63,7 +66,12 @@ class Dispatcher:
         self.can_lead = can_lead
         self.on_published = on_published
         self.observe_lag = observe_lag
+        # Events written to the log by their own transactions, for this dispatcher to publish; the
+        # outbox is then read only when something was recorded there, and every poll_seconds.
+        self.direct = direct
         self._wake = asyncio.Event()
+        self._outbox_written = True
+        self._drained_at = 0.0  # time.monotonic() of the last pass through the outbox
         self._stopping = False
         self._task: asyncio.Task | None = None
         self._lock_conn: AsyncConnection | None = None
@@ -76,6 +84,8 @@ class Dispatcher:
         self._idle_pass = 0  # the latest pass that ended with an empty outbox
 
     def wake(self) -> None:
+        """Something was recorded in the outbox (or a caller wants a pass through it)."""
+        self._outbox_written = True
         self._wake.set()
 
     def start(self) -> None:
@@ -83,6 +93,10 @@ class Dispatcher:
         self._task = asyncio.create_task(self._run(), name="tandem-dispatcher")
 
     async def stop(self) -> None:
+        if self.direct is not None:
+            self.direct.active = (
+                False  # from now on, events wait in the outbox for the next dispatcher
+            )
         if self._task:
             # Asked, not cancelled: the loop ends between passes. A pass cancelled inside its
             # transaction can leave that transaction open with the published watermark's row
@@ -102,7 +116,7 @@ class Dispatcher:
             # so the next leader does not publish again what this one already did.
             try:
                 async with self.db.unit_of_work() as session:
-                    await _set_state(session, event_log.PUBLISHED, self.published_seq)
+                    await event_log.set_state(session, event_log.PUBLISHED, self.published_seq)
                 self._saved_published = self.published_seq
             except Exception:
                 logger.warning("could not save the published watermark at stop", exc_info=True)
@@ -131,17 +145,24 @@ class Dispatcher:
                     self.is_leader = await self._acquire()
                     if self.is_leader:
                         logger.info("dispatcher is leader")
+                        if self.direct is not None:
+                            self.direct.pending.clear()  # in the log, past the watermark: just below
                         await self._republish_unpublished()
+                        if self.direct is not None:
+                            self.direct.start(self._wake.set)
                         # A leader that died may have committed a batch without running its side effects
                         # (evictions, closing a logged-out login's sockets): every instance re-checks its sockets.
                         await self.control({"type": "reauthorize_all"})
                 if self.is_leader:
                     self._passes += 1
                     this_pass = self._passes
-                    # A batch short of BATCH already took every row committed before it read the
-                    # outbox: that pass counts as "found it empty" without another transaction.
-                    while await self.drain_once() >= BATCH:
-                        pass
+                    if self._outbox_due():
+                        # A batch short of BATCH already took every row committed before it read the
+                        # outbox: that pass counts as "found it empty" without another transaction.
+                        while await self.drain_once() >= BATCH:
+                            pass
+                    if self.direct is not None:
+                        await self._publish_pending()
                     self._idle_pass = this_pass
                     self._idle.set()
                     await leader.run_jobs(self.db)
@@ -161,6 +182,18 @@ class Dispatcher:
             except TimeoutError:
                 pass
             self._wake.clear()
+
+    def _outbox_due(self) -> bool:
+        now = time.monotonic()
+        if (
+            self.direct is None
+            or self._outbox_written
+            or now - self._drained_at >= self.poll_seconds
+        ):
+            self._outbox_written = False
+            self._drained_at = now
+            return True
+        return False
 
     async def _acquire(self) -> bool:
         if self.db.is_sqlite:
@@ -191,6 +224,8 @@ class Dispatcher:
 
     async def _release(self) -> None:
         self.is_leader = False
+        if self.direct is not None:
+            self.direct.active = False
         conn, self._lock_conn = self._lock_conn, None
         if conn is None:
             return
@@ -216,47 +251,29 @@ class Dispatcher:
                 # The watermark rides along with a batch's transaction rather than costing one of
                 # its own: with the pass that finds the outbox empty, and while busy, once a
                 # while (a crash then publishes again at most that much: clients drop by seq).
-                await _set_state(session, event_log.PUBLISHED, self.published_seq)
+                await event_log.set_state(session, event_log.PUBLISHED, self.published_seq)
                 self._saved_published = self.published_seq
                 self._saved_at = time.monotonic()
             if not rows:
                 return 0
-            seq = await _take_seqs(session, sum(1 for row in rows if row.rooms))
-            now = utcnow()
-            emitted_at = iso(now)
-            batch: list[tuple[Any, int, list[dict[str, Any]]]] = []
-            records: list[dict[str, Any]] = []
-            for row in rows:
-                envelopes = []
-                if row.rooms:
-                    seq += 1
-                    for room in row.rooms:
-                        env = envelope(
-                            row.data,
-                            event=row.event,
-                            version=row.version,
-                            room=room,
-                            seq=seq,
-                            actor_id=row.actor_id,
-                            trace_id=row.trace_id,
-                            emitted_at=emitted_at,
-                        )
-                        records.append(
-                            {
-                                "room": room,
-                                "seq": seq,
-                                "event": row.event,
-                                "envelope": env,
-                                "created_at": now,
-                            }
-                        )
-                        envelopes.append(env)
-                batch.append((row, seq, envelopes))
-            if records:
-                await session.execute(_INSERT_RECORDS, records)
+            batch = await event_log.append(session, rows, utcnow())
             await session.execute(_DELETE_TAKEN, {"ids": [r.id for r in rows]})
-        await self._publish_batch(batch)
+            if self.direct is not None:
+                # Behind what the direct log queued before this commit, ahead of what it queues after.
+                session.info[direct_log.DIRECT_LOG] = self.direct
+                direct_log.queue_at_commit(session, batch)
+        if self.direct is not None:
+            await self._publish_pending()
+        else:
+            await self._publish_batch(batch)
         return len(rows)
+
+    async def _publish_pending(self) -> None:
+        """Publish what the direct log queued, in commit order."""
+        assert self.direct is not None
+        while self.direct.pending:
+            batch, self.direct.pending = self.direct.pending, []
+            await self._publish_batch(batch)
 
     async def _publish_batch(self, batch: list[tuple[Any, int, list[dict[str, Any]]]]) -> None:
         now = time.time()
@@ -323,44 +340,3 @@ _TAKE_BATCH = select(_OUTBOX).order_by(_OUTBOX.c.id).limit(BATCH).with_for_updat
 _DELETE_TAKEN = delete(OutboxEntry.__table__).where(
     _OUTBOX.c.id.in_(bindparam("ids", expanding=True))
 )
-_INSERT_RECORDS = insert(EventRecord.__table__)
-_STATE = LogState.__table__
-# The row is locked until commit (PostgreSQL): a dispatcher that lost its lock without knowing
-# cannot hand out the same seqs.
-_NEXT_SEQS = (
-    update(_STATE)
-    .where(_STATE.c.name == event_log.SEQ)
-    .values(value=_STATE.c.value + bindparam("n"))
-    .returning(_STATE.c.value)
-)
-
-
-async def _take_seqs(session: AsyncSession, n: int) -> int:
-    """Reserve the next n seqs; returns the last seq before them."""
-    if n == 0:
-        return int(await session.scalar(_LAST_SEQ) or 0)
-    last = await session.scalar(_NEXT_SEQS, {"n": n})
-    if last is None:  # the first events ever: no row yet
-        await _set_state(session, event_log.SEQ, n)
-        return 0
-    return int(last) - n
-
-
-_LAST_SEQ = select(_STATE.c.value).where(_STATE.c.name == event_log.SEQ)
-
-
-_RAISE_STATE = (
-    update(LogState.__table__)
-    .where(_STATE.c.name == bindparam("s_name"), _STATE.c.value < bindparam("s_below"))
-    .values(value=bindparam("s_value"))
-)
-_STATE_EXISTS = select(_STATE.c.name).where(_STATE.c.name == bindparam("s_name"))
-
-
-async def _set_state(session: AsyncSession, name: str, value: int) -> None:
-    """Raise a LogState counter to value (never lower it), creating the row the first time."""
-    updated: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
-        _RAISE_STATE, {"s_name": name, "s_below": value, "s_value": value}
-    )
-    if updated.rowcount == 0 and await session.scalar(_STATE_EXISTS, {"s_name": name}) is None:
-        await session.execute(insert(LogState.__table__), {"name": name, "value": value})

@@ -1,15 +1,18 @@
-"""The durable event log: replay after a seq, the latest seq, retention (SPEC §5.3)."""
+"""The durable event log: appending events with their seqs, replay after a seq, the latest seq,
+retention (SPEC §5.3)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, bindparam, delete, func, select
+from sqlalchemy import CursorResult, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.kit.clock import utcnow
+from tandem.kit.clock import iso, utcnow
+from tandem.realtime.envelope import envelope
 from tandem.realtime.models import EventRecord, LogState, RoomFloor
 
 SEQ = "seq"  # LogState row: the last seq assigned
@@ -106,3 +109,88 @@ async def prune(session: AsyncSession, *, retention_days: float, keep_per_room: 
             floor.floor_seq = max(floor.floor_seq, highest)
     await session.flush()
     return removed
+
+
+# (event, seq, its envelopes): an event as the dispatcher publishes it. The event is an outbox row or
+# anything with the same fields (realtime/direct_log.py); seq is the last one before it when it has
+# no rooms.
+Appended = tuple[Any, int, list[dict[str, Any]]]
+
+
+async def append(session: AsyncSession, events: Sequence[Any], now: datetime) -> list[Appended]:
+    """Give each event with rooms the next seq and write its envelope for each room to the log, in
+    order, in the caller's transaction."""
+    seq = await take_seqs(session, sum(1 for event in events if event.rooms))
+    emitted_at = iso(now)
+    appended: list[Appended] = []
+    records: list[dict[str, Any]] = []
+    for event in events:
+        envelopes = []
+        if event.rooms:
+            seq += 1
+            for room in event.rooms:
+                env = envelope(
+                    event.data,
+                    event=event.event,
+                    version=event.version,
+                    room=room,
+                    seq=seq,
+                    actor_id=event.actor_id,
+                    trace_id=event.trace_id,
+                    emitted_at=emitted_at,
+                )
+                records.append(
+                    {
+                        "room": room,
+                        "seq": seq,
+                        "event": event.event,
+                        "envelope": env,
+                        "created_at": now,
+                    }
+                )
+                envelopes.append(env)
+        appended.append((event, seq, envelopes))
+    if records:
+        await session.execute(_INSERT_RECORDS, records)
+    return appended
+
+
+_INSERT_RECORDS = insert(EventRecord.__table__)
+_STATE = LogState.__table__
+# The row is locked until commit (PostgreSQL): a dispatcher that lost its lock without knowing
+# cannot hand out the same seqs.
+_NEXT_SEQS = (
+    update(_STATE)
+    .where(_STATE.c.name == SEQ)
+    .values(value=_STATE.c.value + bindparam("n"))
+    .returning(_STATE.c.value)
+)
+_LAST_SEQ = select(_STATE.c.value).where(_STATE.c.name == SEQ)
+
+
+async def take_seqs(session: AsyncSession, n: int) -> int:
+    """Reserve the next n seqs; returns the last seq before them."""
+    if n == 0:
+        return int(await session.scalar(_LAST_SEQ) or 0)
+    last = await session.scalar(_NEXT_SEQS, {"n": n})
+    if last is None:  # the first events ever: no row yet
+        await set_state(session, SEQ, n)
+        return 0
+    return int(last) - n
+
+
+_RAISE_STATE = (
+    update(_STATE)
+    .where(_STATE.c.name == bindparam("s_name"), _STATE.c.value < bindparam("s_below"))
+    .values(value=bindparam("s_value"))
+)
+_STATE_EXISTS = select(_STATE.c.name).where(_STATE.c.name == bindparam("s_name"))
+
+
+async def set_state(session: AsyncSession, name: str, value: int) -> None:
+    """Raise a LogState counter to value (never lower it), creating the row the first time."""
+    updated: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        _RAISE_STATE, {"s_name": name, "s_below": value, "s_value": value}
+    )
+    if updated.rowcount == 0 and await session.scalar(_STATE_EXISTS, {"s_name": name}) is None:
+        await session.execute(insert(_STATE), {"name": name, "value": value})

@@ -1,7 +1,8 @@
 """Commit, then emit (SPEC §5.1–5.2): the outbox.
 
 Services call `record()` inside their transaction; the row commits or rolls back with the change,
-and realtime/dispatcher.py moves committed rows into the durable log and publishes them. An org's
+and realtime/dispatcher.py moves committed rows into the durable log and publishes them (on SQLite
+with no Redis the transaction writes the log itself: realtime/direct_log.py). An org's
 events are recorded only while its phase's flag is on (the phase gate, registered by the flags
 domain); access changes still carry their `control`, which every instance runs after commit.
 """
@@ -11,17 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.kit.clock import utcnow
+from tandem.realtime.direct_log import DIRECT_LOG
 from tandem.realtime.envelope import EventData, current_trace_id
 from tandem.realtime.models import OutboxEntry
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger("tandem.outbox")
 
@@ -58,10 +57,9 @@ async def record(
     enabled = await _enabled(session, data, org_id)
     if not enabled and not control:
         return False
-    await session.execute(
-        _RECORD, _row(data, rooms, org_id, actor_id, current_trace_id(), control, enabled)
+    await _write(
+        session, [_row(data, rooms, org_id, actor_id, current_trace_id(), control, enabled)]
     )
-    session.info["tandem_outbox"] = True
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("event recorded", extra={"event": data.event_name, "rooms": list(rooms)})
     return enabled
@@ -100,8 +98,7 @@ async def record_many(session: AsyncSession, events: Sequence[Recorded]) -> None
                 )
             )
     if rows:
-        await session.execute(_RECORD, rows)
-        session.info["tandem_outbox"] = True
+        await _write(session, rows)
 
 
 async def _enabled(session: AsyncSession, data: EventData, org_id: str | None) -> bool:
@@ -147,20 +144,30 @@ def reauthorize(user_id: str, org_id: str) -> dict[str, str]:
 
 async def record_control(session: AsyncSession, control: dict[str, Any]) -> None:
     """Record a side effect for every instance (e.g. close a login's sockets) to run after commit."""
-    await session.execute(
-        _RECORD,
-        {
-            "event": "control",
-            "version": 1,
-            "rooms": [],
-            "data": {},
-            "org_id": None,
-            "actor_id": None,
-            "trace_id": current_trace_id(),
-            "control": control,
-            "created_at": utcnow(),
-        },
+    await _write(
+        session,
+        [
+            {
+                "event": "control",
+                "version": 1,
+                "rooms": [],
+                "data": {},
+                "org_id": None,
+                "actor_id": None,
+                "trace_id": current_trace_id(),
+                "control": control,
+                "created_at": utcnow(),
+            }
+        ],
     )
+
+
+async def _write(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    direct = session.info.get(DIRECT_LOG)
+    if direct is not None and await direct.takes(session):
+        await direct.write(session, rows)
+        return
+    await session.execute(_RECORD, rows[0] if len(rows) == 1 else rows)
     session.info["tandem_outbox"] = True
 
 
