@@ -4,12 +4,16 @@ commit only, with the outbox still in charge whenever it holds anything."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select
 from tests.harness import (
+    Listener,
+    Person,
     Server,
     durable,
     eventually,
@@ -44,6 +48,44 @@ async def slow_poll(tmp_path: Path) -> AsyncIterator[Server]:
             await server.stop()
 
 
+@dataclass
+class Scene:
+    server: Server
+    org_id: str
+    owner: Person
+    member: Person
+
+    @property
+    def room(self) -> str:
+        return f"org:{self.org_id}"
+
+
+@pytest.fixture
+async def scene(slow_poll: Server) -> Scene:
+    org_id, (owner, member) = await quick_team(slow_poll, ["Owner", "Member"])
+    return Scene(slow_poll, org_id, owner, member)
+
+
+@asynccontextmanager
+async def watching(scene: Scene) -> AsyncIterator[tuple[Listener, int]]:
+    """The owner listening to the org's room, with everything before settled; and the log's last seq."""
+    async with listening(scene.owner, scene.room) as watcher:
+        await quiesce(scene.server, watcher)
+        yield watcher, (await log_state(scene.server))["seq"]
+
+
+async def assert_room_got(
+    scene: Scene, watcher: Listener, seq_before: int, roles: list[str]
+) -> None:
+    """The watcher got these role changes, in order, with consecutive seqs, as the log holds them."""
+    await eventually(lambda: len(durable(watcher.events)) >= len(roles))
+    await quiesce(scene.server, watcher)
+    got = durable(watcher.events, scene.room)
+    assert roles_of(got) == roles
+    assert_consecutive(got)
+    assert got == await logged(scene.server, scene.room, after=seq_before)
+
+
 def roles_of(events: list[dict[str, Any]]) -> list[str]:
     return [e["data"]["member"]["role"] for e in events if e["event"] == "org.member.updated"]
 
@@ -58,49 +100,35 @@ async def outbox_rows(session: Any) -> int:
 
 
 async def test_a_transaction_writes_its_events_to_the_log_and_they_are_published_after_commit(
-    slow_poll,
+    scene,
 ):
-    server = slow_poll
+    server = scene.server
     assert server.runtime.db.direct_log is not None
-    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
-    room = f"org:{org_id}"
-    async with listening(owner, room) as watcher:
-        await quiesce(server, watcher)
-        seq_before = (await log_state(server))["seq"]
+    async with watching(scene) as (watcher, seq_before):
         async with server.runtime.db.unit_of_work() as session:
-            actor = await session.get(User, owner.id)
-            await orgs.change_role(session, org_id, actor, member.id, "Admin")
-            await orgs.change_role(session, org_id, actor, member.id, "Guest")
+            actor = await session.get(User, scene.owner.id)
+            await orgs.change_role(session, scene.org_id, actor, scene.member.id, "Admin")
+            await orgs.change_role(session, scene.org_id, actor, scene.member.id, "Guest")
             assert await outbox_rows(session) == 0
             in_log = await session.scalars(
                 select(EventRecord.envelope)
-                .where(EventRecord.room == room, EventRecord.seq > seq_before)
+                .where(EventRecord.room == scene.room, EventRecord.seq > seq_before)
                 .order_by(EventRecord.seq)
             )
             assert roles_of(list(in_log)) == ["Admin", "Guest"]
             assert server.runtime.db.direct_log.pending == []  # nothing to publish before commit
-        await eventually(lambda: len(durable(watcher.events)) >= 2)
-        await quiesce(server, watcher)
-
-    got = durable(watcher.events, room)
-    assert roles_of(got) == ["Admin", "Guest"]
-    assert_consecutive(got)
-    assert got == await logged(server, room, after=seq_before)
+        await assert_room_got(scene, watcher, seq_before, ["Admin", "Guest"])
     # The published watermark is saved without any event going through the outbox.
     await server.runtime.dispatcher.wait_idle()
     state = await log_state(server)
-    assert state["published"] == state["seq"] == got[-1]["seq"]
+    assert state["published"] == state["seq"] == seq_before + 2
 
 
 async def test_while_the_outbox_holds_events_transactions_record_there_and_commit_order_is_kept(
-    slow_poll,
+    scene,
 ):
-    server = slow_poll
-    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
-    room = f"org:{org_id}"
-    async with listening(owner, room) as watcher:
-        await quiesce(server, watcher)
-        seq_before = (await log_state(server))["seq"]
+    server = scene.server
+    async with watching(scene) as (watcher, seq_before):
         # Another process records an event in the outbox (no wake reaches this dispatcher)...
         async with server.runtime.db.unit_of_work() as session:
             await session.execute(
@@ -108,9 +136,9 @@ async def test_while_the_outbox_holds_events_transactions_record_there_and_commi
                 {
                     "event": "org.member.updated",
                     "version": 1,
-                    "rooms": [room],
-                    "data": {"organizationId": org_id, "member": {"role": "Elsewhere"}},
-                    "org_id": org_id,
+                    "rooms": [scene.room],
+                    "data": {"organizationId": scene.org_id, "member": {"role": "Elsewhere"}},
+                    "org_id": scene.org_id,
                     "actor_id": None,
                     "trace_id": "t",
                     "control": None,
@@ -118,66 +146,44 @@ async def test_while_the_outbox_holds_events_transactions_record_there_and_commi
             )
         # ...so the next transaction records behind it, not in the log ahead of it.
         async with server.runtime.db.unit_of_work() as session:
-            actor = await session.get(User, owner.id)
-            await orgs.change_role(session, org_id, actor, member.id, "Admin")
+            actor = await session.get(User, scene.owner.id)
+            await orgs.change_role(session, scene.org_id, actor, scene.member.id, "Admin")
             assert await outbox_rows(session) == 2
         await eventually(lambda: len(durable(watcher.events)) >= 2)
         assert await outbox_size(server) == 0
         # With the outbox empty again, the log is written directly once more.
-        await set_role(owner, org_id, member.id, "Guest")
-        await eventually(lambda: len(durable(watcher.events)) >= 3)
-        await quiesce(server, watcher)
-
-    got = durable(watcher.events, room)
-    assert roles_of(got) == ["Elsewhere", "Admin", "Guest"]
-    assert_consecutive(got)
-    assert got == await logged(server, room, after=seq_before)
+        await set_role(scene.owner, scene.org_id, scene.member.id, "Guest")
+        await assert_room_got(scene, watcher, seq_before, ["Elsewhere", "Admin", "Guest"])
 
 
-async def test_events_of_a_savepoint_go_to_the_outbox_behind_the_transactions_earlier_ones(
-    slow_poll,
-):
-    server = slow_poll
-    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
-    room = f"org:{org_id}"
-    async with listening(owner, room) as watcher:
-        await quiesce(server, watcher)
-        seq_before = (await log_state(server))["seq"]
+async def test_events_of_a_savepoint_go_to_the_outbox_behind_the_transactions_earlier_ones(scene):
+    server = scene.server
+    async with watching(scene) as (watcher, seq_before):
         async with server.runtime.db.unit_of_work() as session:
-            actor = await session.get(User, owner.id)
-            await orgs.change_role(session, org_id, actor, member.id, "Admin")
+            actor = await session.get(User, scene.owner.id)
+            await orgs.change_role(session, scene.org_id, actor, scene.member.id, "Admin")
             with pytest.raises(Crash):
                 async with session.begin_nested():
-                    await orgs.change_role(session, org_id, actor, member.id, "Guest")
+                    await orgs.change_role(session, scene.org_id, actor, scene.member.id, "Guest")
                     raise Crash  # this savepoint's event is rolled back with it
             async with session.begin_nested():
-                await orgs.change_role(session, org_id, actor, member.id, "Member")
+                await orgs.change_role(session, scene.org_id, actor, scene.member.id, "Member")
             assert await outbox_rows(session) == 1
-        await eventually(lambda: len(durable(watcher.events)) >= 2)
-        await quiesce(server, watcher)
-
-    got = durable(watcher.events, room)
-    assert roles_of(got) == ["Admin", "Member"]
-    assert_consecutive(got)
-    assert got == await logged(server, room, after=seq_before)
+        await assert_room_got(scene, watcher, seq_before, ["Admin", "Member"])
 
 
 async def test_events_in_the_log_but_not_published_when_the_process_died_are_published_at_start(
-    slow_poll,
+    scene,
 ):
-    server = slow_poll
+    server = scene.server
     runtime = server.runtime
     direct = runtime.db.direct_log
-    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
-    room = f"org:{org_id}"
-    async with listening(owner, room) as watcher:
-        await quiesce(server, watcher)
-        seq_before = (await log_state(server))["seq"]
+    async with watching(scene) as (watcher, seq_before):
         await runtime.dispatcher.stop()
         # Committed to the log directly, then the process dies before its dispatcher publishes them.
         direct.active = True
         for role in ["Admin", "Guest", "Member"]:
-            await set_role(owner, org_id, member.id, role)
+            await set_role(scene.owner, scene.org_id, scene.member.id, role)
         direct.active = False
         assert len(direct.pending) == 3
         assert await outbox_size(server) == 0
@@ -185,15 +191,10 @@ async def test_events_in_the_log_but_not_published_when_the_process_died_are_pub
         direct.pending.clear()
 
         runtime.dispatcher.start()
-        await eventually(lambda: len(durable(watcher.events)) >= 3)
-        await quiesce(server, watcher)
-        got = durable(watcher.events, room)
-        assert roles_of(got) == ["Admin", "Guest", "Member"]
-        assert_consecutive(got)
-        assert got == await logged(server, room, after=seq_before)
+        await assert_room_got(scene, watcher, seq_before, ["Admin", "Guest", "Member"])
         # And the direct log is in use again.
-        await set_role(owner, org_id, member.id, "Admin")
-        live = await watcher.wait_for(lambda e: e.get("seq", 0) > got[-1]["seq"])
+        await set_role(scene.owner, scene.org_id, scene.member.id, "Admin")
+        live = await watcher.wait_for(lambda e: e.get("seq", 0) > seq_before + 3)
         assert live["data"]["member"]["role"] == "Admin"
     assert await outbox_size(server) == 0
 
