@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 from sqlalchemy import DateTime, MetaData, Table, event, make_url
@@ -26,6 +26,9 @@ from sqlalchemy.types import TypeDecorator
 from tandem import accel
 from tandem.accel import fast_session, sqlite_inline
 from tandem.kit.clock import aware
+
+if TYPE_CHECKING:
+    from tandem.realtime.direct_log import DirectLog
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -157,8 +160,8 @@ class Database:
             self.read_engine, class_=session_class, expire_on_commit=False
         )
         self._after_commit: list[Callable[[AsyncSession], None]] = []
-        # The process's realtime.direct_log.DirectLog, when its transactions write the event log themselves.
-        self.direct_log: Any = None
+        # When its transactions write the event log themselves (realtime.direct_log.attach).
+        self.direct_log: DirectLog | None = None
         self._read_pool = self.read_engine.sync_engine.pool
         self._inline_reads = self.is_sqlite and sqlite_inline.inline_reads(self.read_engine)
 
@@ -169,8 +172,6 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         session = self.sessions()
-        if self.direct_log is not None:
-            session.info["tandem_direct_log"] = self.direct_log
         try:
             yield session
             if session.in_transaction() or session.new or session.dirty or session.deleted:

@@ -23,9 +23,9 @@ from tandem.kit import idempotency
 from tandem.kit.clock import iso, utcnow
 from tandem.orgs import repository as orgs
 from tandem.orgs.events import OrgMemberJoined, OrgMemberPresence
+from tandem.realtime import direct_log
 from tandem.realtime import log as event_log
 from tandem.realtime.bus import LocalBus, RedisBus
-from tandem.realtime.direct_log import DirectLog
 from tandem.realtime.dispatcher import Dispatcher
 from tandem.realtime.envelope import EventData, envelope
 from tandem.realtime.gateway import Gateway
@@ -77,7 +77,7 @@ class Runtime:
                 settings.presence_restart_grace_seconds,
             )
         if self.db.is_sqlite and not settings.redis_url and settings.direct_log:
-            self.db.direct_log = DirectLog()
+            direct_log.attach(self.db)
         self.dispatcher = Dispatcher(
             self.db,
             self.publish,
@@ -86,7 +86,6 @@ class Runtime:
             can_lead=lambda: self.gateway.manager.caught_up,
             on_published=self._on_published,
             observe_lag=self.metrics.observe_dispatch_lag,
-            direct=self.db.direct_log,
         )
         self.published = asyncio.Condition()
         self.bus.subscribe(self._on_bus)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +27,10 @@ from sqlalchemy.orm import Session, SessionTransaction
 from tandem.realtime import log as event_log
 from tandem.realtime.models import OutboxEntry
 
-DIRECT_LOG = "tandem_direct_log"  # session.info: the process's DirectLog (db.py sets it)
+if TYPE_CHECKING:
+    from tandem.db import Database
+
+DIRECT_LOG = "tandem_direct_log"  # session.info: the database's DirectLog (attach)
 _IN_LOG = "tandem_direct_in_log"  # session.info: whether this transaction records in the log
 _QUEUED = "tandem_direct_queued"  # session.info: its events, for the queue at commit
 
@@ -84,6 +87,15 @@ class DirectLog:
             self._on_pending()
 
 
+def attach(db: Database) -> DirectLog:
+    """Have this database's writing sessions record events in the log directly (once a dispatcher
+    starts the returned DirectLog)."""
+    direct = DirectLog()
+    db.direct_log = direct
+    db.sessions.configure(info={DIRECT_LOG: direct})
+    return direct
+
+
 def queue_at_commit(session: AsyncSession | Session, appended: list[event_log.Appended]) -> None:
     """Queue these events for the dispatcher when the session's transaction commits."""
     session.info.setdefault(_QUEUED, []).extend(appended)
@@ -92,7 +104,6 @@ def queue_at_commit(session: AsyncSession | Session, appended: list[event_log.Ap
 @event.listens_for(Session, "after_commit")
 def _queue(session: Session) -> None:
     queued = session.info.pop(_QUEUED, None)
-    session.info.pop(_IN_LOG, None)
     direct = session.info.get(DIRECT_LOG)
     if queued and direct is not None:
         direct.committed(queued)
@@ -100,6 +111,6 @@ def _queue(session: Session) -> None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # rolled back (a commit took them already)
+    if transaction.parent is None:  # committed (_queue took them) or rolled back
         session.info.pop(_QUEUED, None)
         session.info.pop(_IN_LOG, None)

@@ -55,7 +55,6 @@ class Dispatcher:
         can_lead: Callable[[], bool] | None = None,
         on_published: Callable[[int], Awaitable[None]] | None = None,
         observe_lag: Callable[[str, float], None] | None = None,
-        direct: direct_log.DirectLog | None = None,
     ) -> None:
         self.db = db
         self.publish = publish
@@ -68,7 +67,7 @@ class Dispatcher:
         self.observe_lag = observe_lag
         # Events written to the log by their own transactions, for this dispatcher to publish; the
         # outbox is then read only when something was recorded there, and every poll_seconds.
-        self.direct = direct
+        self.direct = db.direct_log
         self._wake = asyncio.Event()
         self._outbox_written = True
         self._drained_at = 0.0  # time.monotonic() of the last pass through the outbox
@@ -260,7 +259,6 @@ class Dispatcher:
             await session.execute(_DELETE_TAKEN, {"ids": [r.id for r in rows]})
             if self.direct is not None:
                 # Behind what the direct log queued before this commit, ahead of what it queues after.
-                session.info[direct_log.DIRECT_LOG] = self.direct
                 direct_log.queue_at_commit(session, batch)
         if self.direct is not None:
             await self._publish_pending()
