@@ -22,6 +22,7 @@ async def test_health_and_readiness(sqlite_server):
     async with sqlite_server.client() as http:
         r = await http.get("/healthz")
         assert r.status_code == 200 and r.json()["ok"] is True
+        assert r.json()["instance"] == sqlite_server.runtime.settings.instance_id != ""
         r = await http.get("/readyz")
         assert r.status_code == 200, r.text
         assert r.json()["ok"] is True

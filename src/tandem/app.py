@@ -158,7 +158,8 @@ def create_app(settings: Settings | None = None) -> TandemASGI:
 
     @api.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
-        return {"ok": True}
+        # The instance id tells which process answered (behind a balancer, or a port reused).
+        return {"ok": True, "instance": settings.instance_id}
 
     @api.get("/readyz", include_in_schema=False)
     async def readyz() -> Response:

@@ -8,6 +8,7 @@ The README's screenshots are written to docs/screenshots/ only when TANDEM_SCREE
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -75,6 +76,9 @@ class TandemProcess:
             )
 
     def start(self) -> None:
+        # A fresh id each start: only this process's answer to /healthz counts as started, not
+        # another server's that holds the port (this one then fails to bind and exits).
+        self.env["TANDEM_INSTANCE_ID"] = instance = "e2e-" + secrets.token_hex(4)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "tandem.cli", "serve"], env=self.env, stdout=log, stderr=log
@@ -82,15 +86,23 @@ class TandemProcess:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                r = httpx.get(self.url + "/healthz", timeout=1)
+                if r.status_code == 200 and r.json().get("instance") == instance:
                     return
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):
                 pass
             if self.proc.poll() is not None:
                 raise RuntimeError("tandem serve exited: " + self.log.read_text()[-2000:])
             time.sleep(0.1)
         self.stop()  # no fixture will: the test fails here, and the server must not outlive it
         raise RuntimeError("tandem serve did not start: " + self.log.read_text()[-2000:])
+
+    def died(self) -> str | None:
+        """What to report when the process ended without being stopped: its exit code and log tail."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        tail = self.log.read_text(errors="replace")[-3000:]
+        return f"tandem serve on port {self.port} exited with {self.proc.returncode}:\n{tail}"
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -169,13 +181,36 @@ def _serve_copy(template: Path, data_dir: Path) -> TandemProcess:
     return proc
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[Any]:
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def tandem(tmp_path: Path, demo_template: Path) -> Iterator[TandemProcess]:
+def tandem(
+    tmp_path: Path, demo_template: Path, request: pytest.FixtureRequest
+) -> Iterator[TandemProcess]:
     """A server of its own, fresh demo data (for tests that restart it or need the pristine demo)."""
     proc = _serve_copy(demo_template, tmp_path / "data")
     try:
         yield proc
+        # A server that died mid-test fails it here even if the test did not notice.
+        if died := proc.died():
+            pytest.fail(died)
     finally:
+        if request.node.stash.get(_CALL_FAILED, False):
+            # Printed in teardown, so the report of the failed test carries the server's side.
+            print(
+                proc.died()
+                or "tandem serve still running; its log ends:\n"
+                + proc.log.read_text(errors="replace")[-3000:]
+            )
         proc.stop()
 
 
