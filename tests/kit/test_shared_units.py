@@ -85,6 +85,18 @@ async def test_a_batch_is_no_larger_than_its_limit(db: Database) -> None:
     assert set(await stored(db)) == {f"n{i}" for i in range(10)}
 
 
+@pytest.mark.parametrize("turns", [0, 3])
+async def test_a_batch_waits_its_turns_for_more_works(db: Database, turns: int) -> None:
+    units = SharedUnits(db, turns=turns)
+    first = asyncio.ensure_future(called(units, "a", writer("n1")))
+    for _ in range(2):
+        await asyncio.sleep(0)  # the first is handed in, and its lane's runner has begun
+    second = asyncio.ensure_future(called(units, "b", writer("n2")))
+    assert await first == "n1" and await second == "n2"
+    assert units.batches == (1 if turns else 2)
+    assert await stored(db) == {"n1": "a", "n2": "b"}
+
+
 async def test_a_refusal_costs_only_its_own_work(db: Database) -> None:
     units = SharedUnits(db)
     results = await asyncio.gather(

@@ -1,9 +1,9 @@
 """Small units of work that arrive together share one transaction.
 
 `SharedUnits.run(work, key)` runs `work(session)` in a unit of work it shares with the other works
-of its lane handed in while the lane's last batch was being committed (or, on SQLite, where
-statements never yield, in the same turn of the event loop), up to `limit` of them, in the order
-they came, each in its caller's context (its trace id). A work's `key` picks its lane: one lane
+of its lane handed in while the lane's last batch was being committed, or within the next `turns`
+turns of the event loop (on SQLite, where statements never yield, these turns are all a batch
+has to gather in), up to `limit` of them, in the order they came, each in its caller's context (its trace id). A work's `key` picks its lane: one lane
 on SQLite, which has one writer anyway; several on PostgreSQL, whose every statement is a round
 trip a single lane would wait out alone. Works that write the same rows must share a key (the
 person whose receipts they are): two lanes then never wait for each other's locks, and a key's
@@ -38,8 +38,15 @@ async def one_by_one(session: AsyncSession, entries: list[Entry]) -> list[Any]:
 
 
 class SharedUnits:
-    def __init__(self, db: Any, limit: int = 64, lanes: int = 1, write: Write = one_by_one) -> None:
-        self.lanes = [_Lane(db, limit, write) for _ in range(lanes)]
+    def __init__(
+        self,
+        db: Any,
+        limit: int = 64,
+        lanes: int = 1,
+        write: Write = one_by_one,
+        turns: int = 0,
+    ) -> None:
+        self.lanes = [_Lane(db, limit, write, turns) for _ in range(lanes)]
 
     @property
     def batches(self) -> int:
@@ -53,10 +60,11 @@ class SharedUnits:
 
 
 class _Lane:
-    def __init__(self, db: Any, limit: int, write: Write) -> None:
+    def __init__(self, db: Any, limit: int, write: Write, turns: int) -> None:
         self.db = db
         self.limit = limit
         self.write = write
+        self.turns = turns
         self.waiting: list[Waiting] = []
         self.runner: asyncio.Task[None] | None = None
         self.batches = 0
@@ -84,6 +92,12 @@ class _Lane:
         batch: list[Waiting] = []
         try:
             while self.waiting:
+                # An idle loop's turn costs microseconds; a busy one's brings the works its
+                # callbacks hand in, which then share this batch's statements and commit.
+                for _ in range(self.turns):
+                    if len(self.waiting) >= self.limit:
+                        break
+                    await asyncio.sleep(0)
                 batch, self.waiting = self.waiting[: self.limit], self.waiting[self.limit :]
                 await self._batch(batch)
         except asyncio.CancelledError:
