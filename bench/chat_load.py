@@ -54,6 +54,7 @@ from kanban_board import Api, add_server_options, epoch, percentiles, run_once, 
 from profiles import Profiler, summarize_profile
 
 TICK = os.sysconf("SC_CLK_TCK")
+STRETCH = 0.25  # seconds of sends whose p99 the report gives one by one
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -436,6 +437,14 @@ def tally(
         unexpected += sum(n for cid, n in got.items() if cid not in want)
     from_send = [1000 * (w - shared.sent[cid]) for c in clients for cid, w, _ in c.arrivals]
     from_emitted = [1000 * (w - e) for c in clients for _, w, e in c.arrivals]
+    # By when the send was made: a stall shows as one bad stretch, a full core as queues that
+    # build and drain again and again.
+    first_send = min(shared.sent.values(), default=0.0)
+    stretches: dict[int, list[float]] = {}
+    for c in clients:
+        for cid, w, _ in c.arrivals:
+            sent = shared.sent[cid]
+            stretches.setdefault(int((sent - first_send) / STRETCH), []).append(1000 * (w - sent))
     receipts = []
     for c in clients:
         for message_id, recipient, wall in c.receipts:
@@ -457,6 +466,7 @@ def tally(
         "refused": dict(shared.refused),
         "from_send": percentiles(from_send),
         "from_emitted": percentiles(from_emitted),
+        "stretch_p99": {k * STRETCH: percentiles(v)["p99"] for k, v in sorted(stretches.items())},
         "receipts": percentiles(receipts),
         "receipts_expected": sum(sum(w.values()) for w in expected.values()),
         "expected": sum(sum(w.values()) for w in expected.values()),
@@ -466,6 +476,18 @@ def tally(
         "unexpected": unexpected,
         "disconnects": sum(c.disconnects for c in clients),
     }
+
+
+def _stretches(p99s: dict[float, float]) -> str:
+    if not p99s:
+        return f"sent -> each recipient, p99 of each {STRETCH:g} s of sends: none"
+    worst = max(p99s, key=lambda at: p99s[at])
+    ordered = sorted(p99s.values())
+    return (
+        f"sent -> each recipient, p99 of each {STRETCH:g} s of sends: median "
+        f"{ordered[len(ordered) // 2]:.1f} ms, worst {p99s[worst]:.1f} ms ({worst:g} s in), "
+        f"{sum(1 for v in ordered if v > 100)} of {len(ordered)} above 100 ms"
+    )
 
 
 def report(r: dict[str, Any]) -> tuple[str, bool]:
@@ -488,6 +510,7 @@ def report(r: dict[str, Any]) -> tuple[str, bool]:
         f"max {s['max']:.1f} ms\n"
         f"  emittedAt -> each recipient: p50 {e['p50']:.1f} ms, p99 {e['p99']:.1f} ms, "
         f"max {e['max']:.1f} ms\n"
+        f"  {_stretches(r['stretch_p99'])}\n"
         f"  delivered emit -> sender: p50 {k['p50']:.1f} ms, p99 {k['p99']:.1f} ms "
         f"({k['n']} receipts of {r['receipts_expected']} deliveries)\n"
         f"  deliveries {r['received']} of {r['expected']}: missing {r['missing']}, duplicate "

@@ -31,6 +31,12 @@ def test_every_recipient_gets_every_message_once_and_the_run_prints_its_figures(
     )
     assert re.search(r"sent -> each recipient: p50 [\d.]+ ms, p99 [\d.]+ ms", out.stdout)
     assert re.search(r"emittedAt -> each recipient: p50 [\d.]+ ms, p99 [\d.]+ ms", out.stdout)
+    stretches = re.search(
+        r"p99 of each 0.25 s of sends: median [\d.]+ ms, worst [\d.]+ ms \([\d.]+ s in\), "
+        r"\d+ of (\d+) above 100 ms",
+        out.stdout,
+    )
+    assert stretches and stretches[1] == "8", out.stdout  # 2 s of sends, a quarter second each
     assert re.search(r"delivered emit -> sender: p50 [\d.]+ ms, p99 [\d.]+ ms \(\d+ ", out.stdout)
     found = re.search(
         r"deliveries (\d+) of (\d+): missing 0, duplicate 0, unexpected 0", out.stdout
