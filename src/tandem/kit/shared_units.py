@@ -2,10 +2,10 @@
 
 `SharedUnits.run(work, key)` runs `work(session)` in a unit of work it shares with the other works
 of its lane handed in while the lane's last batch was being committed, or within the next `turns`
-turns of the event loop (on SQLite, where statements never yield, these turns are all a batch
-has to gather in), up to `limit` of them, in the order they came, each in its caller's context (its trace id). A work's `key` picks its lane: one lane
-on SQLite, which has one writer anyway; several on PostgreSQL, whose every statement is a round
-trip a single lane would wait out alone. Works that write the same rows must share a key (the
+turns of the event loop (on SQLite, where statements never yield, these turns are all a batch has
+to gather in), up to `limit` of them, in the order they came, each in its caller's context (its
+trace id). A work's `key` picks its lane: one lane on SQLite, which has one writer anyway; several
+on PostgreSQL, whose every statement is a round trip a single lane would wait out alone. Works that write the same rows must share a key (the
 person whose receipts they are): two lanes then never wait for each other's locks, and a key's
 works keep their order. Each caller gets its own work's result or exception. When any work of a
 batch raises, the batch is rolled back and each of its works runs again in a unit of work of its
