@@ -97,12 +97,18 @@ class TandemProcess:
         self.stop()  # no fixture will: the test fails here, and the server must not outlive it
         raise RuntimeError("tandem serve did not start: " + self.log.read_text()[-2000:])
 
-    def died(self) -> str | None:
-        """What to report when the process ended without being stopped: its exit code and log tail."""
-        if self.proc is None or self.proc.poll() is None:
-            return None
+    def died(self) -> bool:
+        """Whether the process ended without being stopped."""
+        return self.proc is not None and self.proc.poll() is not None
+
+    def status(self) -> str:
+        """Whether it runs or how it ended, and the end of its log."""
+        code = None if self.proc is None else self.proc.poll()
+        state = (
+            "stopped" if self.proc is None else "running" if code is None else f"exited with {code}"
+        )
         tail = self.log.read_text(errors="replace")[-3000:]
-        return f"tandem serve on port {self.port} exited with {self.proc.returncode}:\n{tail}"
+        return f"tandem serve on port {self.port} {state}; its log ends:\n{tail}"
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -183,34 +189,25 @@ def _serve_copy(template: Path, data_dir: Path) -> TandemProcess:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[Any]:
+    """A failed browser test's report carries the end of each of its servers' logs."""
     report = yield
-    if report.when == "call":
-        item.stash[_CALL_FAILED] = report.failed
+    if report.when == "call" and report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, TandemProcess):
+                report.sections.append((f"tandem serve on port {value.port}", value.status()))
     return report
 
 
-_CALL_FAILED = pytest.StashKey[bool]()
-
-
 @pytest.fixture
-def tandem(
-    tmp_path: Path, demo_template: Path, request: pytest.FixtureRequest
-) -> Iterator[TandemProcess]:
+def tandem(tmp_path: Path, demo_template: Path) -> Iterator[TandemProcess]:
     """A server of its own, fresh demo data (for tests that restart it or need the pristine demo)."""
     proc = _serve_copy(demo_template, tmp_path / "data")
     try:
         yield proc
         # A server that died mid-test fails it here even if the test did not notice.
-        if died := proc.died():
-            pytest.fail(died)
+        if proc.died():
+            pytest.fail(proc.status())
     finally:
-        if request.node.stash.get(_CALL_FAILED, False):
-            # Printed in teardown, so the report of the failed test carries the server's side.
-            print(
-                proc.died()
-                or "tandem serve still running; its log ends:\n"
-                + proc.log.read_text(errors="replace")[-3000:]
-            )
         proc.stop()
 
 
