@@ -22,6 +22,8 @@ from tests.harness import (
     start_server,
 )
 
+from tandem.realtime import rooms
+
 
 async def snapshot_cursor(person: Person, org_id: str) -> int:
     async with person.http() as http:
@@ -184,6 +186,37 @@ async def test_replay_during_a_burst_of_concurrent_changes_loses_duplicates_and_
     finally:
         for listener in sockets:
             await listener.close()
+
+
+async def test_an_event_published_while_a_subscribe_is_being_authorized_is_replayed(
+    server, monkeypatch
+):
+    """A change commits and is published after the subscribe's authorization read, before the
+    socket is in the room: the replay must still carry it."""
+    org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
+    room = f"org:{org_id}"
+    await server.settle()
+    cursor = await snapshot_cursor(owner, org_id)
+    authorize = rooms.authorize
+
+    async def authorize_then_change(session: Any, user_id: str, name: str) -> Any:
+        grant = await authorize(session, user_id, name)
+        if name == room:
+            await rename(member, "Renamed meanwhile")
+            await server.settle()
+        return grant
+
+    monkeypatch.setattr(rooms, "authorize", authorize_then_change)
+    listener = await connected(owner)
+    try:
+        ack = await listener.subscribe(room, after=cursor)
+        assert ack["ok"] and ack["replayed"] == 1, ack
+        await quiesce(server, listener)
+        got = durable(listener.events, room)
+        assert got == await logged(server, room, after=cursor)
+        assert [e["data"]["member"]["name"] for e in got] == ["Renamed meanwhile"]
+    finally:
+        await listener.close()
 
 
 async def test_seq_strictly_increases_in_every_room_and_one_event_keeps_one_seq_across_rooms(

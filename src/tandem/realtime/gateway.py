@@ -282,19 +282,19 @@ class Gateway:
             return parsed
         info, request = parsed
         room = request.room
+        async with self.runtime.db.read() as session:
+            grant = await rooms.authorize(session, info.user_id, room)
+        if grant is None:
+            return failure("forbidden", "you cannot subscribe to this room")
         self.manager.hold(sid, room)
         last: int | None = None
-        # The replay reads in a session begun after the hold: on SQLite a session's snapshot dates from its
-        # first read, and an event committed after that snapshot but published before the hold would be lost.
-        async with self.runtime.db.read() as session:
-            try:
-                grant = await rooms.authorize(session, info.user_id, room)
-                if grant is None:
-                    # (a socket already in the room keeps what arrived meanwhile; re-checks evict it)
-                    await self._flush_held(sid, room, None)
-                    return failure("forbidden", "you cannot subscribe to this room")
-                await self.sio.enter_room(sid, room)
-                info.rooms[room] = grant.org_id
+        try:
+            await self.sio.enter_room(sid, room)
+            info.rooms[room] = grant.org_id
+            # The replay reads in a session begun once the socket is held in the room: on SQLite a
+            # session's snapshot dates from its first read, and an event committed after that
+            # snapshot but published before the socket joined would reach it neither way.
+            async with self.runtime.db.read() as session:
                 replayed = 0
                 if request.after is not None:
                     replay = await event_log.read_after(session, room, request.after)
@@ -315,11 +315,11 @@ class Gateway:
                     latest = replay.events[-1]["seq"]  # the replay read the log to its end
                 else:
                     latest = await event_log.room_latest_seq(session, room)
-                if last is not None:  # an `after` past the log's end must not hold back live events
-                    last = min(last, latest)
-                last = await self._flush_held(sid, room, last)
-            finally:
-                self.manager.release(sid, room, floor=last)
+            if last is not None:  # an `after` past the log's end must not hold back live events
+                last = min(last, latest)
+            last = await self._flush_held(sid, room, last)
+        finally:
+            self.manager.release(sid, room, floor=last)
         logger.debug("socket subscribed", extra={"sid": sid, "room": room, "replayed": replayed})
         return {"ok": True, "room": room, "seq": latest, "replayed": replayed}
 
