@@ -7,6 +7,7 @@ import itertools
 import random
 from typing import Any
 
+import pytest
 from tests.harness import (
     Listener,
     Person,
@@ -188,11 +189,12 @@ async def test_replay_during_a_burst_of_concurrent_changes_loses_duplicates_and_
             await listener.close()
 
 
-async def test_an_event_published_while_a_subscribe_is_being_authorized_is_replayed(
-    server, monkeypatch
+@pytest.mark.parametrize("in_room", [False, True], ids=["joining", "subscribed-again"])
+async def test_an_event_published_while_a_subscribe_is_being_authorized_arrives_once(
+    server, monkeypatch, in_room
 ):
-    """A change commits and is published after the subscribe's authorization read, before the
-    socket is in the room: the replay must still carry it."""
+    """A change commits and is published right after the subscribe's authorization read: a socket
+    joining the room gets it from the replay; one already in the room gets it once, in order."""
     org_id, (owner, member) = await quick_team(server, ["Owner", "Member"])
     room = f"org:{org_id}"
     await server.settle()
@@ -206,9 +208,11 @@ async def test_an_event_published_while_a_subscribe_is_being_authorized_is_repla
             await server.settle()
         return grant
 
-    monkeypatch.setattr(rooms, "authorize", authorize_then_change)
     listener = await connected(owner)
     try:
+        if in_room:
+            assert (await listener.subscribe(room))["ok"]
+        monkeypatch.setattr(rooms, "authorize", authorize_then_change)
         ack = await listener.subscribe(room, after=cursor)
         assert ack["ok"] and ack["replayed"] == 1, ack
         await quiesce(server, listener)

@@ -282,13 +282,17 @@ class Gateway:
             return parsed
         info, request = parsed
         room = request.room
-        async with self.runtime.db.read() as session:
-            grant = await rooms.authorize(session, info.user_id, room)
-        if grant is None:
-            return failure("forbidden", "you cannot subscribe to this room")
+        # Held from the start: a socket already in the room gets what arrives meanwhile after
+        # its replay, in order.
         self.manager.hold(sid, room)
         last: int | None = None
         try:
+            async with self.runtime.db.read() as session:
+                grant = await rooms.authorize(session, info.user_id, room)
+            if grant is None:
+                # (a socket already in the room keeps what arrived meanwhile; re-checks evict it)
+                await self._flush_held(sid, room, None)
+                return failure("forbidden", "you cannot subscribe to this room")
             await self.sio.enter_room(sid, room)
             info.rooms[room] = grant.org_id
             # The replay reads in a session begun once the socket is held in the room: on SQLite a
