@@ -124,3 +124,38 @@ async def test_a_recheck_of_every_socket_asks_once_per_person_and_room(server: S
         await quiesce(server, *owners, *members)
         assert all(listener.named("org.member.updated") for listener in owners)
         assert not any(listener.named("org.member.updated") for listener in members)
+
+
+async def test_a_removal_while_a_subscribe_is_authorized_keeps_the_socket_out(
+    server: Server, monkeypatch
+):
+    """The person is removed, and their sockets re-checked, between the subscribe's authorization
+    and its socket entering the room: the re-check could not see that socket in the room, so the
+    subscribe asks again, is refused, and nothing of the room reaches the socket."""
+    org_id, (owner, member, other) = await quick_team(server, ["Owner", "Member", "Member"])
+    room = rooms.org_room(org_id)
+    authorize = rooms.authorize
+    removed = False
+
+    async def authorize_then_remove(session, user_id: str, name: str) -> rooms.Grant | None:
+        nonlocal removed
+        grant = await authorize(session, user_id, name)
+        if name == room and user_id == member.id and not removed:
+            removed = True
+            async with owner.http() as http:
+                r = await http.delete(f"/api/orgs/{org_id}/members/{member.id}")
+                assert r.status_code == 204, r.text
+            await server.settle()  # the removal's re-check has run
+        return grant
+
+    listener = await Listener(server, await member.socket_token()).connect()
+    try:
+        monkeypatch.setattr(rooms, "authorize", authorize_then_remove)
+        ack = await listener.subscribe(room)
+        assert removed
+        assert ack["ok"] is False and ack["error"]["code"] == "forbidden", ack
+        await set_role(owner, org_id, other.id, "Admin")
+        await quiesce(server, listener)
+        assert [e for e in listener.events if e.get("room") == room] == []
+    finally:
+        await listener.close()

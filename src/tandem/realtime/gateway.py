@@ -135,6 +135,9 @@ class Gateway:
         if settings.socket_handshake_seconds > 0:
             self.sio.upgrade_seconds = settings.socket_handshake_seconds
         self.sockets: dict[str, SocketInfo] = {}
+        # Re-checks of access begun here (realtime/rechecks.py): a subscribe that one began
+        # during asks again once its socket is in the room, where later re-checks find it.
+        self.rechecks = 0
         self._left_hooks: list[LeftHook] = []
         self.limits = InboundLimits(runtime.limiter, settings)
         self.connect_exempt = Networks(settings.socket_connect_ip_exempt)
@@ -287,6 +290,7 @@ class Gateway:
         self.manager.hold(sid, room)
         last: int | None = None
         try:
+            rechecks = self.rechecks
             async with self.runtime.db.read() as session:
                 grant = await rooms.authorize(session, info.user_id, room)
             if grant is None:
@@ -295,6 +299,17 @@ class Gateway:
                 return failure("forbidden", "you cannot subscribe to this room")
             await self.sio.enter_room(sid, room)
             info.rooms[room] = grant.org_id
+            if self.rechecks != rechecks:
+                # Access changed while this was authorized: the re-check may have missed the
+                # socket, not yet in the room then.
+                async with self.runtime.db.read() as session:
+                    grant = await rooms.authorize(session, info.user_id, room)
+                if grant is None:
+                    info.rooms.pop(room, None)
+                    await self.sio.leave_room(sid, room)
+                    await self.left(sid, room)
+                    return failure("forbidden", "you cannot subscribe to this room")
+                info.rooms[room] = grant.org_id
             # The replay reads in a session begun once the socket is held in the room: on SQLite a
             # session's snapshot dates from its first read, and an event committed after that
             # snapshot but published before the socket joined would reach it neither way.

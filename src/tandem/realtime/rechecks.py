@@ -44,6 +44,7 @@ async def recheck(
 
     A person may hold hundreds of sockets in the same rooms: a query per socket made one role
     change cost hundreds of queries and stalled delivery to everyone else meanwhile."""
+    gateway.rechecks += 1  # before the sockets' rooms are read: see Gateway.on_subscribe
     holders: dict[tuple[str, str], list[tuple[str, SocketInfo]]] = {}
     for sid, info in local:
         for room, room_org in info.rooms.items():
