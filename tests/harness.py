@@ -163,13 +163,23 @@ _PORTS = random.SystemRandom()  # not the module's generator: Hypothesis seeds t
 
 def free_port() -> int:
     """A port nothing listens on now, below the kernel's ephemeral range: a port from that range
-    can be taken by any outgoing connection before the server meant for it binds it."""
+    can be taken by any outgoing connection before the server meant for it binds it. Each
+    pytest-xdist worker draws from a share of its own: two workers could otherwise both find a
+    port free and start servers on it, and the one that fails to bind would have its tests talk
+    to the other's server until that stopped."""
     try:
         lowest = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         lowest = 32768
+    low, high = 10_000, max(lowest, 10_001)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if workers > 1 and worker[2:].isdigit():
+        share = (high - low) // workers
+        low += int(worker[2:]) % workers * share
+        high = low + share
     for _ in range(50):
-        port = _PORTS.randrange(10_000, max(lowest, 10_001))
+        port = _PORTS.randrange(low, high)
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
