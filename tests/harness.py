@@ -159,6 +159,7 @@ SIGN_IN_LIMITS = {
 
 
 _PORTS = random.SystemRandom()  # not the module's generator: Hypothesis seeds that one
+_GIVEN: set[int] = set()  # handed out by this process: two servers started together never share one
 
 
 def free_port() -> int:
@@ -180,12 +181,15 @@ def free_port() -> int:
         high = low + share
     for _ in range(50):
         port = _PORTS.randrange(low, high)
+        if port in _GIVEN:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _GIVEN.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -30,3 +30,11 @@ def test_a_drawn_port_is_free(monkeypatch: pytest.MonkeyPatch) -> None:
     port = free_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
+
+
+def test_no_port_is_handed_out_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two servers started together each have a port drawn before either binds it."""
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "8")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw5")
+    drawn = [free_port() for _ in range(300)]
+    assert len(set(drawn)) == len(drawn)
