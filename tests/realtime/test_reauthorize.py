@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from tests.harness import Listener, Person, Server, quick_team, quiesce, rename, set_role
 
 from tandem.realtime import rooms
@@ -126,36 +127,49 @@ async def test_a_recheck_of_every_socket_asks_once_per_person_and_room(server: S
         assert not any(listener.named("org.member.updated") for listener in members)
 
 
-async def test_a_removal_while_a_subscribe_is_authorized_keeps_the_socket_out(
-    server: Server, monkeypatch
+@pytest.mark.parametrize("removed", [True, False], ids=["removed", "role-changed"])
+async def test_a_recheck_while_a_subscribe_is_authorized_decides_it_again(
+    server: Server, monkeypatch, removed: bool
 ):
-    """The person is removed, and their sockets re-checked, between the subscribe's authorization
-    and its socket entering the room: the re-check could not see that socket in the room, so the
-    subscribe asks again, is refused, and nothing of the room reaches the socket."""
+    """The person's access changes, and their sockets are re-checked, between the subscribe's
+    authorization and its socket entering the room: the re-check could not see that socket in the
+    room, so the subscribe asks again. Removed: refused, and nothing of the room reaches the
+    socket; a role change that keeps access: subscribed, and the room's events arrive."""
     org_id, (owner, member, other) = await quick_team(server, ["Owner", "Member", "Member"])
     room = rooms.org_room(org_id)
     authorize = rooms.authorize
-    removed = False
+    changed = False
 
-    async def authorize_then_remove(session, user_id: str, name: str) -> rooms.Grant | None:
-        nonlocal removed
+    async def authorize_then_change(session, user_id: str, name: str) -> rooms.Grant | None:
+        nonlocal changed
         grant = await authorize(session, user_id, name)
-        if name == room and user_id == member.id and not removed:
-            removed = True
-            async with owner.http() as http:
-                r = await http.delete(f"/api/orgs/{org_id}/members/{member.id}")
-                assert r.status_code == 204, r.text
-            await server.settle()  # the removal's re-check has run
+        if name == room and user_id == member.id and not changed:
+            changed = True
+            if removed:
+                async with owner.http() as http:
+                    r = await http.delete(f"/api/orgs/{org_id}/members/{member.id}")
+                    assert r.status_code == 204, r.text
+            else:
+                await set_role(owner, org_id, member.id, "Admin")
+            await server.settle()  # the change's re-check has run
         return grant
 
     listener = await Listener(server, await member.socket_token()).connect()
     try:
-        monkeypatch.setattr(rooms, "authorize", authorize_then_remove)
+        monkeypatch.setattr(rooms, "authorize", authorize_then_change)
+        checks = server.runtime.gateway.rechecks
         ack = await listener.subscribe(room)
-        assert removed
-        assert ack["ok"] is False and ack["error"]["code"] == "forbidden", ack
+        assert changed and server.runtime.gateway.rechecks > checks
+        if removed:
+            assert ack["ok"] is False and ack["error"]["code"] == "forbidden", ack
+        else:
+            assert ack["ok"], ack
         await set_role(owner, org_id, other.id, "Admin")
         await quiesce(server, listener)
-        assert [e for e in listener.events if e.get("room") == room] == []
+        updates = [e for e in listener.named("org.member.updated") if e.get("room") == room]
+        if removed:
+            assert [e for e in listener.events if e.get("room") == room] == []
+        else:
+            assert [e["data"]["member"]["userId"] for e in updates] == [other.id]
     finally:
         await listener.close()

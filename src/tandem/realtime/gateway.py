@@ -305,9 +305,7 @@ class Gateway:
                 async with self.runtime.db.read() as session:
                     grant = await rooms.authorize(session, info.user_id, room)
                 if grant is None:
-                    info.rooms.pop(room, None)
-                    await self.sio.leave_room(sid, room)
-                    await self.left(sid, room)
+                    await self.leave(sid, info, room)
                     return failure("forbidden", "you cannot subscribe to this room")
                 info.rooms[room] = grant.org_id
             # The replay reads in a session begun once the socket is held in the room: on SQLite a
@@ -365,10 +363,14 @@ class Gateway:
         info, request = parsed
         if request.room == rooms.user_room(info.user_id):
             return failure("invalid", "the user room cannot be left")
-        info.rooms.pop(request.room, None)
-        await self.sio.leave_room(sid, request.room)
-        await self.left(sid, request.room)
+        await self.leave(sid, info, request.room)
         return {"ok": True}
+
+    async def leave(self, sid: str, info: SocketInfo, room: str) -> None:
+        """Take the socket out of the room (unsubscribe, refusal, eviction)."""
+        info.rooms.pop(room, None)
+        await self.sio.leave_room(sid, room)
+        await self.left(sid, room)
 
     # -- control (from the bus, on every instance) ----------------------------
 

@@ -62,9 +62,8 @@ async def recheck(
         evicted = holders[(user_id, room)]
         notice = envelope(RoomEvicted(room=room), room=room)
         for sid, info in evicted:
-            if info.rooms.pop(room, None) is not None:
-                await gateway.sio.leave_room(sid, room)
-                await gateway.left(sid, room)
+            if room in info.rooms:
+                await gateway.leave(sid, info, room)
                 await gateway.sio.emit(notice["event"], notice, to=sid, ignore_queue=True)
         logger.info(
             "sockets evicted",
