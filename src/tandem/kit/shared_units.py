@@ -5,16 +5,16 @@ of its lane handed in while the lane's last batch was being committed, or within
 turns of the event loop (on SQLite, where statements never yield, these turns are all a batch has
 to gather in), up to `limit` of them, in the order they came, each in its caller's context (its
 trace id). A work's `key` picks its lane: one lane on SQLite, which has one writer anyway; several
-on PostgreSQL, whose every statement is a round trip a single lane would wait out alone. Works that write the same rows must share a key (the
-person whose receipts they are): two lanes then never wait for each other's locks, and a key's
-works keep their order. Each caller gets its own work's result or exception. When any work of a
-batch raises, the batch is rolled back and each of its works runs again in a unit of work of its
-own, so one refusal costs only itself and nothing a failed work wrote is kept. A work must
-therefore be safe to run twice when its first run was rolled back, as any unit of work is. Meant
-for the most frequent small writes (a chat's receipts): one BEGIN, COMMIT and dispatcher wake-up
-for many of them. By default a batch runs its works one by one (`one_by_one`); a `write` of one's
-own may write a batch's items with fewer statements, so long as it writes what running them one
-by one would, and returns one result per item.
+on PostgreSQL, whose every statement is a round trip a single lane would wait out alone. Works that
+write the same rows must share a key (the person whose receipts they are): two lanes then never
+wait for each other's locks, and a key's works keep their order. Each caller gets its own work's
+result or exception. When any work of a batch raises, the batch is rolled back and each of its
+works runs again in a unit of work of its own, so one refusal costs only itself and nothing a
+failed work wrote is kept. A work must therefore be safe to run twice when its first run was rolled
+back, as any unit of work is. Meant for the most frequent small writes (a chat's receipts): one
+BEGIN, COMMIT and dispatcher wake-up for many of them. By default a batch runs its works one by one
+(`one_by_one`); a `write` of one's own may write a batch's items with fewer statements, so long as
+it writes what running them one by one would, and returns one result per item.
 """
 
 from __future__ import annotations
