@@ -98,6 +98,8 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
                 **pool,
                 **_JSON,
             )
+            if checkpointer is not None:
+                checkpointer.writer = engine
             engine.sync_engine.dialect.tandem_checkpointer = checkpointer  # type: ignore[attr-defined]  # dispose() stops it
         else:
             engine = create_async_engine(
@@ -124,6 +126,8 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             if checkpointer is not None:
                 cur.execute("PRAGMA wal_autocheckpoint=0")
+                # when the WAL starts over, its file is cut back to this
+                cur.execute(f"PRAGMA journal_size_limit={checkpointer.restart_bytes:d}")
             cur.close()
 
         return engine
@@ -203,7 +207,7 @@ class Database:
     async def dispose(self) -> None:
         checkpointer = getattr(self.engine.sync_engine.dialect, "tandem_checkpointer", None)
         if checkpointer is not None:
-            checkpointer.cancel()  # closing the last connection checkpoints anyway
+            await checkpointer.close()  # closing the last connection checkpoints anyway
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()

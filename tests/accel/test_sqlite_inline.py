@@ -8,6 +8,7 @@ import os
 import sqlite3
 import sys
 import threading
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import event, exc, text
@@ -305,4 +306,61 @@ async def test_a_pooled_connection_that_must_reconnect_begins_in_a_greenlet(tmp_
     async with db.read() as session:  # reconnecting waits on aiosqlite's thread: not inline
         assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
     assert pool.checkedout() == 0
+    await db.dispose()
+
+
+async def test_the_wal_starts_over_while_writes_never_pause(tmp_path):
+    """A checkpoint copies what was committed before it began, but SQLite starts the WAL over only
+    when a write begins with all of it copied back: with commits back to back, one always began
+    before the checkpoint ended, and the file grew for as long as they went on."""
+    path = tmp_path / "w.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    checkpointer = db.engine.sync_engine.dialect.tandem_checkpointer
+    checkpointer.delay = 0.02
+    checkpointer.restart_bytes = 1_000_000
+    async with db.unit_of_work() as session:
+        await session.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB)"))
+    loop = asyncio.get_running_loop()
+    sizes, ends = [0], loop.time() + 10.0
+    while checkpointer.restarts < 3 and loop.time() < ends:
+        async with db.unit_of_work() as session:
+            await session.execute(text("INSERT INTO t (b) VALUES (randomblob(20000))"))
+        sizes.append(os.path.getsize(f"{path}-wal"))
+        await asyncio.sleep(0)  # the loop's other callbacks run, the writes hardly pause
+    await db.dispose()
+    assert checkpointer.restarts >= 3
+    # and the file was cut back to about `restart_bytes` when it started over
+    assert any(after < before and after < 2_000_000 for before, after in pairwise(sizes))
+
+
+async def test_a_checkpoint_that_cannot_hold_the_writer_is_logged_and_tried_again(tmp_path, caplog):
+    path = tmp_path / "h.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    checkpointer = db.engine.sync_engine.dialect.tandem_checkpointer
+    checkpointer.delay, checkpointer.restart_bytes = 0.02, 100_000
+    engine = checkpointer.writer
+
+    class Unreachable:
+        def connect(self):
+            raise exc.TimeoutError("the pool had no connection")
+
+    checkpointer.writer = Unreachable()
+    async with db.unit_of_work() as session:
+        await session.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB)"))
+        await session.execute(text("INSERT INTO t (b) VALUES (randomblob(500000))"))
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if checkpointer.failures:
+            break
+    assert checkpointer.failures >= 1 and "holding the writer" in caplog.text
+    checkpointer.writer = engine  # the next commits' checkpoints hold it and the WAL starts over
+    for _ in range(200):
+        async with db.unit_of_work() as session:
+            await session.execute(text("INSERT INTO t (b) VALUES (randomblob(5000))"))
+        await asyncio.sleep(0.005)
+        if checkpointer.restarts:
+            break
+    assert checkpointer.restarts >= 1
+    async with db.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() > 1
     await db.dispose()
