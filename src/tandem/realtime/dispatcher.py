@@ -175,9 +175,10 @@ class Dispatcher:
             if self._stopping:
                 break
             try:
-                await asyncio.wait_for(
-                    self._wake.wait(), self.poll_seconds if self.is_leader else 2.0
-                )
+                # Not wait_for: on Python 3.11 it wraps the wait in a task of its own, one more turn
+                # of the event loop between a commit and its events' publishing.
+                async with asyncio.timeout(self.poll_seconds if self.is_leader else 2.0):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
