@@ -24,7 +24,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from tandem import accel
-from tandem.accel import fast_session, sqlite_inline
+from tandem.accel import fast_session, sqlite_inline, wal_checkpoint
 from tandem.kit.clock import aware
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def make_engine(url: str, *, writer: bool = True) -> AsyncEngine:
             # The writer's connections leave checkpoints to a thread of their own (a COMMIT then never
             # waits for the disk, so it runs inline too).
             checkpointer = (
-                sqlite_inline.WalCheckpointer(database) if writer and not in_memory else None
+                wal_checkpoint.WalCheckpointer(database) if writer and not in_memory else None
             )
             engine = create_async_engine(
                 make_url(url).set(drivername="sqlite+tandem_inline"),
