@@ -86,7 +86,9 @@ class FrameFanout(AsyncManager):
     that follows, and the event loop runs callbacks in order. A ClockedSocket's writer, which
     starts on such a put, writes its queued text packets the same way (`write_queued`): a
     connect's answer and a subscribe's ack cost one frame and one write, not an ASGI message,
-    wsproto's framing and a write each. Emits with an ack callback, to a
+    wsproto's framing and a write each. The gate's answers to requests (acks) skip the queue and
+    the writer task altogether where a broadcast could be written directly (`write_answer`),
+    joined with the pass's frames like one. Emits with an ack callback, to a
     list of rooms, or with binary attachments take the library's path unchanged.
     """
 
@@ -295,6 +297,34 @@ class FrameFanout(AsyncManager):
             server
         )  # ClockedSocket, when on: the fast path reads its queue's `idle`
         server.eio._tandem_fanout = self  # a ClockedSocket's writer asks `write_queued`
+
+    def write_answer(self, eio_sid: str, socket: Any, encoded: str) -> bool:
+        """Write a Socket.IO packet for one socket (an ack) as a frame where a broadcast could be
+        written directly: at once out of a burst, else joined with the loop pass's other frames
+        for that connection. False, writing nothing, where it could not (the caller sends it
+        through the library's queue)."""
+        if not self.fast_fanout or socket.closed or not isinstance(encoded, str):
+            return False
+        queue = socket.queue
+        if queue._queue or not (queue.idle if type(queue) is PacketQueue else queue._getters):
+            return False
+        transport = direct_frames.writable(self.server, socket, eio_sid)
+        if transport is None:
+            return False
+        frame = text_frame(("4" + encoded).encode())
+        if not self._corked and not self._flush_scheduled and not self._bursting:
+            transport.write(frame)
+        else:
+            pending = self._corked.get(transport)
+            if pending is None:
+                self._corked[transport] = [frame]
+            else:
+                pending.append(frame)
+            self._corked_frames += 1
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return True
 
     def write_queued(self, socket: Any) -> bool:
         """Write the text packets at the head of a ClockedSocket's queue (a connect's answer, acks,

@@ -167,9 +167,9 @@ async def mark_together(session: AsyncSession, marks: Sequence[Mark]) -> None:
                 if seen is not None
                 else await cursors.unread_after(session, cid, uid, n)
             )
-            mine[(cid, uid)] = cursor._replace(read_n=n, delivered_n=max(n, cursor.delivered_n))
+            mine[(cid, uid)] = cursors.Cursors(cursor.org_id, max(n, cursor.delivered_n), n)
         else:
-            mine[(cid, uid)] = cursor._replace(delivered_n=n)
+            mine[(cid, uid)] = cursors.Cursors(cursor.org_id, n, cursor.read_n)
         target = _Target(cursor, mid, n, message.author_id)
         for covered_id, covered_n, rooms in await _audiences(
             session, cid, uid, after, target, seen

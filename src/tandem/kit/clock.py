@@ -7,12 +7,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The last datetime formatted and its text: a batch stamps many events with one `now`.
+_last: tuple[datetime | None, str] = (None, "")
+
+
 def iso(value: datetime | None) -> str | None:
+    global _last
     if value is None:
         return None
-    if value.tzinfo is None:  # SQLite hands back naive datetimes; everything stored is UTC
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    last = _last
+    if value is last[0]:
+        return last[1]
+    utc = value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # SQLite's are naive
+    text = utc.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    _last = (value, text)
+    return text
 
 
 def aware(value: datetime | None) -> datetime | None:

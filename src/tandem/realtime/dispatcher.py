@@ -81,6 +81,8 @@ class Dispatcher:
         self._idle = asyncio.Event()
         self._passes = 0  # drain passes begun
         self._idle_pass = 0  # the latest pass that ended with an empty outbox
+        self._jobs_due = 0.0  # time.monotonic() from which the leader's jobs run again
+        self._jobs_skipped = False  # a pass ended before they were due: they run when they are
 
     def wake(self) -> None:
         """Something was recorded in the outbox (or a caller wants a pass through it)."""
@@ -164,7 +166,10 @@ class Dispatcher:
                         await self._publish_pending()
                     self._idle_pass = this_pass
                     self._idle.set()
-                    await leader.run_jobs(self.db)
+                    self._jobs_skipped = time.monotonic() < self._jobs_due
+                    if not self._jobs_skipped:
+                        self._jobs_due = time.monotonic() + leader.JOB_SECONDS
+                        await leader.run_jobs(self.db)
                     await self._check_leadership()
             except asyncio.CancelledError:
                 raise
@@ -177,11 +182,20 @@ class Dispatcher:
             try:
                 # Not wait_for: on Python 3.11 it wraps the wait in a task of its own, one more turn
                 # of the event loop between a commit and its events' publishing.
-                async with asyncio.timeout(self.poll_seconds if self.is_leader else 2.0):
+                async with asyncio.timeout(self._wait_seconds()):
                     await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
+
+    def _wait_seconds(self) -> float:
+        """How long to wait for a wake-up: a leader whose last pass came too soon for its jobs runs
+        them once they are due, woken or not."""
+        if not self.is_leader:
+            return 2.0
+        if self._jobs_skipped:
+            return max(0.0, min(self.poll_seconds, self._jobs_due - time.monotonic()))
+        return self.poll_seconds
 
     def _outbox_due(self) -> bool:
         now = time.monotonic()

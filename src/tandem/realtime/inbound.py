@@ -247,8 +247,11 @@ class InboundGate:
         if socket is None or not self.sio.manager.admit_answer(eio_sid, socket):
             return
         answer = InboundPacket(packet.ACK, namespace=pkt.namespace, id=pkt.id, data=[result])
+        encoded = answer.encode()
+        if self.sio.manager.write_answer(eio_sid, socket, encoded):
+            return
         try:
-            await self.sio.eio.send(eio_sid, answer.encode())
+            await self.sio.eio.send(eio_sid, encoded)
         except Exception:  # the socket closed meanwhile: nobody left to answer
             return
 

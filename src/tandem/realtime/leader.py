@@ -1,6 +1,7 @@
 """Work one instance at a time must do (the dashboard's coalesced metrics): registered here, run by
-the dispatcher that holds the lead (realtime/dispatcher.py) after each of its drain passes, at least
-every `poll_seconds`. A job that fails is logged and runs again on the next pass."""
+the dispatcher that holds the lead (realtime/dispatcher.py) after its drain passes, at most every
+`JOB_SECONDS` and at least every `poll_seconds`. A job that fails is logged and tried again the
+next time."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tandem.outbox")
 
 LeaderJob = Callable[["Database"], Awaitable[None]]
+# A busy dispatcher passes hundreds of times a second; each job asks the database for its work, so
+# the jobs run at most this often (a mark waits this much longer at most).
+JOB_SECONDS = 0.05
 _jobs: list[LeaderJob] = []
 
 
 def every_leader_pass(job: LeaderJob) -> LeaderJob:
-    """Register job(db), run by the leading dispatcher after each drain pass."""
+    """Register job(db), run by the leading dispatcher after its drain passes."""
     _jobs.append(job)
     return job
 
