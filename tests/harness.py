@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import os
 import random
 import re
@@ -29,6 +30,8 @@ import uvicorn
 from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
 
 from tandem.accel.uvicorn_wsproto import uvicorn_ws
 from tandem.app import TandemASGI, create_app
@@ -851,3 +854,18 @@ async def schema_exists(name: str) -> bool:
             return bool(await conn.scalar(query, {"n": name}))
     finally:
         await engine.dispose()
+
+
+async def open_socket(person: Person) -> ClientConnection:
+    """A raw WebSocket with its Socket.IO connect accepted."""
+    token = await person.socket_token()
+    ws = await ws_connect(
+        f"ws://127.0.0.1:{person.server.port}/socket.io/?EIO=4&transport=websocket",
+        ping_interval=None,
+        max_size=None,
+    )
+    assert (await ws.recv()).startswith("0")
+    await ws.send("40" + json.dumps({"token": token}))
+    accepted = await ws.recv()
+    assert isinstance(accepted, str) and accepted.startswith("40"), accepted
+    return ws

@@ -12,29 +12,14 @@ from typing import Any
 import pytest
 from engineio import packet as eio_packet
 from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
 
 from tandem import accel
-from tests.accel.test_frame_fanout import EVENT, env, team_tokens
-from tests.harness import Server, quick_team
+from tests.accel.test_frame_fanout import EVENT, env
+from tests.harness import Server, open_socket, quick_team
 
 pytestmark = pytest.mark.skipif(
     accel.switched_off(), reason="accelerators are off (TANDEM_ACCEL=off)"
 )
-
-
-async def raw_socket(server: Server, token: str) -> ClientConnection:
-    """A raw WebSocket with its Socket.IO connect accepted."""
-    ws = await ws_connect(
-        f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket",
-        ping_interval=None,
-        max_size=None,
-    )
-    assert (await ws.recv()).startswith("0")
-    await ws.send("40" + json.dumps({"token": token}))
-    accepted = await ws.recv()
-    assert isinstance(accepted, str) and accepted.startswith("40"), accepted
-    return ws
 
 
 async def frames(ws: ClientConnection, count: int) -> list[str]:
@@ -59,9 +44,10 @@ def label(packet: str) -> str:
     return f"ack {packet[1 : packet.index('[')]}"
 
 
-async def subscribed(server: Server, n: int = 1) -> tuple[str, ClientConnection, str, Any]:
-    room, tokens = await team_tokens(server, n)
-    ws = await raw_socket(server, tokens[0])
+async def subscribed(server: Server) -> tuple[str, ClientConnection, str, Any]:
+    org_id, (owner,) = await quick_team(server, ["Owner"])
+    room = f"org:{org_id}"
+    ws = await open_socket(owner)
     await ws.send("421" + json.dumps(["subscribe", {"room": room}]))
     assert label((await frames(ws, 1))[0]) == "ack 1"
     ((eio_sid, socket),) = server.runtime.sio.eio.sockets.items()
@@ -145,7 +131,7 @@ async def test_requests_answered_during_broadcasts_all_arrive_and_events_keep_th
 
 async def test_no_answer_is_written_for_a_closed_socket(sqlite_server):
     _, people = await quick_team(sqlite_server, ["Owner"])
-    ws = await raw_socket(sqlite_server, await people[0].socket_token())
+    ws = await open_socket(people[0])
     ((eio_sid, socket),) = sqlite_server.runtime.sio.eio.sockets.items()
     await ws.close()
     for _ in range(100):

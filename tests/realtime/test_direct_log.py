@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,17 +34,6 @@ from tandem.realtime.models import EventRecord, OutboxEntry
 
 class Crash(Exception):
     """The process dies here."""
-
-
-@pytest.fixture
-async def slow_poll(tmp_path: Path) -> AsyncIterator[Server]:
-    """SQLite, no Redis, and a dispatcher that looks at the outbox only when told to."""
-    async with fresh_database_url("sqlite", tmp_path, "") as url:
-        server = await launch(url, tmp_path, dispatcher_poll_seconds=60)
-        try:
-            yield server
-        finally:
-            await server.stop()
 
 
 @dataclass

@@ -22,10 +22,10 @@ import pytest
 from sqlalchemy import text
 from tests.conftest import PG_URL
 from tests.harness import (
-    Person,
     Server,
     free_port,
     fresh_database_url,
+    open_socket,
     quick_team,
     start_server,
 )
@@ -47,21 +47,6 @@ async def served(
         start_server(url, tmp_path) as server,
     ):
         yield server
-
-
-async def open_socket(person: Person) -> ClientConnection:
-    """A raw WebSocket with its Socket.IO connect accepted."""
-    token = await person.socket_token()
-    ws = await ws_connect(
-        f"ws://127.0.0.1:{person.server.port}/socket.io/?EIO=4&transport=websocket",
-        ping_interval=None,
-        max_size=None,
-    )
-    assert (await ws.recv()).startswith("0")
-    await ws.send("40" + json.dumps({"token": token}))
-    accepted = await ws.recv()
-    assert isinstance(accepted, str) and accepted.startswith("40"), accepted
-    return ws
 
 
 async def acks(ws: ClientConnection, count: int, timeout: float = 20.0) -> dict[int, Any]:

@@ -6,24 +6,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from tests.harness import Server, eventually, fresh_database_url, launch
+from tests.harness import Server, eventually
 
 from tandem.realtime import leader
-
-
-@pytest.fixture
-async def slow_poll(tmp_path: Path) -> AsyncIterator[Server]:
-    """SQLite, and a dispatcher that passes by itself only once a minute."""
-    async with fresh_database_url("sqlite", tmp_path, "") as url:
-        server = await launch(url, tmp_path, dispatcher_poll_seconds=60)
-        try:
-            yield server
-        finally:
-            await server.stop()
 
 
 @pytest.fixture
