@@ -139,3 +139,13 @@ async def test_no_answer_is_written_for_a_closed_socket(sqlite_server):
             break
         await asyncio.sleep(0.02)
     assert not sqlite_server.runtime.gateway.manager.write_answer(eio_sid, socket, "3[1]")
+
+
+async def test_an_answer_with_binary_parts_is_left_to_the_library(sqlite_server):
+    _room, ws, eio_sid, socket = await subscribed(sqlite_server)
+    manager = sqlite_server.runtime.gateway.manager
+    await asyncio.sleep(0.05)
+    binary = ['61-[{"_placeholder":true,"num":0}]', b"\x00"]  # what encode() gives for bytes
+    assert not manager.write_answer(eio_sid, socket, binary)  # type: ignore[arg-type]
+    assert not manager._corked
+    await ws.close()

@@ -166,9 +166,10 @@ class Dispatcher:
                         await self._publish_pending()
                     self._idle_pass = this_pass
                     self._idle.set()
-                    self._jobs_skipped = time.monotonic() < self._jobs_due
+                    now = time.monotonic()
+                    self._jobs_skipped = now < self._jobs_due
                     if not self._jobs_skipped:
-                        self._jobs_due = time.monotonic() + leader.JOB_SECONDS
+                        self._jobs_due = now + leader.JOB_SECONDS
                         await leader.run_jobs(self.db)
                     await self._check_leadership()
             except asyncio.CancelledError:
