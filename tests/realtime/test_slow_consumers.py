@@ -58,6 +58,8 @@ async def serve(
 ) -> AsyncIterator[Server]:
     if layer == "stock":
         monkeypatch.setenv(accel.ENV, "off")
+    else:  # the accelerated layer even in a run with every accelerator off
+        monkeypatch.delenv(accel.ENV, raising=False)
     async with (
         fresh_database_url("sqlite", tmp_path, PG_URL) as url,
         start_server(
