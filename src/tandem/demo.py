@@ -8,7 +8,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.auth import service as auth
@@ -16,7 +16,7 @@ from tandem.auth.models import User
 from tandem.chat import messages as chat_messages
 from tandem.chat import receipts
 from tandem.chat import service as chat
-from tandem.chat.models import Conversation
+from tandem.chat.models import Conversation, Message
 from tandem.comments import service as comments
 from tandem.dashboard import activity_repository
 from tandem.dashboard import service as dashboard
@@ -293,7 +293,12 @@ async def _spread(
     the past hours rather than in the second the demo was loaded."""
     last = utcnow() - ending
     for i, message in enumerate(reversed(messages)):
-        message.sent_at = last - timedelta(minutes=minutes * i)
+        # send_message writes with Core statements: its message is not in the session
+        await session.execute(
+            update(Message)
+            .where(Message.id == message.id)
+            .values(sent_at=last - timedelta(minutes=minutes * i))
+        )
     conversation = await session.get(Conversation, conversation_id)
     assert conversation is not None
     conversation.last_activity_at = last

@@ -1,7 +1,10 @@
 """`tandem demo` gives Ada a direct conversation with Grace and a group of four, ten messages each,
-made through the chat service: some of it read, the latest unread."""
+made through the chat service: some of it read, the latest unread, sent over the past hours."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
+from itertools import pairwise
 
 from sqlalchemy import select
 
@@ -31,3 +34,8 @@ async def test_demo_conversations(sqlite_server):
         assert 0 < conversation["readN"] < 10
         shown = await history(person, conversation["id"])
         assert [m["n"] for m in shown["messages"]] == list(range(1, 11))
+        # Minutes apart, the last one the conversation's latest activity: not all in one second.
+        sent = [datetime.fromisoformat(m["sentAt"]) for m in shown["messages"]]
+        gaps = {later - earlier for earlier, later in pairwise(sent)}
+        assert len(gaps) == 1 and gaps.pop() >= timedelta(minutes=5)
+        assert sent[-1] == datetime.fromisoformat(conversation["lastActivityAt"])
